@@ -25,6 +25,7 @@ _PATTERN = bytes(range(256)) * 256  # 64 KiB block used for generated bodies
 def pattern_chunks(total, chunk=len(_PATTERN)):
     """Yield ``total`` bytes of the repeating test pattern, in pieces of at most ``chunk``."""
     left = total
+    chunk = min(chunk, len(_PATTERN))
     while left > 0:
         n = min(left, chunk)
         yield _PATTERN[:n] if n < len(_PATTERN) else _PATTERN
@@ -295,6 +296,9 @@ class ScriptedBackend:
             closed_by = "peer"
         except OSError:
             closed_by = "stop" if self._stopping.is_set() else "peer"
+        except Exception as exc:   # a bug in a test's handler: keep it visible
+            self.errors.append("conn %d: handler raised %r" % (rec.conn_id, exc))
+            closed_by = "error"
         finally:
             with self._cond:
                 self._socks.pop(rec.conn_id, None)

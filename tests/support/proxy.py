@@ -295,7 +295,7 @@ class ProxyProcess:
         pids |= pids_running(str(self.cfg), " run ")
         return {p for p in pids if alive(p)}
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0, check=True):
