@@ -1,0 +1,1 @@
+"""End-to-end benchmark harness: keepwarm beside HAProxy and nginx (run: python3 -m bench.e2e)."""

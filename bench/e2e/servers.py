@@ -1,0 +1,206 @@
+"""The backend nginx and the proxies under test: configs rendered from
+bench/configs/, started pinned, checked with one real request per path."""
+
+import http.client
+import json
+import os
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+from .procs import Proc, free_port, wait_listening
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+REPO = Path(__file__).resolve().parents[2]
+SIZES = {"100B": 100, "16KiB": 16384}
+PATHS = {"100B": "/small", "16KiB": "/large"}
+
+
+def render(template, dest, **fields):
+    text = string.Template((CONFIGS / template).read_text()).substitute(**fields)
+    Path(dest).write_text(text)
+    return dest
+
+
+def http_get(port, path, timeout=5.0):
+    """(status, body) of one GET on a fresh connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Backend:
+    """One nginx process on CPU 1 serving /small and /large, plus stub_status."""
+
+    def __init__(self, workdir, cpu=1):
+        self.dir = Path(workdir)
+        www = self.dir / "www"
+        www.mkdir()
+        (www / "small").write_bytes(b"s" * (SIZES["100B"] - 1) + b"\n")
+        (www / "large").write_bytes(b"L" * (SIZES["16KiB"] - 1) + b"\n")
+        self.port, self.status_port = free_port(), free_port()
+        conf = render("backend-nginx.conf", self.dir / "backend-nginx.conf", dir=self.dir,
+                      data_port=self.port, status_port=self.status_port)
+        self.proc = Proc("backend nginx", ["nginx", "-p", str(self.dir), "-c", str(conf),
+                                           "-e", str(self.dir / "backend-startup.log")],
+                         self.dir / "backend.log", cpu=cpu)
+        try:
+            wait_listening(self.port, self.proc)
+            wait_listening(self.status_port, self.proc)
+        except BaseException:
+            self.proc.stop()
+            raise
+
+    def counters(self):
+        """(accepted connections, requests) from stub_status. Reading opens one
+        connection and makes one request, which callers subtract."""
+        status, body = http_get(self.status_port, "/")
+        lines = body.decode().splitlines()
+        accepts, _handled, requests = (int(x) for x in lines[2].split())
+        return accepts, requests
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Proxy:
+    """A proxy under test (or "direct": wrk straight to the backend)."""
+
+    name = "?"
+
+    def __init__(self, workdir, backend, cpu=0, **options):
+        self.dir = Path(workdir)
+        self.backend = backend
+        self.cpu = cpu
+        self.options = options
+        self.proc = None
+        self.port = None
+
+    def argv(self, conf):
+        raise NotImplementedError
+
+    def config(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.port = free_port()
+        conf = self.config()
+        self.proc = Proc(self.name, self.argv(conf), self.dir / f"{self.name}.log",
+                         cpu=self.cpu, env=self.env())
+        wait_listening(self.port, self.proc)
+
+    def env(self):
+        return None
+
+    def preflight(self):
+        """One GET per size through the proxy; raise unless 200 with the exact body."""
+        for size, path in PATHS.items():
+            status, body = http_get(self.port, path)
+            if status != 200 or len(body) != SIZES[size]:
+                raise RuntimeError(f"{self.name}: GET {path} gave {status} with "
+                                   f"{len(body)} bytes (want 200, {SIZES[size]})")
+
+    def alive(self):
+        return self.proc is None or self.proc.alive()
+
+    def cpu_seconds(self):
+        return self.proc.cpu_seconds() if self.proc else None
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+class Direct(Proxy):
+    name = "direct"
+
+    def start(self):
+        self.port = self.backend.port
+
+
+class HAProxy(Proxy):
+    def __init__(self, workdir, backend, cpu=0, reuse="safe", threads=1):
+        super().__init__(workdir, backend, cpu)
+        self.reuse, self.threads = reuse, threads
+        self.name = f"haproxy-{reuse}" + (f"-t{threads}" if threads != 1 else "")
+
+    def config(self):
+        return render("haproxy.cfg", self.dir / f"{self.name}.cfg", port=self.port,
+                      backend_port=self.backend.port, reuse=self.reuse, threads=self.threads)
+
+    def argv(self, conf):
+        return ["haproxy", "-db", "-f", str(conf)]
+
+
+class NginxProxy(Proxy):
+    name = "nginx"
+
+    def config(self):
+        return render("nginx-proxy.conf", self.dir / "nginx-proxy.conf", dir=self.dir,
+                      port=self.port, backend_port=self.backend.port)
+
+    def argv(self, conf):
+        return ["nginx", "-p", str(self.dir), "-c", str(conf),
+                "-e", str(self.dir / "nginx-proxy-startup.log")]
+
+
+class Keepwarm(Proxy):
+    def __init__(self, workdir, backend, cpu=0, workers=1, repo=REPO):
+        super().__init__(workdir, backend, cpu)
+        self.workers, self.repo = workers, Path(repo)
+        self.name = "keepwarm" + (f"-w{workers}" if workers != 1 else "")
+        self.sock = self.dir / f"{self.name}.sock"
+
+    def config(self):
+        return render("keepwarm.cfg", self.dir / f"{self.name}.cfg", sock=self.sock,
+                      port=self.port, backend_port=self.backend.port, workers=self.workers)
+
+    def argv(self, conf):
+        return [sys.executable, "-m", "proxy", "run", "-f", str(conf)]
+
+    def env(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.repo) + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    def stats_json(self, timeout_s=10):
+        """The output of `keepwarm stats --json` (parsed), or raise."""
+        out = subprocess.run([sys.executable, "-m", "proxy", "stats", "-s", str(self.sock),
+                              "--json"], capture_output=True, text=True, timeout=timeout_s,
+                             env=self.env(), cwd=self.repo)
+        if out.returncode != 0:
+            raise RuntimeError(f"keepwarm stats exited {out.returncode}: {out.stderr.strip()}")
+        return json.loads(out.stdout)
+
+
+def make(name, workdir, backend, cpu=0, repo=REPO):
+    """A proxy object from its harness name."""
+    if name == "direct":
+        return Direct(workdir, backend, cpu=None)
+    if name in ("haproxy", "haproxy-safe"):
+        return HAProxy(workdir, backend, cpu, reuse="safe")
+    if name == "haproxy-always":
+        return HAProxy(workdir, backend, cpu, reuse="always")
+    if name == "nginx":
+        return NginxProxy(workdir, backend, cpu)
+    if name == "keepwarm":
+        return Keepwarm(workdir, backend, cpu, repo=repo)
+    raise ValueError(f"unknown proxy {name!r} (direct, haproxy-safe, haproxy-always, nginx, "
+                     "keepwarm)")
+
+
+def keepwarm_runs(repo=REPO):
+    """Whether `python3 -m proxy run` exists yet in this checkout (a cheap probe)."""
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    try:
+        out = subprocess.run([sys.executable, "-m", "proxy", "run", "--help"], cwd=repo,
+                             env=env, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
