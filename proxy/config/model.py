@@ -74,7 +74,14 @@ class Server:
 
 @dataclass(frozen=True)
 class Backend:
-    """A ``backend`` section (or the server side of a ``listen``)."""
+    """A ``backend`` section (or the server side of a ``listen``).
+
+    ``timeout_queue`` holds the effective value (HAProxy falls back to
+    ``timeout connect``); ``timeout_check`` and ``timeout_tunnel`` hold what
+    was written (None = not set: checks then use ``inter``, tunnels the
+    client/server timeouts).  Exactly one of ``http_keep_alive``,
+    ``http_server_close``, ``httpclose`` is True: the backend's HTTP mode.
+    """
 
     name: str
     line: int = 0
@@ -89,6 +96,7 @@ class Backend:
     timeout_check: Optional[float] = None
     retries: int = 3
     redispatch: bool = False
+    redispatch_interval: int = -1    # option redispatch <n>: -1 = on the last retry
     http_server_close: bool = False
     httpclose: bool = False
     http_keep_alive: bool = True
@@ -106,7 +114,8 @@ class Frontend:
 
     Timeouts hold EFFECTIVE values: ``timeout_http_request`` falls back to
     ``timeout_client``; ``timeout_http_keep_alive`` to ``http-request``, then
-    ``client`` (HAProxy's documented fallbacks).
+    ``client`` (HAProxy's documented fallbacks).  ``maxconn`` is effective
+    too: the global ``maxconn`` when the frontend sets none.
     """
 
     name: str

@@ -1,0 +1,760 @@
+"""Read configuration lines into the validated model, with HAProxy 2.6 semantics.
+
+Sections are read in order into mutable ``_Proxy`` builders; a proxy starts as
+a copy of the latest ``defaults``.  After the last line, cross-references are
+checked (default_backend, names) and frozen model objects are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from . import checks, keywords
+from .addresses import AddressError, parse_bind_address, parse_ip, parse_server_address
+from .errors import ConfigError
+from .lexer import Line, parse_time, tokenize
+from .model import Backend, Bind, Config, Frontend, Global, HttpCheck, Server
+
+# HTTP connection modes; one per proxy, each option replaces the others (HAProxy's
+# PR_O_HTTP_MODE).  Keep-alive is the default since HAProxy 1.9/2.0.
+KAL, SCL, CLO = "http-keep-alive", "http-server-close", "httpclose"
+
+FE, BE = 1, 2
+_CAP_NAMES = {FE: "frontend", BE: "backend"}
+
+SEED_HINTS = {
+    "keepalive-timeout": "use 'timeout http-keep-alive <time>' in defaults/frontend",
+    "http-server-close": ("'option http-server-close' is a switch without a value; idle "
+                          "server connections are reaped by 'pool-purge-delay'"),
+}
+UNSUPPORTED_HINT = "see %s for what keepwarm supports" % keywords.DOC
+
+_NAME_OK = re.compile(r"[A-Za-z0-9_.:-]+")
+_INT = re.compile(r"-?\d+")
+
+_SERVER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Server)
+                    if f.default is not dataclasses.MISSING and f.name != "line"}
+
+
+class _Ctx:
+    """Where we are: the file name and the warnings collected so far."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.warnings: List[str] = []
+
+    def warn(self, line: int, message: str) -> None:
+        self.warnings.append("%s:%d: warning: %s" % (self.filename, line, message))
+
+    def error(self, line: int, message: str, hint: Optional[str] = None) -> ConfigError:
+        return ConfigError(self.filename, line, message, hint)
+
+
+class _Proxy:
+    """A defaults, frontend, backend or listen section being read."""
+
+    def __init__(self, kind: str, name: str, line: int, base: Optional["_Proxy"]):
+        self.kind = kind
+        self.name = name
+        self.line = line
+        self.cap = {"defaults": FE | BE, "frontend": FE, "backend": BE,
+                    "listen": FE | BE}[kind]
+        self.binds: List[Bind] = []
+        self.servers: List[Server] = []
+        self.server_lines: Dict[str, int] = {}
+        self.set_here: Dict[str, int] = {}
+        self.expect_here = False
+        if base is None:
+            self.values: Dict[str, object] = {
+                "default_backend": None, "maxconn": 0,
+                "timeout_client": None, "timeout_http_request": None,
+                "timeout_http_keep_alive": None, "timeout_connect": None,
+                "timeout_server": None, "timeout_queue": None, "timeout_tunnel": None,
+                "timeout_check": None, "balance": "roundrobin", "http_reuse": "safe",
+                "retries": 3, "redispatch": False, "redispatch_interval": -1,
+                "http_mode": KAL,
+            }
+            self.server_defaults = dict(_SERVER_DEFAULTS)
+            self.check = checks.new_check()
+        else:
+            self.values = dict(base.values)
+            self.server_defaults = dict(base.server_defaults)
+            self.check = checks.copy_check(base.check)
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.kind == "defaults" and not self.name else \
+            "%s %s" % (self.kind, self.name)
+
+
+def parse_text(text: str, filename: str = "<string>",
+               env: Optional[Mapping[str, str]] = None,
+               require_final_lf: bool = False) -> Config:
+    """Parse a whole configuration; raise ConfigError at the first mistake."""
+    ctx = _Ctx(filename)
+    return _Parser(ctx).run(tokenize(text, filename, env, warn=ctx.warn,
+                                     require_final_lf=require_final_lf))
+
+
+class _Parser:
+    def __init__(self, ctx: _Ctx):
+        self.ctx = ctx
+        self.section: Optional[str] = None
+        self.proxy: Optional[_Proxy] = None
+        self.defaults = _Proxy("defaults", "", 0, None)
+        self.named_defaults: Dict[str, _Proxy] = {}
+        self.proxies: List[_Proxy] = []
+        self.global_values: Dict[str, object] = {"maxconn": 4096, "workers": None,
+                                                 "stats_socket": None}
+        self.global_set: Dict[str, int] = {}
+
+    # ------------------------------------------------------------ driving
+
+    def run(self, lines) -> Config:
+        for line in lines:
+            self.line(line)
+        return self.finish()
+
+    def line(self, line: Line) -> None:
+        words = list(line.words)
+        head = words[0]
+        if head in keywords.SECTIONS:
+            self.start_section(line.number, head, words[1:])
+            return
+        if head in keywords.OTHER_SECTIONS:
+            raise self.ctx.error(line.number, "section '%s' is not supported by keepwarm "
+                                 "(yet)" % head, UNSUPPORTED_HINT)
+        modifier = None
+        if head in ("no", "default") and len(words) > 1:
+            modifier, words = head, words[1:]
+            if words[0] not in ("option", "log"):
+                raise self.ctx.error(line.number, "negation/default currently supported "
+                                     "only for options and log ('%s %s')"
+                                     % (modifier, words[0]))
+        if self.section is None:
+            raise self.ctx.error(line.number, "unknown keyword '%s' out of section" % head,
+                                 "start a section first: global, defaults, frontend NAME, "
+                                 "backend NAME or listen NAME")
+        if self.section == "global":
+            self.global_keyword(line.number, words, modifier)
+        else:
+            self.proxy_keyword(line.number, words, modifier)
+
+    def start_section(self, lineno: int, kind: str, args: List[str]) -> None:
+        self.section = kind
+        if kind == "global":
+            if args:
+                raise self.ctx.error(lineno, "'global' takes no argument (got '%s')" % args[0])
+            self.proxy = None
+            return
+        name = args[0] if args else ""
+        if kind != "defaults" and not name:
+            raise self.ctx.error(lineno, "'%s' expects <name> as an argument" % kind,
+                                 "e.g. '%s web'" % kind)
+        if name and not _NAME_OK.fullmatch(name):
+            bad = next(c for c in name if not _NAME_OK.fullmatch(c))
+            raise self.ctx.error(lineno, "character '%s' is not permitted in '%s' name '%s'"
+                                 % (bad, kind, name),
+                                 "names use letters, digits, '-', '_', '.' and ':'")
+        base = self.defaults
+        rest = args[1:]
+        if rest[:1] == ["from"]:
+            if len(rest) < 2:
+                raise self.ctx.error(lineno, "'from' expects a defaults section name")
+            if rest[1] not in self.named_defaults:
+                raise self.ctx.error(lineno, "defaults section '%s' not found for %s '%s'"
+                                     % (rest[1], kind, name),
+                                     "a named defaults section must come before its users")
+            base = self.named_defaults[rest[1]]
+            rest = rest[2:]
+        if rest:
+            raise self.ctx.error(lineno, "unexpected argument '%s' after %s name '%s'"
+                                 % (rest[0], kind, name),
+                                 "addresses go on 'bind' lines" if kind != "defaults" else None)
+        proxy = _Proxy(kind, name, lineno, base)
+        if kind == "defaults":
+            self.defaults = proxy
+            if name:
+                self.named_defaults[name] = proxy
+        else:
+            self.proxies.append(proxy)
+        self.proxy = proxy
+
+    # ------------------------------------------------------------ errors
+
+    def unknown(self, lineno: int, word: str, where: str, candidates,
+                known_unsupported=frozenset(), prefixes=()) -> ConfigError:
+        if word in SEED_HINTS:
+            return self.ctx.error(lineno, "unknown keyword '%s' in '%s' section"
+                                  % (word, where), SEED_HINTS[word])
+        if word in known_unsupported or any(word.startswith(p) for p in prefixes):
+            return self.ctx.error(lineno, "'%s' is not supported by keepwarm (yet) in '%s' "
+                                  "section" % (word, where), UNSUPPORTED_HINT)
+        close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+        return self.ctx.error(lineno, "unknown keyword '%s' in '%s' section" % (word, where),
+                              "did you mean '%s'?" % close[0] if close else None)
+
+    # ------------------------------------------------------------ global
+
+    def global_keyword(self, lineno: int, words: List[str], modifier) -> None:
+        kw, args = words[0], words[1:]
+        ctx = self.ctx
+        if kw == "log":
+            ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
+                     % ("no " if modifier == "no" else ""))
+            return
+        if modifier:
+            raise ctx.error(lineno, "negation/default is not supported for '%s'" % kw)
+        if kw == "maxconn":
+            self.global_values["maxconn"] = _int(ctx, lineno, kw, args, minimum=1)
+        elif kw in ("nbproc", "nbthread"):
+            n = _int(ctx, lineno, kw, args, minimum=1)
+            if kw == "nbproc":
+                ctx.warn(lineno, "'nbproc' was removed in HAProxy 2.5; keepwarm reads it as "
+                         "the number of worker processes (prefer 'nbthread')")
+            other = "nbthread" if kw == "nbproc" else "nbproc"
+            if other in self.global_set and self.global_values["workers"] != n:
+                ctx.warn(lineno, "'%s %d' overrides '%s %s' set at line %d"
+                         % (kw, n, other, self.global_values["workers"],
+                            self.global_set[other]))
+            self.global_values["workers"] = n
+            self.global_set[kw] = lineno
+        elif kw == "stats":
+            self.global_stats(lineno, args)
+        elif kw == "daemon":
+            _no_args(ctx, lineno, kw, args)
+            ctx.warn(lineno, "'daemon' is ignored: keepwarm runs in the foreground "
+                     "(use your service manager to background it)")
+        elif kw == "master-worker":
+            ctx.warn(lineno, "'master-worker' is ignored: keepwarm always runs a master "
+                     "and its workers")
+        else:
+            raise self.unknown(lineno, kw, "global",
+                               ("maxconn", "nbproc", "nbthread", "stats", "daemon", "log",
+                                "master-worker"),
+                               keywords.GLOBAL, keywords.GLOBAL_PREFIXES)
+
+    def global_stats(self, lineno: int, args: List[str]) -> None:
+        ctx = self.ctx
+        if not args or args[0] != "socket":
+            sub = args[0] if args else ""
+            if sub in ("timeout", "maxconn", "bind-process"):
+                raise ctx.error(lineno, "'stats %s' is not supported by keepwarm (yet)" % sub,
+                                UNSUPPORTED_HINT)
+            raise ctx.error(lineno, "'stats' in 'global' section expects 'socket', "
+                            "'timeout', 'maxconn' or 'bind-process' (got '%s')" % sub)
+        if len(args) < 2:
+            raise ctx.error(lineno, "'stats socket' expects a path",
+                            "e.g. 'stats socket /run/keepwarm.sock'")
+        path = args[1]
+        if not (path.startswith("/") or path.startswith("./") or path.startswith("unix@")):
+            raise ctx.error(lineno, "'stats socket %s': only UNIX socket paths are supported "
+                            "by keepwarm (yet)" % path, "write an absolute path")
+        if path.startswith("unix@"):
+            path = path[5:]
+        if len(args) > 2:
+            ctx.warn(lineno, "'stats socket' parameters ignored by keepwarm: %s"
+                     % " ".join(args[2:]))
+        self.global_values["stats_socket"] = path
+
+    # ------------------------------------------------------------ proxies
+
+    def proxy_keyword(self, lineno: int, words: List[str], modifier) -> None:
+        px = self.proxy
+        assert px is not None
+        kw, args = words[0], words[1:]
+        handler = _PROXY_KEYWORDS.get(kw)
+        if handler is None:
+            raise self.unknown(lineno, kw, px.label, _PROXY_KEYWORDS, keywords.PROXY)
+        handler(self, px, lineno, args, modifier)
+
+    def notcap(self, px: _Proxy, lineno: int, what: str, cap: int) -> bool:
+        """HAProxy's warnifnotcap(): warn and tell the caller to ignore the keyword."""
+        if px.cap & cap:
+            return False
+        self.ctx.warn(lineno, "'%s' ignored because %s '%s' has no %s capability"
+                      % (what, px.kind, px.name, _CAP_NAMES[cap]))
+        return True
+
+    def not_in_defaults(self, px: _Proxy, lineno: int, what: str) -> None:
+        if px.kind == "defaults":
+            raise self.ctx.error(lineno, "'%s' not allowed in 'defaults' section" % what)
+
+    def set_value(self, px: _Proxy, lineno: int, key: str, value, label: str) -> None:
+        if key in px.set_here and label.startswith("timeout"):
+            self.ctx.warn(lineno, "overwriting '%s' which was already specified at line %d"
+                          % (label, px.set_here[key]))
+        px.set_here[key] = lineno
+        px.values[key] = value
+
+    # keyword handlers: (self, px, lineno, args, modifier)
+
+    def kw_mode(self, px, lineno, args, modifier):
+        if len(args) != 1:
+            raise self.ctx.error(lineno, "'mode' expects one argument: http",
+                                 "keepwarm supports only 'mode http'")
+        if args[0] == "http":
+            return
+        if args[0] == "tcp":
+            raise self.ctx.error(lineno, "keepwarm supports only mode http",
+                                 "'mode tcp' is valid HAProxy but keepwarm proxies HTTP only")
+        raise self.ctx.error(lineno, "unknown proxy mode '%s'" % args[0],
+                             "keepwarm supports only 'mode http'")
+
+    def kw_bind(self, px, lineno, args, modifier):
+        self.not_in_defaults(px, lineno, "bind")
+        if self.notcap(px, lineno, "bind", FE):
+            return
+        if not args:
+            raise self.ctx.error(lineno, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}"
+                                 "... as arguments", "e.g. 'bind *:8080'")
+        try:
+            addrs = parse_bind_address(args[0])
+        except AddressError as exc:
+            raise self.ctx.error(lineno, "'bind %s': %s" % (args[0], exc),
+                                 UNSUPPORTED_HINT if exc.unsupported else
+                                 "write ADDR:PORT, *:PORT or :PORT") from None
+        if len(args) > 1:
+            opt = args[1]
+            if opt in keywords.BIND:
+                raise self.ctx.error(lineno, "'bind' option '%s' is not supported by keepwarm "
+                                     "(yet)" % opt, UNSUPPORTED_HINT)
+            raise self.ctx.error(lineno, "unknown keyword '%s' on 'bind' line" % opt,
+                                 "several addresses are separated by commas, not spaces")
+        px.binds.extend(Bind(host, port, lineno) for host, port in addrs)
+
+    def kw_default_backend(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "default_backend", FE):
+            return
+        if len(args) != 1:
+            raise self.ctx.error(lineno, "'default_backend' expects a backend name")
+        px.values["default_backend"] = args[0]
+        px.set_here["default_backend"] = lineno
+
+    def kw_maxconn(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "maxconn", FE):
+            return
+        px.values["maxconn"] = _int(self.ctx, lineno, "maxconn", args, minimum=0)
+
+    def kw_timeout(self, px, lineno, args, modifier):
+        ctx = self.ctx
+        caps = {"client": FE, "http-request": FE, "http-keep-alive": FE,
+                "connect": BE, "server": BE, "queue": BE, "tunnel": BE, "check": BE}
+        if not args or args[0] not in caps:
+            got = args[0] if args else ""
+            if got in keywords.TIMEOUTS:
+                raise ctx.error(lineno, "'timeout %s' is not supported by keepwarm (yet)" % got,
+                                UNSUPPORTED_HINT)
+            close = difflib.get_close_matches(got, sorted(caps), n=1, cutoff=0.5)
+            raise ctx.error(lineno, "'timeout' supports 'client', 'server', 'connect', "
+                            "'check', 'queue', 'http-keep-alive', 'http-request' and "
+                            "'tunnel' (got '%s')" % got,
+                            "did you mean 'timeout %s'?" % close[0] if close else None)
+        name = args[0]
+        label = "timeout " + name
+        if len(args) < 2:
+            raise ctx.error(lineno, "'%s' expects an integer value (in milliseconds)" % label,
+                            "e.g. '%s 30s'" % label)
+        if len(args) > 2:
+            raise ctx.error(lineno, "'%s' : unexpected extra argument '%s' after value '%s'"
+                            % (label, args[2], args[1]))
+        seconds = _time(ctx, lineno, label, args[1])
+        if px.kind == "backend" and name in ("http-request", "http-keep-alive"):
+            ctx.warn(lineno, "'%s' in a backend has no effect: the frontend's value applies"
+                     % label)
+            return
+        if self.notcap(px, lineno, label, caps[name]):
+            return
+        # HAProxy: a zero timeout is "not set", i.e. infinite
+        self.set_value(px, lineno, "timeout_" + name.replace("-", "_"),
+                       seconds or None, label)
+
+    def kw_balance(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "balance", BE):
+            return
+        if not args:
+            raise self.ctx.error(lineno, "'balance' expects an algorithm", "balance roundrobin")
+        algo = args[0]
+        base = algo.split("(", 1)[0]
+        if algo == "roundrobin":
+            if len(args) > 1:
+                raise self.ctx.error(lineno, "'balance roundrobin' takes no argument")
+            px.values["balance"] = "roundrobin"
+            return
+        if base in keywords.BALANCE:
+            raise self.ctx.error(lineno, "'balance %s' is not supported yet: keepwarm "
+                                 "balances with roundrobin only" % algo, UNSUPPORTED_HINT)
+        raise self.ctx.error(lineno, "unknown load balancing algorithm '%s'" % algo,
+                             "keepwarm supports 'balance roundrobin'")
+
+    def kw_http_reuse(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "http-reuse", BE):
+            return
+        modes = ("never", "safe", "aggressive", "always")
+        if len(args) != 1 or args[0] not in modes:
+            raise self.ctx.error(lineno, "'http-reuse' only supports 'never', 'safe', "
+                                 "'aggressive', 'always'")
+        px.values["http_reuse"] = args[0]
+
+    def kw_retries(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "retries", BE):
+            return
+        px.values["retries"] = _int(self.ctx, lineno, "retries", args, minimum=0)
+
+    def kw_log(self, px, lineno, args, modifier):
+        self.ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
+                      % ("no " if modifier == "no" else ""))
+
+    def kw_server(self, px, lineno, args, modifier):
+        self.not_in_defaults(px, lineno, "server")
+        if not px.cap & BE:
+            raise self.ctx.error(lineno, "'server' not allowed in frontend '%s'" % px.name,
+                                 "servers belong in a backend or listen section")
+        if len(args) < 2:
+            raise self.ctx.error(lineno, "'server' expects <name> and <addr>[:<port>] as "
+                                 "arguments", "e.g. 'server web1 127.0.0.1:8080 check'")
+        name, addr = args[0], args[1]
+        if not _NAME_OK.fullmatch(name):
+            raise self.ctx.error(lineno, "invalid server name '%s'" % name,
+                                 "names use letters, digits, '-', '_', '.' and ':'")
+        if name in px.server_lines:
+            raise self.ctx.error(lineno, "%s '%s' has two servers named '%s' (first at line "
+                                 "%d)" % (px.kind, px.name, name, px.server_lines[name]))
+        try:
+            host, port = parse_server_address(addr)
+        except AddressError as exc:
+            raise self.ctx.error(lineno, "server '%s': %s" % (name, exc),
+                                 UNSUPPORTED_HINT if exc.unsupported else
+                                 "write ADDR:PORT, e.g. 127.0.0.1:8080") from None
+        fields = dict(px.server_defaults)
+        self.server_options(lineno, name, args[2:], fields)
+        px.servers.append(Server(name=name, host=host, port=port, line=lineno, **fields))
+        px.server_lines[name] = lineno
+
+    def kw_default_server(self, px, lineno, args, modifier):
+        if not px.cap & BE:
+            raise self.ctx.error(lineno, "'default-server' not allowed in frontend '%s'"
+                                 % px.name)
+        self.server_options(lineno, None, args, px.server_defaults)
+
+    def server_options(self, lineno: int, name: Optional[str], args: List[str],
+                       fields: Dict) -> None:
+        ctx = self.ctx
+        who = "server '%s'" % name if name else "'default-server'"
+        i = 0
+        while i < len(args):
+            kw = args[i]
+            spec = _SERVER_OPTIONS.get(kw)
+            if spec is None:
+                if kw in keywords.SERVER:
+                    raise ctx.error(lineno, "%s: '%s' is not supported by keepwarm (yet)"
+                                    % (who, kw), UNSUPPORTED_HINT)
+                close = difflib.get_close_matches(kw, sorted(_SERVER_OPTIONS), n=1,
+                                                  cutoff=0.6)
+                hint = "did you mean '%s'?" % close[0] if close else None
+                if _INT.fullmatch(kw) or re.fullmatch(r"\d+[a-z]+", kw):
+                    hint = "a value must follow its keyword, e.g. 'inter 2s'"
+                raise ctx.error(lineno, "%s: unknown keyword '%s'" % (who, kw), hint)
+            field, kind, value = spec
+            if kind == "flag":
+                fields[field] = value
+                i += 1
+                continue
+            if i + 1 >= len(args):
+                raise ctx.error(lineno, "%s: '%s' expects %s as argument"
+                                % (who, kw, _KIND_WORDS[kind]))
+            raw = args[i + 1]
+            label = "%s: '%s'" % (who, kw)
+            if kind == "time":
+                seconds = _time(ctx, lineno, label, raw)
+                if seconds <= 0 and field != "pool_purge_delay":
+                    raise ctx.error(lineno, "%s: invalid value %s for '%s' (must be > 0)"
+                                    % (who, raw, kw))
+                fields[field] = seconds
+            elif kind == "addr":
+                try:
+                    fields[field] = parse_ip(raw)
+                except AddressError as exc:
+                    raise ctx.error(lineno, "%s: '%s' %s" % (who, kw, exc)) from None
+            else:
+                low, high = _INT_RANGES[kw]
+                fields[field] = _int(ctx, lineno, label, [raw], minimum=low, maximum=high)
+            if kw in ("pool-idle-timeout", "pool-warm-conn"):
+                ctx.warn(lineno, "'%s' is a keepwarm extension: HAProxy would reject this "
+                         "configuration" % kw)
+            i += 2
+
+    def kw_option(self, px, lineno, args, modifier):
+        ctx = self.ctx
+        if not args:
+            raise ctx.error(lineno, "'option' expects an option name")
+        opt, rest = args[0], args[1:]
+        if opt in (KAL, SCL, CLO):
+            if rest:
+                raise ctx.error(lineno, "'option %s' cannot handle unexpected argument '%s'"
+                                % (opt, rest[0]),
+                                SEED_HINTS["http-server-close"] if opt == SCL else
+                                "'option %s' is a switch without a value" % opt)
+            if modifier == "no":
+                # "no option X" only switches back to the default if X was the mode
+                if px.values["http_mode"] == opt:
+                    px.values["http_mode"] = KAL
+            elif modifier == "default":
+                px.values["http_mode"] = self.defaults.values["http_mode"]
+            else:
+                px.values["http_mode"] = opt
+            return
+        if opt == "redispatch":
+            if self.notcap(px, lineno, "option redispatch", BE):
+                return
+            if len(rest) > 1:
+                raise ctx.error(lineno, "'option redispatch' cannot handle unexpected "
+                                "argument '%s'" % rest[1])
+            if modifier == "no":
+                px.values.update(redispatch=False, redispatch_interval=0)
+            elif modifier == "default":
+                px.values.update(redispatch=self.defaults.values["redispatch"],
+                                 redispatch_interval=self.defaults.values["redispatch_interval"])
+            else:
+                interval = -1
+                if rest:
+                    if not _INT.fullmatch(rest[0]):
+                        raise ctx.error(lineno, "'option redispatch' expects an integer "
+                                        "interval (got '%s')" % rest[0])
+                    interval = int(rest[0])
+                px.values.update(redispatch=interval != 0, redispatch_interval=interval)
+            return
+        if modifier and opt in ("httpchk",) + tuple(keywords.LOG_OPTIONS - {
+                "dontlognull", "dontlog-normal", "log-health-checks",
+                "log-separate-errors", "logasap"}):
+            raise ctx.error(lineno, "negation/default is not supported for option '%s'" % opt)
+        if opt == "httpchk":
+            if self.notcap(px, lineno, "option httpchk", BE):
+                return
+            try:
+                warning = checks.option_httpchk(px.check, rest, lineno)
+            except checks.CheckError as exc:
+                raise ctx.error(lineno, str(exc), exc.hint) from None
+            if warning:
+                ctx.warn(lineno, warning)
+            return
+        if opt in keywords.LOG_OPTIONS:
+            if opt in ("httplog", "tcplog") and rest and rest != ["clf"]:
+                raise ctx.error(lineno, "keyword '%s' only supports option 'clf'" % opt)
+            ctx.warn(lineno, "'%soption %s' is accepted but ignored: keepwarm does not log yet"
+                     % ("no " if modifier == "no" else "", opt))
+            return
+        if opt == "http-tunnel":
+            raise ctx.error(lineno, "option 'http-tunnel' is not supported any more since "
+                            "HAProxy 2.1", "remove it: keep-alive is the default mode")
+        if opt in keywords.OPTIONS:
+            raise ctx.error(lineno, "'option %s' is not supported by keepwarm (yet)" % opt,
+                            UNSUPPORTED_HINT)
+        known = {KAL, SCL, CLO, "redispatch", "httpchk"} | keywords.LOG_OPTIONS
+        close = difflib.get_close_matches(opt, sorted(known), n=1, cutoff=0.6)
+        raise ctx.error(lineno, "unknown option '%s' in '%s' section" % (opt, px.label),
+                        "did you mean 'option %s'?" % close[0] if close else None)
+
+    def kw_http_check(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "http-check", BE):
+            return
+        try:
+            checks.http_check(px.check, args, lineno, px.expect_here and args[:1] == ["expect"])
+        except checks.CheckError as exc:
+            raise self.ctx.error(lineno, str(exc),
+                                 exc.hint if not exc.unsupported or exc.hint else
+                                 UNSUPPORTED_HINT) from None
+        if args[:1] == ["expect"]:
+            px.expect_here = True
+
+    # ------------------------------------------------------------ the end
+
+    def finish(self) -> Config:
+        ctx = self.ctx
+        g = self.global_values
+        global_ = Global(maxconn=g["maxconn"], workers=g["workers"],
+                         stats_socket=g["stats_socket"])
+        self.check_names()
+        frontends: List[Frontend] = []
+        backends: List[Backend] = []
+        for px in self.proxies:
+            if px.cap & FE:
+                frontends.append(self.build_frontend(px, global_))
+            if px.cap & BE:
+                backends.append(self.build_backend(px))
+        names = {be.name for be in backends}
+        for px, fe in zip([p for p in self.proxies if p.cap & FE], frontends):
+            line = px.set_here.get("default_backend", px.line)
+            if fe.default_backend is None:
+                raise ctx.error(px.line, "frontend '%s' has no default_backend" % fe.name,
+                                "add 'default_backend NAME' (keepwarm has no use_backend "
+                                "rules yet)")
+            if fe.default_backend not in names:
+                close = difflib.get_close_matches(fe.default_backend, sorted(names), n=1)
+                raise ctx.error(line, "proxy '%s': unable to find required default_backend: "
+                                "'%s'" % (fe.name, fe.default_backend),
+                                "did you mean '%s'?" % close[0] if close else
+                                "declare 'backend %s'" % fe.default_backend)
+        for px in self.proxies:
+            self.warn_timeouts(px)
+            if px.cap & BE and px.check["enabled"] is False and (
+                    px.check["expect_kind"] or px.check["headers"]):
+                ctx.warn(px.line, "%s '%s': 'http-check' rules have no effect without "
+                         "'option httpchk'" % (px.kind, px.name))
+        return Config(path=ctx.filename, global_=global_, frontends=tuple(frontends),
+                      backends=tuple(backends), warnings=tuple(ctx.warnings))
+
+    def check_names(self) -> None:
+        seen: Dict[Tuple[int, str], _Proxy] = {}
+        for px in self.proxies:
+            for cap in (FE, BE):
+                if not px.cap & cap:
+                    continue
+                other = seen.get((cap, px.name))
+                if other is not None and other is not px:
+                    raise self.ctx.error(px.line, "%s '%s' has the same name as %s '%s' "
+                                         "declared at line %d" % (px.kind, px.name, other.kind,
+                                                                  other.name, other.line),
+                                         "proxy names must be unique per frontend/backend")
+                seen[(cap, px.name)] = px
+
+    def build_frontend(self, px: _Proxy, global_: Global) -> Frontend:
+        v = px.values
+        if not px.binds:
+            raise self.ctx.error(px.line, "%s '%s' has no 'bind' directive. Please declare it "
+                                 "as a backend if this was intended" % (px.kind, px.name),
+                                 "add e.g. 'bind *:8080'")
+        client = v["timeout_client"]
+        request = v["timeout_http_request"] or client
+        keep_alive = v["timeout_http_keep_alive"] or request
+        mode = v["http_mode"]
+        default_backend = v["default_backend"]
+        if px.kind == "listen" and "default_backend" not in px.set_here:
+            default_backend = px.name
+        return Frontend(
+            name=px.name, line=px.line, binds=tuple(px.binds), default_backend=default_backend,
+            maxconn=v["maxconn"] or global_.maxconn, timeout_client=client,
+            timeout_http_request=request, timeout_http_keep_alive=keep_alive,
+            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL)
+
+    def build_backend(self, px: _Proxy) -> Backend:
+        v = px.values
+        chk = px.check
+        httpchk = None
+        if chk["enabled"]:
+            httpchk = HttpCheck(
+                method=chk["method"], uri=chk["uri"], version=chk["version"],
+                headers=tuple(chk["headers"]), body=chk["body"],
+                expect_status=chk["expect_status"], expect_kind=chk["expect_kind"],
+                expect_string=chk["expect_string"], expect_negate=chk["expect_negate"],
+                line=chk["line"])
+        mode = v["http_mode"]
+        return Backend(
+            name=px.name, line=px.line, servers=tuple(px.servers), balance=v["balance"],
+            http_reuse=v["http_reuse"], httpchk=httpchk,
+            timeout_connect=v["timeout_connect"], timeout_server=v["timeout_server"],
+            # HAProxy: "timeout queue" defaults to "timeout connect"
+            timeout_queue=v["timeout_queue"] or v["timeout_connect"],
+            timeout_tunnel=v["timeout_tunnel"], timeout_check=v["timeout_check"],
+            retries=v["retries"], redispatch=v["redispatch"],
+            redispatch_interval=v["redispatch_interval"],
+            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL)
+
+    def warn_timeouts(self, px: _Proxy) -> None:
+        missing = []
+        if px.cap & FE and not px.values["timeout_client"]:
+            missing.append("'timeout client'")
+        if px.cap & BE:
+            for name in ("connect", "server"):
+                if not px.values["timeout_" + name]:
+                    missing.append("'timeout %s'" % name)
+        if missing:
+            self.ctx.warn(px.line, "missing timeouts for %s '%s': %s. While not properly "
+                          "invalid, you will certainly encounter various problems with such "
+                          "a configuration; set them to non-zero values (in 'defaults' or "
+                          "in this section)" % (px.kind, px.name, ", ".join(missing)))
+
+
+_PROXY_KEYWORDS: Dict[str, Callable] = {
+    "mode": _Parser.kw_mode,
+    "bind": _Parser.kw_bind,
+    "default_backend": _Parser.kw_default_backend,
+    "maxconn": _Parser.kw_maxconn,
+    "timeout": _Parser.kw_timeout,
+    "balance": _Parser.kw_balance,
+    "http-reuse": _Parser.kw_http_reuse,
+    "retries": _Parser.kw_retries,
+    "log": _Parser.kw_log,
+    "server": _Parser.kw_server,
+    "default-server": _Parser.kw_default_server,
+    "option": _Parser.kw_option,
+    "http-check": _Parser.kw_http_check,
+}
+
+# server keyword -> (Server field, kind, value for flags)
+_SERVER_OPTIONS: Dict[str, Tuple[str, str, object]] = {
+    "check": ("check", "flag", True),
+    "no-check": ("check", "flag", False),
+    "disabled": ("disabled", "flag", True),
+    "enabled": ("disabled", "flag", False),
+    "backup": ("backup", "flag", True),
+    "no-backup": ("backup", "flag", False),
+    "inter": ("inter", "time", None),
+    "fastinter": ("fastinter", "time", None),
+    "downinter": ("downinter", "time", None),
+    "rise": ("rise", "int", None),
+    "fall": ("fall", "int", None),
+    "weight": ("weight", "int", None),
+    "maxconn": ("maxconn", "int", None),
+    "port": ("check_port", "int", None),
+    "addr": ("check_addr", "addr", None),
+    "pool-max-conn": ("pool_max_conn", "int", None),
+    "pool-purge-delay": ("pool_purge_delay", "time", None),
+    "max-reuse": ("max_reuse", "int", None),
+    "pool-idle-timeout": ("pool_idle_timeout", "time", None),
+    "pool-warm-conn": ("pool_warm_conn", "int", None),
+}
+_INT_RANGES = {
+    "rise": (1, None), "fall": (1, None), "weight": (0, 256), "maxconn": (0, None),
+    "port": (1, 65535), "pool-max-conn": (-1, None), "max-reuse": (-1, None),
+    "pool-warm-conn": (0, None),
+}
+_KIND_WORDS = {"time": "a delay", "int": "an integer", "addr": "an IPv4 or IPv6 address"}
+
+
+def _no_args(ctx: _Ctx, lineno: int, kw: str, args: List[str]) -> None:
+    if args:
+        raise ctx.error(lineno, "'%s' cannot handle unexpected argument '%s'" % (kw, args[0]))
+
+
+def _int(ctx: _Ctx, lineno: int, kw: str, args: List[str], minimum: Optional[int] = None,
+         maximum: Optional[int] = None) -> int:
+    label = kw if kw.startswith(("server", "'default")) else "'%s'" % kw
+    if not args:
+        raise ctx.error(lineno, "%s expects an integer argument" % label)
+    if len(args) > 1:
+        raise ctx.error(lineno, "%s cannot handle unexpected argument '%s'" % (label, args[1]))
+    if not _INT.fullmatch(args[0]):
+        raise ctx.error(lineno, "%s expects an integer argument (got '%s')" % (label, args[0]))
+    value = int(args[0])
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        if maximum is None:
+            bounds = ">= %d" % minimum
+        else:
+            bounds = "within %d and %d" % (minimum, maximum)
+        raise ctx.error(lineno, "%s must be %s (got %d)" % (label, bounds, value))
+    return value
+
+
+def _time(ctx: _Ctx, lineno: int, label: str, raw: str) -> float:
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        if not label.startswith(("server", "'default")):
+            label = "'%s'" % label
+        raise ctx.error(lineno, "%s: %s" % (label, exc),
+                        "times are integers with an optional unit: us, ms, s, m, h, d "
+                        "(a bare number is milliseconds)") from None
