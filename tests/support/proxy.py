@@ -214,6 +214,7 @@ class ProxyProcess:
         """Poll (bounded) until every worker reports ready and every bind port accepts."""
         deadline = time.monotonic() + timeout
         last = "no stats yet"
+        probes = 0
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self._fail("keepwarm exited during start-up")
@@ -226,13 +227,29 @@ class ProxyProcess:
                 want = self.expected_workers
                 if workers and all(w.get("ready") for w in workers) and \
                         (want is None or len(workers) == want):
-                    if all(self._port_accepts(p) for p in self.bind_ports):
-                        return st
+                    accepted = [self._port_accepts(p) for p in self.bind_ports]
+                    probes += sum(accepted)
+                    if all(accepted):
+                        return self._settle_probes(probes, deadline)
                     last = "workers ready but a bind port refused"
                 else:
                     last = "workers not ready: %r" % (workers,)
             time.sleep(0.05)   # polling an external process; no event to wait on
         self._fail("keepwarm not ready within %.0f s: %s" % (timeout, last))
+
+    def _settle_probes(self, probes, deadline):
+        """Let the readiness probes show in frontend ``stot`` so tests start from still counters."""
+        end = min(deadline, time.monotonic() + 3.0)
+        st = self.last_stats
+        while time.monotonic() < end:
+            try:
+                st = self.stats()
+                if sum(f.get("stot", 0) for f in st.get("frontends", {}).values()) >= probes:
+                    break
+            except StatsError:
+                pass
+            time.sleep(0.1)
+        return st
 
     @staticmethod
     def _port_accepts(port):
