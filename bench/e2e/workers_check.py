@@ -1,0 +1,164 @@
+"""Workers check: keepwarm with 1 and 2 workers, unpinned, beside HAProxy with
+1 and 2 threads. Shows that 2 workers are not slower than 1 and, from
+`keepwarm stats --json`, how connections and requests spread across workers.
+
+On a 2-core machine where wrk and the backend hold CPU 1 no scaling can show;
+the point is evenness (SO_REUSEPORT) and no regression."""
+
+import time
+
+from . import report, servers, wrk
+from .measure import measure, start_proxy
+from .servers import PATHS
+
+# Per-worker counters we look for, first match wins (HAProxy's names first).
+CONN_FIELDS = ("cum_conn", "conn_tot", "cumconns", "CumConns", "stot", "sessions", "accepted",
+               "connections")
+STATS_PERIOD_S = 0.25
+REQ_FIELDS = ("cum_req", "req_tot", "CumReq", "cumreq", "requests", "hrsp_2xx")
+
+
+def _workers(stats):
+    """{worker id: flat dict of its numeric counters} from stats JSON."""
+    ws = (stats.get("info") or {}).get("workers")
+    if ws is None:
+        return None
+    items = ws.items() if isinstance(ws, dict) else enumerate(ws)
+    out = {}
+    for wid, entry in items:
+        if not isinstance(entry, dict):
+            continue
+        wid = entry.get("slot", entry.get("id", wid))
+        flat = {}
+        for k, v in entry.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                flat[k] = v
+            elif isinstance(v, dict):
+                flat.update({f"{k}.{k2}": v2 for k2, v2 in v.items()
+                             if isinstance(v2, (int, float)) and not isinstance(v2, bool)})
+        out[str(wid)] = flat
+    return out
+
+
+def _pick(fields, names):
+    for n in names:
+        for f in fields:
+            if f == n or f.endswith("." + n):
+                return f
+    return None
+
+
+def distribution(before, after):
+    """Per-worker deltas of the connection and request counters (or why not)."""
+    wb, wa = _workers(before), _workers(after)
+    if wa is None:
+        return {"error": "stats JSON has no info.workers", "keys": sorted(after)}
+    fields = set().union(*(set(v) for v in wa.values())) if wa else set()
+    conn_f, req_f = _pick(fields, CONN_FIELDS), _pick(fields, REQ_FIELDS)
+    rows = {}
+    for wid, counters in wa.items():
+        old = (wb or {}).get(wid, {})
+        rows[wid] = {f: counters.get(f, 0) - old.get(f, 0) for f in (conn_f, req_f) if f}
+        for f in ("pid",):
+            if f in counters:
+                rows[wid][f] = counters[f]
+    res = {"conn_field": conn_f, "req_field": req_f, "workers": rows,
+           "fields_available": sorted(fields)}
+    if req_f is None:
+        res["error"] = "no per-worker request counter in info.workers"
+    return res
+
+
+def _ratios(d):
+    """max/min across workers of the connection and request deltas."""
+    for label in ("conn", "req"):
+        f = d.get(f"{label}_field")
+        vals = [w[f] for w in d.get("workers", {}).values() if f and f in w]
+        if vals:
+            d[f"{label}_max_over_min"] = max(vals) / min(vals) if min(vals) > 0 else None
+
+
+def run(args, workdir, backend, failures):
+    configs = [servers.Keepwarm(workdir, backend, cpu=None, workers=1, repo=args.repo),
+               servers.Keepwarm(workdir, backend, cpu=None, workers=2, repo=args.repo),
+               servers.HAProxy(workdir, backend, cpu=None, reuse="safe", threads=1),
+               servers.HAProxy(workdir, backend, cpu=None, reuse="safe", threads=2)]
+    # Names distinct from the pinned side-by-side ones.
+    for p, name in zip(configs, ("keepwarm-unpinned-w1", "keepwarm-unpinned-w2",
+                                 "haproxy-unpinned-t1", "haproxy-unpinned-t2")):
+        p.name = name
+    if not servers.keepwarm_runs(args.repo):
+        failures["workers check"] = "keepwarm does not run yet: HAProxy rows only"
+        configs = configs[2:]
+    runs, spread, started = [], {}, []
+    try:
+        for p in configs:
+            if start_proxy(p, failures):
+                started.append(p)
+                wrk.run(f"http://127.0.0.1:{p.port}{PATHS['100B']}", args.warmup,
+                        args.connections, close=False)
+        # Interleaved like the side-by-side runs, so ratios compare like moments.
+        for i in range(args.runs):
+            for mode in args.modes:
+                for p in started:
+                    before = _stats(p, failures)
+                    runs.append(measure(p, backend, mode, "100B", args.duration,
+                                        args.connections, i))
+                    if before is None:
+                        continue
+                    # Workers push counters to the master every ~250 ms (DESIGN §6).
+                    time.sleep(STATS_PERIOD_S * 2)
+                    after = _stats(p, failures)
+                    if after is not None:
+                        _accumulate(spread, f"{p.name} {mode}", distribution(before, after))
+    finally:
+        for p in started:
+            p.stop()
+    for d in spread.values():
+        _ratios(d)
+    summary = report.summarise(runs, ref="haproxy-unpinned-t1")
+    return {"runs": runs, "summary": summary, "spread": spread}
+
+
+def _accumulate(spread, key, d):
+    """Sum per-worker deltas of several runs into spread[key]."""
+    acc = spread.setdefault(key, {k: v for k, v in d.items() if k != "workers"})
+    acc.setdefault("workers", {})
+    for wid, counters in d.get("workers", {}).items():
+        w = acc["workers"].setdefault(wid, {})
+        for f, v in counters.items():
+            w[f] = v if f == "pid" else w.get(f, 0) + v
+
+
+def _stats(p, failures):
+    if not isinstance(p, servers.Keepwarm):
+        return None
+    try:
+        return p.stats_json()
+    except Exception as exc:  # a broken stats command is a finding, not a crash
+        failures[f"{p.name} stats"] = str(exc)
+        return None
+
+
+def table(res):
+    rows = res["summary"]
+    lines = ["Workers check (100 B, unpinned proxy, wrk and backend on CPU 1):", "",
+             report.table(rows, "haproxy-unpinned-t1")]
+    med = {(r["proxy"], r["mode"]): r["rps"]["median"] for r in rows if r["rps"]}
+    for mode in ("keep-alive", "close"):
+        one, two = med.get(("keepwarm-unpinned-w1", mode)), med.get(("keepwarm-unpinned-w2", mode))
+        if one and two:
+            lines.append(f"\nkeepwarm {mode}: 2 workers / 1 worker req/s = {two / one:.2f}")
+    for name, d in res["spread"].items():
+        lines.append(f"\nspread {name}:")
+        if d.get("error"):
+            lines.append(f"  {d['error']} (fields: {', '.join(d.get('fields_available', d.get('keys', [])))})")
+        for wid, counters in d.get("workers", {}).items():
+            lines.append(f"  worker {wid}: " + ", ".join(f"{k}={v}" for k, v in counters.items()))
+        for label in ("conn", "req"):
+            v = d.get(f"{label}_max_over_min")
+            if f"{label}_max_over_min" in d:
+                lines.append(f"  {label} max/min across workers: "
+                             + (f"{v:.2f}" if v else "a worker got none"))
+    return "\n".join(lines)
+
