@@ -1,0 +1,129 @@
+"""The `keepwarm` command line: run, check, stats, version."""
+
+import json
+import os
+import signal
+import sys
+
+import click
+
+import _native
+from proxy import __version__
+from proxy.config import ConfigError, load
+from proxy.control import ControlError, default_socket_path, request
+
+
+def _fail(message):
+    click.echo("keepwarm: %s" % message, err=True)
+    sys.exit(1)
+
+
+def _load(path):
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+    for warning in config.warnings:
+        click.echo(warning, err=True)
+    return config
+
+
+def _socket_path(config):
+    return config.global_.stats_socket or default_socket_path()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """keepwarm: an HTTP/1.1 reverse proxy that keeps connections warm on both sides.
+
+    It reads HAProxy's configuration language. Start with
+    `keepwarm run -f examples/quickstart.cfg --with-demo-backends`.
+    """
+
+
+@main.command()
+@click.option("-f", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Configuration file (HAProxy syntax).")
+@click.option("--with-demo-backends", is_flag=True,
+              help="Also start small demo HTTP servers on every server address of the config.")
+def run(config_path, with_demo_backends):
+    """Run the master and its workers in the foreground until SIGTERM/SIGINT.
+
+    SIGUSR1 or SIGQUIT stop gracefully (streams in flight finish). The control
+    socket is the config's `stats socket`, else $KEEPWARM_SOCKET, else
+    /tmp/keepwarm-<uid>.sock.
+    """
+    from proxy.master import Master
+
+    config = _load(config_path)
+    if with_demo_backends:
+        from proxy.demo import start_in_background
+        addrs = sorted({(s.host, s.port) for b in config.backends for s in b.servers})
+        try:
+            pids = start_in_background(addrs)
+        except (RuntimeError, OSError) as exc:
+            _fail(str(exc))
+        click.echo("keepwarm: demo backends on %s" % ", ".join("%s:%d" % a for a in addrs), err=True)
+    else:
+        pids = []
+    try:
+        status = Master(config, _socket_path(config)).run()
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    sys.exit(status)
+
+
+@main.command()
+@click.option("-f", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Configuration file to validate.")
+def check(config_path):
+    """Validate a configuration without starting anything (exit 0 if valid, 1 if not)."""
+    config = _load(config_path)
+    nfe, nbe = len(config.frontends), len(config.backends)
+    nsrv = sum(len(b.servers) for b in config.backends)
+    click.echo("Configuration file is valid: %d frontend(s), %d backend(s), %d server(s)%s"
+               % (nfe, nbe, nsrv, ", %d warning(s)" % len(config.warnings) if config.warnings else ""))
+
+
+@main.command()
+@click.option("-s", "socket_path", type=click.Path(), default=None,
+              help="Control socket of the instance (default: $KEEPWARM_SOCKET or /tmp/keepwarm-<uid>.sock).")
+@click.option("-f", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Find the instance through this config's `stats socket`.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def stats(socket_path, config_path, as_json):
+    """Show counters per frontend, backend and server of a running instance.
+
+    Field names are HAProxy's `show stat` names; reuse_ratio is requests per
+    server connection opened.
+    """
+    if socket_path and config_path:
+        raise click.UsageError("use either -s or -f, not both")
+    if config_path:
+        socket_path = _socket_path(_load(config_path))
+    socket_path = socket_path or default_socket_path()
+    try:
+        doc = request(socket_path, {"cmd": "stats"})
+    except ControlError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        from proxy.stats import format_table
+        click.echo(format_table(doc))
+
+
+@main.command()
+def version():
+    """Print the version and which head parser is active."""
+    click.echo("keepwarm %s" % __version__)
+    click.echo("parser: %s" % _native.IMPLEMENTATION)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The small HTML error responses keepwarm sends on its own behalf, prebuilt as bytes.
+
+Each status has two forms: one that closes the client connection and one that
+keeps it (used only when the request was read completely, so the next request
+on the connection still starts at a known byte).
+"""
+
+REASONS = {
+    400: ("Bad Request", "Your browser sent an invalid request."),
+    403: ("Forbidden", "Request forbidden by administrative rules."),
+    405: ("Method Not Allowed", "The method is not allowed for this resource."),
+    408: ("Request Timeout", "Your browser didn't send a complete request in time."),
+    413: ("Payload Too Large", "The request body is too large."),
+    414: ("URI Too Long", "The request line is too long."),
+    431: ("Request Header Fields Too Large", "The request header section is too large."),
+    500: ("Internal Server Error", "An internal server error occurred."),
+    501: ("Not Implemented", "The request method is not implemented by this proxy."),
+    502: ("Bad Gateway", "The server returned an invalid or incomplete response."),
+    503: ("Service Unavailable", "No server is available to handle this request."),
+    504: ("Gateway Timeout", "The server didn't respond in time."),
+    505: ("HTTP Version Not Supported", "The HTTP version of the request is not supported."),
+}
+
+# Statuses after which the connection cannot be trusted: the request itself was
+# malformed or incomplete, so we cannot know where the next one would start.
+ALWAYS_CLOSE = frozenset((400, 408, 413, 414, 431, 501, 505))
+
+
+def _build(status, close):
+    reason, text = REASONS[status]
+    body = ("<html><body><h1>%d %s</h1>\n%s\n</body></html>\n" % (status, reason, text)).encode()
+    head = ("HTTP/1.1 %d %s\r\ncontent-length: %d\r\ncache-control: no-cache\r\n"
+            "content-type: text/html\r\n" % (status, reason, len(body)))
+    if close:
+        head += "connection: close\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+ERROR_CLOSE = {status: _build(status, True) for status in REASONS}
+ERROR_KEEP = {status: _build(status, False) for status in REASONS}
+
+
+def error_response(status, close=True):
+    """Return the bytes of keepwarm's own response for `status`."""
+    if close or status in ALWAYS_CLOSE:
+        return ERROR_CLOSE[status]
+    return ERROR_KEEP[status]

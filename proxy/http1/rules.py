@@ -1,0 +1,125 @@
+"""Message framing, connection persistence and reuse decisions (RFC 9110/9112), as pure functions.
+
+Every function takes the parser's result list (see `_native.constants`, R_*) and
+returns a decision; nothing here touches a socket, so each rule is tested alone.
+"""
+
+from _native.constants import (
+    F_CHUNKED, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_TE, F_AUTH_CONN,
+    M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE, M_CONNECT,
+    R_CONTENT_LENGTH, R_FLAGS, R_HOST_COUNT, R_METHOD, R_STATUS, R_VERSION,
+)
+
+# How a message body ends.
+BODY_NONE = 0      # no body at all
+BODY_LENGTH = 1    # Content-Length bytes
+BODY_CHUNKED = 2   # chunked transfer coding, ends with the last chunk and trailers
+BODY_CLOSE = 3     # read until the server closes (responses only)
+
+# RFC 9110 §9.2.2: methods whose repetition has the same effect as one request.
+IDEMPOTENT = frozenset((M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE))
+
+# `http-reuse` modes, as HAProxy names them.
+REUSE_NEVER, REUSE_SAFE, REUSE_AGGRESSIVE, REUSE_ALWAYS = "never", "safe", "aggressive", "always"
+
+
+def request_problem(r):
+    """Return the HTTP status a request deserves before forwarding, or 0 if it may go on.
+
+    The parser already refused malformed framing (CL with TE, bad CL, TE not
+    ending in chunked, TE in HTTP/1.0); what is left is semantic.
+    """
+    hosts = r[R_HOST_COUNT]
+    # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
+    # and to any request with more than one Host line.
+    if hosts > 1 or (hosts == 0 and r[R_VERSION] == 11):
+        return 400
+    # CONNECT makes a tunnel; keepwarm is not a forward proxy.
+    if r[R_METHOD] == M_CONNECT:
+        return 501
+    return 0
+
+
+def request_framing(r):
+    """RFC 9112 §6.3 for requests: (kind, length). A request with neither header has no body."""
+    flags = r[R_FLAGS]
+    if flags & F_CHUNKED:
+        return BODY_CHUNKED, -1
+    length = r[R_CONTENT_LENGTH]
+    if length > 0:
+        return BODY_LENGTH, length
+    return BODY_NONE, 0
+
+
+def response_framing(r, request_method):
+    """RFC 9112 §6.3 for responses: (kind, length), given the request's method code."""
+    status = r[R_STATUS]
+    # (1): HEAD responses, 1xx, 204 and 304 never carry a body, whatever they say.
+    if request_method == M_HEAD or status < 200 or status == 204 or status == 304:
+        return BODY_NONE, 0
+    flags = r[R_FLAGS]
+    if flags & F_TE:
+        # (4): chunked last -> chunked; any other coding -> until close.
+        if flags & F_CHUNKED:
+            return BODY_CHUNKED, -1
+        return BODY_CLOSE, -1
+    length = r[R_CONTENT_LENGTH]
+    if length > 0:
+        return BODY_LENGTH, length
+    if length == 0:
+        return BODY_NONE, 0
+    # (8): no framing information: the body runs until the connection closes.
+    return BODY_CLOSE, -1
+
+
+def wants_keepalive(r):
+    """RFC 9112 §9.3: does the sender of this message intend to keep the connection?
+
+    HTTP/1.1 persists unless "close" is listed; HTTP/1.0 only with "keep-alive".
+    """
+    flags = r[R_FLAGS]
+    if flags & F_CONN_CLOSE:
+        return False
+    if r[R_VERSION] == 11:
+        return True
+    return bool(flags & F_CONN_KEEPALIVE)
+
+
+def is_replayable(method, body_kind, body_complete_in_hand):
+    """May this request be sent again on another connection if the first one dies silently?
+
+    keepwarm's rule (DESIGN.md §2): idempotent method, and either no body or the
+    whole body still held in memory.
+    """
+    return method in IDEMPOTENT and (body_kind == BODY_NONE or body_complete_in_hand)
+
+
+def connection_is_private(r):
+    """NTLM/Negotiate authenticate the connection, not the request: never share it."""
+    return bool(r[R_FLAGS] & F_AUTH_CONN)
+
+
+def reuse_allowed(mode, first_request, replayable, proven):
+    """May this request take an idle connection from the pool?
+
+    HAProxy's `http-reuse` table, with keepwarm's extension to `safe`:
+      never      -- no request reuses an idle connection;
+      safe       -- later requests of a session may; a first request may only if
+                    it is replayable and the connection proven (it already carried a
+                    complete exchange), because a silent close is then replayed;
+      aggressive -- a first request may use a proven connection;
+      always     -- any request may use any idle connection.
+    """
+    if mode == REUSE_SAFE:
+        return (not first_request) or (replayable and proven)
+    if mode == REUSE_ALWAYS:
+        return True
+    if mode == REUSE_AGGRESSIVE:
+        return (not first_request) or proven
+    return False
+
+
+def status_class(status):
+    """Index of the hrsp_* counter: 1..5 for 1xx..5xx, 0 for anything else."""
+    c = status // 100
+    return c if 1 <= c <= 5 else 0

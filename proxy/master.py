@@ -1,0 +1,450 @@
+"""The master process: owns the listeners, forks and supervises workers, aggregates stats, serves the control socket.
+
+Shaped like gunicorn's arbiter: signal handlers only record the signal and wake
+the loop (signal.set_wakeup_fd); the loop then calls plainly named methods.
+"""
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+import msgpack
+
+import _native
+from proxy import __version__
+from proxy.control import ControlConn
+from proxy.stats import StatsBook, format_table, show_stat_csv
+from workers.worker import EXIT_BOOT_FAILED, worker_main
+
+LOOP_TICK = 0.25
+STOP_GRACE = 0.7             # fast stop: SIGKILL what is still alive after this
+GRACEFUL_GRACE = 35.0        # graceful stop: a little longer than the workers' own limit
+HEARTBEAT_TIMEOUT = 10.0     # a worker silent this long is stuck: kill it
+QUICK_DEATH = 2.0            # a worker dying sooner than this after start counts as a crash loop
+MAX_BACKOFF = 5.0
+
+
+class StartupError(Exception):
+    """The master cannot start (listener, socket path, address); shown in one line."""
+
+
+class WorkerSlot:
+    """One worker position: its listeners live as long as the master, its process may change."""
+
+    def __init__(self, index):
+        self.index = index
+        self.listeners = []       # (socket, frontend name)
+        self.pid = None
+        self.pipe = None
+        self.unpacker = None
+        self.ready = False
+        self.started = 0.0
+        self.last_seen = 0.0
+        self.restarts = 0
+        self.backoff = 0.0
+        self.respawn_at = 0.0
+
+
+class Master:
+    def __init__(self, config, socket_path, log=None):
+        self.config = config
+        self.socket_path = socket_path
+        self.nworkers = config.global_.workers or os.cpu_count() or 1
+        self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
+        self.sel = selectors.DefaultSelector()
+        self.book = StatsBook()
+        self.server_states = {}
+        self.signals = []
+        self.stopping = None         # None, "fast" or "graceful"
+        self.stop_deadline = None
+        self.exit_status = 0
+        self.started = time.time()
+        self.control = None
+        self.control_conns = set()
+        self.addrs = {}
+        self.log_stream = log or sys.stderr
+
+    # ------------------------------------------------------------------ setup
+
+    def log(self, message):
+        try:
+            self.log_stream.write("keepwarm[master pid %d]: %s\n" % (os.getpid(), message))
+            self.log_stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def resolve_servers(self):
+        for be in self.config.backends:
+            for srv in be.servers:
+                try:
+                    infos = socket.getaddrinfo(srv.host, srv.port, type=socket.SOCK_STREAM)
+                except socket.gaierror as exc:
+                    raise StartupError("backend '%s', server '%s': cannot resolve '%s': %s"
+                                       % (be.name, srv.name, srv.host, exc.strerror)) from None
+                family, _, _, _, sockaddr = infos[0]
+                self.addrs[(be.name, srv.name)] = (family, sockaddr)
+
+    def open_listeners(self):
+        """One SO_REUSEPORT socket per bind and per worker slot, kept for the master's life."""
+        backlog = max(1024, self.config.global_.maxconn)
+        for fe in self.config.frontends:
+            for bind in fe.binds:
+                for slot in self.slots:
+                    family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                        sock.bind((bind.host, bind.port))
+                        sock.listen(backlog)
+                    except OSError as exc:
+                        sock.close()
+                        raise StartupError("frontend '%s': cannot bind %s:%d: %s" % (
+                            fe.name, bind.host, bind.port, exc.strerror or exc)) from None
+                    sock.setblocking(False)
+                    slot.listeners.append((sock, fe.name))
+
+    def open_control(self):
+        path = self.socket_path
+        if os.path.exists(path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.settimeout(0.5)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)          # stale socket left by a dead instance
+            else:
+                raise StartupError("another keepwarm instance answers on %s "
+                                   "(set 'stats socket' or KEEPWARM_SOCKET to run a second one)" % path)
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            sock.listen(16)
+        except OSError as exc:
+            sock.close()
+            raise StartupError("cannot create control socket %s: %s" % (path, exc.strerror or exc)) from None
+        sock.setblocking(False)
+        self.control = sock
+        self.sel.register(sock, selectors.EVENT_READ, self.accept_control)
+
+    def init_signals(self):
+        self.wakeup_r, self.wakeup_w = socket.socketpair()
+        for s in (self.wakeup_r, self.wakeup_w):
+            s.setblocking(False)
+        signal.set_wakeup_fd(self.wakeup_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                       signal.SIGHUP, signal.SIGUSR2, signal.SIGCHLD):
+            signal.signal(signum, self.record_signal)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(self.wakeup_r, selectors.EVENT_READ, self.drain_wakeup)
+
+    def record_signal(self, signum, frame):
+        self.signals.append(signum)
+
+    def drain_wakeup(self, mask):
+        try:
+            while self.wakeup_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self):
+        """Run until stopped; returns the process exit status."""
+        try:
+            self.resolve_servers()
+            self.open_listeners()
+            self.open_control()
+        except StartupError as exc:
+            self.log("cannot start: %s" % exc)
+            self.close_sockets()
+            return 1
+        self.init_signals()
+        binds = ", ".join("%s:%d" % (b.host, b.port) for fe in self.config.frontends for b in fe.binds)
+        self.log("keepwarm %s starting %d worker(s) (parser: %s), listening on %s, control socket %s"
+                 % (__version__, self.nworkers, _native.IMPLEMENTATION, binds, self.socket_path))
+        for slot in self.slots:
+            self.spawn_worker(slot)
+        try:
+            while True:
+                for key, mask in self.sel.select(LOOP_TICK):
+                    key.data(mask)
+                self.handle_signals()
+                self.reap_workers()
+                if self.stopping:
+                    if not any(slot.pid for slot in self.slots):
+                        break
+                    if time.monotonic() >= self.stop_deadline:
+                        self.kill_workers(signal.SIGKILL)
+                else:
+                    self.manage_workers()
+                    self.murder_workers()
+        finally:
+            self.kill_workers(signal.SIGKILL)
+            self.reap_workers()
+            self.close_sockets()
+        self.log("stopped")
+        return self.exit_status
+
+    def handle_signals(self):
+        while self.signals:
+            signum = self.signals.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self.stop(graceful=False)
+            elif signum in (signal.SIGQUIT, signal.SIGUSR1):
+                self.stop(graceful=True)
+            elif signum in (signal.SIGHUP, signal.SIGUSR2):
+                self.log("reload is not supported yet; signal %d ignored" % signum)
+
+    def stop(self, graceful, status=0):
+        if self.stopping == "fast" or (self.stopping and graceful):
+            return
+        self.stopping = "graceful" if graceful else "fast"
+        if status:
+            self.exit_status = status
+        self.log("%s stop" % ("graceful" if graceful else "fast"))
+        if graceful:
+            self.stop_deadline = time.monotonic() + GRACEFUL_GRACE
+            self.kill_workers(signal.SIGUSR1)
+        else:
+            self.stop_deadline = time.monotonic() + STOP_GRACE
+            self.kill_workers(signal.SIGTERM)
+
+    # ------------------------------------------------------------------ workers
+
+    def spawn_worker(self, slot):
+        parent_end, child_end = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            status = 70
+            try:
+                parent_end.close()
+                self.after_fork_in_child(slot)
+                status = worker_main(self.config, slot.index, slot.listeners, child_end,
+                                     self.addrs, self.nworkers)
+            except BaseException:        # noqa: BLE001 - nothing may escape a forked child
+                import traceback
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stderr.flush()
+                except Exception:        # noqa: BLE001
+                    pass
+                os._exit(status)
+        child_end.close()
+        parent_end.setblocking(False)
+        slot.pid = pid
+        slot.pipe = parent_end
+        slot.unpacker = msgpack.Unpacker(raw=False)
+        slot.ready = False
+        slot.started = slot.last_seen = time.monotonic()
+        self.sel.register(parent_end, selectors.EVENT_READ, lambda mask, s=slot: self.read_worker(s))
+
+    def after_fork_in_child(self, slot):
+        """Drop everything of the master's that the worker must not hold."""
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP,
+                       signal.SIGUSR2, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        self.sel.close()
+        self.wakeup_r.close()
+        self.wakeup_w.close()
+        if self.control is not None:
+            self.control.close()
+        for conn in self.control_conns:
+            conn.sock.close()
+        for other in self.slots:
+            if other.pipe is not None:
+                other.pipe.close()
+            if other is not slot:
+                for sock, _ in other.listeners:
+                    sock.close()
+
+    def read_worker(self, slot):
+        try:
+            data = slot.pipe.recv(262144)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(slot.pipe)
+            slot.pipe.close()
+            slot.pipe = None
+            return
+        slot.last_seen = time.monotonic()
+        slot.unpacker.feed(data)
+        for msg in slot.unpacker:
+            if not isinstance(msg, dict):
+                continue
+            kind = msg.get("t")
+            if kind == "ready":
+                slot.ready = True
+            elif kind in ("stats", "bye"):
+                self.book.update(slot.pid, msg.get("c", {}))
+
+    def reap_workers(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            for slot in self.slots:
+                if slot.pid == pid:
+                    self.worker_exited(slot, status)
+                    break
+
+    def worker_exited(self, slot, status):
+        if slot.pipe is not None:
+            # Read what the worker said last (its final counters), then drop the pipe.
+            try:
+                self.read_worker(slot)
+            except OSError:
+                pass
+            if slot.pipe is not None:
+                self.sel.unregister(slot.pipe)
+                slot.pipe.close()
+                slot.pipe = None
+        self.book.retire(slot.pid)
+        code = os.waitstatus_to_exitcode(status)
+        pid, slot.pid = slot.pid, None
+        if self.stopping:
+            return
+        if code == EXIT_BOOT_FAILED:
+            self.log("worker %d (pid %d) could not start; stopping" % (slot.index, pid))
+            self.stop(graceful=False, status=1)
+            return
+        how = "killed by signal %d" % -code if code < 0 else "exited with status %d" % code
+        lived = time.monotonic() - slot.started
+        if lived < QUICK_DEATH:
+            slot.backoff = min(MAX_BACKOFF, max(0.1, slot.backoff * 2))
+        else:
+            slot.backoff = 0.0
+        slot.respawn_at = time.monotonic() + slot.backoff
+        slot.restarts += 1
+        self.log("worker %d (pid %d) %s; restarting%s" % (
+            slot.index, pid, how, " in %.1fs" % slot.backoff if slot.backoff else ""))
+
+    def manage_workers(self):
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.pid is None and now >= slot.respawn_at:
+                self.spawn_worker(slot)
+
+    def murder_workers(self):
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.pid and now - slot.last_seen > HEARTBEAT_TIMEOUT:
+                self.log("worker %d (pid %d) silent for %.0fs; killing it"
+                         % (slot.index, slot.pid, now - slot.last_seen))
+                self.signal_worker(slot, signal.SIGKILL)
+                slot.last_seen = now
+
+    def kill_workers(self, signum):
+        for slot in self.slots:
+            if slot.pid:
+                self.signal_worker(slot, signum)
+
+    @staticmethod
+    def signal_worker(slot, signum):
+        try:
+            os.kill(slot.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    # ------------------------------------------------------------------ control socket
+
+    def accept_control(self, mask):
+        try:
+            sock, _ = self.control.accept()
+        except OSError:
+            return
+        sock.setblocking(False)
+        conn = ControlConn(self, sock)
+        self.control_conns.add(conn)
+        self.sel.register(sock, selectors.EVENT_READ, conn.on_event)
+
+    def close_control_conn(self, conn):
+        if conn in self.control_conns:
+            self.control_conns.discard(conn)
+            try:
+                self.sel.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            conn.sock.close()
+
+    def info(self):
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "parser": _native.IMPLEMENTATION,
+            "uptime": round(time.time() - self.started, 3),
+            "nbproc": self.nworkers,
+            "worker_restarts": sum(s.restarts for s in self.slots),
+            "stats_socket": self.socket_path,
+            "workers": [self.worker_info(s) for s in self.slots],
+        }
+
+    def worker_info(self, slot):
+        stot, req = self.book.worker_requests(slot.pid) if slot.pid else (0, 0)
+        return {"slot": slot.index, "pid": slot.pid, "restarts": slot.restarts,
+                "ready": slot.ready, "stot": stot, "req_tot": req}
+
+    def report(self):
+        return self.book.report(self.config, self.info(), self.server_states)
+
+    def answer(self, request):
+        cmd = request.get("cmd") if isinstance(request, dict) else None
+        if cmd == "stats":
+            return self.report()
+        if cmd == "info":
+            return self.info()
+        return {"error": "unknown request %r" % (cmd,)}
+
+    def answer_text(self, line):
+        words = line.split()
+        if words[:2] == ["show", "stat"]:
+            return show_stat_csv(self.report())
+        if words[:2] == ["show", "info"]:
+            info = self.info()
+            keys = (("Name", "keepwarm"), ("Version", info["version"]), ("Pid", info["pid"]),
+                    ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
+                    ("Parser", info["parser"]))
+            return "".join("%s: %s\n" % kv for kv in keys)
+        if words[:2] == ["show", "table"] or words[:1] == ["show"]:
+            return format_table(self.report()) + "\n"
+        if words[:1] == ["help"] or not words:
+            return ("The following commands are valid at this level:\n"
+                    "  help           : this message\n"
+                    "  show info      : report information about the running process\n"
+                    "  show stat      : report counters for each proxy and server (CSV)\n")
+        return "Unknown command: '%s'. Type 'help' for the list.\n" % line
+
+    # ------------------------------------------------------------------ teardown
+
+    def close_sockets(self):
+        for slot in self.slots:
+            for sock, _ in slot.listeners:
+                sock.close()
+            slot.listeners = []
+        for conn in list(self.control_conns):
+            self.close_control_conn(conn)
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+            try:
+                os.unlink(self.socket_path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    self.log("cannot remove %s: %s" % (self.socket_path, exc))

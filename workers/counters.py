@@ -1,0 +1,44 @@
+"""Per-worker counters, named as HAProxy's `show stat` fields, and their snapshot for the master.
+
+Counters are plain attributes incremented on the data path; a snapshot (a list of
+ints in FIELDS order) goes to the master every ~250 ms.
+"""
+
+# Order matters: snapshots are lists in this order.
+FIELDS = (
+    "scur", "smax", "stot", "req_tot",
+    "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+    "bin", "bout",
+    "conn_tot", "reuse", "idle_conn_cur", "replays", "econ", "eresp",
+    "cli_abrt", "srv_abrt",
+)
+# Gauges describe the present: a dead worker's gauges are dropped, not summed.
+GAUGES = frozenset(("scur", "idle_conn_cur"))
+# Maxima: the master keeps the largest aggregate it has seen.
+MAXIMA = frozenset(("smax",))
+HRSP = ("hrsp_other", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")
+
+
+class Counters:
+    """One frontend's, backend's or server's counters in one worker."""
+
+    __slots__ = FIELDS + ("hrsp",)
+
+    def __init__(self):
+        for f in FIELDS:
+            setattr(self, f, 0)
+        # Responses by class, indexed by status // 100 (0 = other); folded into hrsp_* on snapshot.
+        self.hrsp = [0, 0, 0, 0, 0, 0]
+
+    def session_start(self):
+        self.stot += 1
+        cur = self.scur + 1
+        self.scur = cur
+        if cur > self.smax:
+            self.smax = cur
+
+    def snapshot(self):
+        hrsp = self.hrsp
+        for i, name in enumerate(HRSP):
+            setattr(self, name, hrsp[i])
+        return [getattr(self, f) for f in FIELDS]

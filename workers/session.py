@@ -1,0 +1,820 @@
+"""A client session and its current stream: read a request, pick a server, relay both ways.
+
+One `Session` per client connection, one `ServerConn` per TCP connection to a
+server. HTTP/1.1 has at most one exchange in flight per connection, so the
+session carries its stream's state itself. The rules (framing, persistence,
+reuse) come from `proxy.http1.rules`; this module only moves bytes and calls
+them. It is the hot path: locals, no logging, no per-header objects.
+"""
+
+import errno
+import socket
+from selectors import EVENT_READ, EVENT_WRITE
+
+from _native import (
+    ERROR_STATUS, F_AUTH_CONN, F_HOP, R_END, R_FLAGS, R_METHOD, R_STATUS, R_VERSION,
+)
+from proxy.http1.errors import error_response
+from proxy.http1.rules import (
+    BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
+    is_replayable, request_framing, request_problem, response_framing, reuse_allowed,
+    wants_keepalive,
+)
+
+RECV_SIZE = 65536
+PIPELINE_HOLD = 65536          # pipelined bytes held while a response is in flight
+
+# Session states (the client side).
+ST_HEAD = 0      # waiting for (the rest of) a request head
+ST_BODY = 1      # forwarding the request body
+ST_WAIT = 2      # request forwarded; waiting for the response to end
+ST_LINGER = 3    # our side is shut; reading and dropping until the client closes
+ST_CLOSED = 4
+
+# Response states (the server side of the current stream).
+RS_NONE = 0
+RS_HEAD = 1
+RS_BODY = 2
+
+CONN_KEEPALIVE_10 = b"Connection: keep-alive\r\n"
+CONN_CLOSE = b"Connection: close\r\n"
+LINGER_TIME = 2.0
+CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                            errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
+
+
+class ServerConn:
+    """One TCP connection to a server: idle in its pool, or carrying one session's stream."""
+
+    __slots__ = ("sock", "send", "recv", "server", "session", "events", "connecting",
+                 "out", "uses", "proven", "private", "idle_since", "worker", "err")
+
+    def __init__(self, worker, server, sock, connecting):
+        self.worker = worker
+        self.server = server
+        self.sock = sock
+        self.send = sock.send
+        self.recv = sock.recv
+        self.session = None
+        self.events = 0
+        self.connecting = connecting
+        self.out = b""           # bytes accepted but not yet written to the server
+        self.uses = 0            # requests sent on this connection
+        self.proven = False      # carried a complete exchange and came back to the pool
+        self.private = False     # bound to one client by connection-based auth
+        self.idle_since = 0.0
+        self.err = 0             # errno of the last failed send
+
+    def set_events(self, events):
+        cur = self.events
+        if events == cur or self.sock is None:
+            return
+        sel = self.worker.sel
+        if cur == 0:
+            sel.register(self.sock, events, self.on_event)
+        elif events == 0:
+            sel.unregister(self.sock)
+        else:
+            sel.modify(self.sock, events, self.on_event)
+        self.events = events
+
+    def on_event(self, mask):
+        sess = self.session
+        if sess is None:
+            # Idle in the pool: readable means the server closed it or sent junk.
+            self.worker.evict_idle(self)
+            return
+        if mask & EVENT_WRITE:
+            if self.connecting:
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    sess.server_failed(self, True)
+                    return
+                self.connecting = False
+            if not self.flush():
+                sess.server_failed(self, self.failed_connecting())
+                return
+            if not self.out:
+                self.set_events(EVENT_READ)
+                if sess.state == ST_BODY:
+                    sess.resume_client()
+        if mask & EVENT_READ and self.session is sess:
+            sess.read_server()
+
+    def write(self, data):
+        """Send `data` now or queue it; False if the connection is broken.
+
+        A connection still in progress is written to at once too: on loopback and
+        fast networks the handshake is usually done already, which saves a turn
+        of the loop; if not, the kernel says EAGAIN and we wait for writability.
+        """
+        if self.out:
+            self.out += data
+        else:
+            try:
+                n = self.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                self.err = exc.errno
+                return False
+            if n:
+                self.connecting = False
+            if n == len(data):
+                return True
+            self.out = data[n:]
+        self.set_events(EVENT_READ | EVENT_WRITE)
+        return True
+
+    def flush(self):
+        out = self.out
+        try:
+            n = self.send(out)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            self.err = exc.errno
+            return False
+        self.out = out[n:]
+        return True
+
+    def failed_connecting(self):
+        """Did this connection fail before the server accepted it?"""
+        return self.connecting or self.err in CONNECT_ERRNOS
+
+    def close(self):
+        sock = self.sock
+        if sock is None:
+            return
+        if self.events:
+            self.worker.sel.unregister(sock)
+            self.events = 0
+        self.sock = None
+        self.session = None
+        sock.close()
+
+
+class Session:
+    """One client connection and the stream it currently carries."""
+
+    __slots__ = (
+        "worker", "frontend", "backend", "sock", "send", "recv", "events", "state",
+        "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
+        # current stream
+        "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
+        "retries", "replayed", "server", "conn", "rstate", "rbuf", "rprev", "resp_kind",
+        "resp_left", "resp_dec", "server_ka", "resp_started", "status",
+    )
+
+    def __init__(self, worker, frontend, sock):
+        self.worker = worker
+        self.frontend = frontend
+        self.backend = frontend.backend
+        self.sock = sock
+        self.send = sock.send
+        self.recv = sock.recv
+        self.events = 0
+        self.state = ST_HEAD
+        self.inbuf = b""
+        self.prev_len = 0
+        self.out = b""
+        self.nreq = 0
+        self.client_eof = False
+        self.reading = True
+        self.conn = None
+        self.server = None
+        self.rstate = RS_NONE
+        self.req_dec = None
+        self.resp_dec = None
+        self.rbuf = b""
+        self.rprev = 0
+        self.deadline = worker.now + frontend.t_http_request
+        frontend.counters.session_start()
+
+    # ----------------------------------------------------------- registration
+
+    def set_events(self, events):
+        cur = self.events
+        if events == cur or self.sock is None:
+            return
+        sel = self.worker.sel
+        if cur == 0:
+            sel.register(self.sock, events, self.on_client)
+        elif events == 0:
+            sel.unregister(self.sock)
+        else:
+            sel.modify(self.sock, events, self.on_client)
+        self.events = events
+
+    def pause_client(self):
+        self.reading = False
+        self.set_events(EVENT_WRITE if self.out else 0)
+
+    def resume_client(self):
+        if self.client_eof or self.state == ST_CLOSED:
+            return
+        self.reading = True
+        self.set_events(EVENT_READ | EVENT_WRITE if self.out else EVENT_READ)
+
+    # ----------------------------------------------------------- client side
+
+    def on_client(self, mask):
+        if mask & EVENT_WRITE:
+            self.flush_client()
+            if self.state == ST_CLOSED:
+                return
+        if mask & EVENT_READ:
+            self.read_client()
+
+    def read_client(self):
+        try:
+            data = self.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        state = self.state
+        if not data:
+            self.on_client_eof()
+            return
+        if state == ST_LINGER:
+            return                      # dropped: we are closing
+        self.frontend.counters.bin += len(data)
+        if state == ST_HEAD:
+            inbuf = self.inbuf
+            if inbuf:
+                data = inbuf + data
+            elif self.prev_len == 0:
+                # First byte of a request: from now on `timeout http-request` runs.
+                self.deadline = self.worker.now + self.frontend.t_http_request
+            self.on_head_data(data)
+        elif state == ST_BODY:
+            self.deadline = self.worker.now + self.frontend.t_client
+            self.forward_request_body(data)
+        else:
+            # Pipelined request while the previous response is in flight: hold it.
+            self.inbuf += data
+            if len(self.inbuf) >= PIPELINE_HOLD:
+                self.pause_client()
+
+    def on_client_eof(self):
+        state = self.state
+        self.client_eof = True
+        if state == ST_WAIT:
+            # The client half-closed after its request; answer it, then close.
+            self.reading = False
+            self.set_events(EVENT_WRITE if self.out else 0)
+            return
+        if state == ST_BODY:
+            self.frontend.counters.cli_abrt += 1
+        self.close()
+
+    def on_head_data(self, data):
+        """Parse and dispatch the request head at the start of `data`."""
+        worker = self.worker
+        r = worker.parser.parse_request(data, 0, self.prev_len)
+        if r.__class__ is int:
+            if r == 0:
+                self.inbuf = data
+                self.prev_len = len(data)
+                return
+            self.reject(ERROR_STATUS[r])
+            return
+        self.inbuf = b""
+        self.prev_len = 0
+        status = request_problem(r)
+        if status:
+            self.reject(status)
+            return
+        end = r[R_END]
+        method = r[R_METHOD]
+        version = r[R_VERSION]
+        self.method = method
+        self.version = version
+        fe = self.frontend
+        self.client_ka = wants_keepalive(r) and fe.keepalive
+        if r[R_FLAGS] & F_HOP or version == 10:
+            head = worker.parser.strip_hop(data)
+            head += CONN_KEEPALIVE_10 + b"\r\n" if version == 10 else b"\r\n"
+        elif end == len(data):
+            head = data
+        else:
+            head = data[:end]
+        kind, length = request_framing(r)
+        self.req_kind = kind
+        if kind == BODY_NONE:
+            done = True
+            if end != len(data):
+                self.inbuf = data[end:]
+        elif kind == BODY_LENGTH:
+            avail = len(data) - end
+            if avail >= length:
+                head += data[end:end + length]
+                self.inbuf = data[end + length:]
+                done = True
+            else:
+                head += data[end:]
+                self.req_left = length - avail
+                done = False
+        else:
+            dec = self.req_dec
+            if dec is None:
+                dec = self.req_dec = worker.new_chunked()
+            else:
+                dec.reset()
+            n = dec.feed(data, end)
+            if n < 0:
+                self.reject(400)
+                return
+            head += data[end:end + n]
+            done = dec.done
+            if done:
+                self.inbuf = data[end + n:]
+        fe.counters.req_tot += 1
+        self.state = ST_WAIT if done else ST_BODY
+        self.replay = head if is_replayable(method, kind, done) else None
+        self.retries = self.backend.retries
+        self.replayed = False
+        self.status = 0
+        self.dispatch(head, None)
+
+    def dispatch(self, out, exclude):
+        """Send `out` (head and the body bytes in hand) to a server of the backend."""
+        be = self.backend
+        server = be.lb.pick(exclude)
+        if server is None:
+            be.counters.req_tot += 1
+            self.answer_error(503, be.counters)
+            return
+        conn = None
+        worker = self.worker
+        first = self.nreq == 0
+        if reuse_allowed(be.reuse, first, self.replay is not None, True) and not self.replayed:
+            conn = worker.take_idle(server)
+        sc = server.counters
+        if conn is not None:
+            sc.reuse += 1
+        else:
+            conn = worker.connect(server)
+            if conn is None:
+                self.server = server
+                self.connect_failed(server, out)
+                return
+        conn.session = self
+        conn.uses += 1
+        self.conn = conn
+        self.server = server
+        sc.req_tot += 1
+        sc.session_start()
+        sc.bin += len(out)
+        self.nreq += 1
+        self.rstate = RS_HEAD
+        self.resp_started = False
+        self.deadline = worker.now + (be.t_connect if conn.connecting else be.t_server)
+        if not conn.write(out):
+            self.server_failed(conn, conn.failed_connecting())
+            return
+        if self.state == ST_BODY and conn.out:
+            self.pause_client()
+
+    def forward_request_body(self, data):
+        conn = self.conn
+        if self.req_kind == BODY_LENGTH:
+            left = self.req_left
+            if len(data) >= left:
+                if len(data) > left:
+                    self.inbuf = data[left:]
+                    data = data[:left]
+                done = True
+            else:
+                self.req_left = left - len(data)
+                done = False
+        else:
+            dec = self.req_dec
+            n = dec.feed(data, 0)
+            if n < 0:
+                self.reject(400)
+                return
+            done = dec.done
+            if n != len(data):
+                self.inbuf = data[n:]
+                data = data[:n]
+        if done:
+            self.state = ST_WAIT
+        if conn is None:
+            # The response already ended (the server answered early): drop the rest.
+            if done:
+                self.finish_stream()
+            return
+        self.server.counters.bin += len(data)
+        if not conn.write(data):
+            self.server_failed(conn, conn.failed_connecting())
+            return
+        if conn.out and not done:
+            self.pause_client()
+
+    # ----------------------------------------------------------- server side
+
+    def read_server(self):
+        conn = self.conn
+        try:
+            data = conn.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if self.rstate == RS_BODY and self.resp_kind == BODY_CLOSE:
+                self.server_ka = False
+                self.finish_stream()
+            else:
+                self.server_failed(conn, conn.failed_connecting())
+            return
+        self.deadline = self.worker.now + self.backend.t_server
+        self.server.counters.bout += len(data)
+        if self.rstate == RS_HEAD:
+            self.on_response_head_data(data)
+        else:
+            self.forward_response_body(data)
+
+    def on_response_head_data(self, data):
+        worker = self.worker
+        parser = worker.parser
+        if self.rbuf:
+            data = self.rbuf + data
+        while True:
+            r = parser.parse_response(data, 0, self.rprev)
+            if r.__class__ is int:
+                if r == 0:
+                    self.rbuf = data
+                    self.rprev = len(data)
+                    return
+                self.bad_response()
+                return
+            self.rbuf = b""
+            self.rprev = 0
+            status = r[R_STATUS]
+            if status >= 200:
+                break
+            if status == 101:
+                # No Upgrade was forwarded, so a switch of protocols is a protocol error.
+                self.bad_response()
+                return
+            # 1xx interim response (100 Continue, 103 Early Hints): relay, then await the final one.
+            end = r[R_END]
+            self.send_client(data[:end])
+            if self.state == ST_CLOSED:
+                return
+            data = data[end:]
+            if not data:
+                return
+        end = r[R_END]
+        self.status = status
+        kind, length = response_framing(r, self.method)
+        self.resp_kind = kind
+        self.server_ka = wants_keepalive(r) and kind != BODY_CLOSE and self.backend.keepalive
+        if r[R_FLAGS] & F_AUTH_CONN:
+            self.conn.private = True
+        client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
+        self.client_ka = client_ka
+        if r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
+            head = parser.strip_hop(data)
+            if not client_ka:
+                head += CONN_CLOSE + b"\r\n"
+            elif self.version == 10:
+                head += CONN_KEEPALIVE_10 + b"\r\n"
+            else:
+                head += b"\r\n"
+            body = data[end:]
+        elif end == len(data):
+            head = data
+            body = b""
+        else:
+            head = data[:end]
+            body = data[end:]
+        c = self.frontend.counters
+        c.hrsp[status // 100 if status < 600 else 0] += 1
+        self.server.counters.hrsp[status // 100 if status < 600 else 0] += 1
+        self.resp_started = True
+        self.rstate = RS_BODY
+        if kind == BODY_NONE:
+            if body:
+                self.server_ka = False      # bytes after a body-less response: not clean
+            self.send_client(head)
+            self.finish_stream()
+            return
+        if kind == BODY_LENGTH:
+            self.resp_left = length
+        elif kind == BODY_CHUNKED:
+            dec = self.resp_dec
+            if dec is None:
+                dec = self.resp_dec = worker.new_chunked()
+            else:
+                dec.reset()
+        if body:
+            self.send_client(head)
+            if self.state != ST_CLOSED:
+                self.forward_response_body(body)
+        else:
+            self.send_client(head)
+
+    def forward_response_body(self, data):
+        kind = self.resp_kind
+        done = False
+        if kind == BODY_LENGTH:
+            left = self.resp_left
+            n = len(data)
+            if n >= left:
+                if n > left:
+                    self.server_ka = False
+                    data = data[:left]
+                done = True
+            else:
+                self.resp_left = left - n
+        elif kind == BODY_CHUNKED:
+            dec = self.resp_dec
+            n = dec.feed(data, 0)
+            if n < 0:
+                # Bad framing mid-body: we cannot tell the client cleanly; cut it.
+                self.server.counters.eresp += 1
+                self.abort()
+                return
+            if dec.done:
+                done = True
+                if n != len(data):
+                    self.server_ka = False
+                    data = data[:n]
+        self.send_client(data)
+        if done and self.state != ST_CLOSED:
+            self.finish_stream()
+
+    def finish_stream(self):
+        """The response ended: free or pool the server connection, then serve the next request."""
+        conn = self.conn
+        server = self.server
+        if self.state == ST_BODY:
+            # The server answered before the whole request body arrived; the
+            # rest of the body must not reach the next request, so close both.
+            self.client_ka = False
+            self.server_ka = False
+        if conn is not None:
+            self.conn = None
+            server.counters.scur -= 1
+            if self.server_ka and not conn.out and not conn.private:
+                self.worker.release(conn)
+            else:
+                conn.close()
+        self.rstate = RS_NONE
+        if self.state == ST_BODY:
+            self.close_gracefully()
+            return
+        if not self.client_ka or self.client_eof:
+            self.close_gracefully()
+            return
+        self.state = ST_HEAD
+        worker = self.worker
+        self.deadline = worker.now + self.frontend.t_keepalive
+        if self.inbuf:
+            data = self.inbuf
+            self.inbuf = b""
+            self.deadline = worker.now + self.frontend.t_http_request
+            self.on_head_data(data)
+        if not self.reading and self.state == ST_HEAD:
+            self.resume_client()
+
+    def server_failed(self, conn, connect_error):
+        """The server connection broke: retry, replay, or answer 502/503."""
+        server = self.server
+        sc = server.counters
+        pending = conn.out
+        conn.close()
+        self.conn = None
+        sc.scur -= 1
+        if self.rstate != RS_HEAD or self.resp_started or self.rbuf:
+            # Part of a response already went out (or came in): nothing clean is possible.
+            sc.srv_abrt += 1
+            self.abort()
+            return
+        replay = self.replay
+        if connect_error:
+            # The server never took the request: retrying it cannot duplicate it.
+            sc.econ += 1
+            out = replay if replay is not None else pending
+            if out and self.retries > 0:
+                self.retries -= 1
+                self.nreq -= 1
+                self.replayed = True
+                self.dispatch_to(server, out)
+                return
+            self.answer_error(503, sc)
+            return
+        if replay is not None and conn.uses > 1 and not self.replayed:
+            # A reused connection that died before any response byte: the
+            # idle-close race. Replay once on a fresh connection (DESIGN.md §4).
+            sc.replays += 1
+            self.replayed = True
+            self.nreq -= 1
+            self.dispatch_to(server, replay)
+            return
+        sc.eresp += 1
+        self.answer_error(502, sc)
+
+    def connect_failed(self, server, out):
+        """connect() failed at once (refused, unreachable): retry, then 503."""
+        sc = server.counters
+        sc.econ += 1
+        if self.retries > 0:
+            self.retries -= 1
+            self.replayed = True
+            self.dispatch_to(server, out)
+            return
+        sc.req_tot += 1
+        self.answer_error(503, sc)
+
+    def dispatch_to(self, server, out):
+        """Send `out` again on a new connection to `server` (retry or replay)."""
+        worker = self.worker
+        conn = worker.connect(server)
+        if conn is None:
+            self.connect_failed(server, out)
+            return
+        sc = server.counters
+        conn.session = self
+        conn.uses += 1
+        self.conn = conn
+        sc.scur += 1
+        sc.bin += len(out)
+        self.nreq += 1
+        self.rstate = RS_HEAD
+        self.deadline = worker.now + (self.backend.t_connect if conn.connecting else self.backend.t_server)
+        if not conn.write(out):
+            self.server_failed(conn, conn.failed_connecting())
+
+    def bad_response(self):
+        """Unparsable or invalid response head: 502, and never pool that connection."""
+        conn = self.conn
+        self.server.counters.eresp += 1
+        if conn is not None:
+            conn.close()
+            self.conn = None
+            self.server.counters.scur -= 1
+        self.rbuf = b""
+        self.rprev = 0
+        self.answer_error(502, self.server.counters)
+
+    # ----------------------------------------------------------- answers
+
+    def answer_error(self, status, counters):
+        """Send keepwarm's own error response for the current stream, then go on or close."""
+        self.rstate = RS_NONE
+        self.resp_started = True
+        self.status = status
+        cls = status // 100
+        self.frontend.counters.hrsp[cls] += 1
+        counters.hrsp[cls] += 1
+        keep = self.client_ka and self.state == ST_WAIT and not self.client_eof
+        self.send_client(error_response(status, close=not keep))
+        if self.state == ST_CLOSED:
+            return
+        if keep:
+            self.conn = None
+            self.finish_stream()
+        else:
+            self.close_gracefully()
+
+    def reject(self, status):
+        """Refuse an invalid request: error response, then close (nothing was forwarded)."""
+        fe = self.frontend
+        fe.counters.hrsp[status // 100] += 1
+        fe.counters.req_tot += 1
+        self.client_ka = False
+        self.inbuf = b""
+        self.send_client(error_response(status, close=True))
+        if self.state != ST_CLOSED:
+            self.close_gracefully()
+
+    def on_timeout(self):
+        state = self.state
+        if state == ST_HEAD:
+            if self.inbuf:
+                self.reject(408)           # head trickled too slowly (slowloris)
+            else:
+                self.close()               # idle keep-alive connection
+        elif state == ST_BODY and not self.resp_started:
+            self.reject(408)
+        elif self.rstate == RS_HEAD and not self.resp_started:
+            conn = self.conn
+            connecting = conn is not None and conn.connecting
+            if conn is not None:
+                conn.close()
+                self.conn = None
+                self.server.counters.scur -= 1
+            if connecting:
+                self.server.counters.econ += 1
+                self.answer_error(503, self.server.counters)
+            else:
+                self.answer_error(504, self.server.counters)
+        else:
+            self.abort()
+
+    # ----------------------------------------------------------- output and closing
+
+    def send_client(self, data):
+        if self.out:
+            self.out += data
+        else:
+            try:
+                n = self.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.abort()
+                return
+            if n == len(data):
+                self.frontend.counters.bout += n
+                return
+            self.out = data[n:]
+            self.frontend.counters.bout += n
+        # The client is slower than the server: stop reading the server until it drains.
+        conn = self.conn
+        if conn is not None and conn.events & EVENT_READ:
+            conn.set_events(conn.events & ~EVENT_READ)
+        self.set_events(EVENT_READ | EVENT_WRITE if self.reading else EVENT_WRITE)
+        self.deadline = self.worker.now + self.frontend.t_client
+
+    def flush_client(self):
+        out = self.out
+        try:
+            n = self.send(out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.abort()
+            return
+        self.frontend.counters.bout += n
+        out = out[n:]
+        self.out = out
+        self.deadline = self.worker.now + self.frontend.t_client
+        if out:
+            return
+        if self.state == ST_LINGER:
+            self.linger()
+            return
+        self.set_events(EVENT_READ if self.reading else 0)
+        conn = self.conn
+        if conn is not None and self.rstate != RS_NONE:
+            conn.set_events(EVENT_READ | EVENT_WRITE if conn.out else EVENT_READ)
+
+    def close_gracefully(self):
+        """Close after the pending output is written, without resetting it.
+
+        Closing a socket with unread input makes the kernel send a reset that can
+        destroy the response still in flight; so shut our side, then read and drop
+        until the client closes (or LINGER_TIME passes).
+        """
+        conn = self.conn
+        if conn is not None:
+            conn.close()
+            self.conn = None
+            self.server.counters.scur -= 1
+        self.state = ST_LINGER
+        self.reading = True
+        self.deadline = self.worker.now + LINGER_TIME
+        if self.out:
+            self.set_events(EVENT_WRITE)
+            return
+        self.linger()
+
+    def linger(self):
+        sock = self.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close()
+            return
+        if self.client_eof:
+            self.close()
+            return
+        self.set_events(EVENT_READ)
+
+    def abort(self):
+        """Close everything at once (broken peer, unrecoverable mid-stream error)."""
+        self.close()
+
+    def close(self):
+        if self.state == ST_CLOSED:
+            return
+        self.state = ST_CLOSED
+        conn = self.conn
+        if conn is not None:
+            conn.close()
+            self.conn = None
+            self.server.counters.scur -= 1
+        sock = self.sock
+        if self.events:
+            self.worker.sel.unregister(sock)
+            self.events = 0
+        self.sock = None
+        sock.close()
+        self.frontend.counters.scur -= 1
+        self.worker.session_closed(self)

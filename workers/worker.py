@@ -1,0 +1,426 @@
+"""The worker process: one selectors loop over its listeners, sessions, server connections and master pipe."""
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from selectors import EVENT_READ
+
+import msgpack
+
+from _native import ChunkedDecoder, Parser
+from workers.balance import RoundRobin
+from workers.counters import Counters
+from workers.pool import IdlePool
+from workers.session import ServerConn, Session
+
+TICK = 0.25                 # stats report, timeouts and pool purge run this often
+NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
+IDLE_CHECK_AFTER = 1.0      # peek at a pooled connection idle longer than this before use
+GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
+
+# Exit statuses the master understands.
+EXIT_OK = 0
+EXIT_BOOT_FAILED = 4        # reserved: the worker could not start; the master must not fork again
+
+
+def _t(value):
+    return NEVER if value is None else value
+
+
+class ServerRuntime:
+    """One server as a worker sees it: address, weight, state, idle pool, counters."""
+
+    __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
+                 "pool", "counters", "idle_limit", "max_reuse")
+
+    def __init__(self, backend, config, family, addr):
+        self.name = config.name
+        self.config = config
+        self.backend = backend
+        self.family = family
+        self.addr = addr
+        self.weight = config.weight
+        self.usable = not config.disabled
+        self.pool = IdlePool(config.pool_max_conn)
+        self.counters = Counters()
+        # Idle connections are closed after pool-purge-delay, or pool-idle-timeout if shorter.
+        limit = config.pool_purge_delay
+        if config.pool_idle_timeout is not None:
+            limit = min(limit, config.pool_idle_timeout)
+        self.idle_limit = limit
+        self.max_reuse = config.max_reuse
+
+
+class BackendRuntime:
+    """A backend in one worker: its servers, balancer, reuse mode and timeouts."""
+
+    def __init__(self, config, addrs):
+        self.name = config.name
+        self.config = config
+        self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)]) for s in config.servers]
+        self.lb = RoundRobin(self.servers)
+        self.counters = Counters()          # what happened with no server chosen (503)
+        self.reuse = config.http_reuse
+        self.retries = config.retries
+        self.t_connect = _t(config.timeout_connect)
+        self.t_server = _t(config.timeout_server)
+        # option http-server-close / httpclose: close the server side after each response.
+        self.keepalive = config.http_keep_alive and not (config.http_server_close or config.httpclose)
+
+
+class FrontendRuntime:
+    """A frontend in one worker: its backend, client-side timeouts and counters."""
+
+    def __init__(self, config, backend):
+        self.name = config.name
+        self.config = config
+        self.backend = backend
+        self.counters = Counters()
+        self.t_client = _t(config.timeout_client)
+        self.t_http_request = _t(config.timeout_http_request)
+        self.t_keepalive = _t(config.timeout_http_keep_alive)
+        self.keepalive = not config.httpclose
+
+
+class Listener:
+    """One accepting socket of this worker's slot, feeding one frontend."""
+
+    __slots__ = ("worker", "sock", "frontend")
+
+    def __init__(self, worker, sock, frontend):
+        self.worker = worker
+        self.sock = sock
+        self.frontend = frontend
+
+    def on_accept(self, mask):
+        worker = self.worker
+        accept = self.sock.accept
+        fe = self.frontend
+        for _ in range(64):
+            if len(worker.sessions) >= worker.maxconn:
+                worker.pause_accepting()
+                return
+            try:
+                sock, _addr = accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                # EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog for later.
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    worker.log("accept failed: %s; pausing" % exc)
+                    worker.pause_accepting()
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sess = Session(worker, fe, sock)
+            worker.sessions.add(sess)
+            sess.set_events(EVENT_READ)
+
+
+class Worker:
+    """Everything one worker process owns, and its loop."""
+
+    def __init__(self, config, slot, listeners, pipe, addrs, nworkers):
+        self.config = config
+        self.slot = slot
+        self.pipe = pipe
+        self.sel = selectors.DefaultSelector()
+        self.now = time.monotonic()
+        g = config.global_
+        self.parser = Parser(max_headers=101, max_head=16384, max_line=8192)
+        self.sessions = set()
+        self.backends = {b.name: BackendRuntime(b, addrs) for b in config.backends}
+        self.frontends = []
+        for fe in config.frontends:
+            self.frontends.append(FrontendRuntime(fe, self.backends.get(fe.default_backend)))
+        by_name = {fe.name: fe for fe in self.frontends}
+        self.listeners = [Listener(self, sock, by_name[fe_name]) for sock, fe_name in listeners]
+        limit = g.maxconn
+        fe_limits = [fe.maxconn for fe in config.frontends if fe.maxconn]
+        if fe_limits:
+            limit = min(limit, sum(fe_limits))
+        # Each worker takes an equal share of maxconn: the kernel spreads connections
+        # evenly across SO_REUSEPORT listeners, so shares fill at the same pace.
+        self.maxconn = max(1, -(-limit // nworkers))
+        self.accepting = False
+        self.running = True
+        self.stopping_at = None
+        self.unpacker = msgpack.Unpacker(raw=False)
+        self.pipe_out = b""
+        self.next_tick = self.now + TICK
+        self.signals = []
+
+    # ----------------------------------------------------------- helpers for sessions
+
+    def new_chunked(self):
+        return ChunkedDecoder()
+
+    def connect(self, server):
+        """Open a non-blocking connection to `server`; None if it failed at once."""
+        try:
+            sock = socket.socket(server.family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self.log("socket() failed: %s" % exc)
+            return None
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex(server.addr)
+        if err and err != errno.EINPROGRESS:
+            sock.close()
+            return None
+        server.counters.conn_tot += 1
+        conn = ServerConn(self, server, sock, err == errno.EINPROGRESS)
+        conn.set_events(EVENT_READ)
+        return conn
+
+    def take_idle(self, server):
+        """Check out an idle connection, peeking at it if it sat idle long."""
+        pool = server.pool
+        while True:
+            conn = pool.take()
+            if conn is None:
+                return None
+            if self.now - conn.idle_since < IDLE_CHECK_AFTER or self._still_open(conn):
+                return conn
+            conn.close()
+
+    @staticmethod
+    def _still_open(conn):
+        try:
+            data = conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False    # EOF, or bytes nobody asked for: not a clean idle connection
+
+    def release(self, conn):
+        """A stream ended cleanly on `conn`: keep it warm in its server's pool, or close it."""
+        server = conn.server
+        conn.session = None
+        conn.proven = True
+        if (not server.usable or not self.running
+                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)
+                or not server.pool.put(conn)):
+            conn.close()
+            return
+        conn.idle_since = self.now
+        if conn.events != EVENT_READ:
+            conn.set_events(EVENT_READ)
+
+    def evict_idle(self, conn):
+        """An idle pooled connection became readable: the server closed it (or misbehaved)."""
+        conn.server.pool.remove(conn)
+        conn.close()
+
+    def session_closed(self, sess):
+        self.sessions.discard(sess)
+        if not self.accepting and self.running and self.stopping_at is None \
+                and len(self.sessions) < self.maxconn:
+            self.resume_accepting()
+
+    def pause_accepting(self):
+        if self.accepting:
+            for lst in self.listeners:
+                self.sel.unregister(lst.sock)
+            self.accepting = False
+
+    def resume_accepting(self):
+        if not self.accepting:
+            for lst in self.listeners:
+                self.sel.register(lst.sock, EVENT_READ, lst.on_accept)
+            self.accepting = True
+
+    def log(self, message):
+        try:
+            sys.stderr.write("keepwarm[worker %d pid %d]: %s\n" % (self.slot, os.getpid(), message))
+            sys.stderr.flush()
+        except OSError:
+            pass
+
+    # ----------------------------------------------------------- master pipe
+
+    def send_master(self, msg):
+        data = self.pipe_out + msgpack.packb(msg, use_bin_type=True)
+        try:
+            n = self.pipe.send(data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self.running = False     # the master is gone
+            return
+        self.pipe_out = data[n:]
+
+    def on_master(self, mask):
+        try:
+            data = self.pipe.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            # The master died: a worker never outlives it.
+            self.running = False
+            self.stopping_at = None
+            return
+        self.unpacker.feed(data)
+        for msg in self.unpacker:
+            self.handle_master_message(msg)
+
+    def handle_master_message(self, msg):
+        kind = msg.get("t") if isinstance(msg, dict) else None
+        if kind == "stop":
+            if msg.get("graceful"):
+                self.begin_graceful_stop()
+            else:
+                self.running = False
+        elif kind == "server":
+            self.set_server_state(msg.get("backend"), msg.get("server"), msg.get("usable"),
+                                  msg.get("weight"))
+        else:
+            self.log("ignored unknown message from master: %r" % (msg,))
+
+    def set_server_state(self, backend, server, usable, weight):
+        be = self.backends.get(backend)
+        if be is None:
+            return
+        for s in be.servers:
+            if s.name == server:
+                if weight is not None:
+                    s.weight = weight
+                if usable is not None:
+                    s.usable = bool(usable)
+                    if not s.usable:
+                        for conn in s.pool.drain():
+                            conn.close()
+                be.lb = RoundRobin(be.servers)
+
+    def snapshot(self):
+        """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
+        be_snap = {}
+        for be in self.backends.values():
+            srv = {}
+            for s in be.servers:
+                s.counters.idle_conn_cur = len(s.pool)
+                srv[s.name] = s.counters.snapshot()
+            be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
+        return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap}
+
+    # ----------------------------------------------------------- stopping
+
+    def begin_graceful_stop(self):
+        """Stop accepting, finish the streams in flight, close idle sessions, then exit."""
+        if self.stopping_at is not None:
+            return
+        self.pause_accepting()
+        self.stopping_at = self.now + GRACEFUL_LIMIT
+        for sess in list(self.sessions):
+            if sess.state == 0 and not sess.inbuf:      # idle between requests
+                sess.close()
+
+    def on_signal(self, mask):
+        try:
+            data = self.wakeup_r.recv(64)
+        except OSError:
+            return
+        for signum in data:
+            if signum == signal.SIGTERM:
+                self.running = False
+            elif signum in (signal.SIGUSR1, signal.SIGQUIT):
+                self.begin_graceful_stop()
+
+    # ----------------------------------------------------------- loop
+
+    def tick(self, now):
+        """Every TICK: timeouts, idle pool purge, stats to the master."""
+        self.next_tick = now + TICK
+        for sess in [s for s in self.sessions if s.deadline <= now]:
+            if sess.state != 4:
+                sess.on_timeout()
+        for be in self.backends.values():
+            for s in be.servers:
+                conns = s.pool.conns
+                if conns and now - conns[0].idle_since > s.idle_limit:
+                    keep = []
+                    for conn in conns:
+                        if now - conn.idle_since > s.idle_limit:
+                            conn.close()
+                        else:
+                            keep.append(conn)
+                    s.pool.conns = keep
+        self.send_master({"t": "stats", "c": self.snapshot()})
+        if self.stopping_at is not None:
+            for sess in list(self.sessions):
+                if sess.state == 0 and not sess.inbuf:
+                    sess.close()
+            if not self.sessions or now >= self.stopping_at:
+                self.running = False
+
+    def setup_signals(self):
+        self.wakeup_r, wakeup_w = socket.socketpair()
+        self.wakeup_r.setblocking(False)
+        wakeup_w.setblocking(False)
+        self._wakeup_w = wakeup_w
+        signal.set_wakeup_fd(wakeup_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGQUIT):
+            signal.signal(signum, lambda *_: None)
+        # Ctrl-C reaches the whole process group; the master decides what happens.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(self.wakeup_r, EVENT_READ, self.on_signal)
+
+    def run(self):
+        self.pipe.setblocking(False)
+        self.sel.register(self.pipe, EVENT_READ, self.on_master)
+        self.setup_signals()
+        self.resume_accepting()
+        self.send_master({"t": "ready", "pid": os.getpid(), "slot": self.slot})
+        select = self.sel.select
+        monotonic = time.monotonic
+        while self.running:
+            timeout = self.next_tick - self.now
+            events = select(timeout if timeout > 0 else 0)
+            self.now = now = monotonic()
+            for key, mask in events:
+                key.data(mask)
+            if now >= self.next_tick:
+                self.tick(now)
+        self.shutdown()
+        return EXIT_OK
+
+    def shutdown(self):
+        for sess in list(self.sessions):
+            sess.close()
+        for be in self.backends.values():
+            for s in be.servers:
+                for conn in s.pool.drain():
+                    conn.close()
+        self.pause_accepting()
+        self.pipe_out = b""
+        try:
+            self.pipe.setblocking(True)
+            self.pipe.settimeout(1.0)
+            self.pipe.sendall(msgpack.packb({"t": "bye", "c": self.snapshot()}, use_bin_type=True))
+        except OSError:
+            pass
+
+
+def worker_main(config, slot, listeners, pipe, addrs, nworkers):
+    """Entry point in the forked child; returns the process exit status."""
+    try:
+        worker = Worker(config, slot, listeners, pipe, addrs, nworkers)
+    except Exception as exc:     # noqa: BLE001 - any failure here is a boot failure
+        sys.stderr.write("keepwarm[worker %d]: cannot start: %s\n" % (slot, exc))
+        return EXIT_BOOT_FAILED
+    try:
+        return worker.run()
+    except Exception:            # a bug: log it with context, exit non-zero, the master restarts us
+        import traceback
+        worker.log("internal error, worker exiting:\n" + traceback.format_exc())
+        return 70
