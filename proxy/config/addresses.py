@@ -6,7 +6,8 @@ import ipaddress
 import re
 from typing import List, Optional, Tuple
 
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(r"(?=.{1,253}$)%s(?:\.%s)*\.?$" % (_LABEL, _LABEL))
 
 
 class AddressError(ValueError):

@@ -159,7 +159,8 @@ class _Parser:
             raise self.ctx.error(lineno, "character '%s' is not permitted in '%s' name '%s'"
                                  % (bad, kind, name),
                                  "names use letters, digits, '-', '_', '.' and ':'")
-        base = self.defaults
+        # "defaults" starts afresh (HAProxy resets all previous defaults)
+        base = None if kind == "defaults" else self.defaults
         rest = args[1:]
         if rest[:1] == ["from"]:
             if len(rest) < 2:

@@ -1,0 +1,309 @@
+"""Configuration mistakes: each is a ConfigError naming file and line, with a hint."""
+
+import textwrap
+
+import pytest
+
+from proxy.config import ConfigError, load, parse
+
+HEAD = """\
+defaults
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+backend be
+"""
+# the first line added after HEAD is line 9
+LINE = 9
+
+
+def error(text, env=None):
+    with pytest.raises(ConfigError) as exc:
+        parse(textwrap.dedent(text), "bad.cfg", env=env or {})
+    err = exc.value
+    assert err.file == "bad.cfg"
+    assert str(err).startswith("bad.cfg:%d: %s" % (err.line, err.message))
+    return err
+
+
+def backend_error(body):
+    return error(HEAD + textwrap.dedent(body))
+
+
+def test_str_has_file_line_message_and_hint():
+    err = ConfigError("a.cfg", 3, "boom", "try this")
+    assert str(err) == "a.cfg:3: boom\n  hint: try this"
+    assert str(ConfigError("a.cfg", 3, "boom")) == "a.cfg:3: boom"
+
+
+# ---------------------------------------------------------------- the seed's mistakes
+
+@pytest.mark.parametrize("section", ["global", "defaults", "frontend fe", "backend be"])
+def test_keepalive_timeout_is_rejected_with_a_hint_in_any_section(section):
+    err = error("%s\n    keepalive-timeout 10s\n" % section)
+    assert err.line == 2 and "keepalive-timeout" in err.message
+    assert err.hint == "use 'timeout http-keep-alive <time>' in defaults/frontend"
+
+
+def test_http_server_close_with_a_value_is_rejected_with_a_hint():
+    err = backend_error("    http-server-close 10\n")
+    assert err.line == LINE and "'http-server-close'" in err.message
+    assert "backend be" in err.message
+    assert err.hint == ("'option http-server-close' is a switch without a value; idle "
+                        "server connections are reaped by 'pool-purge-delay'")
+
+
+def test_option_http_server_close_with_a_value_gets_the_same_hint():
+    err = backend_error("    option http-server-close 10\n")
+    assert err.line == LINE and "pool-purge-delay" in err.hint
+
+
+# ---------------------------------------------------------------- unknown and unsupported
+
+def test_unknown_keyword_names_section_and_suggests_the_closest():
+    err = backend_error("    balanse roundrobin\n")
+    assert err.line == LINE
+    assert err.message == "unknown keyword 'balanse' in 'backend be' section"
+    assert err.hint == "did you mean 'balance'?"
+
+
+def test_unknown_keyword_without_close_match_has_no_hint():
+    err = backend_error("    zzzqqq 1\n")
+    assert err.hint is None
+
+
+def test_unknown_global_keyword():
+    err = error("global\n    maxcon 10\n")
+    assert err.line == 2 and "'global'" in err.message and err.hint == "did you mean 'maxconn'?"
+
+
+def test_keyword_out_of_section():
+    err = error("maxconn 10\n")
+    assert err.line == 1 and "out of section" in err.message
+
+
+@pytest.mark.parametrize("text", [
+    "global\n    chroot /var/empty\n",
+    "global\n    tune.bufsize 32768\n",
+    HEAD + "    use_backend x if y\n",
+    HEAD + "    http-request set-header X y\n",
+    HEAD + "    option forwardfor\n",
+    HEAD + "    timeout tarpit 1s\n",
+    HEAD + "    server s 127.0.0.1:1 slowstart 10s\n",
+    HEAD + "    balance leastconn\n",
+    HEAD + "    http-check connect\n",
+    "userlist admins\n",
+])
+def test_haproxy_keywords_keepwarm_lacks_are_refused_as_not_supported(text):
+    err = error(text)
+    assert "not supported" in err.message
+    assert "docs/configuration.md" in err.hint or "supports" in err.hint
+
+
+def test_mode_tcp_is_refused():
+    err = error("defaults\n    mode tcp\n")
+    assert err.line == 2 and err.message == "keepwarm supports only mode http"
+
+
+def test_unknown_mode():
+    assert "unknown proxy mode" in error("defaults\n    mode smtp\n").message
+
+
+def test_unknown_option_suggests_a_supported_one():
+    err = backend_error("    option http-keepalive\n")
+    assert "unknown option 'http-keepalive'" in err.message
+    assert err.hint == "did you mean 'option http-keep-alive'?"
+
+
+def test_unknown_timeout_suggests_the_closest():
+    err = backend_error("    timeout keep-alive 1s\n")
+    assert err.line == LINE and "got 'keep-alive'" in err.message
+    assert err.hint == "did you mean 'timeout http-keep-alive'?"
+
+
+def test_unknown_server_keyword_suggests_the_closest():
+    err = backend_error("    server s 127.0.0.1:1 chek\n")
+    assert err.line == LINE and "unknown keyword 'chek'" in err.message
+    assert err.hint == "did you mean 'check'?"
+
+
+def test_negating_a_non_boolean_option_is_refused():
+    assert "negation" in backend_error("    no option httpchk\n").message
+
+
+def test_no_before_a_non_option_is_refused():
+    assert "negation/default" in backend_error("    no retries\n").message
+
+
+# ---------------------------------------------------------------- values
+
+@pytest.mark.parametrize("body,words", [
+    ("    timeout connect 5x\n", "unknown time unit"),
+    ("    timeout connect 1.5s\n", "unexpected character"),
+    ("    timeout connect\n", "expects an integer value"),
+    ("    timeout connect 1s 2s\n", "unexpected extra argument"),
+    ("    timeout server 30d\n", "overflow"),
+    ("    retries many\n", "integer"),
+    ("    retries -1\n", ">= 0"),
+    ("    http-reuse sometimes\n", "'http-reuse' only supports"),
+    ("    server s 127.0.0.1:1 weight 300\n", "within 0 and 256"),
+    ("    server s 127.0.0.1:1 rise 0\n", ">= 1"),
+    ("    server s 127.0.0.1:1 fall x\n", "integer"),
+    ("    server s 127.0.0.1:1 inter 0\n", "must be > 0"),
+    ("    server s 127.0.0.1:1 inter\n", "expects a delay"),
+    ("    server s 127.0.0.1:1 port 70000\n", "within 1 and 65535"),
+    ("    server s 127.0.0.1:1 addr nothost\n", "not an IPv4 or IPv6"),
+    ("    server s 127.0.0.1:1 maxconn -2\n", ">= 0"),
+    ("    server s 127.0.0.1:1 pool-max-conn -2\n", ">= -1"),
+    ("    server s 127.0.0.1:1 check 2000ms\n", "unknown keyword '2000ms'"),
+    ("    server s 127.0.0.1:0\n", "invalid port"),
+    ("    server s 127.0.0.1:99999\n", "invalid port"),
+    ("    server s 127.0.0.1\n", "has no port"),
+    ("    server s 127.0.0.1:+1\n", "port offsets"),
+    ("    server s bad_host!:80\n", "invalid address"),
+    ("    server s /run/app.sock\n", "UNIX socket"),
+    ("    server s\n", "expects <name> and <addr>"),
+    ("    option httpchk GET / HTTP/1.1 extra\n", "unexpected argument"),
+    ("    option httpchk GET / HTTP/1.1\\r\\nbadheader\n", "unable to parse"),
+    ("    option httpchk GET / FTP\n", "invalid HTTP version"),
+    ("    http-check expect status abc\n", "invalid status list"),
+    ("    http-check expect rstatus (\n", "invalid regex"),
+    ("    http-check expect status\n", "expects [!] <match> <pattern>"),
+    ("    http-check expect status 200\n    http-check expect status 201\n", "several"),
+    ("    http-check send meth\n", "expects a value"),
+    ("    http-check send foo bar\n", "unknown parameter"),
+    ("    http-check frobnicate\n", "only supports"),
+    ("    balance\n", "expects an algorithm"),
+    ("    balance fastest\n", "unknown load balancing algorithm"),
+])
+def test_invalid_values_are_errors_on_their_line(body, words):
+    err = backend_error(body)
+    assert words in err.message
+    assert err.line >= LINE
+
+
+def test_bind_errors():
+    for addr, words in [("*:", "missing port"), (":0", "invalid port"), ("a..b:80", "invalid"),
+                        (":90-80", "invalid port range"), ("unix@/tmp/s", "not supported")]:
+        err = error("frontend fe\n    bind %s\n" % addr)
+        assert err.line == 2 and words in err.message, (addr, err)
+
+
+def test_bind_option_is_refused_as_not_supported():
+    err = error("frontend fe\n    bind :443 ssl crt /x.pem\n")
+    assert "'ssl' is not supported" in err.message
+
+
+def test_bind_with_space_separated_addresses_is_refused():
+    err = error("frontend fe\n    bind :80 :81\n")
+    assert "unknown keyword ':81'" in err.message and "commas" in err.hint
+
+
+def test_bind_not_allowed_in_defaults():
+    assert "not allowed in 'defaults'" in error("defaults\n    bind :80\n").message
+
+
+def test_server_not_allowed_in_defaults_or_frontend():
+    assert "not allowed" in error("defaults\n    server s 127.0.0.1:1\n").message
+    err = error("frontend fe\n    server s 127.0.0.1:1\n")
+    assert err.line == 2 and "not allowed in frontend" in err.message
+
+
+def test_global_value_errors():
+    assert "integer" in error("global\n    maxconn lots\n").message
+    assert ">= 1" in error("global\n    nbthread 0\n").message
+    assert "expects a path" in error("global\n    stats socket\n").message
+    assert "UNIX socket" in error("global\n    stats socket 127.0.0.1:9999\n").message
+    assert "not supported" in error("global\n    stats timeout 10s\n").message
+    assert "takes no argument" in error("global x\n").message
+
+
+# ---------------------------------------------------------------- whole-config checks
+
+def test_frontend_without_bind():
+    err = error("frontend fe\n    default_backend be\nbackend be\n")
+    assert err.line == 1 and "has no 'bind' directive" in err.message
+
+
+def test_frontend_without_default_backend():
+    err = error("frontend fe\n    bind :80\n")
+    assert err.line == 1 and "no default_backend" in err.message
+
+
+def test_default_backend_naming_a_missing_backend_suggests_the_closest():
+    err = error("frontend fe\n    bind :80\n    default_backend web_server\n"
+                "backend web_servers\n")
+    assert err.line == 3 and "'web_server'" in err.message
+    assert err.hint == "did you mean 'web_servers'?"
+
+
+def test_default_backend_naming_a_frontend_is_an_error():
+    err = error("frontend a\n    bind :80\n    default_backend b\n"
+                "frontend b\n    bind :81\n    default_backend a\n")
+    assert "unable to find required default_backend" in err.message
+
+
+@pytest.mark.parametrize("text,line", [
+    ("backend a\nbackend a\n", 2),
+    ("frontend a\n    bind :80\n    default_backend b\nlisten a\n    bind :81\nbackend b\n", 4),
+    ("listen a\n    bind :80\nbackend a\n", 3),
+])
+def test_duplicate_proxy_names(text, line):
+    err = error(text)
+    assert err.line == line and "same name" in err.message
+
+
+def test_duplicate_server_names():
+    err = backend_error("    server a 127.0.0.1:1\n    server a 127.0.0.1:2\n")
+    assert err.line == LINE + 1 and "two servers named 'a'" in err.message
+
+
+def test_section_without_name():
+    err = error("backend\n")
+    assert err.line == 1 and "expects <name>" in err.message
+
+
+def test_invalid_section_name():
+    err = error("backend a/b\n")
+    assert "character '/' is not permitted" in err.message
+
+
+def test_extra_argument_after_section_name():
+    err = error("listen web 0.0.0.0:80\n")
+    assert "unexpected argument '0.0.0.0:80'" in err.message
+
+
+def test_from_unknown_defaults():
+    assert "not found" in error("backend b from nope\n").message
+
+
+def test_lexer_errors_carry_the_line():
+    err = error("global\n\n    maxconn \"10\n")
+    assert err.line == 3 and "unmatched quote" in err.message
+
+
+# ---------------------------------------------------------------- load()
+
+def test_load_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load(str(tmp_path / "nope.cfg"))
+    assert "cannot read" in exc.value.message
+
+
+def test_load_refuses_a_file_without_final_newline(tmp_path):
+    path = tmp_path / "a.cfg"
+    path.write_text("global\n    maxconn 10")
+    with pytest.raises(ConfigError) as exc:
+        load(str(path))
+    assert exc.value.line == 2 and exc.value.file == str(path)
+
+
+def test_load_refuses_invalid_utf8(tmp_path):
+    path = tmp_path / "a.cfg"
+    path.write_bytes(b"global\n  maxconn \xff\n")
+    with pytest.raises(ConfigError) as exc:
+        load(str(path))
+    assert exc.value.line == 2
