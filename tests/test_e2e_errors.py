@@ -1,0 +1,101 @@
+"""Error mapping: the client always gets a well-formed response (or a clean close), never a hang."""
+
+import time
+
+from support.backend import Reply
+from support.checks import assert_html_error
+from support.client import HttpClient
+from support.proxy import free_port
+
+
+def test_refused_server_gets_503(proxy_factory):
+    kw = proxy_factory([("dead", free_port())], nbproc=1)
+    with HttpClient(kw.port) as c:
+        r = c.request("GET", "/")
+    assert_html_error(r, 503)
+
+
+def test_garbage_from_server_gets_502(backend_factory, proxy_factory):
+    b = backend_factory("s1", lambda be, req: Reply(raw=b"THIS IS NOT HTTP\r\n\r\n"))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        r = c.request("GET", "/")
+    assert_html_error(r, 502)
+
+
+def test_server_closing_before_any_response_byte_gets_502(backend_factory, proxy_factory):
+    b = backend_factory("s1", lambda be, req: Reply(drop=True))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        r = c.request("GET", "/")
+    assert_html_error(r, 502)
+
+
+def test_server_closing_mid_body_closes_client_without_hang(backend_factory, proxy_factory):
+    # Content-Length promises more than is sent: the head is already relayed,
+    # so the only honest signal left for the client is a close.
+    b = backend_factory("s1", lambda be, req: Reply(
+        raw=b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much"))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send_request("GET", "/")
+        head = c.read_head()
+        assert head.status == 200
+        assert c.wait_closed(3), "client left hanging after a truncated response"
+
+
+def test_server_timeout_gets_504(backend_factory, proxy_factory):
+    b = backend_factory("s1", lambda be, req: Reply(body=b"late", delay=10))
+    kw = proxy_factory([b], nbproc=1, timeouts=("connect 2s", "client 5s", "server 500ms"))
+    t0 = time.monotonic()
+    with HttpClient(kw.port) as c:
+        r = c.request("GET", "/")
+    waited = time.monotonic() - t0
+    assert_html_error(r, 504)
+    assert 0.4 <= waited <= 3.0, "504 after %.2f s with timeout server 500ms" % waited
+
+
+def test_unparsable_request_gets_400_and_close(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"THIS IS NOT A REQUEST\r\n\r\n")
+        r = c.read_response()
+        assert_html_error(r, 400)
+        assert "close" in r.connection_tokens
+        assert c.wait_closed(2)
+    assert sum(b.request_count for b in backends) == 0
+
+
+def test_request_with_both_content_length_and_chunked_gets_400(backends, proxy_factory):
+    # RFC 9112 §6.1: a proxy must not forward such a message as is (smuggling)
+    kw = proxy_factory(backends, nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        r = c.read_response("POST")
+        assert_html_error(r, 400)
+        assert c.wait_closed(2)
+    assert sum(b.request_count for b in backends) == 0
+
+
+def test_errors_are_counted_in_stats(backend_factory, proxy_factory):
+    b = backend_factory("s1", lambda be, req: Reply(raw=b"garbage\r\n\r\n"))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").status == 502
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["hrsp_5xx"] >= 1, what="hrsp_5xx 1")
+    assert st["frontends"]["fe"]["hrsp_5xx"] == 1
+    assert st["backends"]["be"]["servers"]["s1"]["eresp"] >= 1
+
+
+def test_proxy_keeps_serving_after_errors(backend_factory, proxy_factory):
+    def handler(be, req):
+        return Reply(raw=b"junk\r\n\r\n") if req.target == "/bad" else None
+
+    b = backend_factory("s1", handler)
+    kw = proxy_factory([b], nbproc=1)
+    for _ in range(5):
+        with HttpClient(kw.port) as c:
+            assert c.request("GET", "/bad").status == 502
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/good").status == 200

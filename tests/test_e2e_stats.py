@@ -1,0 +1,116 @@
+"""`keepwarm stats`: finding the instance, the JSON document, counters that match the traffic."""
+
+import json
+
+from support.backend import Reply
+from support.client import HttpClient, get
+from support.proxy import make_config, free_port, run_cli
+
+COUNTERS = ["scur", "smax", "stot", "req_tot", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx",
+            "hrsp_5xx", "hrsp_other", "bin", "bout"]
+BACKEND_EXTRA = ["conn_tot", "reuse", "idle_conn_cur", "replays"]
+SERVER_EXTRA = BACKEND_EXTRA + ["status", "weight", "econ", "eresp"]
+
+
+def test_stats_json_has_the_documented_fields(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=2)
+    st = kw.stats()
+    info = st["info"]
+    for key in ("pid", "version", "parser", "uptime", "nbproc", "workers", "worker_restarts"):
+        assert key in info, key
+    assert info["parser"] in ("native", "python")
+    assert info["nbproc"] == 2 and info["worker_restarts"] == 0
+    for w in info["workers"]:
+        assert set(w) >= {"slot", "pid", "restarts", "ready"}
+    assert set(st["frontends"]["fe"]) >= set(COUNTERS)
+    be = st["backends"]["be"]
+    assert set(be) >= set(COUNTERS + BACKEND_EXTRA + ["servers"])
+    assert set(be["servers"]) == {"s1", "s2"}
+    for srv in be["servers"].values():
+        assert set(srv) >= set(COUNTERS + SERVER_EXTRA)
+        assert srv["status"] == "no check"     # no `check` keyword on these servers
+
+
+def test_stats_counts_responses_by_class_and_bytes(backend_factory, proxy_factory):
+    def handler(be, req):
+        return Reply(int(req.target[1:]), body=b"x" * 10)
+
+    b = backend_factory("s1", handler)
+    kw = proxy_factory([b], nbproc=1)
+    statuses = [200, 200, 201, 302, 404, 404, 404, 500]
+    sent_bytes = 0
+    got_bytes = 0
+    with HttpClient(kw.port) as c:
+        for code in statuses:
+            head = b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % code
+            c.send(head)
+            sent_bytes += len(head)
+            r = c.read_response()
+            assert r.status == code
+            got_bytes += len(r.raw_head) + 4 + r.body_len
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["req_tot"] >= len(statuses), what="8 requests")
+    fe = st["frontends"]["fe"]
+    srv = st["backends"]["be"]["servers"]["s1"]
+    for counters in (fe, st["backends"]["be"], srv):
+        assert (counters["hrsp_2xx"], counters["hrsp_3xx"], counters["hrsp_4xx"],
+                counters["hrsp_5xx"]) == (3, 1, 3, 1)
+        assert counters["req_tot"] == 8
+    assert fe["bin"] >= sent_bytes and fe["bout"] >= got_bytes - 200   # heads may be rewritten
+    assert srv["bin"] > 0 and srv["bout"] > 0
+
+
+def test_stats_reports_current_sessions_and_idle_pooled_connections(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=1)
+    with HttpClient(kw.port) as c1, HttpClient(kw.port) as c2:
+        c1.request("GET", "/a")
+        c2.request("GET", "/b")
+        st = kw.wait_stats(lambda s: s["frontends"]["fe"]["scur"] == 2, what="scur 2")
+        assert st["frontends"]["fe"]["smax"] >= 2
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["scur"] == 0, what="scur 0")
+    open_server_conns = sum(len(b.open_connections()) for b in backends)
+    pooled = st["backends"]["be"]["idle_conn_cur"]
+    assert 1 <= pooled <= open_server_conns
+    assert pooled == sum(s["idle_conn_cur"] for s in st["backends"]["be"]["servers"].values())
+
+
+def test_stats_reads_the_socket_path_from_the_config(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=1)
+    get(kw.port, "/")
+    r = run_cli("stats", "-f", str(kw.cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["info"]["pid"] == kw.pid
+
+
+def test_stats_without_arguments_uses_the_default_socket(tmp_path, backends, proxy_factory):
+    # No `stats socket` in the config (like the seed's snippet): KEEPWARM_SOCKET names the default
+    env = {"KEEPWARM_SOCKET": str(tmp_path / "default.sock")}
+    kw = proxy_factory(backends, nbproc=1, sock=False, env=env)
+    r = run_cli("stats", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["info"]["pid"] == kw.pid
+    assert (tmp_path / "default.sock").exists()
+
+
+def test_stats_table_names_frontend_backend_and_servers(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=1)
+    get(kw.port, "/")
+    r = run_cli("stats", "-s", kw.sock)
+    assert r.returncode == 0, r.stderr
+    for name in ("fe", "be", "s1", "s2"):
+        assert name in r.stdout
+
+
+def test_stats_without_a_running_instance_fails_with_one_line(tmp_path):
+    r = run_cli("stats", "-s", str(tmp_path / "nobody.sock"), "--json")
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_stats_socket_answers_while_no_worker_is_busy(tmp_path, backends, proxy_factory):
+    # the control socket is served by the master: stats work with a config the test wrote itself
+    port = free_port()
+    sock = tmp_path / "own.sock"
+    kw = proxy_factory(config=make_config(port=port, servers=backends, sock=sock, nbproc=1),
+                       bind_ports=[port], workers=1)
+    assert kw.stats()["info"]["nbproc"] == 1
