@@ -4,7 +4,7 @@ import json
 
 from support.backend import Reply
 from support.client import HttpClient, get
-from support.proxy import make_config, free_port, run_cli
+from support.proxy import run_cli
 
 COUNTERS = ["scur", "smax", "stot", "req_tot", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx",
             "hrsp_5xx", "hrsp_other", "bin", "bout"]
@@ -106,11 +106,3 @@ def test_stats_without_a_running_instance_fails_with_one_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
 
-
-def test_stats_socket_answers_while_no_worker_is_busy(tmp_path, backends, proxy_factory):
-    # the control socket is served by the master: stats work with a config the test wrote itself
-    port = free_port()
-    sock = tmp_path / "own.sock"
-    kw = proxy_factory(config=make_config(port=port, servers=backends, sock=sock, nbproc=1),
-                       bind_ports=[port], workers=1)
-    assert kw.stats()["info"]["nbproc"] == 1
