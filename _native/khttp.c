@@ -1,0 +1,874 @@
+/*
+ * khttp.c: strict HTTP/1.x head parser and chunked decoder (see khttp.h).
+ *
+ * Every rule has its twin in _native/pure.py, in the same order; the two must
+ * give the same answer for every input (tests/test_parser_differential.py).
+ *
+ * Bounds: a complete head ends with an LF at end-1, and every scanning loop
+ * below stops at LF (LF is in none of the byte classes), so no read goes past
+ * the LF that ends the line being scanned.
+ */
+#include <string.h>
+
+#include "khttp.h"
+
+enum {
+    R_END, R_METHOD, R_METHOD_OFF, R_METHOD_LEN, R_TARGET_OFF, R_TARGET_LEN,
+    R_VERSION, R_STATUS, R_REASON_OFF, R_REASON_LEN, R_CONTENT_LENGTH, R_FLAGS,
+    R_NHEADERS, R_HOST_COUNT, R_CONN_OTHER_COUNT, R_RESERVED
+};
+
+enum { M_GET = 1, M_HEAD, M_POST, M_PUT, M_DELETE, M_OPTIONS, M_TRACE, M_CONNECT,
+       M_PATCH, M_OTHER = 15 };
+
+#define CL_LIMIT 1000000000000000000LL /* Content-Length must be below 10^18 */
+#define CHUNK_SIZE_SHIFT_LIMIT 56      /* chunk sizes stay below 2^60 */
+
+/* Byte classes, bit per class. */
+#define C_TCHAR 1   /* token (RFC 9110 §5.6.2) */
+#define C_VALUE 2   /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
+#define C_TARGET 4  /* request-target byte: visible ASCII */
+#define C_QDTEXT 8  /* quoted-string text (RFC 9110 §5.6.4) */
+#define C_QPAIR 16  /* byte allowed after a backslash in a quoted-string */
+
+/* Byte classes (generated once from the RFC grammar; see pure.py's sets). */
+static const unsigned char cls[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 26, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    26, 31, 22, 31, 31, 31, 31, 31, 30, 30, 31, 31, 30, 31, 31, 30,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 30, 30, 30, 30, 30, 30,
+    30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 30, 22, 30, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 30, 31, 30, 31, 0,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+};
+
+static const unsigned char lower[256] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+    64, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+    128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159,
+    160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175,
+    176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+    192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207,
+    208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223,
+    224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239,
+    240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255,
+};
+
+static const signed char hexval[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+#define IS(c, k) (cls[(unsigned char)(c)] & (k))
+#define OWS(c) ((c) == ' ' || (c) == '\t')
+
+/* Case-insensitive compare of s[0:n] with a lowercase literal of length n. */
+static inline int ieq(const unsigned char *s, const char *lit, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++)
+        if (lower[s[i]] != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+/* Trim OWS from both ends of [*a, *e). */
+static inline void trim(const unsigned char *b, int64_t *a, int64_t *e)
+{
+    while (*a < *e && OWS(b[*a]))
+        (*a)++;
+    while (*e > *a && OWS(b[*e - 1]))
+        (*e)--;
+}
+
+/* End of the list element starting at a, within [a, e): the next comma or e. */
+static inline int64_t elem_end(const unsigned char *b, int64_t a, int64_t e)
+{
+    const void *c = memchr(b + a, ',', (size_t)(e - a));
+    return c ? (const unsigned char *)c - b : e;
+}
+
+enum {
+    K_OTHER, K_CL, K_TE_ENC, K_CONNECTION, K_PROXY_CONN, K_HOP, K_UPGRADE, K_HOST,
+    K_EXPECT, K_AUTHORIZATION, K_AUTHENTICATE
+};
+
+static int header_kind(const unsigned char *n, int64_t len)
+{
+    switch (len) {
+    case 2:
+        return ieq(n, "te", 2) ? K_HOP : K_OTHER;
+    case 4:
+        return ieq(n, "host", 4) ? K_HOST : K_OTHER;
+    case 6:
+        return ieq(n, "expect", 6) ? K_EXPECT : K_OTHER;
+    case 7:
+        if (ieq(n, "trailer", 7))
+            return K_HOP;
+        return ieq(n, "upgrade", 7) ? K_UPGRADE : K_OTHER;
+    case 10:
+        if (ieq(n, "connection", 10))
+            return K_CONNECTION;
+        return ieq(n, "keep-alive", 10) ? K_HOP : K_OTHER;
+    case 13:
+        return ieq(n, "authorization", 13) ? K_AUTHORIZATION : K_OTHER;
+    case 14:
+        return ieq(n, "content-length", 14) ? K_CL : K_OTHER;
+    case 16:
+        if (ieq(n, "proxy-connection", 16))
+            return K_PROXY_CONN;
+        return ieq(n, "www-authenticate", 16) ? K_AUTHENTICATE : K_OTHER;
+    case 17:
+        return ieq(n, "transfer-encoding", 17) ? K_TE_ENC : K_OTHER;
+    case 18:
+        return ieq(n, "proxy-authenticate", 18) ? K_AUTHENTICATE : K_OTHER;
+    }
+    return K_OTHER;
+}
+
+static int method_code(const unsigned char *m, int64_t len)
+{
+    switch (len) {
+    case 3:
+        if (!memcmp(m, "GET", 3)) return M_GET;
+        if (!memcmp(m, "PUT", 3)) return M_PUT;
+        break;
+    case 4:
+        if (!memcmp(m, "HEAD", 4)) return M_HEAD;
+        if (!memcmp(m, "POST", 4)) return M_POST;
+        break;
+    case 5:
+        if (!memcmp(m, "TRACE", 5)) return M_TRACE;
+        if (!memcmp(m, "PATCH", 5)) return M_PATCH;
+        break;
+    case 6:
+        if (!memcmp(m, "DELETE", 6)) return M_DELETE;
+        break;
+    case 7:
+        if (!memcmp(m, "OPTIONS", 7)) return M_OPTIONS;
+        if (!memcmp(m, "CONNECT", 7)) return M_CONNECT;
+        break;
+    }
+    return M_OTHER;
+}
+
+/* The limit that a byte-by-byte reader would hit first (ties: the line). */
+static int64_t limit_error(int line_bad, int head_bad, int64_t ls, int64_t start,
+                           int64_t max_line, int64_t max_head)
+{
+    if (line_bad && head_bad)
+        return ls + max_line <= start + max_head ? KHTTP_E_LINE_TOO_LONG
+                                                 : KHTTP_E_HEAD_TOO_LARGE;
+    if (line_bad)
+        return KHTTP_E_LINE_TOO_LONG;
+    if (head_bad)
+        return KHTTP_E_HEAD_TOO_LARGE;
+    return 0;
+}
+
+/* HTTP/DIGIT.DIGIT at b[*pos]; the line's LF always stops a mismatch. */
+static int version(const unsigned char *b, int64_t *pos, int *major, int *minor)
+{
+    const unsigned char *v = b + *pos;
+    if (v[0] != 'H' || v[1] != 'T' || v[2] != 'T' || v[3] != 'P' || v[4] != '/')
+        return 0;
+    if (v[5] < '0' || v[5] > '9' || v[6] != '.')
+        return 0;
+    if (v[7] < '0' || v[7] > '9')
+        return 0;
+    *major = v[5] - '0';
+    *minor = v[7] - '0';
+    *pos += 8;
+    return 1;
+}
+
+/* CRLF at b[pos]: 0, or the error for what stands there instead. */
+static inline int64_t line_end(const unsigned char *b, int64_t pos, int64_t other)
+{
+    if (b[pos] == '\r')
+        return b[pos + 1] == '\n' ? 0 : KHTTP_E_BARE_CR;
+    if (b[pos] == '\n')
+        return KHTTP_E_BARE_LF;
+    return other;
+}
+
+static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
+{
+    int64_t pos = ls, toff, err;
+    int major, minor;
+    while (IS(b[pos], C_TCHAR))
+        pos++;
+    if (pos == ls) {
+        if (b[pos] == '\n')
+            return KHTTP_E_BARE_LF;
+        if (b[pos] == '\r')
+            return KHTTP_E_BARE_CR;
+        return KHTTP_E_METHOD;
+    }
+    if (b[pos] != ' ')
+        return KHTTP_E_METHOD;
+    res[R_METHOD_OFF] = ls;
+    res[R_METHOD_LEN] = pos - ls;
+    toff = ++pos;
+    while (IS(b[pos], C_TARGET))
+        pos++;
+    if (b[pos] != ' ') {
+        if (pos > toff && (b[pos] == '\r' || b[pos] == '\n'))
+            return KHTTP_E_VERSION;
+        return KHTTP_E_TARGET;
+    }
+    if (pos == toff)
+        return KHTTP_E_TARGET;
+    res[R_TARGET_OFF] = toff;
+    res[R_TARGET_LEN] = pos - toff;
+    pos++;
+    if (!version(b, &pos, &major, &minor))
+        return KHTTP_E_VERSION;
+    if ((err = line_end(b, pos, KHTTP_E_VERSION)) != 0)
+        return err;
+    if (major != 1)
+        return KHTTP_E_VERSION_UNSUPPORTED;
+    /* RFC 9110 §2.5: a higher 1.x minor version is handled as 1.1. */
+    res[R_VERSION] = minor == 0 ? 10 : 11;
+    res[R_METHOD] = method_code(b + ls, res[R_METHOD_LEN]);
+    *next = pos + 2;
+    return 0;
+}
+
+static int64_t status_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
+{
+    int64_t pos = ls, roff, err;
+    int major, minor;
+    if (!version(b, &pos, &major, &minor) || b[pos] != ' ')
+        return KHTTP_E_STATUS_LINE;
+    pos++;
+    /* Three digits, 100-999 (RFC 9110 §15). */
+    if (b[pos] < '1' || b[pos] > '9' || b[pos + 1] < '0' || b[pos + 1] > '9'
+        || b[pos + 2] < '0' || b[pos + 2] > '9')
+        return KHTTP_E_STATUS_LINE;
+    res[R_STATUS] = (b[pos] - '0') * 100 + (b[pos + 1] - '0') * 10 + (b[pos + 2] - '0');
+    pos += 3;
+    if (b[pos] == ' ') {
+        roff = ++pos;
+        while (IS(b[pos], C_VALUE))
+            pos++;
+    } else {
+        roff = pos; /* "HTTP/1.1 200\r\n": reason omitted along with its SP */
+    }
+    if ((err = line_end(b, pos, KHTTP_E_STATUS_LINE)) != 0)
+        return err;
+    if (major != 1)
+        return KHTTP_E_VERSION_UNSUPPORTED;
+    res[R_VERSION] = minor == 0 ? 10 : 11;
+    res[R_REASON_OFF] = roff;
+    res[R_REASON_LEN] = pos - roff;
+    *next = pos + 2;
+    return 0;
+}
+
+/* The error in a header line that failed the fast scan. */
+static int64_t header_line_error(const unsigned char *b, int64_t pos)
+{
+    int64_t q = pos;
+    if (OWS(b[pos]))
+        return KHTTP_E_OBS_FOLD; /* RFC 9112 §5.2: obs-fold is rejected */
+    while (IS(b[q], C_TCHAR))
+        q++;
+    if (b[q] == ':') {
+        if (q == pos)
+            return KHTTP_E_HEADER_NAME;
+    } else {
+        if (q > pos && OWS(b[q]))
+            return KHTTP_E_SPACE_BEFORE_COLON; /* RFC 9112 §5.1: MUST reject */
+        if (b[q] == '\r') {
+            if (b[q + 1] != '\n')
+                return KHTTP_E_BARE_CR;
+            return q > pos ? KHTTP_E_NO_COLON : KHTTP_E_HEADER_NAME;
+        }
+        if (b[q] == '\n')
+            return KHTTP_E_BARE_LF;
+        return KHTTP_E_HEADER_NAME;
+    }
+    q++;
+    while (IS(b[q], C_VALUE))
+        q++;
+    if (b[q] == '\r')
+        return KHTTP_E_BARE_CR; /* a CRLF here would have passed the fast scan */
+    if (b[q] == '\n')
+        return KHTTP_E_BARE_LF;
+    return KHTTP_E_HEADER_VALUE;
+}
+
+/* NTLM and Negotiate authenticate the TCP connection, not the request. */
+static int auth_is_conn_bound(const unsigned char *b, int64_t vo, int64_t ve)
+{
+    int64_t a = vo;
+    for (;;) {
+        int64_t e = elem_end(b, a, ve), s = a, t;
+        int64_t end = e;
+        trim(b, &s, &end);
+        for (t = s; t < end && !OWS(b[t]); t++)
+            ;
+        if ((t - s == 4 && ieq(b + s, "ntlm", 4)) || (t - s == 9 && ieq(b + s, "negotiate", 9)))
+            return 1;
+        if (e == ve)
+            return 0;
+        a = e + 1;
+    }
+}
+
+static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t start_,
+                          size_t prev_len_, int is_request)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    int64_t n = (int64_t)len_, start = (int64_t)start_, prev_len = (int64_t)prev_len_;
+    int64_t max_line = p->max_line, max_head = p->max_head, max_headers = p->max_headers;
+    int64_t *res = p->res, *hdrs = p->hdrs;
+    int64_t ls, s, i, end = 0, pos, err, nh = 0, cl = -1, host = 0, other = 0, flags = 0;
+    int64_t te_codings = 0;
+    int chunked_seen = 0, last_chunked = 0;
+    const unsigned char *lf;
+
+    p->end = 0;
+    p->nheaders = 0;
+    if (start > n)
+        return 0;
+    ls = start;
+    if (is_request) {
+        /* RFC 9112 §2.2: ignore empty lines (CRLF) before the request-line. */
+        while (ls + 1 < n && b[ls] == '\r' && b[ls + 1] == '\n')
+            ls += 2;
+    }
+    s = start + prev_len - 2;
+    if (s < ls)
+        s = ls;
+    /* The head ends at the first LF followed by CRLF or by LF (the latter, and
+     * any "\n\r\n" not preceded by CR, is a bare LF the line scan reports). */
+    for (i = s; i < n; i++) {
+        lf = memchr(b + i, '\n', (size_t)(n - i));
+        if (lf == NULL)
+            break;
+        i = lf - b;
+        if (i + 1 < n && b[i + 1] == '\n') {
+            end = i + 2;
+            break;
+        }
+        if (i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n') {
+            end = i + 3;
+            break;
+        }
+    }
+    if (end == 0) {
+        int line_bad = n - ls >= max_line && memchr(b + ls, '\n', (size_t)max_line) == NULL;
+        return limit_error(line_bad, n - start >= max_head, ls, start, max_line, max_head);
+    }
+    lf = memchr(b + ls, '\n', (size_t)(end - ls));
+    err = limit_error((lf - b) - ls >= max_line, end - start > max_head, ls, start,
+                      max_line, max_head);
+    if (err)
+        return err;
+
+    memset(res, 0, sizeof(p->res));
+    if (is_request)
+        err = request_line(b, ls, res, &pos);
+    else
+        err = status_line(b, ls, res, &pos);
+    if (err)
+        return err;
+
+    for (;;) {
+        int64_t q, no, nl, vo, ve;
+        if (b[pos] == '\r' && b[pos + 1] == '\n') {
+            end = pos + 2;
+            break;
+        }
+        if (nh == max_headers)
+            return KHTTP_E_TOO_MANY_HEADERS;
+        no = q = pos;
+        while (IS(b[q], C_TCHAR))
+            q++;
+        if (b[q] != ':' || q == no)
+            return header_line_error(b, pos);
+        nl = q - no;
+        q++;
+        while (OWS(b[q]))
+            q++;
+        vo = q;
+        while (IS(b[q], C_VALUE))
+            q++;
+        if (b[q] != '\r' || b[q + 1] != '\n')
+            return header_line_error(b, pos);
+        ve = q;
+        while (ve > vo && OWS(b[ve - 1]))
+            ve--;
+        hdrs[4 * nh] = no;
+        hdrs[4 * nh + 1] = nl;
+        hdrs[4 * nh + 2] = vo;
+        hdrs[4 * nh + 3] = ve - vo;
+        nh++;
+        pos = q + 2;
+        {
+            switch (header_kind(b + no, nl)) {
+            case K_OTHER:
+                break;
+            case K_CL: {
+                /* RFC 9110 §8.6: a list of identical values may be taken as one. */
+                int64_t a = vo;
+                flags |= KHTTP_F_CL;
+                for (;;) {
+                    int64_t e = elem_end(b, a, ve), x = a, y = e, v = 0;
+                    trim(b, &x, &y);
+                    if (x == y)
+                        return KHTTP_E_CONTENT_LENGTH;
+                    for (; x < y; x++) {
+                        if (b[x] < '0' || b[x] > '9')
+                            return KHTTP_E_CONTENT_LENGTH;
+                        v = v * 10 + (b[x] - '0');
+                        if (v >= CL_LIMIT)
+                            return KHTTP_E_CONTENT_LENGTH;
+                    }
+                    if (cl < 0)
+                        cl = v;
+                    else if (v != cl)
+                        return KHTTP_E_CL_CONFLICT;
+                    if (e == ve)
+                        break;
+                    a = e + 1;
+                }
+                break;
+            }
+            case K_TE_ENC: {
+                int64_t a = vo;
+                flags |= KHTTP_F_TE;
+                for (;;) {
+                    int64_t e = elem_end(b, a, ve), x = a, y = e, t;
+                    trim(b, &x, &y);
+                    if (x < y) { /* RFC 9110 §5.6.1: empty list elements are ignored */
+                        for (t = x; t < y; t++)
+                            if (!IS(b[t], C_TCHAR))
+                                return KHTTP_E_TE;
+                        te_codings++;
+                        if (y - x == 7 && ieq(b + x, "chunked", 7)) {
+                            if (chunked_seen) /* RFC 9112 §6.1: chunked at most once */
+                                return KHTTP_E_TE;
+                            chunked_seen = last_chunked = 1;
+                        } else {
+                            last_chunked = 0;
+                        }
+                    }
+                    if (e == ve)
+                        break;
+                    a = e + 1;
+                }
+                break;
+            }
+            case K_CONNECTION: {
+                int64_t a = vo;
+                flags |= KHTTP_F_HOP;
+                for (;;) {
+                    int64_t e = elem_end(b, a, ve), x = a, y = e;
+                    trim(b, &x, &y);
+                    if (y - x == 5 && ieq(b + x, "close", 5))
+                        flags |= KHTTP_F_CONN_CLOSE;
+                    else if (y - x == 10 && ieq(b + x, "keep-alive", 10))
+                        flags |= KHTTP_F_CONN_KEEPALIVE;
+                    else if (y - x == 7 && ieq(b + x, "upgrade", 7))
+                        flags |= KHTTP_F_CONN_UPGRADE;
+                    else if (y > x) {
+                        flags |= KHTTP_F_CONN_OTHER;
+                        other++;
+                    }
+                    if (e == ve)
+                        break;
+                    a = e + 1;
+                }
+                break;
+            }
+            case K_HOST:
+                host++;
+                break;
+            case K_HOP:
+                flags |= KHTTP_F_HOP;
+                break;
+            case K_UPGRADE:
+                flags |= KHTTP_F_HOP | KHTTP_F_UPGRADE;
+                break;
+            case K_PROXY_CONN:
+                flags |= KHTTP_F_HOP | KHTTP_F_PROXY_CONN;
+                break;
+            case K_EXPECT:
+                if (ve - vo == 12 && ieq(b + vo, "100-continue", 12))
+                    flags |= KHTTP_F_EXPECT_CONTINUE;
+                break;
+            case K_AUTHORIZATION:
+                if (is_request && auth_is_conn_bound(b, vo, ve))
+                    flags |= KHTTP_F_AUTH_CONN;
+                break;
+            case K_AUTHENTICATE:
+                if (!is_request && auth_is_conn_bound(b, vo, ve))
+                    flags |= KHTTP_F_AUTH_CONN;
+                break;
+            }
+        }
+    }
+
+    if (flags & KHTTP_F_TE) {
+        /* RFC 9112 §6.1 / §6.3: both framings at once is how requests get smuggled. */
+        if (flags & KHTTP_F_CL)
+            return KHTTP_E_CL_TE;
+        if (is_request && res[R_VERSION] == 10)
+            return KHTTP_E_TE_HTTP10;
+        if (te_codings == 0)
+            return KHTTP_E_TE;
+        if (last_chunked)
+            flags |= KHTTP_F_CHUNKED;
+        else if (is_request) /* RFC 9112 §6.3 (4): a request's final coding must be chunked */
+            return KHTTP_E_TE;
+    }
+    res[R_END] = end;
+    res[R_CONTENT_LENGTH] = cl;
+    res[R_FLAGS] = flags;
+    res[R_NHEADERS] = nh;
+    res[R_HOST_COUNT] = host;
+    res[R_CONN_OTHER_COUNT] = other;
+    p->nheaders = nh;
+    p->line_off = ls;
+    p->end = end;
+    return end;
+}
+
+int64_t khttp_parse_request(khttp_parser *p, const char *buf, size_t len,
+                            size_t start, size_t prev_len)
+{
+    return parse_head(p, buf, len, start, prev_len, 1);
+}
+
+int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
+                             size_t start, size_t prev_len)
+{
+    return parse_head(p, buf, len, start, prev_len, 0);
+}
+
+/* Does some Connection header of the last parse list the name b[no:no+nl]? */
+static int named_by_connection(const khttp_parser *p, const unsigned char *b,
+                               int64_t no, int64_t nl)
+{
+    int64_t k;
+    for (k = 0; k < p->nheaders; k++) {
+        const int64_t *h = p->hdrs + 4 * k;
+        int64_t a, ve;
+        if (header_kind(b + h[0], h[1]) != K_CONNECTION)
+            continue;
+        a = h[2];
+        ve = h[2] + h[3];
+        for (;;) {
+            int64_t e = elem_end(b, a, ve), x = a, y = e, i;
+            trim(b, &x, &y);
+            if (y - x == nl) {
+                for (i = 0; i < nl && lower[b[x + i]] == lower[b[no + i]]; i++)
+                    ;
+                if (i == nl)
+                    return 1;
+            }
+            if (e == ve)
+                break;
+            a = e + 1;
+        }
+    }
+    return 0;
+}
+
+int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
+                        int keep_upgrade, char *out, size_t out_cap)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    int64_t k, nh = p->nheaders, o = 0, first, cap = (int64_t)out_cap;
+    if (p->end == 0 || p->end > (int64_t)len)
+        return -1;
+    first = nh ? p->hdrs[0] : p->end - 2;
+    if (first - p->line_off > cap)
+        return -1;
+    memcpy(out, b + p->line_off, (size_t)(first - p->line_off));
+    o = first - p->line_off;
+    for (k = 0; k < nh; k++) {
+        const int64_t *h = p->hdrs + 4 * k;
+        int64_t line_end_off = k + 1 < nh ? h[4] : p->end - 2;
+        int drop;
+        switch (header_kind(b + h[0], h[1])) {
+        case K_CONNECTION:
+        case K_PROXY_CONN:
+        case K_HOP:
+            drop = 1;
+            break;
+        case K_UPGRADE:
+            drop = !keep_upgrade;
+            break;
+        case K_HOST:
+        case K_CL:
+        case K_TE_ENC:
+            /* Never dropped on Connection's say-so: the framing is already decided. */
+            drop = 0;
+            break;
+        default:
+            drop = named_by_connection(p, b, h[0], h[1]);
+        }
+        if (drop)
+            continue;
+        if (o + (line_end_off - h[0]) > cap)
+            return -1;
+        memcpy(out + o, b + h[0], (size_t)(line_end_off - h[0]));
+        o += line_end_off - h[0];
+    }
+    return o;
+}
+
+/* Chunked decoder states (same numbers as pure.py). */
+enum {
+    S_SIZE_START, S_SIZE, S_SIZE_WS, S_EXT_NAME_START, S_EXT_NAME, S_EXT_AFTER_NAME,
+    S_EXT_VAL_START, S_EXT_TOKEN, S_EXT_QUOTED, S_EXT_QUOTED_ESC, S_EXT_AFTER_VAL,
+    S_SIZE_LF, S_DATA, S_DATA_CR, S_DATA_LF, S_TRAILER_START, S_FINAL_LF, S_TR_NAME,
+    S_TR_VALUE, S_TR_LF, S_DONE
+};
+
+void khttp_chunked_init(khttp_chunked *d, int64_t max_line, int64_t max_trailers)
+{
+    memset(d, 0, sizeof(*d));
+    d->max_line = max_line;
+    d->max_trailers = max_trailers;
+    d->state = S_SIZE_START;
+}
+
+int khttp_chunked_done(const khttp_chunked *d)
+{
+    return d->state == S_DONE;
+}
+
+int64_t khttp_chunked_feed(khttp_chunked *d, const char *buf, size_t len_, size_t start_,
+                           int64_t *spans, size_t max_spans)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    int64_t n = (int64_t)len_, start = (int64_t)start_, pos = start;
+    int64_t size = d->size, line_len = d->line_len, trailer_len = d->trailer_len;
+    int64_t nspans = 0, err = 0;
+    int state = d->state;
+
+    d->nspans = 0;
+    if (d->error)
+        return d->error;
+    if (start > n)
+        return 0;
+    while (pos < n && state != S_DONE) {
+        unsigned char c;
+        if (state == S_DATA) {
+            int64_t take = n - pos;
+            if (take > size)
+                take = size;
+            if (spans != NULL) {
+                if (nspans == (int64_t)max_spans)
+                    break; /* caller calls again with fresh room */
+                spans[2 * nspans] = pos;
+                spans[2 * nspans + 1] = take;
+                nspans++;
+            }
+            pos += take;
+            size -= take;
+            if (size == 0)
+                state = S_DATA_CR;
+            continue;
+        }
+        c = b[pos];
+        if (state <= S_SIZE_LF) {
+            if (++line_len > d->max_line) {
+                err = KHTTP_E_CHUNK_LINE_TOO_LONG;
+                break;
+            }
+        } else if (state >= S_TRAILER_START) {
+            if (++trailer_len > d->max_trailers) {
+                err = KHTTP_E_TRAILER;
+                break;
+            }
+        }
+        pos++;
+        switch (state) {
+        case S_SIZE_START:
+        case S_SIZE:
+            if (hexval[c] >= 0) {
+                if (size >> CHUNK_SIZE_SHIFT_LIMIT) {
+                    err = KHTTP_E_CHUNK_SIZE;
+                    break;
+                }
+                size = (size << 4) | hexval[c];
+                state = S_SIZE;
+            } else if (state == S_SIZE_START) {
+                err = KHTTP_E_CHUNK_SIZE;
+            } else if (c == '\r') {
+                state = S_SIZE_LF;
+            } else if (c == ';') {
+                state = S_EXT_NAME_START;
+            } else if (OWS(c)) {
+                state = S_SIZE_WS; /* BWS before ';' (RFC 9112 §7.1.1) */
+            } else if (c == '\n') {
+                err = KHTTP_E_CHUNK_CRLF;
+            } else {
+                err = KHTTP_E_CHUNK_SIZE;
+            }
+            break;
+        case S_SIZE_WS:
+            if (c == ';')
+                state = S_EXT_NAME_START;
+            else if (!OWS(c))
+                err = KHTTP_E_CHUNK_SIZE;
+            break;
+        case S_EXT_NAME_START:
+            if (IS(c, C_TCHAR))
+                state = S_EXT_NAME;
+            else if (!OWS(c))
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_EXT_NAME:
+        case S_EXT_AFTER_NAME:
+            if (IS(c, C_TCHAR) && state == S_EXT_NAME)
+                ;
+            else if (OWS(c))
+                state = S_EXT_AFTER_NAME;
+            else if (c == '=')
+                state = S_EXT_VAL_START;
+            else if (c == ';')
+                state = S_EXT_NAME_START;
+            else if (c == '\r')
+                state = S_SIZE_LF;
+            else
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_EXT_VAL_START:
+            if (c == '"')
+                state = S_EXT_QUOTED;
+            else if (IS(c, C_TCHAR))
+                state = S_EXT_TOKEN;
+            else if (!OWS(c))
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_EXT_TOKEN:
+        case S_EXT_AFTER_VAL:
+            if (IS(c, C_TCHAR) && state == S_EXT_TOKEN)
+                ;
+            else if (OWS(c))
+                state = S_EXT_AFTER_VAL;
+            else if (c == ';')
+                state = S_EXT_NAME_START;
+            else if (c == '\r')
+                state = S_SIZE_LF;
+            else
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_EXT_QUOTED:
+            if (c == '"')
+                state = S_EXT_AFTER_VAL;
+            else if (c == '\\')
+                state = S_EXT_QUOTED_ESC;
+            else if (!IS(c, C_QDTEXT))
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_EXT_QUOTED_ESC:
+            if (IS(c, C_QPAIR))
+                state = S_EXT_QUOTED;
+            else
+                err = KHTTP_E_CHUNK_EXT;
+            break;
+        case S_SIZE_LF:
+            if (c != '\n') {
+                err = KHTTP_E_CHUNK_CRLF;
+                break;
+            }
+            line_len = 0;
+            state = size ? S_DATA : S_TRAILER_START;
+            break;
+        case S_DATA_CR:
+            if (c != '\r')
+                err = KHTTP_E_CHUNK_CRLF;
+            else
+                state = S_DATA_LF;
+            break;
+        case S_DATA_LF:
+            if (c != '\n')
+                err = KHTTP_E_CHUNK_CRLF;
+            else
+                state = S_SIZE_START;
+            break;
+        case S_TRAILER_START:
+            if (c == '\r')
+                state = S_FINAL_LF;
+            else if (IS(c, C_TCHAR))
+                state = S_TR_NAME;
+            else
+                err = KHTTP_E_TRAILER; /* includes obs-fold and bare LF */
+            break;
+        case S_FINAL_LF:
+            if (c != '\n')
+                err = KHTTP_E_CHUNK_CRLF;
+            else
+                state = S_DONE;
+            break;
+        case S_TR_NAME:
+            if (c == ':')
+                state = S_TR_VALUE;
+            else if (!IS(c, C_TCHAR))
+                err = KHTTP_E_TRAILER;
+            break;
+        case S_TR_VALUE:
+            if (c == '\r')
+                state = S_TR_LF;
+            else if (!IS(c, C_VALUE))
+                err = KHTTP_E_TRAILER;
+            break;
+        default: /* S_TR_LF */
+            if (c != '\n')
+                err = KHTTP_E_TRAILER;
+            else
+                state = S_TRAILER_START;
+            break;
+        }
+        if (err)
+            break;
+    }
+    if (err) {
+        d->error = (int32_t)err;
+        return err;
+    }
+    d->state = state;
+    d->size = size;
+    d->line_len = line_len;
+    d->trailer_len = trailer_len;
+    d->nspans = nspans;
+    return pos - start;
+}

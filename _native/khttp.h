@@ -1,0 +1,106 @@
+/*
+ * khttp: a strict HTTP/1.x head parser and chunked-body decoder.
+ *
+ * No allocation, no global state: the caller owns every buffer.  Results are
+ * offsets into the caller's buffer.  A parse returns 0 (incomplete: call again
+ * with more bytes), a negative KHTTP_E_* code, or R_END (> 0) with p->res filled.
+ *
+ * Contract shared with the pure-Python twin (_native/pure.py):
+ *   - the answer is a function of buf[start:len] only; prev_len (the length of
+ *     buf[start:] at the previous call that returned 0) only lets the search
+ *     for the blank line skip bytes already searched;
+ *   - a head that is incomplete reports only limit errors (line too long, head
+ *     too large), so every split of an input gives either 0 or the final answer;
+ *   - a complete head reports the first error a left-to-right reader meets:
+ *     limits, start line, then each header line (syntax, then its value's
+ *     meaning), then whole-head framing rules.
+ * Everything between the CDEF markers is also read by build.py as the cffi cdef.
+ */
+#ifndef KHTTP_H
+#define KHTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF BEGIN */
+#define KHTTP_NRES 16
+
+#define KHTTP_E_METHOD -1
+#define KHTTP_E_TARGET -2
+#define KHTTP_E_VERSION -3
+#define KHTTP_E_HEADER_NAME -4
+#define KHTTP_E_SPACE_BEFORE_COLON -5
+#define KHTTP_E_NO_COLON -6
+#define KHTTP_E_HEADER_VALUE -7
+#define KHTTP_E_OBS_FOLD -8
+#define KHTTP_E_BARE_LF -9
+#define KHTTP_E_BARE_CR -10
+#define KHTTP_E_CONTENT_LENGTH -11
+#define KHTTP_E_CL_CONFLICT -12
+#define KHTTP_E_CL_TE -13
+#define KHTTP_E_TE -14
+#define KHTTP_E_TE_HTTP10 -15
+#define KHTTP_E_LINE_TOO_LONG -16
+#define KHTTP_E_HEAD_TOO_LARGE -17
+#define KHTTP_E_TOO_MANY_HEADERS -18
+#define KHTTP_E_STATUS_LINE -19
+#define KHTTP_E_VERSION_UNSUPPORTED -20
+#define KHTTP_E_CHUNK_SIZE -21
+#define KHTTP_E_CHUNK_CRLF -22
+#define KHTTP_E_CHUNK_EXT -23
+#define KHTTP_E_TRAILER -24
+#define KHTTP_E_CHUNK_LINE_TOO_LONG -25
+
+#define KHTTP_F_CHUNKED 1
+#define KHTTP_F_TE 2
+#define KHTTP_F_CL 4
+#define KHTTP_F_CONN_CLOSE 8
+#define KHTTP_F_CONN_KEEPALIVE 16
+#define KHTTP_F_CONN_UPGRADE 32
+#define KHTTP_F_CONN_OTHER 64
+#define KHTTP_F_HOP 128
+#define KHTTP_F_EXPECT_CONTINUE 256
+#define KHTTP_F_UPGRADE 512
+#define KHTTP_F_AUTH_CONN 1024
+#define KHTTP_F_PROXY_CONN 2048
+
+typedef struct khttp_parser {
+    int64_t res[16];      /* R_* results of the last successful parse */
+    int64_t *hdrs;        /* caller's array, 4 per header: name_off, name_len, value_off, value_len */
+    int64_t max_headers;  /* capacity of hdrs, in headers */
+    int64_t max_head;     /* bytes from start to the end of the blank line */
+    int64_t max_line;     /* start line, CRLF included */
+    int64_t nheaders;     /* headers of the last successful parse, 0 otherwise */
+    int64_t line_off;     /* its start line (after skipped empty lines) */
+    int64_t end;          /* its R_END; 0 when the last parse did not succeed */
+} khttp_parser;
+
+int64_t khttp_parse_request(khttp_parser *p, const char *buf, size_t len,
+                            size_t start, size_t prev_len);
+int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
+                             size_t start, size_t prev_len);
+/* Start line + end-to-end header lines of the last parse into out; its length, or -1. */
+int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
+                        int keep_upgrade, char *out, size_t out_cap);
+
+typedef struct khttp_chunked {
+    int64_t size;         /* chunk size being read, then data bytes left in the chunk */
+    int64_t line_len;     /* bytes of the current chunk-size line */
+    int64_t trailer_len;  /* bytes of the trailer section so far */
+    int64_t max_line;
+    int64_t max_trailers;
+    int64_t nspans;       /* data spans written by the last feed */
+    int32_t state;
+    int32_t error;        /* sticky: once set, every feed returns it */
+} khttp_chunked;
+
+void khttp_chunked_init(khttp_chunked *d, int64_t max_line, int64_t max_trailers);
+/* Consume chunked-body bytes from buf[start:len]; bytes consumed or KHTTP_E_*.
+ * When spans is not NULL, records (offset, length) pairs of chunk data, at most
+ * max_spans of them, and stops early rather than overflow. */
+int64_t khttp_chunked_feed(khttp_chunked *d, const char *buf, size_t len, size_t start,
+                           int64_t *spans, size_t max_spans);
+int khttp_chunked_done(const khttp_chunked *d);
+/* CDEF END */
+
+#endif

@@ -1,0 +1,125 @@
+"""The C parser (_native._khttp) behind the same classes as pure.py."""
+
+from ._khttp import ffi, lib
+
+_parse_request = lib.khttp_parse_request
+_parse_response = lib.khttp_parse_response
+_strip_hop = lib.khttp_strip_hop
+_chunked_feed = lib.khttp_chunked_feed
+_unpack = ffi.unpack
+_from_buffer = ffi.from_buffer
+_NULL = ffi.NULL
+_MAX_SPANS = 64
+
+
+class Parser:
+    """Parse HTTP/1.x request and response heads; remember the last one's headers."""
+
+    __slots__ = ("max_headers", "max_head", "max_line", "_p", "_res", "_hdrs", "_out")
+
+    def __init__(self, max_headers=101, max_head=16384, max_line=8192):
+        if max_headers < 0 or max_head < 1 or max_line < 1:
+            raise ValueError("parser limits must be positive")
+        self.max_headers = max_headers
+        self.max_head = max_head
+        self.max_line = max_line
+        p = self._p = ffi.new("khttp_parser *")
+        self._hdrs = ffi.new("int64_t[]", 4 * max_headers + 4)
+        p.hdrs = self._hdrs
+        p.max_headers = max_headers
+        p.max_head = max_head
+        p.max_line = max_line
+        self._res = p.res
+        self._out = ffi.new("char[]", max_head)
+
+    def parse_request(self, data, start=0, prev_len=0):
+        try:
+            rc = _parse_request(self._p, data, len(data), start, prev_len)
+        except TypeError:
+            rc = _parse_request(self._p, _from_buffer(data), len(data), start, prev_len)
+        if rc > 0:
+            return _unpack(self._res, 16)
+        return rc
+
+    def parse_response(self, data, start=0, prev_len=0):
+        try:
+            rc = _parse_response(self._p, data, len(data), start, prev_len)
+        except TypeError:
+            rc = _parse_response(self._p, _from_buffer(data), len(data), start, prev_len)
+        if rc > 0:
+            return _unpack(self._res, 16)
+        return rc
+
+    def headers(self, data):
+        """[(name, value)] of the last successful parse, name as sent, value trimmed."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = self._p.nheaders
+        if not n:
+            return []
+        h = _unpack(self._hdrs, 4 * n)
+        return [(data[h[i]:h[i] + h[i + 1]], data[h[i + 2]:h[i + 2] + h[i + 3]])
+                for i in range(0, 4 * n, 4)]
+
+    def strip_hop(self, data, keep_upgrade=False):
+        """The last head's start line and end-to-end header lines, without the final CRLF."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = _strip_hop(self._p, data, len(data), 1 if keep_upgrade else 0,
+                       self._out, self.max_head)
+        if n < 0:
+            raise ValueError("strip_hop() needs a successful parse first")
+        return _unpack(self._out, n)
+
+
+class ChunkedDecoder:
+    """Find the end of a chunked body incrementally (RFC 9112 §7.1), any split."""
+
+    __slots__ = ("max_line", "max_trailers", "_d", "_spans")
+
+    def __init__(self, max_line=4096, max_trailers=16384):
+        if max_line < 1 or max_trailers < 1:
+            raise ValueError("decoder limits must be positive")
+        self.max_line = max_line
+        self.max_trailers = max_trailers
+        self._d = ffi.new("khttp_chunked *")
+        self._spans = None
+        lib.khttp_chunked_init(self._d, max_line, max_trailers)
+
+    def reset(self):
+        lib.khttp_chunked_init(self._d, self.max_line, self.max_trailers)
+
+    @property
+    def done(self):
+        return self._d.state == 20  # S_DONE
+
+    def feed(self, data, start=0):
+        """Consume body bytes from data[start:]; bytes consumed or a negative E_*."""
+        try:
+            return _chunked_feed(self._d, data, len(data), start, _NULL, 0)
+        except TypeError:
+            return _chunked_feed(self._d, _from_buffer(data), len(data), start, _NULL, 0)
+
+    def feed_spans(self, data, start=0):
+        """Like feed, also returning [(offset, length)] of the chunk data bytes."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._spans is None:
+            self._spans = ffi.new("int64_t[]", 2 * _MAX_SPANS)
+        spans = []
+        total = 0
+        n = len(data)
+        pos = start
+        d = self._d
+        while True:
+            rc = _chunked_feed(d, data, n, pos, self._spans, _MAX_SPANS)
+            if rc < 0:
+                return rc, []
+            k = d.nspans
+            if k:
+                flat = _unpack(self._spans, 2 * k)
+                spans.extend(zip(flat[0::2], flat[1::2]))
+            total += rc
+            pos += rc
+            if k < _MAX_SPANS or pos >= n or d.state == 20:
+                return total, spans
