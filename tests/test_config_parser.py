@@ -445,3 +445,67 @@ def test_config_backend_lookup_raises_keyerror_for_unknown_name():
     c = cfg(SEED)
     with pytest.raises(KeyError):
         c.backend("nope")
+
+
+def test_default_option_restores_the_defaults_value():
+    head = TIMEOUTS + " option http-server-close\n"
+    be = backend("option httpclose\ndefault option httpclose\n", head)
+    assert be.http_server_close and not be.httpclose
+
+
+# ---------------------------------------------------------------- capabilities
+
+@pytest.mark.parametrize("where,line,text", [
+    ("backend", " bind :81\n", "'bind' ignored because backend 'be' has no frontend capability"),
+    ("backend", " default_backend x\n", "'default_backend' ignored because backend"),
+    ("backend", " maxconn 5\n", "'maxconn' ignored because backend"),
+    ("frontend", " balance roundrobin\n", "'balance' ignored because frontend 'fe' has no "
+     "backend capability"),
+    ("frontend", " option httpchk\n", "'option httpchk' ignored because frontend"),
+    ("frontend", " http-reuse always\n", "'http-reuse' ignored because frontend"),
+    ("frontend", " retries 2\n", "'retries' ignored because frontend"),
+    ("frontend", " option redispatch\n", "'option redispatch' ignored because frontend"),
+    ("frontend", " http-check expect status 200\n", "'http-check' ignored because frontend"),
+])
+def test_keywords_for_the_other_side_are_ignored_with_a_warning(where, line, text):
+    if where == "backend":
+        c = cfg(TIMEOUTS + MINIMAL_FE + "backend be\n" + line)
+    else:
+        c = cfg(TIMEOUTS + MINIMAL_FE + line + "backend be\n")
+    assert any(text in w for w in c.warnings), c.warnings
+
+
+def test_http_request_timeouts_in_a_backend_warn_they_have_no_effect():
+    c = cfg(TIMEOUTS + MINIMAL_FE + "backend be\n timeout http-keep-alive 1s\n")
+    assert c.frontends[0].timeout_http_keep_alive == 30.0
+    assert any("has no effect" in w for w in c.warnings)
+
+
+def test_conditional_blocks_and_environment_in_a_whole_config():
+    text = TIMEOUTS + """
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+.if defined(TWO)
+    server b 127.0.0.1:2
+.else
+    server a 127.0.0.1:1
+.endif
+"""
+    assert cfg(text, env={"PORT": "8085"}).frontends[0].binds[0].port == 8085
+    assert [s.name for s in cfg(text, env={"PORT": "1"}).backend("be").servers] == ["a"]
+    assert [s.name for s in cfg(text, env={"PORT": "1", "TWO": "1"}).backend("be").servers] \
+        == ["b"]
+
+
+def test_warning_directive_lands_in_config_warnings():
+    c = cfg(TIMEOUTS + MINIMAL_FE + "backend be\n.warning \"check me\"\n")
+    assert c.warnings == ("t.cfg:11: warning: 'check me'",)
+
+
+def test_unused_backends_and_several_frontends():
+    c = cfg(TIMEOUTS + MINIMAL_FE + "frontend fe2\n bind :81\n default_backend be\n"
+            "backend be\nbackend spare\n")
+    assert [f.name for f in c.frontends] == ["fe", "fe2"]
+    assert [b.name for b in c.backends] == ["be", "spare"]

@@ -67,6 +67,7 @@ class _Proxy:
         self.server_lines: Dict[str, int] = {}
         self.set_here: Dict[str, int] = {}
         self.expect_here = False
+        self.base = base
         if base is None:
             self.values: Dict[str, object] = {
                 "default_backend": None, "maxconn": 0,
@@ -504,7 +505,7 @@ class _Parser:
                 if px.values["http_mode"] == opt:
                     px.values["http_mode"] = KAL
             elif modifier == "default":
-                px.values["http_mode"] = self.defaults.values["http_mode"]
+                px.values["http_mode"] = px.base.values["http_mode"] if px.base else KAL
             else:
                 px.values["http_mode"] = opt
             return
@@ -517,8 +518,10 @@ class _Parser:
             if modifier == "no":
                 px.values.update(redispatch=False, redispatch_interval=0)
             elif modifier == "default":
-                px.values.update(redispatch=self.defaults.values["redispatch"],
-                                 redispatch_interval=self.defaults.values["redispatch_interval"])
+                base = px.base.values if px.base else {"redispatch": False,
+                                                       "redispatch_interval": -1}
+                px.values.update(redispatch=base["redispatch"],
+                                 redispatch_interval=base["redispatch_interval"])
             else:
                 interval = -1
                 if rest:
