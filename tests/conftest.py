@@ -1,7 +1,6 @@
-"""Shared pytest fixtures: scripted backends, a running keepwarm, a hard time limit for e2e tests."""
+"""Shared pytest fixtures: scripted backends, a running keepwarm; a time limit for e2e tests."""
 
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -15,33 +14,12 @@ from support.proxy import ProxyProcess, free_port, make_config  # noqa: E402
 E2E_TIME_LIMIT = float(os.environ.get("KEEPWARM_E2E_TIME_LIMIT", "60"))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "time_limit(seconds): hard limit for one end-to-end test")
-
-
-class TestTookTooLong(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def _e2e_time_limit(request):
-    """No end-to-end test may hang: SIGALRM after the limit (only for test_e2e_* modules)."""
-    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_e2e_"):
-        yield
-        return
-    marker = request.node.get_closest_marker("time_limit")
-    limit = marker.args[0] if marker else E2E_TIME_LIMIT
-
-    def expire(signum, frame):
-        raise TestTookTooLong("test exceeded its %.0f s limit" % limit)
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+def pytest_collection_modifyitems(config, items):
+    """No end-to-end test may hang: give each a pytest-timeout limit unless it sets its own."""
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1].startswith("test_e2e_") \
+                and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIME_LIMIT))
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def worker_peaks(kw):
     return {pid: memory_kib(pid, "VmHWM") for pid in kw.worker_pids(kw.stats())}
 
 
-@pytest.mark.time_limit(120)
+@pytest.mark.timeout(120)
 def test_100mib_request_body_streams_through_with_bounded_worker_memory(backend_factory,
                                                                           proxy_factory):
     b = backend_factory("s1", lambda be, req: Reply(body=str(req.body_len).encode()))
@@ -147,7 +147,7 @@ def test_100mib_request_body_streams_through_with_bounded_worker_memory(backend_
     assert all(v is not None and v < WORKER_PEAK_LIMIT_KIB for v in peaks.values()), peaks
 
 
-@pytest.mark.time_limit(120)
+@pytest.mark.timeout(120)
 def test_100mib_response_body_streams_through_with_bounded_worker_memory(backend_factory,
                                                                            proxy_factory):
     b = backend_factory("s1", lambda be, req: Reply(stream_len=BIG) if req.target == "/big"
