@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from proxy.config import (Backend, Bind, Config, ConfigError, Frontend, HttpCheck, Server,
+from proxy.config import (Backend, Bind, Config, HttpCheck, Server,
                           load, parse)
 
 TIMEOUTS = """

@@ -8,6 +8,7 @@ two apart tells a user whether their config is wrong or merely ahead of us.
 from __future__ import annotations
 
 DOC = "docs/configuration.md"
+UNSUPPORTED_HINT = "see %s for what keepwarm supports" % DOC
 
 SECTIONS = ("global", "defaults", "frontend", "backend", "listen")
 

@@ -13,10 +13,12 @@ import re
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import checks, keywords
-from .addresses import AddressError, parse_bind_address, parse_ip, parse_server_address
+from .addresses import AddressError, parse_bind_address, parse_server_address
 from .errors import ConfigError
-from .lexer import Line, parse_time, tokenize
+from .lexer import Line, tokenize
 from .model import Backend, Bind, Config, Frontend, Global, HttpCheck, Server
+from .servers import server_options
+from .values import Ctx as _Ctx, int_arg as _int, no_args as _no_args, time_arg as _time
 
 # HTTP connection modes; one per proxy, each option replaces the others (HAProxy's
 # PR_O_HTTP_MODE).  Keep-alive is the default since HAProxy 1.9/2.0.
@@ -30,27 +32,13 @@ SEED_HINTS = {
     "http-server-close": ("'option http-server-close' is a switch without a value; idle "
                           "server connections are reaped by 'pool-purge-delay'"),
 }
-UNSUPPORTED_HINT = "see %s for what keepwarm supports" % keywords.DOC
+UNSUPPORTED_HINT = keywords.UNSUPPORTED_HINT
 
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:-]+")
 _INT = re.compile(r"-?\d+")
 
 _SERVER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Server)
                     if f.default is not dataclasses.MISSING and f.name != "line"}
-
-
-class _Ctx:
-    """Where we are: the file name and the warnings collected so far."""
-
-    def __init__(self, filename: str):
-        self.filename = filename
-        self.warnings: List[str] = []
-
-    def warn(self, line: int, message: str) -> None:
-        self.warnings.append("%s:%d: warning: %s" % (self.filename, line, message))
-
-    def error(self, line: int, message: str, hint: Optional[str] = None) -> ConfigError:
-        return ConfigError(self.filename, line, message, hint)
 
 
 class _Proxy:
@@ -432,7 +420,7 @@ class _Parser:
                                  UNSUPPORTED_HINT if exc.unsupported else
                                  "write ADDR:PORT, e.g. 127.0.0.1:8080") from None
         fields = dict(px.server_defaults)
-        self.server_options(lineno, name, args[2:], fields)
+        server_options(self.ctx, lineno, name, args[2:], fields)
         px.servers.append(Server(name=name, host=host, port=port, line=lineno, **fields))
         px.server_lines[name] = lineno
 
@@ -440,54 +428,7 @@ class _Parser:
         if not px.cap & BE:
             raise self.ctx.error(lineno, "'default-server' not allowed in frontend '%s'"
                                  % px.name)
-        self.server_options(lineno, None, args, px.server_defaults)
-
-    def server_options(self, lineno: int, name: Optional[str], args: List[str],
-                       fields: Dict) -> None:
-        ctx = self.ctx
-        who = "server '%s'" % name if name else "'default-server'"
-        i = 0
-        while i < len(args):
-            kw = args[i]
-            spec = _SERVER_OPTIONS.get(kw)
-            if spec is None:
-                if kw in keywords.SERVER:
-                    raise ctx.error(lineno, "%s: '%s' is not supported by keepwarm (yet)"
-                                    % (who, kw), UNSUPPORTED_HINT)
-                close = difflib.get_close_matches(kw, sorted(_SERVER_OPTIONS), n=1,
-                                                  cutoff=0.6)
-                hint = "did you mean '%s'?" % close[0] if close else None
-                if _INT.fullmatch(kw) or re.fullmatch(r"\d+[a-z]+", kw):
-                    hint = "a value must follow its keyword, e.g. 'inter 2s'"
-                raise ctx.error(lineno, "%s: unknown keyword '%s'" % (who, kw), hint)
-            field, kind, value = spec
-            if kind == "flag":
-                fields[field] = value
-                i += 1
-                continue
-            if i + 1 >= len(args):
-                raise ctx.error(lineno, "%s: '%s' expects %s as argument"
-                                % (who, kw, _KIND_WORDS[kind]))
-            raw = args[i + 1]
-            label = "%s: '%s'" % (who, kw)
-            if kind == "time":
-                seconds = _time(ctx, lineno, label, raw)
-                if seconds <= 0 and field != "pool_purge_delay":
-                    raise ctx.error(lineno, "%s: invalid value %s for '%s' (must be > 0)"
-                                    % (who, raw, kw))
-                fields[field] = seconds
-            elif kind == "addr":
-                try:
-                    fields[field] = parse_ip(raw)
-                except AddressError as exc:
-                    raise ctx.error(lineno, "%s: '%s' %s" % (who, kw, exc)) from None
-            else:
-                low, high = _INT_RANGES[kw]
-                fields[field] = _int(ctx, lineno, label, [raw], minimum=low, maximum=high)
-            if kw in ("pool-idle-timeout", "pool-warm-conn"):
-                ctx.warn(lineno, "'%s' is a keepwarm extension: HAProxy would reject this "
-                         "configuration" % kw)
-            i += 2
+        server_options(self.ctx, lineno, None, args, px.server_defaults)
 
     def kw_option(self, px, lineno, args, modifier):
         ctx = self.ctx
@@ -698,67 +639,3 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "http-check": _Parser.kw_http_check,
 }
 
-# server keyword -> (Server field, kind, value for flags)
-_SERVER_OPTIONS: Dict[str, Tuple[str, str, object]] = {
-    "check": ("check", "flag", True),
-    "no-check": ("check", "flag", False),
-    "disabled": ("disabled", "flag", True),
-    "enabled": ("disabled", "flag", False),
-    "backup": ("backup", "flag", True),
-    "no-backup": ("backup", "flag", False),
-    "inter": ("inter", "time", None),
-    "fastinter": ("fastinter", "time", None),
-    "downinter": ("downinter", "time", None),
-    "rise": ("rise", "int", None),
-    "fall": ("fall", "int", None),
-    "weight": ("weight", "int", None),
-    "maxconn": ("maxconn", "int", None),
-    "port": ("check_port", "int", None),
-    "addr": ("check_addr", "addr", None),
-    "pool-max-conn": ("pool_max_conn", "int", None),
-    "pool-purge-delay": ("pool_purge_delay", "time", None),
-    "max-reuse": ("max_reuse", "int", None),
-    "pool-idle-timeout": ("pool_idle_timeout", "time", None),
-    "pool-warm-conn": ("pool_warm_conn", "int", None),
-}
-_INT_RANGES = {
-    "rise": (1, None), "fall": (1, None), "weight": (0, 256), "maxconn": (0, None),
-    "port": (1, 65535), "pool-max-conn": (-1, None), "max-reuse": (-1, None),
-    "pool-warm-conn": (0, None),
-}
-_KIND_WORDS = {"time": "a delay", "int": "an integer", "addr": "an IPv4 or IPv6 address"}
-
-
-def _no_args(ctx: _Ctx, lineno: int, kw: str, args: List[str]) -> None:
-    if args:
-        raise ctx.error(lineno, "'%s' cannot handle unexpected argument '%s'" % (kw, args[0]))
-
-
-def _int(ctx: _Ctx, lineno: int, kw: str, args: List[str], minimum: Optional[int] = None,
-         maximum: Optional[int] = None) -> int:
-    label = kw if kw.startswith(("server", "'default")) else "'%s'" % kw
-    if not args:
-        raise ctx.error(lineno, "%s expects an integer argument" % label)
-    if len(args) > 1:
-        raise ctx.error(lineno, "%s cannot handle unexpected argument '%s'" % (label, args[1]))
-    if not _INT.fullmatch(args[0]):
-        raise ctx.error(lineno, "%s expects an integer argument (got '%s')" % (label, args[0]))
-    value = int(args[0])
-    if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        if maximum is None:
-            bounds = ">= %d" % minimum
-        else:
-            bounds = "within %d and %d" % (minimum, maximum)
-        raise ctx.error(lineno, "%s must be %s (got %d)" % (label, bounds, value))
-    return value
-
-
-def _time(ctx: _Ctx, lineno: int, label: str, raw: str) -> float:
-    try:
-        return parse_time(raw)
-    except ValueError as exc:
-        if not label.startswith(("server", "'default")):
-            label = "'%s'" % label
-        raise ctx.error(lineno, "%s: %s" % (label, exc),
-                        "times are integers with an optional unit: us, ms, s, m, h, d "
-                        "(a bare number is milliseconds)") from None

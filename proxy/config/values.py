@@ -1,0 +1,60 @@
+"""Small value parsers shared by the section parsers: integers, times, the context."""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional
+
+from .errors import ConfigError
+from .lexer import parse_time
+
+_INT = re.compile(r"-?\d+")
+
+
+class Ctx:
+    """Where we are: the file name and the warnings collected so far."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.warnings: List[str] = []
+
+    def warn(self, line: int, message: str) -> None:
+        self.warnings.append("%s:%d: warning: %s" % (self.filename, line, message))
+
+    def error(self, line: int, message: str, hint: Optional[str] = None) -> ConfigError:
+        return ConfigError(self.filename, line, message, hint)
+
+
+def no_args(ctx: Ctx, lineno: int, kw: str, args: List[str]) -> None:
+    if args:
+        raise ctx.error(lineno, "'%s' cannot handle unexpected argument '%s'" % (kw, args[0]))
+
+
+def int_arg(ctx: Ctx, lineno: int, kw: str, args: List[str], minimum: Optional[int] = None,
+            maximum: Optional[int] = None) -> int:
+    label = kw if kw.startswith(("server", "'default")) else "'%s'" % kw
+    if not args:
+        raise ctx.error(lineno, "%s expects an integer argument" % label)
+    if len(args) > 1:
+        raise ctx.error(lineno, "%s cannot handle unexpected argument '%s'" % (label, args[1]))
+    if not _INT.fullmatch(args[0]):
+        raise ctx.error(lineno, "%s expects an integer argument (got '%s')" % (label, args[0]))
+    value = int(args[0])
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        if maximum is None:
+            bounds = ">= %d" % minimum
+        else:
+            bounds = "within %d and %d" % (minimum, maximum)
+        raise ctx.error(lineno, "%s must be %s (got %d)" % (label, bounds, value))
+    return value
+
+
+def time_arg(ctx: Ctx, lineno: int, label: str, raw: str) -> float:
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        if not label.startswith(("server", "'default")):
+            label = "'%s'" % label
+        raise ctx.error(lineno, "%s: %s" % (label, exc),
+                        "times are integers with an optional unit: us, ms, s, m, h, d "
+                        "(a bare number is milliseconds)") from None
