@@ -17,7 +17,8 @@ E2E_TIME_LIMIT = float(os.environ.get("KEEPWARM_E2E_TIME_LIMIT", "60"))
 def pytest_collection_modifyitems(config, items):
     """No end-to-end test may hang: give each a pytest-timeout limit unless it sets its own."""
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1].startswith("test_e2e_") \
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rsplit(".", 1)[-1].startswith("test_e2e_") \
                 and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(E2E_TIME_LIMIT))
 
