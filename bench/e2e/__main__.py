@@ -54,6 +54,12 @@ def side_by_side(args, workdir, backend, failures):
                 failures.setdefault(p.name, f"exited {p.proc.popen.returncode}:\n"
                                             f"{p.proc.log_tail()}")
         logs = {p.name: p.proc.log_tail(60) for p in proxies if p.proc}
+        for p in proxies:  # keepwarm's own view of the session: reuse, errors, retries
+            if isinstance(p, servers.Keepwarm) and p.alive():
+                try:
+                    logs[p.name + " stats"] = p.stats_json()
+                except Exception as exc:  # a finding for the report, not a crash
+                    failures[p.name + " stats"] = str(exc)
         return runs, logs
     finally:
         for p in proxies:
