@@ -54,7 +54,7 @@ def proxy_factory(tmp_path):
     made = []
 
     def start(servers=(), *, nbproc=2, wait=True, config=None, bind_ports=None, env=None,
-              workers="nbproc", sock=True, **kw):
+              workers="nbproc", sock=True, args=(), **kw):
         n = len(made)
         workdir = tmp_path / ("kw%d" % n)
         workdir.mkdir()
@@ -66,7 +66,7 @@ def proxy_factory(tmp_path):
         if workers == "nbproc":
             workers = nbproc
         p = ProxyProcess(config, workdir, bind_ports=bind_ports or [], sock=sock_path,
-                         workers=workers, env=env)
+                         workers=workers, env=env, args=args)
         made.append(p)
         p.start(wait=wait)
         return p

@@ -161,7 +161,7 @@ class ProxyProcess:
 
     def __init__(self, config_text, workdir, *, bind_ports: Sequence[int] = (), sock=None,
                  workers: Optional[int] = None, env: Optional[Dict[str, str]] = None,
-                 name="keepwarm"):
+                 name="keepwarm", args: Sequence[str] = ()):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cfg = self.workdir / ("%s.cfg" % name)
@@ -170,6 +170,7 @@ class ProxyProcess:
         self.sock = str(sock) if sock else None
         self.expected_workers = workers
         self.env = dict(env or {})
+        self.args = list(args)
         self.out_path = self.workdir / ("%s.out" % name)
         self.err_path = self.workdir / ("%s.err" % name)
         self.proc: Optional[subprocess.Popen] = None
@@ -183,7 +184,7 @@ class ProxyProcess:
         env.update(self.env)
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen(proxy_command("run", "-f", str(self.cfg)), cwd=str(REPO_ROOT),
+        self.proc = subprocess.Popen(proxy_command("run", "-f", str(self.cfg), *self.args), cwd=str(REPO_ROOT),
                                      env=env, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, start_new_session=True)
         self.known_pids.add(self.proc.pid)
