@@ -1,0 +1,144 @@
+"""C parser and pure-Python twin agree on every input: corpus and generated heads, every split."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _native import constants as K
+from _native.testing import IMPLEMENTATIONS, parse, parse_in_pieces
+
+from test_parser_conformance import CASES
+
+pure = IMPLEMENTATIONS["pure"]
+native = IMPLEMENTATIONS["native"]
+pytestmark = pytest.mark.skipif(native is None, reason="C module not built")
+
+NAMES = [b"Host", b"Content-Length", b"Transfer-Encoding", b"Connection", b"Proxy-Connection",
+         b"Keep-Alive", b"TE", b"Trailer", b"Upgrade", b"Expect", b"Authorization",
+         b"WWW-Authenticate", b"Proxy-Authenticate", b"X-Foo", b"Accept", b"close", b"x-bar"]
+VALUES = [b"", b"0", b"5", b"42", b"5, 5", b"5,6", b"-1", b"0x5", b"999999999999999999",
+          b"1000000000000000000", b"chunked", b"gzip, chunked", b"chunked, gzip", b"Chunked",
+          b"chunked, chunked", b" , chunked", b"close", b"keep-alive", b"Upgrade", b"close, X-Foo",
+          b"x-bar, keep-alive", b"100-continue", b"NTLM abc", b"Negotiate", b"Basic x, NTLM",
+          b"websocket", b"a\tb", b"caf\xc3\xa9", b"  v  ", b"example.com"]
+START_LINES = {
+    "req": [b"GET / HTTP/1.1"] * 4 + [b"POST /x?y HTTP/1.0", b"get * HTTP/1.1", b"OPTIONS * HTTP/1.2",
+                                      b"CONNECT a:443 HTTP/1.1", b"GET / HTTP/2.0", b"GET  / HTTP/1.1", b""],
+    "resp": [b"HTTP/1.1 200 OK"] * 4 + [b"HTTP/1.0 204", b"HTTP/1.1 101 Switching", b"HTTP/1.1 99 X",
+                                       b"HTTP/2 200 OK", b"HTTP/1.1 200 "],
+}
+NOISE = b"\r\n\t :,;\"\x00\x7f\x80\xffaZ09-=/"
+
+
+def any_case_names():
+    return st.sampled_from(NAMES).flatmap(
+        lambda n: st.lists(st.booleans(), min_size=len(n), max_size=len(n)).map(
+            lambda ups: bytes(c ^ 32 if u and chr(c).isalpha() else c for c, u in zip(n, ups))))
+
+
+@st.composite
+def heads(draw):
+    """(kind, head): mostly valid, framing headers in odd combinations, some byte noise."""
+    kind = draw(st.sampled_from(["req", "resp"]))
+    out = [draw(st.sampled_from([b""] * 6 + [b"\r\n", b"\n"])) if kind == "req" else b""]
+    out.append(draw(st.sampled_from(START_LINES[kind]))
+               + draw(st.sampled_from([b"\r\n"] * 12 + [b"\n", b"\r"])))
+    for _ in range(draw(st.integers(0, 8))):
+        name = draw(any_case_names())
+        sep = draw(st.sampled_from([b": "] * 8 + [b":", b": \t", b" : ", b":  "]))
+        value = draw(st.sampled_from(VALUES + [None]))
+        if value is None:
+            value = draw(st.binary(max_size=12))
+        eol = draw(st.sampled_from([b"\r\n"] * 20 + [b"\n", b"\r\n ", b"  \r\n"]))
+        out.append(name + sep + value + eol)
+    out.append(draw(st.sampled_from([b"\r\n"] * 12 + [b"\n", b"\r", b""])))
+    data = bytearray(b"".join(out))
+    for _ in range(draw(st.sampled_from([0] * 6 + [1, 2, 3]))):  # mutations
+        if not data:
+            break
+        i = draw(st.integers(0, len(data) - 1))
+        op = draw(st.integers(0, 2))
+        c = draw(st.sampled_from(NOISE))
+        if op == 0:
+            data[i] = c
+        elif op == 1:
+            data.insert(i, c)
+        else:
+            del data[i]
+    data += draw(st.sampled_from([b"", b"body", b"GET / HTTP/1.1\r\n\r\n"]))
+    return kind, bytes(data)
+
+
+LIMITS = st.sampled_from([{}, {}, {}, dict(max_headers=2), dict(max_head=48), dict(max_line=20),
+                          dict(max_line=30, max_head=40, max_headers=3)])
+
+
+def assert_agree(kind, data, kwargs):
+    a = pure.Parser(**kwargs)
+    b = native.Parser(**kwargs)
+    ra = parse(a, kind, data)
+    rb = parse(b, kind, data)
+    assert ra == rb
+    if isinstance(ra, list):
+        assert a.headers(data) == b.headers(data)
+        assert a.strip_hop(data) == b.strip_hop(data)
+        assert a.strip_hop(data, keep_upgrade=True) == b.strip_hop(data, keep_upgrade=True)
+        assert a.headers(bytearray(data)) == a.headers(data)
+    else:
+        assert a.headers(data) == b.headers(data) == []
+    return ra
+
+
+def assert_agree_at_every_split(kind, data, kwargs):
+    whole = assert_agree(kind, data, kwargs)
+    a = pure.Parser(**kwargs)
+    b = native.Parser(**kwargs)
+    for cut in range(len(data) + 1):
+        ra = parse_in_pieces(a, kind, data, [cut])
+        assert ra == parse_in_pieces(b, kind, data, [cut]), cut
+        assert ra == whole, cut
+        # and without the prev_len hint: the answer for a prefix never depends on it
+        assert parse(a, kind, data[:cut]) == parse(b, kind, data[:cut]), cut
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_corpus_case_agrees_at_every_split(case):
+    kwargs = case[4] if len(case) > 4 else {}
+    assert_agree_at_every_split(case[1], case[2], kwargs)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=heads(), kwargs=LIMITS)
+def test_generated_heads_agree_at_every_split(head, kwargs):
+    assert_agree_at_every_split(head[0], head[1], kwargs)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=64), kind=st.sampled_from(["req", "resp"]))
+def test_random_bytes_agree(data, kind):
+    assert_agree(kind, data + b"\r\n\r\n", {})
+    assert_agree(kind, data, {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(head=heads(), start=st.integers(0, 6))
+def test_generated_heads_agree_at_an_offset(head, start):
+    a, b = pure.Parser(), native.Parser()
+    assert parse(a, head[0], head[1], start) == parse(b, head[0], head[1], start)
+
+
+def test_bytearray_and_memoryview_accepted_like_bytes():
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    for mod in (pure, native):
+        p = mod.Parser()
+        whole = p.parse_request(data)
+        assert p.parse_request(bytearray(data)) == whole
+        assert p.parse_request(memoryview(data)) == whole
+        assert p.headers(memoryview(data)) == [(b"Host", b"a")]
+        assert p.strip_hop(bytearray(data)) == b"GET / HTTP/1.1\r\nHost: a\r\n"
+
+
+def test_results_are_plain_ints():
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    r = native.Parser().parse_response(data)
+    assert all(type(v) is int for v in r) and r[K.R_CONTENT_LENGTH] == 2
