@@ -156,6 +156,10 @@ def start_in_background(addresses):
         for p, (host, port) in zip(procs, addresses):
             line = _read_line(p.stdout, READY_TIMEOUT)
             if line.strip() != b"ready":
+                try:   # EOF on stdout: the child is exiting; let it finish its message
+                    p.wait(1 if line == b"" else 0.01)
+                except subprocess.TimeoutExpired:
+                    pass
                 err = p.stderr.read().decode(errors="replace") if p.poll() is not None else ""
                 raise RuntimeError("demo backend %s:%d did not start: %s"
                                    % (host, port, (err.strip().splitlines() or ["timeout"])[-1]))
