@@ -43,7 +43,7 @@ def split_answers(parser_cls, kind, data, kwargs=None):
 
 
 def feed_in_pieces(decoder, data, cuts):
-    """Feed a chunked body through the cut offsets: (consumed, data bytes, error)."""
+    """Feed a chunked body through the cut offsets: (consumed, data bytes, 0) or (-1, b"", error)."""
     consumed = 0
     out = []
     for cut in list(cuts) + [len(data)]:
@@ -52,7 +52,7 @@ def feed_in_pieces(decoder, data, cuts):
         piece = data[:cut]
         n, spans = decoder.feed_spans(piece, consumed)
         if n < 0:
-            return consumed, b"".join(out), n
+            return -1, b"", n
         out.extend(piece[o:o + ln] for o, ln in spans)
         consumed += n
         if decoder.done:

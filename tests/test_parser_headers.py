@@ -1,0 +1,94 @@
+"""Parser.headers() and Parser.strip_hop(): what the proxy forwards, on both implementations."""
+
+import pytest
+
+from _native import constants as K
+from _native.testing import IMPLEMENTATIONS
+
+
+@pytest.fixture(params=[pytest.param(m, id=n, marks=[] if m else [pytest.mark.skip(reason="C module not built")])
+                        for n, m in IMPLEMENTATIONS.items()])
+def impl(request):
+    return request.param
+
+
+def head(*lines):
+    return b"".join(x + b"\r\n" for x in lines) + b"\r\n"
+
+
+def test_headers_returns_names_as_sent_and_values_trimmed(impl):
+    data = head(b"GET / HTTP/1.1", b"Host:  example.com \t", b"x-EMPTY:", b"X-Tab: a\tb ")
+    p = impl.Parser()
+    assert p.parse_request(data)[K.R_NHEADERS] == 3
+    assert p.headers(data) == [(b"Host", b"example.com"), (b"x-EMPTY", b""), (b"X-Tab", b"a\tb")]
+
+
+def test_headers_after_a_failed_parse_is_empty(impl):
+    p = impl.Parser()
+    good = head(b"GET / HTTP/1.1", b"Host: a")
+    assert p.parse_request(good) != 0
+    assert p.parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n") == 0
+    assert p.headers(good) == []
+    with pytest.raises(ValueError):
+        p.strip_hop(good)
+
+
+def test_strip_hop_removes_hop_by_hop_headers_and_final_crlf(impl):
+    data = head(b"GET / HTTP/1.1", b"Host: a", b"Connection: keep-alive", b"Keep-Alive: timeout=5",
+                b"Proxy-Connection: keep-alive", b"TE: trailers", b"Trailer: X-Sum", b"Upgrade: h2c",
+                b"Accept: */*")
+    p = impl.Parser()
+    r = p.parse_request(data)
+    assert r[K.R_FLAGS] & K.F_HOP
+    assert p.strip_hop(data) == b"GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n"
+
+
+def test_strip_hop_removes_headers_named_by_connection_case_insensitively(impl):
+    data = head(b"GET / HTTP/1.1", b"Host: a", b"Connection: X-Secret,  x-other ", b"x-secret: 1",
+                b"X-OTHER: 2", b"X-Kept: 3", b"connection: X-Third", b"X-Third: 4")
+    p = impl.Parser()
+    assert p.parse_request(data)[K.R_CONN_OTHER_COUNT] == 3
+    assert p.strip_hop(data) == b"GET / HTTP/1.1\r\nHost: a\r\nX-Kept: 3\r\n"
+
+
+def test_strip_hop_never_removes_framing_headers_named_by_connection(impl):
+    # "Connection: Content-Length" must not make the proxy forward a body without framing.
+    data = head(b"POST / HTTP/1.1", b"Host: a", b"Connection: Content-Length, Host, Transfer-Encoding",
+                b"Content-Length: 3") + b"abc"
+    p = impl.Parser()
+    assert p.parse_request(data)[K.R_CONTENT_LENGTH] == 3
+    assert p.strip_hop(data) == b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+
+
+def test_strip_hop_keep_upgrade_keeps_upgrade_even_when_connection_names_it(impl):
+    data = head(b"GET /chat HTTP/1.1", b"Host: a", b"Connection: Upgrade", b"Upgrade: websocket",
+                b"Sec-WebSocket-Key: k")
+    p = impl.Parser()
+    p.parse_request(data)
+    assert p.strip_hop(data, keep_upgrade=True) == (
+        b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n")
+    assert p.strip_hop(data) == b"GET /chat HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k\r\n"
+
+
+def test_strip_hop_drops_leading_empty_lines_and_keeps_start_line_only_when_no_headers(impl):
+    data = b"\r\n\r\n" + head(b"GET / HTTP/1.0")
+    p = impl.Parser()
+    p.parse_request(data)
+    assert p.strip_hop(data) == b"GET / HTTP/1.0\r\n"
+
+
+def test_strip_hop_of_a_response_at_an_offset(impl):
+    first = head(b"HTTP/1.1 100 Continue")
+    data = first + head(b"HTTP/1.1 200 OK", b"Connection: close", b"Content-Length: 0")
+    p = impl.Parser()
+    r = p.parse_response(data, len(first))
+    assert r[K.R_END] == len(data) and r[K.R_FLAGS] & K.F_CONN_CLOSE
+    assert p.strip_hop(data) == b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+    assert p.headers(data) == [(b"Connection", b"close"), (b"Content-Length", b"0")]
+
+
+def test_strip_hop_without_hop_headers_is_the_head_minus_final_crlf(impl):
+    data = head(b"GET /a HTTP/1.1", b"Host: a", b"User-Agent: x", b"Accept: */*")
+    p = impl.Parser()
+    p.parse_request(data)
+    assert p.strip_hop(data) == data[:-2]
