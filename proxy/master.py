@@ -99,6 +99,8 @@ class Master:
                     try:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                        # Accepted sockets inherit it: no setsockopt per connection.
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                         sock.bind((bind.host, bind.port))
                         sock.listen(backlog)
                     except OSError as exc:

@@ -91,6 +91,7 @@ class ServerConn:
                     sess.server_failed(self, True)
                     return
                 self.connecting = False
+                sess.deadline = self.worker.now + sess.backend.t_server
             if not self.flush():
                 sess.server_failed(self, self.failed_connecting())
                 return
@@ -370,10 +371,10 @@ class Session:
         self.nreq += 1
         self.rstate = RS_HEAD
         self.resp_started = False
-        self.deadline = worker.now + (be.t_connect if conn.connecting else be.t_server)
         if not conn.write(out):
             self.server_failed(conn, conn.failed_connecting())
             return
+        self.deadline = worker.now + (be.t_connect if conn.connecting else be.t_server)
         if self.state == ST_BODY and conn.out:
             self.pause_client()
 
@@ -512,13 +513,12 @@ class Session:
             else:
                 dec.reset()
         if body:
-            self.send_client(head)
-            if self.state != ST_CLOSED:
-                self.forward_response_body(body)
+            self.forward_response_body(body, head)
         else:
             self.send_client(head)
 
-    def forward_response_body(self, data):
+    def forward_response_body(self, data, head=None):
+        """Relay response body bytes (after `head`, when given: one send for both)."""
         kind = self.resp_kind
         done = False
         if kind == BODY_LENGTH:
@@ -544,7 +544,7 @@ class Session:
                 if n != len(data):
                     self.server_ka = False
                     data = data[:n]
-        self.send_client(data)
+        self.send_client(head + data if head is not None else data)
         if done and self.state != ST_CLOSED:
             self.finish_stream()
 
@@ -646,9 +646,10 @@ class Session:
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD
-        self.deadline = worker.now + (self.backend.t_connect if conn.connecting else self.backend.t_server)
         if not conn.write(out):
             self.server_failed(conn, conn.failed_connecting())
+            return
+        self.deadline = worker.now + (self.backend.t_connect if conn.connecting else self.backend.t_server)
 
     def bad_response(self):
         """Unparsable or invalid response head: 502, and never pool that connection."""
@@ -786,13 +787,25 @@ class Session:
         self.linger()
 
     def linger(self):
-        sock = self.sock
+        if self.client_eof:
+            self.close()
+            return
+        # Common case: the client sent nothing more. One non-blocking read
+        # proves it, and a plain close then sends FIN, not a reset.
         try:
-            sock.shutdown(socket.SHUT_WR)
+            data = self.recv(RECV_SIZE)
+        except BlockingIOError:
+            self.close()
+            return
         except OSError:
             self.close()
             return
-        if self.client_eof:
+        if not data:
+            self.close()
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
             self.close()
             return
         self.set_events(EVENT_READ)

@@ -114,8 +114,8 @@ class Listener:
                     worker.log("accept failed: %s; pausing" % exc)
                     worker.pause_accepting()
                 return
+            # TCP_NODELAY is inherited from the listener (set by the master).
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sess = Session(worker, fe, sock)
             worker.sessions.add(sess)
             sess.set_events(EVENT_READ)
