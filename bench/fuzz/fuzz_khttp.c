@@ -1,0 +1,146 @@
+/*
+ * libFuzzer harness for _native/khttp.c (build and run: bench/fuzz/run.sh).
+ *
+ * Input layout: byte 0 picks the mode and limits, byte 1 a split point, the rest
+ * is the message.  Each input is copied into a buffer of exactly its size so that
+ * AddressSanitizer sees any read past the end.  Besides memory errors the harness
+ * aborts when a property of the contract in khttp.h fails:
+ *   - parsing in two pieces (with prev_len) gives the same answer as whole;
+ *   - a successful parse's offsets lie inside the head;
+ *   - strip_hop output fits in the head and starts with the start line;
+ *   - the chunked decoder gives the same consumed/error/data for any split.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "khttp.h"
+
+#define MAXH 8
+
+static void check(int ok)
+{
+    if (!ok)
+        abort();
+}
+
+static int64_t parse(khttp_parser *p, int req, const char *b, size_t n, size_t start, size_t prev)
+{
+    return req ? khttp_parse_request(p, b, n, start, prev) : khttp_parse_response(p, b, n, start, prev);
+}
+
+static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, uint8_t cut_byte)
+{
+    int64_t hdrs[4 * MAXH], hdrs2[4 * MAXH];
+    khttp_parser p, q;
+    char *whole = malloc(size ? size : 1), *piece, *out;
+    size_t cut = size ? cut_byte % (size + 1) : 0, i;
+    int64_t r, r1, r2, end;
+
+    memcpy(whole, data, size);
+    memset(&p, 0, sizeof p);
+    p.hdrs = hdrs;
+    p.max_headers = (lim & 1) ? 3 : MAXH;
+    p.max_head = (lim & 2) ? 40 : 4096;
+    p.max_line = (lim & 4) ? 16 : 1024;
+    q = p;
+    q.hdrs = hdrs2;
+
+    r = parse(&p, req, whole, size, 0, 0);
+    check(r >= KHTTP_E_VERSION_UNSUPPORTED);
+    if (r > 0) {
+        end = p.res[0];
+        check(end == r && end <= (int64_t)size && p.end == end);
+        check(p.nheaders == p.res[12] && p.nheaders <= p.max_headers);
+        for (i = 0; i < (size_t)p.nheaders; i++) {
+            check(hdrs[4 * i] >= 0 && hdrs[4 * i] + hdrs[4 * i + 1] <= end);
+            check(hdrs[4 * i + 2] >= 0 && hdrs[4 * i + 2] + hdrs[4 * i + 3] <= end);
+        }
+        check(p.res[4] + p.res[5] <= end && p.res[8] + p.res[9] <= end);
+        out = malloc((size_t)(end - p.line_off));
+        r1 = khttp_strip_hop(&p, whole, size, (lim & 8) != 0, out, (size_t)(end - p.line_off));
+        check(r1 >= 0 && r1 <= end - p.line_off - 2);
+        check(memcmp(out, whole + p.line_off, (size_t)(p.nheaders ? hdrs[0] - p.line_off : r1)) == 0);
+        free(out);
+    }
+
+    /* The same input in two pieces, the first in a buffer of exactly cut bytes. */
+    piece = malloc(cut ? cut : 1);
+    memcpy(piece, data, cut);
+    r1 = parse(&q, req, piece, cut, 0, 0);
+    if (r1 == 0)
+        r2 = parse(&q, req, whole, size, 0, cut);
+    else
+        r2 = r1;
+    if (r > 0 && r2 > 0)
+        check(memcmp(p.res, q.res, sizeof p.res) == 0);
+    else
+        check(r2 == r);
+    free(piece);
+    free(whole);
+}
+
+static int64_t feed_all(khttp_chunked *d, const char *b, size_t n, size_t cut, int64_t *data_bytes)
+{
+    int64_t spans[2 * 4], total = 0, r;
+    size_t pos = 0, k, upto = cut;
+    *data_bytes = 0;
+    for (;;) {
+        r = khttp_chunked_feed(d, b, upto, pos, spans, 4);
+        if (r < 0)
+            return r;
+        for (k = 0; k < (size_t)d->nspans; k++) {
+            check(spans[2 * k] >= (int64_t)pos && spans[2 * k] + spans[2 * k + 1] <= (int64_t)upto);
+            *data_bytes += spans[2 * k + 1];
+        }
+        total += r;
+        pos += (size_t)r;
+        if (khttp_chunked_done(d))
+            return total;
+        if (pos >= upto) {
+            if (upto == n)
+                return total;
+            upto = n;
+        }
+    }
+}
+
+static void fuzz_chunked(const uint8_t *data, size_t size, uint8_t lim, uint8_t cut_byte)
+{
+    khttp_chunked a, b;
+    char *buf = malloc(size ? size : 1);
+    size_t cut = size ? cut_byte % (size + 1) : 0;
+    int64_t ra, rb, da, db;
+    int64_t max_line = (lim & 2) ? 8 : 4096, max_tr = (lim & 4) ? 12 : 16384;
+    memcpy(buf, data, size);
+    khttp_chunked_init(&a, max_line, max_tr);
+    khttp_chunked_init(&b, max_line, max_tr);
+    ra = feed_all(&a, buf, size, size, &da);
+    rb = feed_all(&b, buf, size, cut, &db);
+    check(ra == rb);
+    if (ra >= 0)
+        check(da == db && khttp_chunked_done(&a) == khttp_chunked_done(&b) && ra <= (int64_t)size);
+    free(buf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t mode, cut;
+    if (size < 2)
+        return 0;
+    mode = data[0];
+    cut = data[1];
+    data += 2;
+    size -= 2;
+    switch (mode % 3) {
+    case 0:
+        fuzz_head(data, size, 1, mode / 3, cut);
+        break;
+    case 1:
+        fuzz_head(data, size, 0, mode / 3, cut);
+        break;
+    default:
+        fuzz_chunked(data, size, mode / 3, cut);
+    }
+    return 0;
+}
