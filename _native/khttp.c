@@ -453,9 +453,9 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
                     for (; x < y; x++) {
                         if (b[x] < '0' || b[x] > '9')
                             return KHTTP_E_CONTENT_LENGTH;
+                        if (v > (CL_LIMIT - 1 - (b[x] - '0')) / 10)
+                            return KHTTP_E_CONTENT_LENGTH; /* would reach 10^18 */
                         v = v * 10 + (b[x] - '0');
-                        if (v >= CL_LIMIT)
-                            return KHTTP_E_CONTENT_LENGTH;
                     }
                     if (cl < 0)
                         cl = v;

@@ -171,6 +171,7 @@ CASES = [
     ("err_cl_leading_comma", "req", req(b"POST / HTTP/1.1", b"Content-Length: ,5"), E.E_CONTENT_LENGTH),
     ("err_cl_exponent", "req", req(b"POST / HTTP/1.1", b"Content-Length: 1e3"), E.E_CONTENT_LENGTH),
     ("err_cl_too_big", "req", req(b"POST / HTTP/1.1", b"Content-Length: 1000000000000000000"), E.E_CONTENT_LENGTH),
+    ("err_cl_19_nines_no_overflow", "req", req(b"POST / HTTP/1.1", b"Content-Length: 9999999999999999999"), E.E_CONTENT_LENGTH),
     ("err_cl_overflow_64bit", "req", req(b"POST / HTTP/1.1", b"Content-Length: 18446744073709551617"), E.E_CONTENT_LENGTH),
     ("err_cl_unicode_digit", "req", req(b"POST / HTTP/1.1", b"Content-Length: \xd9\xa5"), E.E_CONTENT_LENGTH),
     ("err_cl_list_with_junk", "req", req(b"POST / HTTP/1.1", b"Content-Length: 5, x"), E.E_CONTENT_LENGTH),
