@@ -604,3 +604,16 @@ class HealthChecker:
                 self.close_probe(hs.probe)
                 hs.probe = None
             hs.next_at = None
+
+    def close_after_fork(self) -> None:
+        """In a forked worker: close the inherited copies of probe sockets.
+
+        Without this a worker forked while a check is in flight holds that
+        connection open after the master closed it (no FIN reaches the server).
+        The selector is the master's and is not touched.
+        """
+        for hs in self.servers.values():
+            if hs.probe is not None and hs.probe.sock is not None:
+                hs.probe.sock.close()
+            hs.probe = None
+            hs.next_at = None

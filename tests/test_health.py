@@ -628,3 +628,40 @@ def test_no_socket_is_left_open(backend_factory, harness):
     assert 1 <= most <= 3                  # never more than one probe per server
     h.close()
     assert client_sockets(ports) - baseline == set()
+
+
+def test_a_forked_worker_drops_its_copies_of_probe_sockets(backend_factory, harness):
+    slow = backend_factory("s1", lambda _b, _r: Reply(200, delay=1.0))
+    h = harness("""backend be
+    option httpchk
+    timeout check 2s
+    server s1 %s check inter 100ms
+""" % slow.address)
+    ports = {slow.port}
+    baseline = client_sockets(ports)
+    h.run_until(lambda: slow.request_count >= 1, 2, "a check in flight")
+    assert len(client_sockets(ports) - baseline) == 1
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            h.checker.close_after_fork()
+            status = 0 if client_sockets(ports) - baseline == set() else 3
+        finally:
+            os._exit(status)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "forked child did not exit"
+            h.turn()
+        pid = None
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The master's own probe is untouched by what the child did.
+        assert len(client_sockets(ports) - baseline) == 1
+    finally:
+        if pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
