@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 HEAD_LIMIT = 64 * 1024
 STORE_BODY_LIMIT = 1 << 20      # larger request bodies are counted and hashed, not kept

@@ -9,7 +9,7 @@ import hashlib
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple
 
 HEAD_LIMIT = 64 * 1024
 
