@@ -17,8 +17,7 @@ from _native import (
 from proxy.http1.errors import error_response
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
-    is_replayable, request_framing, request_problem, response_framing, reuse_allowed,
-    wants_keepalive,
+    classify_request, classify_response, is_replayable, reuse_allowed,
 )
 
 RECV_SIZE = 65536
@@ -283,7 +282,7 @@ class Session:
             return
         self.inbuf = b""
         self.prev_len = 0
-        status = request_problem(r)
+        status, kind, length, keepalive = classify_request(r)
         if status:
             self.reject(status)
             return
@@ -293,7 +292,7 @@ class Session:
         self.method = method
         self.version = version
         fe = self.frontend
-        self.client_ka = wants_keepalive(r) and fe.keepalive
+        self.client_ka = keepalive and fe.keepalive
         if r[R_FLAGS] & F_HOP or version == 10:
             head = worker.parser.strip_hop(data)
             head += CONN_KEEPALIVE_10 + b"\r\n" if version == 10 else b"\r\n"
@@ -301,7 +300,6 @@ class Session:
             head = data
         else:
             head = data[:end]
-        kind, length = request_framing(r)
         self.req_kind = kind
         if kind == BODY_NONE:
             done = True
@@ -471,9 +469,9 @@ class Session:
                 return
         end = r[R_END]
         self.status = status
-        kind, length = response_framing(r, self.method)
+        kind, length, keepalive = classify_response(r, self.method)
         self.resp_kind = kind
-        self.server_ka = wants_keepalive(r) and kind != BODY_CLOSE and self.backend.keepalive
+        self.server_ka = keepalive and self.backend.keepalive
         if r[R_FLAGS] & F_AUTH_CONN:
             self.conn.private = True
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof

@@ -23,66 +23,66 @@ IDEMPOTENT = frozenset((M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE))
 REUSE_NEVER, REUSE_SAFE, REUSE_AGGRESSIVE, REUSE_ALWAYS = "never", "safe", "aggressive", "always"
 
 
-def request_problem(r):
-    """Return the HTTP status a request deserves before forwarding, or 0 if it may go on.
+def classify_request(r):
+    """Everything the proxy decides from a request head, in one call per request.
 
-    The parser already refused malformed framing (CL with TE, bad CL, TE not
-    ending in chunked, TE in HTTP/1.0); what is left is semantic.
+    Returns (status, body kind, body length, keep-alive):
+      status     -- 0 if the request may be forwarded, else the HTTP status it deserves;
+      kind, len  -- RFC 9112 §6.3 for requests: chunked, Content-Length, or no body
+                    (the parser already refused CL with TE, bad CL, TE not ending in
+                    chunked, and TE in HTTP/1.0);
+      keep-alive -- RFC 9112 §9.3: HTTP/1.1 persists unless "close" is listed,
+                    HTTP/1.0 only with "keep-alive".
     """
+    flags = r[R_FLAGS]
+    version = r[R_VERSION]
     hosts = r[R_HOST_COUNT]
+    status = 0
     # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
     # and to any request with more than one Host line.
-    if hosts > 1 or (hosts == 0 and r[R_VERSION] == 11):
-        return 400
+    if hosts != 1 and (hosts > 1 or version == 11):
+        status = 400
     # CONNECT makes a tunnel; keepwarm is not a forward proxy.
-    if r[R_METHOD] == M_CONNECT:
-        return 501
-    return 0
-
-
-def request_framing(r):
-    """RFC 9112 §6.3 for requests: (kind, length). A request with neither header has no body."""
-    flags = r[R_FLAGS]
+    elif r[R_METHOD] == M_CONNECT:
+        status = 501
+    if flags & F_CONN_CLOSE:
+        keepalive = False
+    else:
+        keepalive = version == 11 or bool(flags & F_CONN_KEEPALIVE)
     if flags & F_CHUNKED:
-        return BODY_CHUNKED, -1
+        return status, BODY_CHUNKED, -1, keepalive
     length = r[R_CONTENT_LENGTH]
     if length > 0:
-        return BODY_LENGTH, length
-    return BODY_NONE, 0
+        return status, BODY_LENGTH, length, keepalive
+    return status, BODY_NONE, 0, keepalive
 
 
-def response_framing(r, request_method):
-    """RFC 9112 §6.3 for responses: (kind, length), given the request's method code."""
-    status = r[R_STATUS]
-    # (1): HEAD responses, 1xx, 204 and 304 never carry a body, whatever they say.
-    if request_method == M_HEAD or status < 200 or status == 204 or status == 304:
-        return BODY_NONE, 0
-    flags = r[R_FLAGS]
-    if flags & F_TE:
-        # (4): chunked last -> chunked; any other coding -> until close.
-        if flags & F_CHUNKED:
-            return BODY_CHUNKED, -1
-        return BODY_CLOSE, -1
-    length = r[R_CONTENT_LENGTH]
-    if length > 0:
-        return BODY_LENGTH, length
-    if length == 0:
-        return BODY_NONE, 0
-    # (8): no framing information: the body runs until the connection closes.
-    return BODY_CLOSE, -1
+def classify_response(r, request_method):
+    """(body kind, body length, keep-alive) of a response, given its request's method code.
 
-
-def wants_keepalive(r):
-    """RFC 9112 §9.3: does the sender of this message intend to keep the connection?
-
-    HTTP/1.1 persists unless "close" is listed; HTTP/1.0 only with "keep-alive".
+    RFC 9112 §6.3: (1) HEAD responses, 1xx, 204 and 304 never carry a body,
+    whatever they say; (4) Transfer-Encoding with chunked last is chunked, any
+    other coding runs until close; then Content-Length; (8) with no framing at
+    all the body runs until the server closes, which also ends persistence.
     """
     flags = r[R_FLAGS]
     if flags & F_CONN_CLOSE:
-        return False
-    if r[R_VERSION] == 11:
-        return True
-    return bool(flags & F_CONN_KEEPALIVE)
+        keepalive = False
+    else:
+        keepalive = r[R_VERSION] == 11 or bool(flags & F_CONN_KEEPALIVE)
+    status = r[R_STATUS]
+    if request_method == M_HEAD or status < 200 or status == 204 or status == 304:
+        return BODY_NONE, 0, keepalive
+    if flags & F_TE:
+        if flags & F_CHUNKED:
+            return BODY_CHUNKED, -1, keepalive
+        return BODY_CLOSE, -1, False
+    length = r[R_CONTENT_LENGTH]
+    if length > 0:
+        return BODY_LENGTH, length, keepalive
+    if length == 0:
+        return BODY_NONE, 0, keepalive
+    return BODY_CLOSE, -1, False
 
 
 def is_replayable(method, body_kind, body_complete_in_hand):
