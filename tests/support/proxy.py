@@ -148,6 +148,25 @@ class StatsError(AssertionError):
     pass
 
 
+STATS_IN_SUBPROCESS = os.environ.get("KEEPWARM_TEST_STATS") == "subprocess"
+
+
+def _cli_in_process(args, env):
+    """Run the click CLI here; returns (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from proxy.cli import main
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:              # click >= 8.2 keeps stderr apart by itself
+        runner = CliRunner()
+    r = runner.invoke(main, args, env=env or None, catch_exceptions=True)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        return 99, "", "stats raised %r" % (r.exception,)
+    return r.exit_code, r.stdout, r.stderr
+
+
 @dataclass
 class StopResult:
     returncode: Optional[int]
@@ -261,21 +280,30 @@ class ProxyProcess:
             return False
 
     # -- stats -------------------------------------------------------------
-    def stats(self, timeout=5.0):
-        """``python -m proxy stats -s SOCK --json`` parsed (or KEEPWARM_SOCKET from env)."""
+    def stats(self, timeout=5.0, subprocess_cli=STATS_IN_SUBPROCESS):
+        """``keepwarm stats -s SOCK --json`` parsed (or KEEPWARM_SOCKET from env).
+
+        The command runs in this process through click's test runner (the same
+        code, without paying an interpreter start per poll); set
+        KEEPWARM_TEST_STATS=subprocess to run ``python -m proxy`` instead.
+        """
         args = ["stats", "--json"]
         if self.sock:
             args += ["-s", self.sock]
+        if subprocess_cli:
+            try:
+                r = run_cli(*args, env=self.env, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise StatsError("stats timed out after %.1f s" % timeout)
+            rc, out, err = r.returncode, r.stdout, r.stderr
+        else:
+            rc, out, err = _cli_in_process(args, self.env)
+        if rc != 0:
+            raise StatsError("stats exit %d: %s" % (rc, err.strip()[-500:]))
         try:
-            r = run_cli(*args, env=self.env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StatsError("stats timed out after %.1f s" % timeout)
-        if r.returncode != 0:
-            raise StatsError("stats exit %d: %s" % (r.returncode, r.stderr.strip()[-500:]))
-        try:
-            st = json.loads(r.stdout)
+            st = json.loads(out)
         except ValueError:
-            raise StatsError("stats printed no JSON: %r" % r.stdout[:300])
+            raise StatsError("stats printed no JSON: %r" % out[:300])
         self.last_stats = st
         for w in st.get("info", {}).get("workers", []):
             if w.get("pid"):
