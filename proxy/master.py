@@ -17,6 +17,7 @@ import msgpack
 import _native
 from proxy import __version__
 from proxy.control import ControlConn
+from proxy.health import HealthChecker
 from proxy.stats import StatsBook, format_table, show_stat_csv
 from workers.worker import EXIT_BOOT_FAILED, worker_main
 
@@ -57,7 +58,6 @@ class Master:
         self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
         self.sel = selectors.DefaultSelector()
         self.book = StatsBook()
-        self.server_states = {}
         self.signals = []
         self.stopping = None         # None, "fast" or "graceful"
         self.stop_deadline = None
@@ -66,6 +66,7 @@ class Master:
         self.control = None
         self.control_conns = set()
         self.addrs = {}
+        self.health = None
         self.log_stream = log or sys.stderr
 
     # ------------------------------------------------------------------ setup
@@ -169,6 +170,7 @@ class Master:
             self.close_sockets()
             return 1
         self.init_signals()
+        self.health = HealthChecker(self.sel, self.config, self.addrs, self.server_changed, self.log)
         binds = ", ".join("%s:%d" % (b.host, b.port) for fe in self.config.frontends for b in fe.binds)
         self.log("keepwarm %s starting %d worker(s) (parser: %s), listening on %s, control socket %s"
                  % (__version__, self.nworkers, _native.IMPLEMENTATION, binds, self.socket_path))
@@ -176,8 +178,9 @@ class Master:
             self.spawn_worker(slot)
         try:
             while True:
-                for key, mask in self.sel.select(LOOP_TICK):
+                for key, mask in self.sel.select(self.loop_timeout()):
                     key.data(mask)
+                self.health.tick(time.monotonic())
                 self.handle_signals()
                 self.reap_workers()
                 if self.stopping:
@@ -191,9 +194,47 @@ class Master:
         finally:
             self.kill_workers(signal.SIGKILL)
             self.reap_workers()
+            self.health.close()
             self.close_sockets()
         self.log("stopped")
         return self.exit_status
+
+    def loop_timeout(self):
+        """Wake for the next health check if it is due before the next tick."""
+        due = self.health.next_due()
+        if due is None:
+            return LOOP_TICK
+        return min(LOOP_TICK, max(0.0, due - time.monotonic()))
+
+    def server_changed(self, backend, server, state):
+        """A server went UP, DOWN, MAINT or DRAIN: every worker learns it at once."""
+        self.broadcast({"t": "server", "backend": backend, "server": server,
+                        "usable": state["usable"], "weight": None})
+
+    def broadcast(self, msg):
+        for slot in self.slots:
+            self.send_worker(slot, msg)
+
+    def send_worker(self, slot, msg):
+        if slot.pipe is None:
+            return
+        # Messages are small and workers read their pipe every loop turn; a
+        # short blocking write keeps framing intact without a queue per worker.
+        try:
+            slot.pipe.settimeout(1.0)
+            slot.pipe.sendall(msgpack.packb(msg, use_bin_type=True))
+        except OSError as exc:
+            self.log("cannot reach worker %d: %s" % (slot.index, exc))
+        finally:
+            try:
+                slot.pipe.setblocking(False)
+            except OSError:
+                pass
+
+    def state_messages(self):
+        """Messages that tell a new worker which servers are not usable now."""
+        return [{"t": "server", "backend": backend, "server": server, "usable": False, "weight": None}
+                for (backend, server), state in self.health.states().items() if not state["usable"]]
 
     def handle_signals(self):
         while self.signals:
@@ -223,6 +264,10 @@ class Master:
 
     def spawn_worker(self, slot):
         parent_end, child_end = socket.socketpair()
+        # Written before the fork, the current server states are the first thing
+        # the worker reads, before it accepts anything.
+        for msg in self.state_messages():
+            parent_end.sendall(msgpack.packb(msg, use_bin_type=True))
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -257,6 +302,8 @@ class Master:
         for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP,
                        signal.SIGUSR2, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
+        if self.health is not None:
+            self.health.close_after_fork()
         self.sel.close()
         self.wakeup_r.close()
         self.wakeup_w.close()
@@ -404,7 +451,7 @@ class Master:
                 "ready": slot.ready, "stot": stot, "req_tot": req}
 
     def report(self):
-        return self.book.report(self.config, self.info(), self.server_states)
+        return self.book.report(self.config, self.info(), self.health.states())
 
     def answer(self, request):
         cmd = request.get("cmd") if isinstance(request, dict) else None
@@ -424,6 +471,10 @@ class Master:
                     ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
                     ("Parser", info["parser"]))
             return "".join("%s: %s\n" % kv for kv in keys)
+        if len(words) == 3 and words[0] in ("disable", "enable") and words[1] == "server":
+            return self.set_admin(words[2], "maint" if words[0] == "disable" else "ready")
+        if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "state":
+            return self.set_admin(words[2], words[4])
         if words[:2] == ["show", "table"] or words[:1] == ["show"]:
             return format_table(self.report()) + "\n"
         if words[:1] == ["help"] or not words:
@@ -432,6 +483,18 @@ class Master:
                     "  show info      : report information about the running process\n"
                     "  show stat      : report counters for each proxy and server (CSV)\n")
         return "Unknown command: '%s'. Type 'help' for the list.\n" % line
+
+    def set_admin(self, target, state):
+        """`disable server BE/SRV`, `enable server BE/SRV`, `set server BE/SRV state ready|drain|maint`."""
+        backend, _, server = target.partition("/")
+        try:
+            self.health.set_admin(backend, server, state)
+        except KeyError:
+            return "No such server: '%s'.\n" % target
+        except ValueError:
+            return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
+        self.log("server %s/%s set to %s by the control socket" % (backend, server, state))
+        return "\n"
 
     # ------------------------------------------------------------------ teardown
 

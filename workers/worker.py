@@ -409,6 +409,7 @@ class Worker:
         self.pipe.setblocking(False)
         self.sel.register(self.pipe, EVENT_READ, self.on_master)
         self.setup_signals()
+        self.on_master(EVENT_READ)          # server states the master wrote before forking us
         self.resume_accepting()
         self.send_master({"t": "ready", "pid": os.getpid(), "slot": self.slot})
         dispatch = event_dispatcher(self.sel)
