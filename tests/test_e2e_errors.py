@@ -110,3 +110,18 @@ def test_proxy_keeps_serving_after_errors(backend_factory, proxy_factory):
             assert c.request("GET", "/bad").status == 502
     with HttpClient(kw.port) as c:
         assert c.request("GET", "/good").status == 200
+
+
+def test_error_response_says_close_exactly_when_the_proxy_closes(backend_factory, proxy_factory):
+    def handler(be, req):
+        return Reply(raw=b"junk\r\n\r\n") if req.target == "/bad" else None
+
+    b = backend_factory("s1", handler)
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        r = c.request("GET", "/bad")
+        assert r.status == 502
+        if "close" in r.connection_tokens:
+            assert c.wait_closed(2), "said Connection: close but kept the connection open"
+        else:
+            assert c.request("GET", "/good").status == 200, "closed without saying so"
