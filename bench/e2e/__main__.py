@@ -177,4 +177,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as exc:  # processes were stopped by the finally blocks
+        print(f"interrupted ({exc or 'SIGINT'}); all started processes stopped",
+              file=sys.stderr)
+        sys.exit(130)
