@@ -83,6 +83,11 @@ class ServerConn:
             # Idle in the pool: readable means the server closed it or sent junk.
             self.worker.evict_idle(self)
             return
+        if sess.idle is self:
+            # Idle between two requests of its session: the same, but not pooled.
+            sess.idle = None
+            self.close()
+            return
         if mask & EVENT_WRITE:
             if self.connecting:
                 err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -162,7 +167,7 @@ class Session:
         "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
-        "retries", "replayed", "server", "conn", "rstate", "rbuf", "rprev", "resp_kind",
+        "retries", "replayed", "server", "conn", "idle", "rstate", "rbuf", "rprev", "resp_kind",
         "resp_left", "resp_dec", "server_ka", "resp_started", "status",
     )
 
@@ -182,6 +187,7 @@ class Session:
         self.client_eof = False
         self.reading = True
         self.conn = None
+        self.idle = None         # this session's own server connection, between its requests
         self.server = None
         self.rstate = RS_NONE
         self.req_dec = None
@@ -340,15 +346,21 @@ class Session:
     def dispatch(self, out, exclude):
         """Send `out` (head and the body bytes in hand) to a server of the backend."""
         be = self.backend
+        worker = self.worker
         server = be.lb.pick(exclude)
+        conn = self.idle
+        if conn is not None:
+            # The session's own connection serves it again if the balancer chose
+            # the same server (HAProxy does the same); otherwise others may use it.
+            self.idle = None
+            if conn.server is not server:
+                worker.release(conn)
+                conn = None
         if server is None:
             be.counters.req_tot += 1
             self.answer_error(503, be.counters)
             return
-        conn = None
-        worker = self.worker
-        first = self.nreq == 0
-        if reuse_allowed(be.reuse, first, self.replay is not None, True) and not self.replayed:
+        if conn is None and reuse_allowed(be.reuse, self.nreq == 0, self.replay is not None, True):
             conn = worker.take_idle(server)
         sc = server.counters
         if conn is not None:
@@ -558,10 +570,15 @@ class Session:
         if conn is not None:
             self.conn = None
             server.counters.scur -= 1
-            if self.server_ka and not conn.out and not conn.private:
-                self.worker.release(conn)
-            else:
+            if not self.server_ka or conn.out or (0 <= server.max_reuse < conn.uses):
                 conn.close()
+            elif self.client_ka and not self.client_eof and self.state == ST_WAIT:
+                self.idle = conn         # kept for this session's next request
+                conn.proven = True
+            elif conn.private:
+                conn.close()             # bound to this client's authentication
+            else:
+                self.worker.release(conn)
         self.rstate = RS_NONE
         if self.state == ST_BODY:
             self.close_gracefully()
@@ -776,6 +793,7 @@ class Session:
             conn.close()
             self.conn = None
             self.server.counters.scur -= 1
+        self.drop_idle()
         self.state = ST_LINGER
         self.reading = True
         self.deadline = self.worker.now + LINGER_TIME
@@ -808,6 +826,16 @@ class Session:
             return
         self.set_events(EVENT_READ)
 
+    def drop_idle(self):
+        """The session ends: its idle server connection goes to the pool for others."""
+        conn = self.idle
+        if conn is not None:
+            self.idle = None
+            if conn.private:
+                conn.close()
+            else:
+                self.worker.release(conn)
+
     def abort(self):
         """Close everything at once (broken peer, unrecoverable mid-stream error)."""
         self.close()
@@ -821,6 +849,7 @@ class Session:
             conn.close()
             self.conn = None
             self.server.counters.scur -= 1
+        self.drop_idle()
         sock = self.sock
         if self.events:
             self.worker.sel.unregister(sock)

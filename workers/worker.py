@@ -233,7 +233,7 @@ class Worker:
         server = conn.server
         conn.session = None
         conn.proven = True
-        if (not server.usable or not self.running
+        if (not server.usable or not self.running or conn.private
                 or (server.max_reuse >= 0 and conn.uses > server.max_reuse)
                 or not server.pool.put(conn)):
             conn.close()
@@ -331,11 +331,16 @@ class Worker:
 
     def snapshot(self):
         """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
+        attached = {}
+        for sess in self.sessions:
+            if sess.idle is not None:
+                attached[sess.idle.server] = attached.get(sess.idle.server, 0) + 1
         be_snap = {}
         for be in self.backends.values():
             srv = {}
             for s in be.servers:
-                s.counters.idle_conn_cur = len(s.pool)
+                # Idle connections: pooled, plus those kept by a session between its requests.
+                s.counters.idle_conn_cur = len(s.pool) + attached.get(s, 0)
                 srv[s.name] = s.counters.snapshot()
             be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
         return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap}
