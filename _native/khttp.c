@@ -432,9 +432,9 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
         while (ve > vo && OWS(b[ve - 1]))
             ve--;
         hdrs[4 * nh] = no;
-        hdrs[4 * nh + 1] = nl;
+        hdrs[4 * nh + 1] = no + nl;
         hdrs[4 * nh + 2] = vo;
-        hdrs[4 * nh + 3] = ve - vo;
+        hdrs[4 * nh + 3] = ve;
         nh++;
         pos = q + 2;
         {
@@ -587,10 +587,10 @@ static int named_by_connection(const khttp_parser *p, const unsigned char *b,
     for (k = 0; k < p->nheaders; k++) {
         const int64_t *h = p->hdrs + 4 * k;
         int64_t a, ve;
-        if (header_kind(b + h[0], h[1]) != K_CONNECTION)
+        if (header_kind(b + h[0], h[1] - h[0]) != K_CONNECTION)
             continue;
         a = h[2];
-        ve = h[2] + h[3];
+        ve = h[3];
         for (;;) {
             int64_t e = elem_end(b, a, ve), x = a, y = e, i;
             trim(b, &x, &y);
@@ -624,7 +624,7 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
         const int64_t *h = p->hdrs + 4 * k;
         int64_t line_end_off = k + 1 < nh ? h[4] : p->end - 2;
         int drop;
-        switch (header_kind(b + h[0], h[1])) {
+        switch (header_kind(b + h[0], h[1] - h[0])) {
         case K_CONNECTION:
         case K_PROXY_CONN:
         case K_HOP:
@@ -640,7 +640,7 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
             drop = 0;
             break;
         default:
-            drop = named_by_connection(p, b, h[0], h[1]);
+            drop = named_by_connection(p, b, h[0], h[1] - h[0]);
         }
         if (drop)
             continue;
@@ -648,6 +648,28 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
             return -1;
         memcpy(out + o, b + h[0], (size_t)(line_end_off - h[0]));
         o += line_end_off - h[0];
+    }
+    return o;
+}
+
+int64_t khttp_headers_join(const khttp_parser *p, const char *buf, size_t len,
+                           char *out, size_t out_cap)
+{
+    int64_t k, o = 0, cap = (int64_t)out_cap;
+    if (p->end == 0 || p->end > (int64_t)len)
+        return -1;
+    for (k = 0; k < p->nheaders; k++) {
+        const int64_t *h = p->hdrs + 4 * k;
+        int64_t nl = h[1] - h[0], vl = h[3] - h[2];
+        if (o + nl + vl + 2 > cap)
+            return -1;
+        if (k)
+            out[o++] = '\0';
+        memcpy(out + o, buf + h[0], (size_t)nl);
+        o += nl;
+        out[o++] = '\0';
+        memcpy(out + o, buf + h[2], (size_t)vl);
+        o += vl;
     }
     return o;
 }

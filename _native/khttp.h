@@ -66,7 +66,7 @@
 
 typedef struct khttp_parser {
     int64_t res[16];      /* R_* results of the last successful parse */
-    int64_t *hdrs;        /* caller's array, 4 per header: name_off, name_len, value_off, value_len */
+    int64_t *hdrs;        /* caller's array, 4 per header: name start, name end, value start, value end */
     int64_t max_headers;  /* capacity of hdrs, in headers */
     int64_t max_head;     /* bytes from start to the end of the blank line */
     int64_t max_line;     /* start line, CRLF included */
@@ -82,6 +82,11 @@ int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
 /* Start line + end-to-end header lines of the last parse into out; its length, or -1. */
 int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
                         int keep_upgrade, char *out, size_t out_cap);
+
+/* The last parse's headers as "name\0value\0name\0value..." into out (names and
+ * values never contain NUL), for one bytes.split() in Python; its length, or -1. */
+int64_t khttp_headers_join(const khttp_parser *p, const char *buf, size_t len,
+                           char *out, size_t out_cap);
 
 typedef struct khttp_chunked {
     int64_t size;         /* chunk size being read, then data bytes left in the chunk */

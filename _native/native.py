@@ -5,6 +5,7 @@ from ._khttp import ffi, lib
 _parse_request = lib.khttp_parse_request
 _parse_response = lib.khttp_parse_response
 _strip_hop = lib.khttp_strip_hop
+_headers_join = lib.khttp_headers_join
 _chunked_feed = lib.khttp_chunked_feed
 _unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
@@ -54,12 +55,13 @@ class Parser:
         """[(name, value)] of the last successful parse, name as sent, value trimmed."""
         if type(data) is not bytes:
             data = bytes(data)
-        n = self._p.nheaders
-        if not n:
+        if not self._p.nheaders:
             return []
-        h = _unpack(self._hdrs, 4 * n)
-        return [(data[h[i]:h[i] + h[i + 1]], data[h[i + 2]:h[i + 2] + h[i + 3]])
-                for i in range(0, 4 * n, 4)]
+        n = _headers_join(self._p, data, len(data), self._out, self.max_head)
+        if n < 0:
+            raise ValueError("headers() needs the buffer of the last successful parse")
+        s = _unpack(self._out, n).split(b"\0")
+        return list(zip(s[0::2], s[1::2]))
 
     def strip_hop(self, data, keep_upgrade=False):
         """The last head's start line and end-to-end header lines, without the final CRLF."""

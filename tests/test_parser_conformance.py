@@ -380,3 +380,20 @@ def test_error_table_covers_every_code():
 
 def test_case_table_has_over_a_hundred_cases():
     assert len(CASES) > 100
+
+
+def test_keepwarm_pure_env_selects_the_python_twin():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "import _native; print(_native.IMPLEMENTATION, _native.Parser.__module__)"
+    env = dict(os.environ, KEEPWARM_PURE="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == [b"python", b"_native.pure"]
+    if IMPLEMENTATIONS["native"] is not None:
+        env["KEEPWARM_PURE"] = ""
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                             timeout=60, check=True).stdout.split()
+        assert out == [b"native", b"_native.native"]

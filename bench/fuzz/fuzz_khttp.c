@@ -53,14 +53,16 @@ static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, ui
         check(end == r && end <= (int64_t)size && p.end == end);
         check(p.nheaders == p.res[12] && p.nheaders <= p.max_headers);
         for (i = 0; i < (size_t)p.nheaders; i++) {
-            check(hdrs[4 * i] >= 0 && hdrs[4 * i] + hdrs[4 * i + 1] <= end);
-            check(hdrs[4 * i + 2] >= 0 && hdrs[4 * i + 2] + hdrs[4 * i + 3] <= end);
+            check(hdrs[4 * i] >= 0 && hdrs[4 * i] < hdrs[4 * i + 1] && hdrs[4 * i + 1] <= end);
+            check(hdrs[4 * i + 2] >= 0 && hdrs[4 * i + 2] <= hdrs[4 * i + 3] && hdrs[4 * i + 3] <= end);
         }
         check(p.res[4] + p.res[5] <= end && p.res[8] + p.res[9] <= end);
         out = malloc((size_t)(end - p.line_off));
         r1 = khttp_strip_hop(&p, whole, size, (lim & 8) != 0, out, (size_t)(end - p.line_off));
         check(r1 >= 0 && r1 <= end - p.line_off - 2);
         check(memcmp(out, whole + p.line_off, (size_t)(p.nheaders ? hdrs[0] - p.line_off : r1)) == 0);
+        r1 = khttp_headers_join(&p, whole, size, out, (size_t)(end - p.line_off));
+        check(r1 >= 0 && r1 <= end - p.line_off);
         free(out);
     }
 
