@@ -37,6 +37,10 @@ RS_BODY = 2
 
 CONN_KEEPALIVE_10 = b"Connection: keep-alive\r\n"
 CONN_CLOSE = b"Connection: close\r\n"
+# Ends of a rewritten head: what we add, then the empty line.
+END = b"\r\n"
+END_KEEPALIVE_10 = CONN_KEEPALIVE_10 + END
+END_CLOSE = CONN_CLOSE + END
 LINGER_TIME = 2.0
 CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
                             errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
@@ -300,8 +304,7 @@ class Session:
         fe = self.frontend
         self.client_ka = keepalive and fe.keepalive
         if r[R_FLAGS] & F_HOP or version == 10:
-            head = worker.parser.strip_hop(data)
-            head += CONN_KEEPALIVE_10 + b"\r\n" if version == 10 else b"\r\n"
+            head = worker.parser.strip_hop(data) + (END_KEEPALIVE_10 if version == 10 else END)
         elif end == len(data):
             head = data
         else:
@@ -376,7 +379,11 @@ class Session:
         self.conn = conn
         self.server = server
         sc.req_tot += 1
-        sc.session_start()
+        sc.stot += 1
+        cur = sc.scur + 1
+        sc.scur = cur
+        if cur > sc.smax:
+            sc.smax = cur
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD
@@ -489,13 +496,12 @@ class Session:
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
         self.client_ka = client_ka
         if r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
-            head = parser.strip_hop(data)
             if not client_ka:
-                head += CONN_CLOSE + b"\r\n"
+                head = parser.strip_hop(data) + END_CLOSE
             elif self.version == 10:
-                head += CONN_KEEPALIVE_10 + b"\r\n"
+                head = parser.strip_hop(data) + END_KEEPALIVE_10
             else:
-                head += b"\r\n"
+                head = parser.strip_hop(data) + END
             body = data[end:]
         elif end == len(data):
             head = data
