@@ -303,7 +303,10 @@ class Session:
         self.version = version
         fe = self.frontend
         self.client_ka = keepalive and fe.keepalive
-        if r[R_FLAGS] & F_HOP or version == 10:
+        if not fe.server_keepalive:
+            # http-server-close / httpclose: tell the server this is the last request.
+            head = worker.parser.strip_hop(data) + END_CLOSE
+        elif r[R_FLAGS] & F_HOP or version == 10:
             head = worker.parser.strip_hop(data) + (END_KEEPALIVE_10 if version == 10 else END)
         elif end == len(data):
             head = data
@@ -490,7 +493,7 @@ class Session:
         self.status = status
         kind, length, keepalive = classify_response(r, self.method)
         self.resp_kind = kind
-        self.server_ka = keepalive and self.backend.keepalive
+        self.server_ka = keepalive and self.frontend.server_keepalive
         if r[R_FLAGS] & F_AUTH_CONN:
             self.conn.private = True
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof

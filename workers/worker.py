@@ -113,7 +113,13 @@ class FrontendRuntime:
         self.t_client = _t(config.timeout_client)
         self.t_http_request = _t(config.timeout_http_request)
         self.t_keepalive = _t(config.timeout_http_keep_alive)
-        self.keepalive = not config.httpclose
+        # HAProxy combines the frontend's and the backend's connection mode and the
+        # stronger one wins: httpclose closes both sides after each exchange,
+        # http-server-close only the server side.
+        be = backend.config if backend is not None else None
+        self.keepalive = not (config.httpclose or (be is not None and be.httpclose))
+        self.server_keepalive = (backend is not None and backend.keepalive
+                                 and not (config.http_server_close or config.httpclose))
 
 
 class Listener:
