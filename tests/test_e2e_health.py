@@ -17,7 +17,7 @@ import pytest
 from proxy.control import request_text
 from support.backend import Reply
 from support.checks import assert_html_error
-from support.client import get
+from support.client import HttpClient, get
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -367,3 +367,99 @@ def test_idle_pooled_connections_are_closed_in_every_worker_when_server_goes_dow
     assert server_status(kw.stats(), "s1") == "DOWN"
     kw.wait_stats(lambda s: s["backends"]["be"]["servers"]["s1"]["idle_conn_cur"] == 0,
                   timeout=2, what="s1 idle_conn_cur 0")
+
+
+# --------------------------------------------------------------------------- in flight
+
+class SlowScript(HealthScript):
+    """HealthScript whose /slow answers after ``delay`` seconds."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay = delay
+        self.slow_seen = threading.Event()
+
+    def __call__(self, backend, req):
+        reply = super().__call__(backend, req)
+        if req.target == "/slow":
+            self.slow_seen.set()
+            return Reply(200, body=b"slow\n", delay=self.delay)
+        return reply
+
+
+def test_request_in_flight_on_a_server_marked_down_finishes_and_the_next_gets_503(backend_factory,
+                                                                                   proxy_factory):
+    script = SlowScript(delay=1.5)
+    s1 = backend_factory("s1", script)
+    kw = proxy_factory([s1], nbproc=1, backend_lines=HTTPCHK,
+                       server_opts="check inter 200ms fall 1")
+    wait_status(kw, "s1", lambda s: s == "UP", 5, "s1 UP")
+    with HttpClient(kw.port, timeout=5) as c:
+        c.send_request("GET", "/slow")
+        assert script.slow_seen.wait(5), "/slow did not reach s1"
+        script.healthy = False
+        wait_status(kw, "s1", lambda s: s == "DOWN", 2 * INTER + TOLERANCE, "s1 DOWN")
+        r = c.read_response()
+    assert r.status == 200 and r.body == b"slow\n", (r.status, r.body)
+    assert_html_error(get(kw.port, "/after"), 503)
+
+
+def test_drain_state_sends_new_requests_elsewhere_and_lets_the_one_in_flight_finish(
+        backend_factory, proxy_factory):
+    script = SlowScript(delay=1.0)
+    s1 = backend_factory("s1", script)
+    s2 = backend_factory("s2")
+    kw = proxy_factory([s1, s2], nbproc=1, server_opts="check inter 200ms")
+    wait_status(kw, "s1", lambda s: s == "UP", 5, "s1 UP")
+    with HttpClient(kw.port, timeout=5) as c:
+        # One worker, round-robin: of two requests one reaches s1.
+        for i in range(2):
+            c.send_request("GET", "/slow")
+            if script.slow_seen.wait(1.0 if i == 0 else 5):
+                break
+            c.read_response()
+        assert script.slow_seen.is_set(), "/slow did not reach s1"
+        assert request_text(kw.sock, "set server be/s1 state drain").strip() == ""
+        assert server_status(kw.stats(), "s1") == "DRAIN"
+        before = len(script.client_requests())
+        ids = [get(kw.port, "/d%d" % i).conn_id for i in range(6)]
+        r = c.read_response()
+    assert r.status == 200 and r.body == b"slow\n"
+    assert all(i.startswith("s2-") for i in ids), ids
+    assert len(script.client_requests()) == before, "a draining server got a new request"
+
+
+def test_server_connections_kept_by_idle_keepalive_clients_are_closed_when_server_goes_down(
+        backend_factory, proxy_factory):
+    # A client connection that stays open between requests keeps its last
+    # server connection for its next request (not in the pool). That one is
+    # idle too: when the server goes DOWN it must be closed as well, not left
+    # open until the client speaks again.
+    script = HealthScript()
+    s1 = backend_factory("s1", script)
+    kw = proxy_factory([s1], nbproc=1, backend_lines=HTTPCHK,
+                       server_opts="check inter 200ms fall 1 pool-purge-delay 30s")
+    wait_status(kw, "s1", lambda s: s == "UP", 5, "s1 UP")
+    clients = [HttpClient(kw.port, timeout=5) for _ in range(3)]
+    try:
+        for i, c in enumerate(clients):
+            assert c.request("GET", "/ka%d" % i).status == 200   # keep-alive, stays open
+        data_ids = {r.conn_id for r in list(s1.requests) if r.target != "/health"}
+        assert len(data_ids) == 3
+        t_fail = time.monotonic()
+        script.healthy = False
+        wait_status(kw, "s1", lambda s: s == "DOWN", 2 * INTER + TOLERANCE, "s1 DOWN")
+        try:
+            s1.wait_for(lambda b: not [c for c in b.open_connections() if c.conn_id in data_ids],
+                        2 * INTER + TOLERANCE, "s1's idle connections closed")
+        except AssertionError:
+            still = [c.conn_id for c in s1.open_connections() if c.conn_id in data_ids]
+            st = kw.stats()["backends"]["be"]["servers"]["s1"]
+            raise AssertionError(
+                "s1 DOWN since %.2f s, yet %d of its 3 idle connections are still open (conns %s); "
+                "stats say idle_conn_cur=%d, status=%s"
+                % (time.monotonic() - t_fail, len(still), still, st["idle_conn_cur"],
+                   st["status"])) from None
+    finally:
+        for c in clients:
+            c.close()
