@@ -331,9 +331,19 @@ class Worker:
                 if usable is not None:
                     s.usable = bool(usable)
                     if not s.usable:
-                        for conn in s.pool.drain():
-                            conn.close()
+                        self.close_idle_to(s)
                 be.lb = RoundRobin(be.servers)
+
+    def close_idle_to(self, server):
+        """A server went DOWN or out of service: close every idle connection to it at once,
+        pooled or kept by a session between its requests."""
+        for conn in server.pool.drain():
+            conn.close()
+        for sess in self.sessions:
+            conn = sess.idle
+            if conn is not None and conn.server is server:
+                sess.idle = None
+                conn.close()
 
     def snapshot(self):
         """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
