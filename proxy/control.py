@@ -24,28 +24,41 @@ class ControlError(Exception):
     """The control socket could not be reached or answered badly (shown to the user in one line)."""
 
 
-def request(path, message, timeout=CLIENT_TIMEOUT):
-    """Send a msgpack request to the master at `path`; return its decoded answer."""
+def _connect(path, timeout):
+    """A connected control socket, or a ControlError that says what is wrong in one line."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        try:
-            sock.connect(path)
-        except FileNotFoundError:
-            raise ControlError("no keepwarm instance at %s (no such socket; is it running? "
-                               "use -s PATH or -f CONFIG)" % path) from None
-        except ConnectionRefusedError:
-            raise ControlError("no keepwarm instance answers at %s (stale socket)" % path) from None
-        except OSError as exc:
-            raise ControlError("cannot connect to %s: %s" % (path, exc.strerror or exc)) from None
+        sock.connect(path)
+    except FileNotFoundError:
+        sock.close()
+        raise ControlError("no keepwarm instance at %s (no such socket; is it running? "
+                           "use -s PATH or -f CONFIG)" % path) from None
+    except ConnectionRefusedError:
+        sock.close()
+        raise ControlError("no keepwarm instance answers at %s (stale socket)" % path) from None
+    except OSError as exc:
+        sock.close()
+        raise ControlError("cannot connect to %s: %s" % (path, exc.strerror or exc)) from None
+    return sock
+
+
+def _recv(sock, path):
+    try:
+        return sock.recv(65536)
+    except socket.timeout:
+        raise ControlError("timed out waiting for keepwarm at %s" % path) from None
+
+
+def request(path, message, timeout=CLIENT_TIMEOUT):
+    """Send a msgpack request to the master at `path`; return its decoded answer."""
+    sock = _connect(path, timeout)
+    try:
         sock.sendall(msgpack.packb(message, use_bin_type=True))
         sock.shutdown(socket.SHUT_WR)
         unpacker = msgpack.Unpacker(raw=False)
         while True:
-            try:
-                data = sock.recv(65536)
-            except socket.timeout:
-                raise ControlError("timed out waiting for keepwarm at %s" % path) from None
+            data = _recv(sock, path)
             if not data:
                 break
             unpacker.feed(data)
@@ -58,17 +71,12 @@ def request(path, message, timeout=CLIENT_TIMEOUT):
 
 def request_text(path, line, timeout=CLIENT_TIMEOUT):
     """Send a text command (as `socat` would) and return the text answer."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock = _connect(path, timeout)
     try:
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            raise ControlError("cannot connect to %s: %s" % (path, exc.strerror or exc)) from None
         sock.sendall(line.encode() + b"\n")
         chunks = []
         while True:
-            data = sock.recv(65536)
+            data = _recv(sock, path)
             if not data:
                 break
             chunks.append(data)

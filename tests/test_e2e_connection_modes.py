@@ -44,3 +44,14 @@ def test_httpclose_closes_the_client_connection_after_the_response(backend_facto
         assert (r.header("Connection") or "").lower() == "close"
         assert c.wait_closed(3), "client connection left open under option httpclose"
     assert b.requests[0].header("Connection") == "close"
+
+
+def test_empty_lines_before_a_request_line_are_not_forwarded(backend_factory, proxy_factory):
+    # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"\r\n\r\nGET /lead HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response().status == 200
+    assert [r.target for r in b.requests] == ["/lead"]
+    assert not b.errors

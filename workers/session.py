@@ -12,7 +12,7 @@ import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
-    ERROR_STATUS, F_AUTH_CONN, F_HOP, R_END, R_FLAGS, R_METHOD, R_STATUS, R_VERSION,
+    ERROR_STATUS, F_AUTH_CONN, F_HOP, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_STATUS, R_VERSION,
 )
 from proxy.http1.errors import error_response
 from proxy.http1.rules import (
@@ -46,6 +46,17 @@ CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUN
                             errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
 
 
+def update_registration(sel, sock, current, events, callback):
+    """Move `sock` from `current` to `events` in the selector (0 = not registered); return `events`."""
+    if current == 0:
+        sel.register(sock, events, callback)
+    elif events == 0:
+        sel.unregister(sock)
+    else:
+        sel.modify(sock, events, callback)
+    return events
+
+
 class ServerConn:
     """One TCP connection to a server: idle in its pool, or carrying one session's stream."""
 
@@ -69,17 +80,9 @@ class ServerConn:
         self.err = 0             # errno of the last failed send
 
     def set_events(self, events):
-        cur = self.events
-        if events == cur or self.sock is None:
-            return
-        sel = self.worker.sel
-        if cur == 0:
-            sel.register(self.sock, events, self.on_event)
-        elif events == 0:
-            sel.unregister(self.sock)
-        else:
-            sel.modify(self.sock, events, self.on_event)
-        self.events = events
+        if events != self.events and self.sock is not None:
+            self.events = update_registration(self.worker.sel, self.sock, self.events, events,
+                                              self.on_event)
 
     def on_event(self, mask):
         sess = self.session
@@ -204,17 +207,9 @@ class Session:
     # ----------------------------------------------------------- registration
 
     def set_events(self, events):
-        cur = self.events
-        if events == cur or self.sock is None:
-            return
-        sel = self.worker.sel
-        if cur == 0:
-            sel.register(self.sock, events, self.on_client)
-        elif events == 0:
-            sel.unregister(self.sock)
-        else:
-            sel.modify(self.sock, events, self.on_client)
-        self.events = events
+        if events != self.events and self.sock is not None:
+            self.events = update_registration(self.worker.sel, self.sock, self.events, events,
+                                              self.on_client)
 
     def pause_client(self):
         self.reading = False
@@ -308,6 +303,9 @@ class Session:
             head = worker.parser.strip_hop(data) + END_CLOSE
         elif r[R_FLAGS] & F_HOP or version == 10:
             head = worker.parser.strip_hop(data) + (END_KEEPALIVE_10 if version == 10 else END)
+        elif r[R_METHOD_OFF]:
+            # RFC 9112 §2.2: empty lines before a request line are skipped, not forwarded.
+            head = data[r[R_METHOD_OFF]:end]
         elif end == len(data):
             head = data
         else:
