@@ -53,6 +53,7 @@ F_EXPECT_CONTINUE = 256  # Expect: 100-continue
 F_UPGRADE = 512          # Upgrade header present
 F_AUTH_CONN = 1024       # NTLM / Negotiate authentication: the connection is bound to the client
 F_PROXY_CONN = 2048      # Proxy-Connection present (not interpreted, only stripped)
+F_KEEPALIVE_HDR = 4096   # Keep-Alive header present (a server's timeout=/max= hint)
 
 # Error codes (negative return values).
 E_METHOD = -1

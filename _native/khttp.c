@@ -120,7 +120,7 @@ static inline int64_t elem_end(const unsigned char *b, int64_t a, int64_t e)
 
 enum {
     K_OTHER, K_CL, K_TE_ENC, K_CONNECTION, K_PROXY_CONN, K_HOP, K_UPGRADE, K_HOST,
-    K_EXPECT, K_AUTHORIZATION, K_AUTHENTICATE
+    K_EXPECT, K_AUTHORIZATION, K_AUTHENTICATE, K_KEEPALIVE
 };
 
 static int header_kind(const unsigned char *n, int64_t len)
@@ -139,7 +139,7 @@ static int header_kind(const unsigned char *n, int64_t len)
     case 10:
         if (ieq(n, "connection", 10))
             return K_CONNECTION;
-        return ieq(n, "keep-alive", 10) ? K_HOP : K_OTHER;
+        return ieq(n, "keep-alive", 10) ? K_KEEPALIVE : K_OTHER;
     case 13:
         return ieq(n, "authorization", 13) ? K_AUTHORIZATION : K_OTHER;
     case 14:
@@ -520,6 +520,9 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
             case K_HOP:
                 flags |= KHTTP_F_HOP;
                 break;
+            case K_KEEPALIVE:
+                flags |= KHTTP_F_HOP | KHTTP_F_KEEPALIVE_HDR;
+                break;
             case K_UPGRADE:
                 flags |= KHTTP_F_HOP | KHTTP_F_UPGRADE;
                 break;
@@ -628,6 +631,7 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
         case K_CONNECTION:
         case K_PROXY_CONN:
         case K_HOP:
+        case K_KEEPALIVE:
             drop = 1;
             break;
         case K_UPGRADE:

@@ -63,6 +63,7 @@
 #define KHTTP_F_UPGRADE 512
 #define KHTTP_F_AUTH_CONN 1024
 #define KHTTP_F_PROXY_CONN 2048
+#define KHTTP_F_KEEPALIVE_HDR 4096
 
 typedef struct khttp_parser {
     int64_t res[16];      /* R_* results of the last successful parse */

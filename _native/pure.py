@@ -16,7 +16,7 @@ from .constants import (
     E_OBS_FOLD, E_SPACE_BEFORE_COLON, E_STATUS_LINE, E_TARGET, E_TE,
     E_TE_HTTP10, E_TOO_MANY_HEADERS, E_TRAILER, E_VERSION, E_VERSION_UNSUPPORTED,
     F_AUTH_CONN, F_CHUNKED, F_CL, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_CONN_OTHER,
-    F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_PROXY_CONN, F_TE, F_UPGRADE,
+    F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_KEEPALIVE_HDR, F_PROXY_CONN, F_TE, F_UPGRADE,
     METHOD_CODES, M_OTHER,
 )
 
@@ -43,13 +43,13 @@ CHUNK_SIZE_SHIFT_LIMIT = 56  # chunk sizes must stay below 2**60
 
 # Header kinds the scan records facts for (names compared case-insensitively).
 K_CL, K_TE_ENC, K_CONNECTION, K_PROXY_CONN, K_HOP, K_UPGRADE, K_HOST, K_EXPECT, \
-    K_AUTHORIZATION, K_AUTHENTICATE = range(1, 11)
+    K_AUTHORIZATION, K_AUTHENTICATE, K_KEEPALIVE = range(1, 12)
 KINDS = {
     b"content-length": K_CL,
     b"transfer-encoding": K_TE_ENC,
     b"connection": K_CONNECTION,
     b"proxy-connection": K_PROXY_CONN,
-    b"keep-alive": K_HOP,
+    b"keep-alive": K_KEEPALIVE,
     b"te": K_HOP,
     b"trailer": K_HOP,
     b"upgrade": K_UPGRADE,
@@ -396,6 +396,8 @@ class Parser:
                 host += 1
             elif kind == K_HOP:
                 flags |= F_HOP
+            elif kind == K_KEEPALIVE:
+                flags |= F_HOP | F_KEEPALIVE_HDR
             elif kind == K_UPGRADE:
                 flags |= F_HOP | F_UPGRADE
             elif kind == K_PROXY_CONN:

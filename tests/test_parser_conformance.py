@@ -93,7 +93,7 @@ CASES = [
      dict(flags=K.F_HOP | K.F_CONN_CLOSE | K.F_CONN_KEEPALIVE)),
     ("conn_other_tokens_counted", "req", req(b"GET / HTTP/1.1", H, b"Connection: close, X-A", b"Connection: x-b"),
      dict(flags=K.F_HOP | K.F_CONN_CLOSE | K.F_CONN_OTHER, other=2)),
-    ("keep_alive_header_is_hop", "req", req(b"GET / HTTP/1.1", H, b"Keep-Alive: timeout=5"), dict(flags=K.F_HOP)),
+    ("keep_alive_header_is_hop", "req", req(b"GET / HTTP/1.1", H, b"Keep-Alive: timeout=5"), dict(flags=K.F_HOP | K.F_KEEPALIVE_HDR)),
     ("te_header_is_hop", "req", req(b"GET / HTTP/1.1", H, b"TE: trailers"), dict(flags=K.F_HOP)),
     ("trailer_header_is_hop", "req", req(b"GET / HTTP/1.1", H, b"Trailer: X-Sum"), dict(flags=K.F_HOP)),
     ("upgrade_header_alone", "req", req(b"GET / HTTP/1.1", H, b"Upgrade: h2c"), dict(flags=K.F_HOP | K.F_UPGRADE)),
