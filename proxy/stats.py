@@ -132,11 +132,26 @@ def format_table(doc):
         for sname, srv in be["servers"].items():
             rows.append(["%s/%s" % (name, sname)] + [_cell(srv, c, "") for c in cols])
         rows.append(["%s/BACKEND" % name] + [_cell(be, c, "UP") for c in cols])
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    for r in rows:
-        lines.append("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+    lines += _columns(header, rows)
+    # Server connection reuse: how many were opened, and why a request did not reuse one.
+    header = ["server", "req_tot", "conn_tot", "reuse", "replays", "first", "empty",
+              "private", "srv_closed", "purged"]
+    fields = ("req_tot", "conn_tot", "reuse", "replays", "nreuse_first", "nreuse_empty",
+              "nreuse_private", "idle_srv_closed", "idle_purged")
+    rows = [["%s/%s" % (name, sname)] + [srv.get(f, 0) for f in fields]
+            for name, be in doc["backends"].items() for sname, srv in be["servers"].items()]
+    if rows:
+        lines.append("")
+        lines += _columns(header, rows)
     return "\n".join(lines)
+
+
+def _columns(header, rows):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for r in rows:
+        out.append("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    return out
 
 
 def _cell(row, col, status):

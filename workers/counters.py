@@ -11,6 +11,9 @@ FIELDS = (
     "bin", "bout",
     "conn_tot", "reuse", "idle_conn_cur", "replays", "econ", "eresp",
     "cli_abrt", "srv_abrt",
+    # Why a request opened a new server connection instead of reusing one, and
+    # how idle connections ended (keepwarm's own fields).
+    "nreuse_first", "nreuse_empty", "nreuse_private", "idle_srv_closed", "idle_purged",
 )
 # Gauges describe the present: a dead worker's gauges are dropped, not summed.
 GAUGES = frozenset(("scur", "idle_conn_cur"))

@@ -12,12 +12,12 @@ import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
-    ERROR_STATUS, F_AUTH_CONN, F_HOP, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_STATUS, R_VERSION,
+    ERROR_STATUS, F_AUTH_CONN, F_HOP, F_KEEPALIVE_HDR, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_STATUS, R_VERSION,
 )
 from proxy.http1.errors import error_response
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
-    classify_request, classify_response, is_replayable, reuse_allowed,
+    classify_request, classify_response, is_replayable, keepalive_hint, reuse_allowed,
 )
 
 RECV_SIZE = 65536
@@ -61,7 +61,8 @@ class ServerConn:
     """One TCP connection to a server: idle in its pool, or carrying one session's stream."""
 
     __slots__ = ("sock", "send", "recv", "server", "session", "events", "connecting",
-                 "out", "uses", "proven", "private", "idle_since", "worker", "err")
+                 "out", "uses", "proven", "private", "idle_since", "expire", "uses_left",
+                 "hint_timeout", "worker", "err")
 
     def __init__(self, worker, server, sock, connecting):
         self.worker = worker
@@ -77,6 +78,9 @@ class ServerConn:
         self.proven = False      # carried a complete exchange and came back to the pool
         self.private = False     # bound to one client by connection-based auth
         self.idle_since = 0.0
+        self.expire = 0.0        # while idle: not to be used (closed) from this time on
+        self.uses_left = -1      # requests the server still accepts here (-1: no limit known)
+        self.hint_timeout = None  # the server's Keep-Alive: timeout=N
         self.err = 0             # errno of the last failed send
 
     def set_events(self, events):
@@ -93,6 +97,7 @@ class ServerConn:
         if sess.idle is self:
             # Idle between two requests of its session: the same, but not pooled.
             sess.idle = None
+            self.server.counters.idle_srv_closed += 1
             self.close()
             return
         if mask & EVENT_WRITE:
@@ -353,23 +358,36 @@ class Session:
         worker = self.worker
         server = be.lb.pick(exclude)
         conn = self.idle
+        lost_private = False
         if conn is not None:
             # The session's own connection serves it again if the balancer chose
             # the same server (HAProxy does the same); otherwise others may use it.
             self.idle = None
             if conn.server is not server:
+                lost_private = conn.private
                 worker.release(conn)
+                conn = None
+            elif not worker.still_fresh(conn):
+                conn.close()
                 conn = None
         if server is None:
             be.counters.req_tot += 1
             self.answer_error(503, be.counters)
             return
-        if conn is None and reuse_allowed(be.reuse, self.nreq == 0, self.replay is not None, True):
-            conn = worker.take_idle(server)
         sc = server.counters
         if conn is not None:
             sc.reuse += 1
+        elif reuse_allowed(be.reuse, self.nreq == 0, self.replay is not None, True):
+            conn = worker.take_idle(server)
+            if conn is not None:
+                sc.reuse += 1
+            elif lost_private:
+                sc.nreuse_private += 1
+            else:
+                sc.nreuse_empty += 1
         else:
+            sc.nreuse_first += 1
+        if conn is None:
             conn = worker.connect(server)
             if conn is None:
                 self.server = server
@@ -492,8 +510,11 @@ class Session:
         kind, length, keepalive = classify_response(r, self.method)
         self.resp_kind = kind
         self.server_ka = keepalive and self.frontend.server_keepalive
-        if r[R_FLAGS] & F_AUTH_CONN:
+        flags = r[R_FLAGS]
+        if flags & F_AUTH_CONN:
             self.conn.private = True
+        if flags & F_KEEPALIVE_HDR:
+            self.read_keepalive_hint(parser.headers(data))
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
         self.client_ka = client_ka
         if r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
@@ -533,6 +554,18 @@ class Session:
             self.forward_response_body(body, head)
         else:
             self.send_client(head)
+
+    def read_keepalive_hint(self, headers):
+        """Slow path: the server said how long and how often it keeps this connection."""
+        conn = self.conn
+        for name, value in headers:
+            if name.lower() == b"keep-alive":
+                timeout, maximum = keepalive_hint(value)
+                if timeout is not None:
+                    conn.hint_timeout = timeout
+                if maximum is not None:
+                    # max=M counts the requests the server still accepts; keep one in hand.
+                    conn.uses_left = max(0, maximum - 1)
 
     def forward_response_body(self, data, head=None):
         """Relay response body bytes (after `head`, when given: one send for both)."""
@@ -582,6 +615,7 @@ class Session:
             elif self.client_ka and not self.client_eof and self.state == ST_WAIT:
                 self.idle = conn         # kept for this session's next request
                 conn.proven = True
+                self.worker.mark_idle(conn)
             elif conn.private:
                 conn.close()             # bound to this client's authentication
             else:

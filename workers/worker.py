@@ -13,6 +13,7 @@ from selectors import EVENT_READ, EVENT_WRITE
 import msgpack
 
 from _native import ChunkedDecoder, Parser
+from proxy.http1.rules import idle_limit_from_hint
 from workers.balance import RoundRobin
 from workers.counters import Counters
 from workers.pool import IdlePool
@@ -220,9 +221,24 @@ class Worker:
             conn = pool.take()
             if conn is None:
                 return None
-            if self.now - conn.idle_since < IDLE_CHECK_AFTER or self._still_open(conn):
+            if self.still_fresh(conn):
                 return conn
             conn.close()
+
+    def still_fresh(self, conn):
+        """May this idle connection carry a request now? Not past its idle limit or the
+        server's announced request budget, and (if idle long) not closed under us."""
+        now = self.now
+        if now >= conn.expire or conn.uses_left == 0:
+            conn.server.counters.idle_purged += 1
+            return False
+        return now - conn.idle_since < IDLE_CHECK_AFTER or self._still_open(conn)
+
+    def mark_idle(self, conn):
+        """`conn` just finished an exchange and waits for the next one."""
+        now = self.now
+        conn.idle_since = now
+        conn.expire = now + idle_limit_from_hint(conn.server.idle_limit, conn.hint_timeout)
 
     @staticmethod
     def _still_open(conn):
@@ -244,13 +260,14 @@ class Worker:
                 or not server.pool.put(conn)):
             conn.close()
             return
-        conn.idle_since = self.now
+        self.mark_idle(conn)
         if conn.events != EVENT_READ:
             conn.set_events(EVENT_READ)
 
     def evict_idle(self, conn):
         """An idle pooled connection became readable: the server closed it (or misbehaved)."""
         conn.server.pool.remove(conn)
+        conn.server.counters.idle_srv_closed += 1
         conn.close()
 
     def session_closed(self, sess):
@@ -395,10 +412,11 @@ class Worker:
         for be in self.backends.values():
             for s in be.servers:
                 conns = s.pool.conns
-                if conns and now - conns[0].idle_since > s.idle_limit:
+                if conns and any(now >= conn.expire for conn in conns):
                     keep = []
                     for conn in conns:
-                        if now - conn.idle_since > s.idle_limit:
+                        if now >= conn.expire:
+                            s.counters.idle_purged += 1
                             conn.close()
                         else:
                             keep.append(conn)

@@ -123,3 +123,33 @@ def status_class(status):
     """Index of the hrsp_* counter: 1..5 for 1xx..5xx, 0 for anything else."""
     c = status // 100
     return c if 1 <= c <= 5 else 0
+
+
+def keepalive_hint(value):
+    """Parse a server's `Keep-Alive: timeout=N, max=M` (RFC 2068 §19.7.1, still sent by
+    Apache and others): (timeout seconds or None, max requests or None). Unknown or
+    malformed parameters are ignored, as the header is only advice."""
+    timeout = maximum = None
+    for part in value.split(b","):
+        name, _, num = part.partition(b"=")
+        name = name.strip().lower()
+        num = num.strip()
+        if not num.isdigit() or len(num) > 9:
+            continue
+        if name == b"timeout":
+            timeout = int(num)
+        elif name == b"max":
+            maximum = int(num)
+    return timeout, maximum
+
+
+def idle_limit_from_hint(limit, hint_timeout):
+    """How long an idle connection may be kept, given our own limit and the server's hint.
+
+    Close a safety margin before the server would (a second, or half the hint when it
+    is short), so that the server's close and our next request rarely cross.
+    """
+    if hint_timeout is None:
+        return limit
+    margin = 1.0 if hint_timeout >= 2 else hint_timeout / 2.0
+    return min(limit, hint_timeout - margin)
