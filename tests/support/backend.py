@@ -76,7 +76,9 @@ class Reply:
     ``stream_len`` (send that many pattern bytes instead of ``body``),
     ``close`` (send ``Connection: close`` and close after), ``delay`` (seconds
     before answering), ``interim`` (list of (1xx status, headers) sent first),
-    ``raw`` (send these bytes verbatim instead of a response, then close),
+    ``raw`` (send these bytes verbatim instead of a response, then close;
+    a list of byte strings is sent piece by piece, ``gap`` seconds apart;
+    with ``keep_open`` the connection then stays open for the next request),
     ``drop`` (close at once without answering), ``trailers`` (for chunked).
     """
     status: int = 200
@@ -91,6 +93,8 @@ class Reply:
     delay: float = 0.0
     interim: List[Tuple[int, List[Tuple[str, str]]]] = field(default_factory=list)
     raw: Optional[bytes] = None
+    gap: float = 0.0
+    keep_open: bool = False
     drop: bool = False
     trailers: List[Tuple[str, str]] = field(default_factory=list)
 
@@ -369,8 +373,12 @@ class ScriptedBackend:
         if reply.drop:
             return False
         if reply.raw is not None:
-            sock.sendall(reply.raw)
-            return False
+            pieces = [reply.raw] if isinstance(reply.raw, (bytes, bytearray)) else reply.raw
+            for i, piece in enumerate(pieces):
+                if i and reply.gap and self._stopping.wait(reply.gap):
+                    return False
+                sock.sendall(piece)
+            return reply.keep_open
         for status, headers in reply.interim:
             head = "HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Info"))
             head += "".join("%s: %s\r\n" % hv for hv in headers) + "\r\n"
