@@ -49,19 +49,19 @@ PROXY = frozenset("""
 acl backlog bind-process capture clitcpka-cnt clitcpka-idle clitcpka-intvl
 compression cookie declare description disabled dispatch email-alert enabled
 errorfile errorfiles errorloc errorloc302 errorloc303 error-log-format filter
-force-persist fullconn grace hash-balance-factor hash-type http-after-response
-http-error http-request http-response http-send-name-header id ignore-persist
+force-persist fullconn grace hash-balance-factor http-after-response
+http-error http-send-name-header id ignore-persist
 load-server-state-from-file log-format log-format-sd log-tag
 max-keep-alive-queue monitor monitor-fail monitor-net monitor-uri persist
-rate-limit redirect retry-on server-state-file-name server-template source
+rate-limit redirect server-state-file-name server-template source
 srvtcpka-cnt srvtcpka-idle srvtcpka-intvl stats stick stick-table tcp-check
 tcp-request tcp-response unique-id-format unique-id-header use-fcgi-app
 use-server use_backend
 """.split())
 
 OPTIONS = frozenset("""
-abortonclose accept-invalid-http-request accept-invalid-http-response allbackups
-checkcache clitcpka contstats disable-h2-upgrade external-check forwardfor
+abortonclose accept-invalid-http-request accept-invalid-http-response
+checkcache clitcpka contstats disable-h2-upgrade external-check
 h1-case-adjust-bogus-client h1-case-adjust-bogus-server http-buffer-request
 http-ignore-probes http-no-delay http-pretend-keepalive
 http-restrict-req-hdr-names http-use-proxy-header idle-close-on-response
@@ -82,15 +82,15 @@ TIMEOUTS = frozenset("tarpit client-fin server-fin".split())
 SERVER = frozenset("""
 agent-addr agent-check agent-inter agent-port agent-send allow-0rtt alpn ca-file
 check-alpn check-proto check-send-proxy check-sni check-ssl check-via-socks4
-ciphers ciphersuites client-sigalgs cookie crl-file crt curves error-limit
+ciphers ciphersuites client-sigalgs cookie crl-file crt curves
 force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 id init-addr
-log-proto maxqueue minconn namespace no-agent-check no-check-ssl no-send-proxy
+log-proto minconn namespace no-agent-check no-check-ssl no-send-proxy
 no-send-proxy-v2 no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl
 no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12
-no-tlsv13 no-verifyhost non-stick npn observe on-error on-marked-down
-on-marked-up pool-low-conn proto proxy-v2-options redir resolve-net
+no-tlsv13 no-verifyhost non-stick npn
+pool-low-conn proto proxy-v2-options redir resolve-net
 resolve-opts resolve-prefer resolvers send-proxy send-proxy-v2
-send-proxy-v2-ssl send-proxy-v2-ssl-cn shard sigalgs slowstart sni socks4
+send-proxy-v2-ssl send-proxy-v2-ssl-cn shard sigalgs sni socks4
 source ssl ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut tfo tls-tickets
 track verify verifyhost ws
 """.split())

@@ -7,8 +7,17 @@ frozen dataclasses.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import FrozenSet, Optional, Tuple, Union
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+# One http-request/http-response header rule: (action, name, value).  action is
+# "set-header", "add-header" or "del-header"; value is None for del-header.
+HeaderRule = Tuple[str, str, Optional[str]]
+
+# HAProxy's default "retry-on": only connection failures are retried.
+DEFAULT_RETRY_ON: FrozenSet[str] = frozenset(("conn-failure",))
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,67 @@ class Bind:
     host: str
     port: int
     line: int = 0
+
+
+@dataclass(frozen=True)
+class ForwardFor:
+    """``option forwardfor [except NET] [header NAME] [if-none]``.
+
+    ``except_nets``: client addresses in these networks get no header.
+    ``if_none``: add the header only when the request does not carry one.
+    """
+
+    header: str = "X-Forwarded-For"
+    except_nets: Tuple[Network, ...] = ()
+    if_none: bool = False
+
+    def excepted(self, addr: str) -> bool:
+        """True when the client address ``addr`` (text) is in an ``except`` network."""
+        if not self.except_nets:
+            return False
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.except_nets)
+
+    @staticmethod
+    def combine(frontend: Optional["ForwardFor"],
+                backend: Optional["ForwardFor"]) -> Optional["ForwardFor"]:
+        """What a request through ``frontend`` to ``backend`` gets, as HAProxy does it.
+
+        The header is added if either side asks for it; the backend's header
+        name wins; an address excepted by either side gets none; ``if-none``
+        holds only if every side that asks says so.
+        """
+        sides = [ff for ff in (frontend, backend) if ff is not None]
+        if not sides:
+            return None
+        if len(sides) == 1:
+            return sides[0]
+        return ForwardFor(header=backend.header,
+                          except_nets=frontend.except_nets + backend.except_nets,
+                          if_none=frontend.if_none and backend.if_none)
+
+
+@dataclass(frozen=True)
+class BalanceArgs:
+    """The arguments of the ``balance`` algorithm (only those it takes matter).
+
+    ``uri``: ``whole`` (hash the query string too), ``path_only`` (drop
+    scheme and authority of an absolute URI), ``len`` (hash at most this many
+    characters, 0 = all), ``depth`` (hash at most this many directories,
+    0 = all).  ``hdr(NAME)``: ``hdr`` and ``use_domain_only``.
+    ``random(N)``: ``draws``.
+    """
+
+    hdr: Optional[str] = None
+    use_domain_only: bool = False
+    whole: bool = False
+    path_only: bool = False
+    len: int = 0
+    depth: int = 0
+    draws: int = 2
 
 
 @dataclass(frozen=True)
@@ -70,6 +140,13 @@ class Server:
     max_reuse: int = -1              # -1 = unlimited
     pool_idle_timeout: Optional[float] = None   # keepwarm extension
     pool_warm_conn: int = 0                     # keepwarm extension
+    slowstart: float = 0.0           # seconds; 0 = none
+    maxqueue: int = 0                # 0 = unlimited
+    observe: Optional[str] = None    # None, "layer4" or "layer7"
+    error_limit: int = 10
+    on_error: str = "fail-check"     # fastinter | fail-check | sudden-death | mark-down
+    on_marked_down: Optional[str] = None   # "shutdown-sessions"
+    on_marked_up: Optional[str] = None     # "shutdown-backup-sessions"
 
 
 @dataclass(frozen=True)
@@ -81,12 +158,28 @@ class Backend:
     was written (None = not set: checks then use ``inter``, tunnels the
     client/server timeouts).  Exactly one of ``http_keep_alive``,
     ``http_server_close``, ``httpclose`` is True: the backend's HTTP mode.
+
+    ``balance`` names the algorithm (``roundrobin``, ``static-rr``,
+    ``leastconn``, ``first``, ``source``, ``uri``, ``hdr``, ``random``) and
+    ``balance_args`` its arguments.  ``retry_on`` holds HAProxy's keywords
+    with ``all-retryable-errors`` expanded and ``none`` as the empty set;
+    status codes are strings ("503").  ``request_rules`` run in order,
+    after the frontend's; ``response_rules`` run before the frontend's.
     """
 
     name: str
     line: int = 0
     servers: Tuple[Server, ...] = ()
     balance: str = "roundrobin"
+    balance_args: BalanceArgs = BalanceArgs()
+    hash_type: str = "map-based"     # or "consistent"
+    hash_function: str = "sdbm"      # sdbm | djb2 | wt6 | crc32
+    hash_avalanche: bool = False
+    allbackups: bool = False
+    retry_on: FrozenSet[str] = DEFAULT_RETRY_ON
+    forwardfor: Optional[ForwardFor] = None
+    request_rules: Tuple[HeaderRule, ...] = ()
+    response_rules: Tuple[HeaderRule, ...] = ()
     http_reuse: str = "safe"
     httpchk: Optional[HttpCheck] = None
     timeout_connect: Optional[float] = None
@@ -126,6 +219,9 @@ class Frontend:
     timeout_client: Optional[float] = None
     timeout_http_request: Optional[float] = None
     timeout_http_keep_alive: Optional[float] = None
+    forwardfor: Optional[ForwardFor] = None
+    request_rules: Tuple[HeaderRule, ...] = ()
+    response_rules: Tuple[HeaderRule, ...] = ()
     http_server_close: bool = False
     httpclose: bool = False
     http_keep_alive: bool = True

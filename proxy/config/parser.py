@@ -13,10 +13,13 @@ import re
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import checks, keywords
+from .http_rules import RuleError, parse_forwardfor, parse_header_rule
+from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address
 from .errors import ConfigError
 from .lexer import Line, tokenize
-from .model import Backend, Bind, Config, Frontend, Global, HttpCheck, Server
+from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
+                    HttpCheck, Server)
 from .servers import server_options
 from .values import Ctx as _Ctx, int_arg as _int, no_args as _no_args, time_arg as _time
 
@@ -56,6 +59,9 @@ class _Proxy:
         self.set_here: Dict[str, int] = {}
         self.expect_here = False
         self.base = base
+        # A defaults section with http-request/http-response rules may be used by
+        # frontends or by backends, not both (HAProxy 2.5+); remember which.
+        self.rules_used_by: Optional[str] = None
         if base is None:
             self.values: Dict[str, object] = {
                 "default_backend": None, "maxconn": 0,
@@ -64,7 +70,10 @@ class _Proxy:
                 "timeout_server": None, "timeout_queue": None, "timeout_tunnel": None,
                 "timeout_check": None, "balance": "roundrobin", "http_reuse": "safe",
                 "retries": 3, "redispatch": False, "redispatch_interval": -1,
-                "http_mode": KAL,
+                "http_mode": KAL, "balance_args": BalanceArgs(), "hash_type": "map-based",
+                "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
+                "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
+                "request_rules": (), "response_rules": (),
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -72,6 +81,10 @@ class _Proxy:
             self.values = dict(base.values)
             self.server_defaults = dict(base.server_defaults)
             self.check = checks.copy_check(base.check)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.values["request_rules"] or self.values["response_rules"])
 
     @property
     def label(self) -> str:
@@ -164,6 +177,8 @@ class _Parser:
             raise self.ctx.error(lineno, "unexpected argument '%s' after %s name '%s'"
                                  % (rest[0], kind, name),
                                  "addresses go on 'bind' lines" if kind != "defaults" else None)
+        if base is not None and base.has_rules:
+            self.check_rules_inheritance(lineno, kind, base)
         proxy = _Proxy(kind, name, lineno, base)
         if kind == "defaults":
             self.defaults = proxy
@@ -172,6 +187,25 @@ class _Parser:
         else:
             self.proxies.append(proxy)
         self.proxy = proxy
+
+    def check_rules_inheritance(self, lineno: int, kind: str, base: _Proxy) -> None:
+        """HAProxy's limits on inheriting from a defaults section that has rules."""
+        where = "%s:%d" % (self.ctx.filename, base.line)
+        if kind == "listen":
+            raise self.ctx.error(lineno, "a listen section cannot inherit from a defaults "
+                                 "section defining TCP/HTTP rules.",
+                                 "move the rules into the listen section")
+        if kind == "defaults":
+            raise self.ctx.error(lineno, "a defaults section cannot inherit from a defaults "
+                                 "section defining TCP/HTTP rules (defaults section at %s)."
+                                 % where)
+        if base.rules_used_by not in (None, kind):
+            raise self.ctx.error(lineno, "frontends and backends cannot inherit from the same "
+                                 "defaults section if it defines TCP/HTTP rules (defaults "
+                                 "section at %s)." % where,
+                                 "use two defaults sections, one for frontends and one "
+                                 "for backends")
+        base.rules_used_by = kind
 
     # ------------------------------------------------------------ errors
 
@@ -365,20 +399,51 @@ class _Parser:
     def kw_balance(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "balance", BE):
             return
-        if not args:
-            raise self.ctx.error(lineno, "'balance' expects an algorithm", "balance roundrobin")
-        algo = args[0]
-        base = algo.split("(", 1)[0]
-        if algo == "roundrobin":
-            if len(args) > 1:
-                raise self.ctx.error(lineno, "'balance roundrobin' takes no argument")
-            px.values["balance"] = "roundrobin"
+        try:
+            algo, balance_args = parse_balance(args)
+        except LbError as exc:
+            raise self.ctx.error(lineno, str(exc), UNSUPPORTED_HINT if exc.unsupported
+                                 else exc.hint) from None
+        px.values.update(balance=algo, balance_args=balance_args)
+
+    def kw_hash_type(self, px, lineno, args, modifier):
+        if self.notcap(px, lineno, "hash-type", BE):
             return
-        if base in keywords.BALANCE:
-            raise self.ctx.error(lineno, "'balance %s' is not supported yet: keepwarm "
-                                 "balances with roundrobin only" % algo, UNSUPPORTED_HINT)
-        raise self.ctx.error(lineno, "unknown load balancing algorithm '%s'" % algo,
-                             "keepwarm supports 'balance roundrobin'")
+        try:
+            method, function, avalanche = parse_hash_type(args)
+        except LbError as exc:
+            raise self.ctx.error(lineno, str(exc), exc.hint) from None
+        px.values.update(hash_type=method, hash_function=function, hash_avalanche=avalanche)
+
+    def kw_retry_on(self, px, lineno, args, modifier):
+        if not px.cap & BE:
+            raise self.ctx.error(lineno, "'retry-on' only available in backend or listen "
+                                 "section")
+        try:
+            px.values["retry_on"] = parse_retry_on(args)
+        except LbError as exc:
+            raise self.ctx.error(lineno, str(exc), exc.hint) from None
+
+    def kw_http_rule(self, px, lineno, args, modifier, keyword):
+        if px.kind == "defaults" and not px.name:
+            raise self.ctx.error(lineno, "'%s' not allowed in anonymous 'defaults' section."
+                                 % keyword, "name the section ('defaults NAME') and use "
+                                 "'from NAME' where its rules should apply")
+        try:
+            rule = parse_header_rule(keyword, args)
+        except RuleError as exc:
+            hint = exc.hint
+            if exc.unsupported:
+                hint = "%s; %s" % (hint, UNSUPPORTED_HINT) if hint else UNSUPPORTED_HINT
+            raise self.ctx.error(lineno, str(exc), hint) from None
+        key = "request_rules" if keyword == "http-request" else "response_rules"
+        px.values[key] = px.values[key] + (rule,)
+
+    def kw_http_request(self, px, lineno, args, modifier):
+        self.kw_http_rule(px, lineno, args, modifier, "http-request")
+
+    def kw_http_response(self, px, lineno, args, modifier):
+        self.kw_http_rule(px, lineno, args, modifier, "http-response")
 
     def kw_http_reuse(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "http-reuse", BE):
@@ -472,7 +537,18 @@ class _Parser:
                     interval = int(rest[0])
                 px.values.update(redispatch=interval != 0, redispatch_interval=interval)
             return
-        if modifier and opt in ("httpchk",) + tuple(keywords.LOG_OPTIONS - {
+        if opt == "allbackups":
+            if self.notcap(px, lineno, "option allbackups", BE):
+                return
+            if rest:
+                raise ctx.error(lineno, "'option allbackups' cannot handle unexpected "
+                                "argument '%s'" % rest[0])
+            if modifier == "default":
+                px.values["allbackups"] = px.base.values["allbackups"] if px.base else False
+            else:
+                px.values["allbackups"] = modifier != "no"
+            return
+        if modifier and opt in ("httpchk", "forwardfor") + tuple(keywords.LOG_OPTIONS - {
                 "dontlognull", "dontlog-normal", "log-health-checks",
                 "log-separate-errors", "logasap"}):
             raise ctx.error(lineno, "negation/default is not supported for option '%s'" % opt)
@@ -486,6 +562,12 @@ class _Parser:
             if warning:
                 ctx.warn(lineno, warning)
             return
+        if opt == "forwardfor":
+            try:
+                px.values["forwardfor"] = parse_forwardfor(rest)
+            except RuleError as exc:
+                raise ctx.error(lineno, str(exc), exc.hint) from None
+            return
         if opt in keywords.LOG_OPTIONS:
             if opt in ("httplog", "tcplog") and rest and rest != ["clf"]:
                 raise ctx.error(lineno, "keyword '%s' only supports option 'clf'" % opt)
@@ -498,7 +580,8 @@ class _Parser:
         if opt in keywords.OPTIONS:
             raise ctx.error(lineno, "'option %s' is not supported by keepwarm (yet)" % opt,
                             UNSUPPORTED_HINT)
-        known = {KAL, SCL, CLO, "redispatch", "httpchk"} | keywords.LOG_OPTIONS
+        known = {KAL, SCL, CLO, "redispatch", "httpchk", "allbackups",
+                 "forwardfor"} | keywords.LOG_OPTIONS
         close = difflib.get_close_matches(opt, sorted(known), n=1, cutoff=0.6)
         raise ctx.error(lineno, "unknown option '%s' in '%s' section" % (opt, px.label),
                         "did you mean 'option %s'?" % close[0] if close else None)
@@ -583,6 +666,8 @@ class _Parser:
             name=px.name, line=px.line, binds=tuple(px.binds), default_backend=default_backend,
             maxconn=v["maxconn"] or global_.maxconn, timeout_client=client,
             timeout_http_request=request, timeout_http_keep_alive=keep_alive,
+            forwardfor=v["forwardfor"], request_rules=v["request_rules"],
+            response_rules=v["response_rules"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL)
 
     def build_backend(self, px: _Proxy) -> Backend:
@@ -599,6 +684,10 @@ class _Parser:
         mode = v["http_mode"]
         return Backend(
             name=px.name, line=px.line, servers=tuple(px.servers), balance=v["balance"],
+            balance_args=v["balance_args"], hash_type=v["hash_type"],
+            hash_function=v["hash_function"], hash_avalanche=v["hash_avalanche"],
+            allbackups=v["allbackups"], retry_on=v["retry_on"], forwardfor=v["forwardfor"],
+            request_rules=v["request_rules"], response_rules=v["response_rules"],
             http_reuse=v["http_reuse"], httpchk=httpchk,
             timeout_connect=v["timeout_connect"], timeout_server=v["timeout_server"],
             # HAProxy: "timeout queue" defaults to "timeout connect"
@@ -630,6 +719,10 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,
+    "hash-type": _Parser.kw_hash_type,
+    "retry-on": _Parser.kw_retry_on,
+    "http-request": _Parser.kw_http_request,
+    "http-response": _Parser.kw_http_response,
     "http-reuse": _Parser.kw_http_reuse,
     "retries": _Parser.kw_retries,
     "log": _Parser.kw_log,

@@ -34,13 +34,30 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str, object]] = {
     "max-reuse": ("max_reuse", "int", None),
     "pool-idle-timeout": ("pool_idle_timeout", "time", None),
     "pool-warm-conn": ("pool_warm_conn", "int", None),
+    "slowstart": ("slowstart", "time", None),
+    "maxqueue": ("maxqueue", "int", None),
+    "error-limit": ("error_limit", "int", None),
+    "observe": ("observe", "choice", None),
+    "on-error": ("on_error", "choice", None),
+    "on-marked-down": ("on_marked_down", "choice", None),
+    "on-marked-up": ("on_marked_up", "choice", None),
+}
+# Keywords taking one word among a few: keyword -> (accepted words, how HAProxy lists them).
+_CHOICES = {
+    "observe": ("none", "layer4", "layer7"),
+    "on-error": ("fastinter", "fail-check", "sudden-death", "mark-down"),
+    "on-marked-down": ("shutdown-sessions",),
+    "on-marked-up": ("shutdown-backup-sessions",),
 }
 _INT_RANGES = {
     "rise": (1, None), "fall": (1, None), "weight": (0, 256), "maxconn": (0, None),
     "port": (1, 65535), "pool-max-conn": (-1, None), "max-reuse": (-1, None),
-    "pool-warm-conn": (0, None),
+    "pool-warm-conn": (0, None), "maxqueue": (0, None), "error-limit": (1, None),
 }
-_KIND_WORDS = {"time": "a delay", "int": "an integer", "addr": "an IPv4 or IPv6 address"}
+_KIND_WORDS = {"time": "a delay", "int": "an integer", "addr": "an IPv4 or IPv6 address",
+               "choice": "an argument"}
+# Times for which 0 is a valid value ("none").
+_ZERO_TIMES = ("pool_purge_delay", "slowstart")
 
 
 def server_options(ctx: Ctx, lineno: int, name: Optional[str], args: List[str],
@@ -68,15 +85,23 @@ def server_options(ctx: Ctx, lineno: int, name: Optional[str], args: List[str],
             continue
         if i + 1 >= len(args):
             raise ctx.error(lineno, "%s: '%s' expects %s as argument"
-                            % (who, kw, _KIND_WORDS[kind]))
+                            % (who, kw, _KIND_WORDS[kind]),
+                            "one of: %s" % ", ".join(_CHOICES[kw]) if kind == "choice"
+                            else None)
         raw = args[i + 1]
         label = "%s: '%s'" % (who, kw)
         if kind == "time":
             seconds = time_arg(ctx, lineno, label, raw)
-            if seconds <= 0 and field != "pool_purge_delay":
+            if seconds <= 0 and field not in _ZERO_TIMES:
                 raise ctx.error(lineno, "%s: invalid value %s for '%s' (must be > 0)"
                                 % (who, raw, kw))
             fields[field] = seconds
+        elif kind == "choice":
+            words = _CHOICES[kw]
+            if raw not in words:
+                raise ctx.error(lineno, "%s: '%s' expects %s but got '%s'"
+                                % (who, kw, " or ".join("'%s'" % w for w in words), raw))
+            fields[field] = None if raw == "none" else raw
         elif kind == "addr":
             try:
                 fields[field] = parse_ip(raw)

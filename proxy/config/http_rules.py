@@ -1,0 +1,125 @@
+"""``http-request``/``http-response`` header rules and ``option forwardfor``."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import List, Optional
+
+from .model import ForwardFor, HeaderRule
+
+HEADER_ACTIONS = ("set-header", "add-header", "del-header")
+
+# HAProxy 2.6's other actions: known, refused as "not supported yet".
+REQUEST_ACTIONS = frozenset("""
+add-acl allow auth cache-use capture del-acl del-map deny disable-l7-retry do-resolve
+early-hint normalize-uri redirect reject replace-header replace-path replace-pathq
+replace-uri replace-value return sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1
+sc-set-gpt0 send-spoe-group set-bandwidth-limit set-dst set-dst-port set-log-level
+set-map set-mark set-method set-nice set-path set-pathq set-priority-class
+set-priority-offset set-query set-src set-src-port set-timeout set-tos set-uri set-var
+set-var-fmt silent-drop strict-mode tarpit track-sc0 track-sc1 track-sc2 unset-var
+use-service wait-for-body wait-for-handshake
+""".split())
+RESPONSE_ACTIONS = frozenset("""
+add-acl allow cache-store capture del-acl del-map deny redirect replace-header
+replace-value return sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1 sc-set-gpt0
+send-spoe-group set-bandwidth-limit set-log-level set-map set-mark set-nice set-status
+set-timeout set-tos set-var set-var-fmt silent-drop strict-mode track-sc0 track-sc1
+track-sc2 unset-var wait-for-body
+""".split())
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class RuleError(ValueError):
+    """A rule HAProxy rejects; ``unsupported`` when only keepwarm does."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, unsupported: bool = False):
+        super().__init__(message)
+        self.hint = hint
+        self.unsupported = unsupported
+
+
+def parse_header_rule(keyword: str, args: List[str]) -> HeaderRule:
+    """``http-request|http-response <action> <name> [<value>]`` -> (action, name, value)."""
+    if not args:
+        raise RuleError("'%s' expects an action" % keyword,
+                        "keepwarm supports %s" % ", ".join(HEADER_ACTIONS))
+    action, rest = args[0], args[1:]
+    label = "'%s %s'" % (keyword, action)
+    if action not in HEADER_ACTIONS:
+        known = REQUEST_ACTIONS if keyword == "http-request" else RESPONSE_ACTIONS
+        if action in known:
+            raise RuleError("%s is not supported by keepwarm (yet)" % label,
+                            "keepwarm supports %s with constant values"
+                            % ", ".join(HEADER_ACTIONS), unsupported=True)
+        raise RuleError("'%s' unknown action '%s'" % (keyword, action),
+                        "keepwarm supports %s" % ", ".join(HEADER_ACTIONS))
+    nvalues = 1 if action == "del-header" else 2
+    words = rest[:nvalues]
+    extra = rest[nvalues:]
+    if len(words) < nvalues:
+        raise RuleError("%s expects exactly %d argument%s" % (label, nvalues,
+                                                             "s" if nvalues > 1 else ""),
+                        "e.g. '%s X-Proxy keepwarm'" % label.strip("'")
+                        if nvalues == 2 else "e.g. '%s Server'" % label.strip("'"))
+    name = words[0]
+    if not _TOKEN.fullmatch(name):
+        raise RuleError("%s: '%s' is not a valid header name" % (label, name))
+    if action == "del-header" and words and extra[:1] == ["-m"]:
+        raise RuleError("%s: '-m' matching methods are not supported by keepwarm (yet)"
+                        % label, "delete one header name per rule", unsupported=True)
+    if extra:
+        if extra[0] in ("if", "unless"):
+            raise RuleError("%s: conditions ('%s ...') are not supported by keepwarm (yet)"
+                            % (label, extra[0]),
+                            "keepwarm has no ACLs yet: rules apply to every message",
+                            unsupported=True)
+        raise RuleError("%s expects 'if' or 'unless' followed by a condition but found "
+                        "'%s'" % (label, extra[0]),
+                        "quote a value that contains spaces: \"a b\"")
+    value = None
+    if nvalues == 2:
+        value = words[1]
+        if "%" in value:
+            raise RuleError("%s: log-format expressions ('%%[...]', '%%ci', ...) in values "
+                            "are not supported by keepwarm (yet)" % label,
+                            "write a constant value", unsupported=True)
+        if any(c in value for c in "\r\n\0"):
+            raise RuleError("%s: a header value may not contain CR, LF or NUL" % label)
+    return (action, name, value)
+
+
+def parse_forwardfor(args: List[str]) -> ForwardFor:
+    """``option forwardfor [except <network>] [header <name>] [if-none]``."""
+    header = "X-Forwarded-For"
+    nets = ()
+    if_none = False
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "except":
+            raw = args[i + 1] if i + 1 < len(args) else ""
+            try:
+                nets = (ipaddress.ip_network(raw, strict=False),)
+            except ValueError:
+                raise RuleError("'option forwardfor except' expects <address>[/mask] as "
+                                "argument.", "e.g. 'except 127.0.0.0/8'") from None
+            i += 2
+        elif word == "header":
+            if i + 1 >= len(args):
+                raise RuleError("'option forwardfor header' expects <header_name> as "
+                                "argument.")
+            header = args[i + 1]
+            if not _TOKEN.fullmatch(header):
+                raise RuleError("'option forwardfor header': '%s' is not a valid header "
+                                "name" % header)
+            i += 2
+        elif word == "if-none":
+            if_none = True
+            i += 1
+        else:
+            raise RuleError("'option forwardfor' only supports optional values: 'except', "
+                            "'header' and 'if-none'.")
+    return ForwardFor(header=header, except_nets=nets, if_none=if_none)
