@@ -134,9 +134,9 @@ def format_table(doc):
         rows.append(["%s/BACKEND" % name] + [_cell(be, c, "UP") for c in cols])
     lines += _columns(header, rows)
     # Server connection reuse: how many were opened, and why a request did not reuse one.
-    header = ["server", "req_tot", "conn_tot", "reuse", "replays", "first", "empty",
+    header = ["server", "req_tot", "conn_tot", "reuse", "replays", "warm_used", "first", "empty",
               "private", "srv_closed", "purged"]
-    fields = ("req_tot", "conn_tot", "reuse", "replays", "nreuse_first", "nreuse_empty",
+    fields = ("req_tot", "conn_tot", "reuse", "replays", "warm_used", "nreuse_first", "nreuse_empty",
               "nreuse_private", "idle_srv_closed", "idle_purged")
     rows = [["%s/%s" % (name, sname)] + [srv.get(f, 0) for f in fields]
             for name, be in doc["backends"].items() for sname, srv in be["servers"].items()]

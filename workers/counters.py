@@ -14,6 +14,7 @@ FIELDS = (
     # Why a request opened a new server connection instead of reusing one, and
     # how idle connections ended (keepwarm's own fields).
     "nreuse_first", "nreuse_empty", "nreuse_private", "idle_srv_closed", "idle_purged",
+    "warm_opened", "warm_used",
 )
 # Gauges describe the present: a dead worker's gauges are dropped, not summed.
 GAUGES = frozenset(("scur", "idle_conn_cur"))

@@ -1,7 +1,7 @@
 """The per-server idle pool: a LIFO stack of warm server connections.
 
 The contract is urllib3's: take (or get nothing), put back (or refuse), drop
-everything. When to reuse is decided by `proxy.http1.rules.reuse_allowed`, not here.
+everything. When to reuse is decided by `proxy.http1.rules.reuse_scope`, not here.
 """
 
 
@@ -18,20 +18,23 @@ class IdlePool:
         return len(self.conns)
 
     def take(self, proven_only=False):
-        """Pop the most recently used live connection, or None.
+        """Pop the most recently used live connection (a proven one if asked), or None.
 
         LIFO keeps the hottest connections busy and lets the cold ones age out
         (pool-purge-delay), so the pool shrinks to what the load needs.
         """
         conns = self.conns
-        while conns:
-            conn = conns.pop()
-            if conn.sock is None:          # closed while idle but not yet removed
-                continue
-            if proven_only and not conn.proven:
-                conns.append(conn)
-                return None
-            return conn
+        if not proven_only:
+            while conns:
+                conn = conns.pop()
+                if conn.sock is not None:      # else: closed while idle, not yet removed
+                    return conn
+            return None
+        for i in range(len(conns) - 1, -1, -1):
+            conn = conns[i]
+            if conn.sock is not None and conn.proven:
+                del conns[i]
+                return conn
         return None
 
     def put(self, conn):

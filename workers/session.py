@@ -17,7 +17,8 @@ from _native import (
 from proxy.http1.errors import error_response
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
-    classify_request, classify_response, is_replayable, keepalive_hint, reuse_allowed,
+    REUSE_NONE, REUSE_PROVEN,
+    classify_request, classify_response, is_replayable, keepalive_hint, reuse_scope,
 )
 
 RECV_SIZE = 65536
@@ -377,16 +378,21 @@ class Session:
         sc = server.counters
         if conn is not None:
             sc.reuse += 1
-        elif reuse_allowed(be.reuse, self.nreq == 0, self.replay is not None, True):
-            conn = worker.take_idle(server)
-            if conn is not None:
-                sc.reuse += 1
-            elif lost_private:
-                sc.nreuse_private += 1
-            else:
-                sc.nreuse_empty += 1
         else:
-            sc.nreuse_first += 1
+            scope = reuse_scope(be.reuse, self.nreq == 0, self.replay is not None)
+            if scope == REUSE_NONE:
+                sc.nreuse_first += 1
+            else:
+                conn = worker.take_idle(server, scope == REUSE_PROVEN)
+                if conn is None:
+                    if lost_private:
+                        sc.nreuse_private += 1
+                    else:
+                        sc.nreuse_empty += 1
+                elif conn.proven:
+                    sc.reuse += 1
+                else:
+                    sc.warm_used += 1       # a pool-warm-conn connection's first request
         if conn is None:
             conn = worker.connect(server)
             if conn is None:

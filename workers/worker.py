@@ -214,11 +214,11 @@ class Worker:
         conn.set_events(EVENT_READ)
         return conn
 
-    def take_idle(self, server):
+    def take_idle(self, server, proven_only=False):
         """Check out an idle connection, peeking at it if it sat idle long."""
         pool = server.pool
         while True:
-            conn = pool.take()
+            conn = pool.take(proven_only)
             if conn is None:
                 return None
             if self.still_fresh(conn):
@@ -233,6 +233,30 @@ class Worker:
             conn.server.counters.idle_purged += 1
             return False
         return now - conn.idle_since < IDLE_CHECK_AFTER or self._still_open(conn)
+
+    def warm_pools(self):
+        """pool-warm-conn N: keep N idle connections open to every usable server.
+
+        Opened at start, when a server comes UP, and refilled every tick as they are
+        used or purged (so they are also renewed every pool-purge-delay, before a
+        server's own idle timeout would close them).
+        """
+        if not self.running or self.stopping_at is not None:
+            return
+        for be in self.backends.values():
+            for s in be.servers:
+                missing = s.config.pool_warm_conn - len(s.pool)
+                if missing <= 0 or not s.usable:
+                    continue
+                for _ in range(missing):
+                    conn = self.connect(s)
+                    if conn is None:
+                        break
+                    s.counters.warm_opened += 1
+                    if not s.pool.put(conn):
+                        conn.close()
+                        break
+                    self.mark_idle(conn)
 
     def mark_idle(self, conn):
         """`conn` just finished an exchange and waits for the next one."""
@@ -349,6 +373,8 @@ class Worker:
                     s.usable = bool(usable)
                     if not s.usable:
                         self.close_idle_to(s)
+                    else:
+                        self.warm_pools()
                 be.lb = RoundRobin(be.servers)
 
     def close_idle_to(self, server):
@@ -421,6 +447,7 @@ class Worker:
                         else:
                             keep.append(conn)
                     s.pool.conns = keep
+        self.warm_pools()
         self.send_master({"t": "stats", "c": self.snapshot()})
         if self.stopping_at is not None:
             for sess in list(self.sessions):
@@ -449,6 +476,7 @@ class Worker:
         self.sel.register(self.pipe, EVENT_READ, self.on_master)
         self.setup_signals()
         self.on_master(EVENT_READ)          # server states the master wrote before forking us
+        self.warm_pools()
         self.resume_accepting()
         self.send_master({"t": "ready", "pid": os.getpid(), "slot": self.slot})
         dispatch = event_dispatcher(self.sel)

@@ -99,24 +99,33 @@ def connection_is_private(r):
     return bool(r[R_FLAGS] & F_AUTH_CONN)
 
 
-def reuse_allowed(mode, first_request, replayable, proven):
-    """May this request take an idle connection from the pool?
+# What a request may take from the idle pool.
+REUSE_NONE = 0       # nothing: open a new connection
+REUSE_PROVEN = 1     # only a connection that already carried a complete exchange
+REUSE_ANY = 2        # any idle connection, warm (never used) ones included
 
-    HAProxy's `http-reuse` table, with keepwarm's extension to `safe`:
-      never      -- no request reuses an idle connection;
-      safe       -- later requests of a session may; a first request may only if
-                    it is replayable and the connection proven (it already carried a
-                    complete exchange), because a silent close is then replayed;
-      aggressive -- a first request may use a proven connection;
-      always     -- any request may use any idle connection.
+
+def reuse_scope(mode, first_request, replayable):
+    """Which idle connections may this request take? HAProxy's `http-reuse` table,
+    with keepwarm's replay rule (DESIGN.md §2):
+
+      never      -- none (a session still keeps its own connection between its requests);
+      safe       -- later requests of a session: any; a first request: any if it is
+                    replayable (a connection found dead before any response byte is
+                    replayed on a fresh one), else none;
+      aggressive -- as safe, and a non-replayable first request may use a proven one;
+      always     -- any request, any idle connection.
+
+    Warm connections (`pool-warm-conn`) have carried nothing yet, so they are
+    "any" but not "proven".
     """
     if mode == REUSE_SAFE:
-        return (not first_request) or (replayable and proven)
+        return REUSE_ANY if (not first_request or replayable) else REUSE_NONE
     if mode == REUSE_ALWAYS:
-        return True
+        return REUSE_ANY
     if mode == REUSE_AGGRESSIVE:
-        return (not first_request) or proven
-    return False
+        return REUSE_ANY if (not first_request or replayable) else REUSE_PROVEN
+    return REUSE_NONE
 
 
 def status_class(status):
