@@ -79,6 +79,8 @@ class Reply:
     ``raw`` (send these bytes verbatim instead of a response, then close;
     a list of byte strings is sent piece by piece, ``gap`` seconds apart;
     with ``keep_open`` the connection then stays open for the next request),
+    ``idle_after`` (after this reply, wait at most that many seconds for the
+    next request on the connection, then close it silently),
     ``drop`` (close at once without answering), ``trailers`` (for chunked).
     """
     status: int = 200
@@ -96,6 +98,7 @@ class Reply:
     gap: float = 0.0
     keep_open: bool = False
     drop: bool = False
+    idle_after: Optional[float] = None
     trailers: List[Tuple[str, str]] = field(default_factory=list)
 
 
@@ -287,6 +290,8 @@ class ScriptedBackend:
                     reply = default_handler(self, req)
                 if not self._answer(sock, req, reply, rec.conn_id) or not keep:
                     return
+                if reply.idle_after is not None:
+                    sock.settimeout(reply.idle_after)
         except socket.timeout:
             closed_by = "timeout"
         except BadRequest as exc:

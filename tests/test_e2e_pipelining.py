@@ -1,0 +1,138 @@
+"""Pipelining end to end (issue 4, "Pipelining"; RFC 9112 §9.3.2).
+
+Requests that arrive together are forwarded one at a time and answered in
+order; what follows a request that ends the connection (`Connection: close`,
+an HTTP/1.0 request without keep-alive, a refused request) is never forwarded.
+"""
+
+import threading
+
+from support.backend import Reply
+from support.checks import assert_html_error
+from support.client import HttpClient, encode_chunked
+
+
+def echo_target(delay_for=None):
+    def handler(be, req):
+        delay = 0.2 if delay_for and req.target in delay_for else 0
+        return Reply(body=req.target.encode() + b"|" + (req.body or b""), delay=delay)
+    return handler
+
+
+def test_requests_sent_in_one_write_are_forwarded_and_answered_in_order(backend_factory,
+                                                                        proxy_factory):
+    # The first request is slow: a proxy answering out of order would be caught.
+    bs = [backend_factory("s1", echo_target({"/p0"})), backend_factory("s2", echo_target({"/p0"}))]
+    kw = proxy_factory(bs, nbproc=1)
+    targets = ["/p%d" % i for i in range(10)]
+    with HttpClient(kw.port) as c:
+        c.send(b"".join(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % t.encode() for t in targets))
+        bodies = [c.read_response().body for _ in targets]
+        assert bodies == [t.encode() + b"|" for t in targets]
+        assert c.request("GET", "/after").status == 200
+    order = targets + ["/after"]
+    for b in bs:       # each server got its share in client order, one at a time
+        got = [q.target for q in b.requests]
+        assert got == sorted(got, key=order.index), (b.name, got)
+    assert sorted(q.target for b in bs for q in b.requests) == sorted(order)
+
+
+def test_pipelined_request_after_connection_close_is_not_forwarded(backend_factory, proxy_factory):
+    b = backend_factory("s1", echo_target())
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port, timeout=3) as c:
+        c.send(b"GET /last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+               b"GET /never HTTP/1.1\r\nHost: t\r\n\r\n"
+               b"POST /never-either HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"/last|"
+        assert "close" in r.connection_tokens
+        assert c.wait_closed(2), "more was answered after Connection: close"
+    assert [q.target for q in b.requests] == ["/last"]
+
+
+def test_pipelined_request_after_an_http10_request_without_keep_alive_is_not_forwarded(
+        backend_factory, proxy_factory):
+    b = backend_factory("s1", echo_target())
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port, timeout=3) as c:
+        c.send(b"GET /old HTTP/1.0\r\n\r\nGET /never HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"/old|"
+        assert c.wait_closed(2)
+    assert [q.target for q in b.requests] == ["/old"]
+
+
+def test_pipelined_requests_with_length_and_chunked_bodies_are_answered_in_order(backend_factory,
+                                                                                proxy_factory):
+    b = backend_factory("s1", echo_target({"/a"}))
+    kw = proxy_factory([b], nbproc=1)
+    wire = (b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst"
+            b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + encode_chunked([b"sec", b"ond"]) +
+            b"PUT /d HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n" + b"z" * 2000 +
+            b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+    expect = [b"/a|first", b"/b|", b"/c|second", b"/d|" + b"z" * 2000, b"/e|"]
+    with HttpClient(kw.port) as c:
+        c.send(wire)
+        assert [c.read_response("POST").body for _ in expect] == expect
+        assert c.request("GET", "/after").status == 200
+    assert [(q.target, q.body) for q in b.requests] == [
+        ("/a", b"first"), ("/b", b""), ("/c", b"second"), ("/d", b"z" * 2000), ("/e", b""),
+        ("/after", b"")]
+    assert {q.conn_id for q in b.requests} == {1}
+
+
+def test_pipeline_split_mid_request_across_writes_is_answered_in_order(backend_factory,
+                                                                       proxy_factory):
+    b = backend_factory("s1", echo_target({"/x"}))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\nPOST /y HTTP/1.1\r\nHost: t\r\nContent-Le")
+        first = c.read_response()
+        c.send(b"ngth: 4\r\n\r\nbodyGET /z HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert [first.body, c.read_response("POST").body, c.read_response().body] == \
+            [b"/x|", b"/y|body", b"/z|"]
+
+
+def test_3000_pipelined_requests_larger_than_the_proxys_hold_buffer_are_all_answered(
+        backend_factory, proxy_factory):
+    # ~100 KiB of requests in flight: the proxy must stop reading and resume,
+    # never drop or reorder. The sender runs in its own thread so that neither
+    # side's buffers can deadlock the test.
+    b = backend_factory("s1", echo_target())
+    kw = proxy_factory([b], nbproc=1)
+    n = 3000
+    wire = b"".join(b"GET /q%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(n))
+    with HttpClient(kw.port, timeout=20) as c:
+        failure = []
+
+        def send():
+            try:
+                c.send(wire)
+            except OSError as exc:
+                failure.append(exc)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        bodies = [c.read_response().body for _ in range(n)]
+        sender.join(10)
+        assert not sender.is_alive() and not failure, failure
+    assert bodies == [b"/q%d|" % i for i in range(n)]
+    assert b.request_count == n
+
+
+def test_a_refused_request_in_a_pipeline_ends_it_after_the_earlier_answers(backend_factory,
+                                                                           proxy_factory):
+    b = backend_factory("s1", echo_target())
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port, timeout=3) as c:
+        c.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"
+               b"GET /bad HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n"
+               b"GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.read_response().body == b"/ok|"
+        r = c.read_response()
+        assert_html_error(r, 400)
+        assert c.wait_closed(2)
+    assert [q.target for q in b.requests] == ["/ok"]
