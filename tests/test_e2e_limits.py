@@ -143,14 +143,14 @@ def test_idle_wait_between_requests_is_bounded_by_http_keep_alive_not_http_reque
         backend_factory, proxy_factory):
     b = backend_factory("s1")
     kw = proxy_factory([b], nbproc=1,
-                       defaults_lines=["timeout http-keep-alive 1500ms", "timeout http-request 300ms"])
+                       defaults_lines=["timeout http-keep-alive 1s", "timeout http-request 200ms"])
     with HttpClient(kw.port) as c:
         assert c.request("GET", "/").status == 200
-        t0 = time.monotonic()
-        assert not c.wait_closed(0.9), "closed after timeout http-request while idle between requests"
+        assert not c.wait_closed(0.6), "closed after timeout http-request while idle between requests"
         assert c.request("GET", "/again").status == 200     # still usable
+        t0 = time.monotonic()
         assert c.wait_closed(3)
-    assert time.monotonic() - t0 >= 1.2
+    assert time.monotonic() - t0 >= 0.75
 
 
 @pytest.mark.parametrize("second_write", [False, True], ids=["stall-after-head", "stall-mid-body"])

@@ -316,29 +316,46 @@ BAD_RESPONSES = [
 ]
 
 
-@pytest.mark.parametrize("raw", [r for _, r in BAD_RESPONSES], ids=[i for i, _ in BAD_RESPONSES])
-def test_bad_response_head_gets_502_and_its_server_connection_is_closed_never_pooled(
-        backend_factory, proxy_factory, raw):
+@pytest.fixture(scope="module")
+def bad_server(tmp_path_factory):
+    """(proxy, backend): GET /bad/<id> answers BAD_RESPONSES[id] and keeps the connection
+    open -- only the proxy can close it; anything else is a normal response."""
+    bad = dict(BAD_RESPONSES)
+
     def handler(be, req):
-        if req.target == "/bad":
-            # bad bytes, then the backend keeps the connection open: only the
-            # proxy can close it
-            return Reply(raw=raw, keep_open=True)
+        if req.target.startswith("/bad/"):
+            return Reply(raw=bad[req.target[5:]], keep_open=True)
         return None
 
-    b = backend_factory("s1", handler)
-    kw = proxy_factory([b], nbproc=1)
+    b = ScriptedBackend("s1", handler).start()
+    p = None
+    try:
+        p = _start_proxy(tmp_path_factory, "bad_server", [b])
+        yield p, b
+    finally:
+        if p is not None:
+            p.stop()
+        b.stop()
+
+
+@pytest.mark.parametrize("case", [i for i, _ in BAD_RESPONSES])
+def test_bad_response_head_gets_502_and_its_server_connection_is_closed_never_pooled(bad_server,
+                                                                                    case):
+    kw, b = bad_server
+    target = "/bad/" + case
     with HttpClient(kw.port, timeout=3) as c:
-        r = c.request("GET", "/bad")
+        r = c.request("GET", target)
         assert_html_error(r, 502)
         if "close" in r.connection_tokens:
             assert c.wait_closed(2)
-    b.wait_for(lambda be: be.connections[0].closed_at is not None, timeout=3,
+    cid = [q.conn_id for q in b.requests if q.target == target][-1]
+    conn = b.connections[cid - 1]
+    b.wait_for(lambda be: conn.closed_at is not None, timeout=3,
                what="the proxy to close the connection that sent a bad response")
-    assert b.connections[0].closed_by == "peer"
+    assert conn.closed_by == "peer"
     r = get(kw.port, "/good")
     assert r.status == 200
-    assert r.conn_id == "s1-2", "after a bad response the next request used %s" % r.conn_id
+    assert r.conn_id != "s1-%d" % cid, "the next request reused the connection that sent %s" % case
 
 
 def test_bad_chunk_size_mid_body_closes_client_and_server_connections(backend_factory,
