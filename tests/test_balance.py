@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from proxy.config.model import Backend, BalanceArgs
-from workers.balance import (POINTS_PER_WEIGHT, RoundRobin, avalanche, domain_part,
+from workers.balance import (POINTS_PER_WEIGHT, RING_POINTS, RoundRobin, avalanche, domain_part,
                              hash_crc32, hash_djb2, hash_sdbm, hash_wt6, make_balancer,
                              slowstart_weight, source_hash, uri_part)
 
@@ -390,6 +390,18 @@ def test_consistent_ring_follows_weight_changes_after_update():
     got = Counter(lb.pick(None, k) for k in ks)
     assert abs(got[a] / 6000 - 0.8) < 0.05
     assert len(lb.ring_active[0]) == 5 * POINTS_PER_WEIGHT
+
+
+def test_consistent_ring_is_not_rebuilt_by_state_changes_and_stays_bounded():
+    srvs = servers(*[100] * 10)
+    lb = balancer("uri", srvs, hash_type="consistent")
+    ring = lb.ring_active
+    assert len(ring[0]) <= RING_POINTS
+    srvs[0].usable = False
+    lb.update()
+    assert lb.ring_active is ring
+    got = Counter(lb.pick(None, k) for k in keys(5000))
+    assert srvs[0] not in got and min(got.values()) > 350     # ~555 each
 
 
 def test_uri_hashing_ignores_the_query_unless_whole():

@@ -28,7 +28,9 @@ from bisect import bisect_left
 
 # Ring points per unit of weight for `hash-type consistent` (HAProxy uses 16):
 # more points spread keys more evenly; moving one server still moves ~1/N keys.
+# Large weights get fewer points per unit so that a ring holds about RING_POINTS.
 POINTS_PER_WEIGHT = 100
+RING_POINTS = 16000
 _M32 = 0xFFFFFFFF
 
 
@@ -361,9 +363,12 @@ class Hashing(Balancer):
 
     map-based: the hash modulo the total configured weight of the candidates
     picks a server (changing the candidates moves most keys).  consistent:
-    each server owns POINTS_PER_WEIGHT points per unit of weight on a ring of
-    32-bit positions; a key goes to the first point at or after its hash that
-    belongs to a candidate, so losing a server moves only the keys it owned.
+    each server owns points on a ring of 32-bit positions in proportion to its
+    weight (POINTS_PER_WEIGHT per unit while the ring stays under RING_POINTS);
+    the first `weight * points` of them are live, so a weight below the
+    configured one (slowstart) takes effect at once; a key goes to the first
+    live point at or after its hash that belongs to a candidate, so losing a
+    server moves only the keys it owned.
     Without a key (no header, unix-socket client) requests go round robin.
     """
 
@@ -385,14 +390,21 @@ class Hashing(Balancer):
 
     def update(self):
         Balancer.update(self)
-        if self.consistent:
+        if not self.consistent:
+            return
+        # Rebuild only when a weight outgrew the ring: state changes call update() too.
+        ring = getattr(self, "capacity", None)
+        if ring is None or any(s.weight > ring.get(s, 0) for s in self.servers):
+            total = sum(max(s.config.weight, s.weight) for s in self.servers) or 1
+            self.points = max(1, min(POINTS_PER_WEIGHT, RING_POINTS // total))
+            self.capacity = {s: max(s.config.weight, s.weight) for s in self.servers}
             self.ring_active = self.build_ring(self.active)
             self.ring_backup = self.build_ring(self.backup)
 
     def build_ring(self, servers):
         points = []
         for sid, s in enumerate(servers, 1):
-            top = max(s.config.weight, s.weight) * POINTS_PER_WEIGHT
+            top = self.capacity[s] * self.points
             for i in range(int(top)):
                 points.append((avalanche((sid << 16) + i), i, s))
         points.sort(key=lambda p: p[0])
@@ -443,7 +455,8 @@ class Hashing(Balancer):
         return cands[-1]
 
     def ring_lookup(self, cands, h, exclude):
-        allowed = {s: s.weight * POINTS_PER_WEIGHT for s in cands if s is not exclude}
+        per = self.points
+        allowed = {s: s.weight * per for s in cands if s is not exclude}
         if not allowed:
             return exclude
         keys, index, owner = self.ring_backup if cands[0].config.backup else self.ring_active
