@@ -6,7 +6,7 @@ ints in FIELDS order) goes to the master every ~250 ms.
 
 # Order matters: snapshots are lists in this order.
 FIELDS = (
-    "scur", "smax", "stot", "req_tot",
+    "scur", "smax", "stot", "req_tot", "qcur", "qmax",
     "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
     "bin", "bout",
     "conn_tot", "reuse", "idle_conn_cur", "replays", "econ", "eresp",
@@ -17,9 +17,9 @@ FIELDS = (
     "warm_opened", "warm_used",
 )
 # Gauges describe the present: a dead worker's gauges are dropped, not summed.
-GAUGES = frozenset(("scur", "idle_conn_cur"))
+GAUGES = frozenset(("scur", "idle_conn_cur", "qcur"))
 # Maxima: the master keeps the largest aggregate it has seen.
-MAXIMA = frozenset(("smax",))
+MAXIMA = frozenset(("smax", "qmax"))
 HRSP = ("hrsp_other", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")
 
 

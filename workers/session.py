@@ -12,7 +12,8 @@ import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
-    ERROR_STATUS, F_AUTH_CONN, F_HOP, F_KEEPALIVE_HDR, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_STATUS, R_VERSION,
+    ERROR_STATUS, F_AUTH_CONN, F_HOP, F_KEEPALIVE_HDR, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF,
+    R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERSION,
 )
 from proxy.http1.errors import error_response
 from proxy.http1.rules import (
@@ -35,6 +36,7 @@ ST_CLOSED = 4
 RS_NONE = 0
 RS_HEAD = 1
 RS_BODY = 2
+RS_QUEUED = 3    # every server is at its maxconn: waiting in the backend's queue
 
 CONN_KEEPALIVE_10 = b"Connection: keep-alive\r\n"
 CONN_CLOSE = b"Connection: close\r\n"
@@ -76,7 +78,7 @@ class ServerConn:
         self.connecting = connecting
         self.out = b""           # bytes accepted but not yet written to the server
         self.uses = 0            # requests sent on this connection
-        self.proven = False      # carried a complete exchange and came back to the pool
+        self.proven = False      # reused at least once (HAProxy's word): the server keeps connections
         self.private = False     # bound to one client by connection-based auth
         self.idle_since = 0.0
         self.expire = 0.0        # while idle: not to be used (closed) from this time on
@@ -176,19 +178,20 @@ class Session:
     """One client connection and the stream it currently carries."""
 
     __slots__ = (
-        "worker", "frontend", "backend", "sock", "send", "recv", "events", "state",
+        "worker", "frontend", "backend", "sock", "peer", "send", "recv", "events", "state",
         "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
-        "retries", "replayed", "server", "conn", "idle", "rstate", "rbuf", "rprev", "resp_kind",
+        "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key", "rbuf", "rprev", "resp_kind",
         "resp_left", "resp_dec", "server_ka", "resp_started", "status",
     )
 
-    def __init__(self, worker, frontend, sock):
+    def __init__(self, worker, frontend, sock, peer):
         self.worker = worker
         self.frontend = frontend
         self.backend = frontend.backend
         self.sock = sock
+        self.peer = peer
         self.send = sock.send
         self.recv = sock.recv
         self.events = 0
@@ -201,6 +204,8 @@ class Session:
         self.reading = True
         self.conn = None
         self.idle = None         # this session's own server connection, between its requests
+        self.queued_out = None
+        self.lb_key = None
         self.server = None
         self.rstate = RS_NONE
         self.req_dec = None
@@ -348,17 +353,45 @@ class Session:
         fe.counters.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
         self.replay = head if is_replayable(method, kind, done) else None
-        self.retries = self.backend.retries
+        be = self.backend
+        self.retries = be.retries
         self.replayed = False
         self.status = 0
+        if be.lb.needs_key:
+            self.lb_key = self.balance_key(be.lb, r, data)
         self.dispatch(head, None)
 
-    def dispatch(self, out, exclude):
-        """Send `out` (head and the body bytes in hand) to a server of the backend."""
+    def balance_key(self, lb, r, data):
+        """What `balance source|uri|hdr(NAME)` hashes for this request (None: not there)."""
+        kind = lb.needs_key
+        if kind == "source":
+            return self.peer[0] if self.peer else None
+        if kind == "uri":
+            off = r[R_TARGET_OFF]
+            return data[off:off + r[R_TARGET_LEN]]
+        name = lb.hdr_name
+        for hname, value in self.worker.parser.headers(data):
+            if hname.lower() == name:
+                return value
+        return None
+
+    def dispatch(self, out, exclude, server=None):
+        """Send `out` (head and the body bytes in hand) to a server of the backend
+        (the one the balancer picks, unless the queue already chose `server`)."""
         be = self.backend
         worker = self.worker
-        server = be.lb.pick(exclude)
         conn = self.idle
+        if server is None:
+            if conn is not None and conn.private and conn.server.usable and conn.server is not exclude:
+                # NTLM/Negotiate authenticated the connection itself: the session's next
+                # requests go to the same server on it, bypassing the balancer (HAProxy's
+                # "prefer last server" for private connections).
+                server = conn.server
+            else:
+                server = be.lb.pick(exclude, self.lb_key)
+                if server is None and be.lb.saturated:
+                    self.enqueue(out)
+                    return
         lost_private = False
         if conn is not None:
             # The session's own connection serves it again if the balancer chose
@@ -389,7 +422,7 @@ class Session:
                         sc.nreuse_private += 1
                     else:
                         sc.nreuse_empty += 1
-                elif conn.proven:
+                elif conn.uses:
                     sc.reuse += 1
                 else:
                     sc.warm_used += 1       # a pool-warm-conn connection's first request
@@ -416,9 +449,47 @@ class Session:
         if not conn.write(out):
             self.server_failed(conn, conn.failed_connecting())
             return
-        self.deadline = worker.now + (be.t_connect if conn.connecting else be.t_server)
+        if conn.connecting:
+            self.deadline = worker.now + be.t_connect
+        elif self.state == ST_BODY:
+            self.deadline = worker.now + self.frontend.t_client   # the rest of the body is awaited
+        else:
+            self.deadline = worker.now + be.t_server
         if self.state == ST_BODY and conn.out:
             self.pause_client()
+
+    def enqueue(self, out):
+        """Every usable server is at its maxconn: wait in the backend queue for
+        `timeout queue` at most (then 503), as HAProxy does."""
+        be = self.backend
+        if be.maxqueue and len(be.queue) >= be.maxqueue:
+            be.counters.req_tot += 1
+            self.answer_error(503, be.counters)
+            return
+        self.queued_out = out
+        self.rstate = RS_QUEUED
+        be.queue.append(self)
+        c = be.counters
+        c.qcur = len(be.queue)
+        if c.qcur > c.qmax:
+            c.qmax = c.qcur
+        self.worker.queued += 1
+        self.deadline = self.worker.now + be.t_queue
+        if self.state == ST_BODY:
+            self.pause_client()
+
+    def dequeued(self, server):
+        """A server has room again (or none is usable any more: server is None)."""
+        out = self.queued_out
+        self.queued_out = None
+        self.rstate = RS_NONE
+        if server is None:
+            self.backend.counters.req_tot += 1
+            self.answer_error(503, self.backend.counters)
+            return
+        self.dispatch(out, None, server)
+        if self.state == ST_BODY and self.conn is not None and not self.conn.out:
+            self.resume_client()
 
     def forward_request_body(self, data):
         conn = self.conn
@@ -444,6 +515,7 @@ class Session:
                 data = data[:n]
         if done:
             self.state = ST_WAIT
+            self.deadline = self.worker.now + self.backend.t_server
         if conn is None:
             # The response already ended (the server answered early): drop the rest.
             if done:
@@ -620,10 +692,7 @@ class Session:
                 conn.close()
             elif self.client_ka and not self.client_eof and self.state == ST_WAIT:
                 self.idle = conn         # kept for this session's next request
-                conn.proven = True
                 self.worker.mark_idle(conn)
-            elif conn.private:
-                conn.close()             # bound to this client's authentication
             else:
                 self.worker.release(conn)
         self.rstate = RS_NONE
@@ -715,12 +784,8 @@ class Session:
 
     def bad_response(self):
         """Unparsable or invalid response head: 502, and never pool that connection."""
-        conn = self.conn
         self.server.counters.eresp += 1
-        if conn is not None:
-            conn.close()
-            self.conn = None
-            self.server.counters.scur -= 1
+        self.drop_conn()
         self.rbuf = b""
         self.rprev = 0
         self.answer_error(502, self.server.counters)
@@ -758,6 +823,14 @@ class Session:
 
     def on_timeout(self):
         state = self.state
+        if self.rstate == RS_QUEUED:
+            # timeout queue: the request never reached a server; the queue drops
+            # it lazily (run_queues skips sessions no longer queued).
+            self.rstate = RS_NONE
+            self.queued_out = None
+            self.backend.counters.req_tot += 1
+            self.answer_error(503, self.backend.counters)
+            return
         if state == ST_HEAD:
             if self.inbuf:
                 self.reject(408)           # head trickled too slowly (slowloris)
@@ -768,10 +841,7 @@ class Session:
         elif self.rstate == RS_HEAD and not self.resp_started:
             conn = self.conn
             connecting = conn is not None and conn.connecting
-            if conn is not None:
-                conn.close()
-                self.conn = None
-                self.server.counters.scur -= 1
+            self.drop_conn()
             if connecting:
                 self.server.counters.econ += 1
                 self.answer_error(503, self.server.counters)
@@ -835,11 +905,7 @@ class Session:
         destroy the response still in flight; so shut our side, then read and drop
         until the client closes (or LINGER_TIME passes).
         """
-        conn = self.conn
-        if conn is not None:
-            conn.close()
-            self.conn = None
-            self.server.counters.scur -= 1
+        self.drop_conn()
         self.drop_idle()
         self.state = ST_LINGER
         self.reading = True
@@ -873,15 +939,20 @@ class Session:
             return
         self.set_events(EVENT_READ)
 
+    def drop_conn(self):
+        """Close the current stream's server connection, if any (never pooled)."""
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            self.server.counters.scur -= 1
+            conn.close()
+
     def drop_idle(self):
         """The session ends: its idle server connection goes to the pool for others."""
         conn = self.idle
         if conn is not None:
             self.idle = None
-            if conn.private:
-                conn.close()
-            else:
-                self.worker.release(conn)
+            self.worker.release(conn)
 
     def abort(self):
         """Close everything at once (broken peer, unrecoverable mid-stream error)."""
@@ -891,11 +962,7 @@ class Session:
         if self.state == ST_CLOSED:
             return
         self.state = ST_CLOSED
-        conn = self.conn
-        if conn is not None:
-            conn.close()
-            self.conn = None
-            self.server.counters.scur -= 1
+        self.drop_conn()
         self.drop_idle()
         sock = self.sock
         if self.events:

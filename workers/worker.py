@@ -13,8 +13,10 @@ from selectors import EVENT_READ, EVENT_WRITE
 import msgpack
 
 from _native import ChunkedDecoder, Parser
-from proxy.http1.rules import idle_limit_from_hint
-from workers.balance import RoundRobin
+from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
+from collections import deque
+
+from workers.balance import make_balancer
 from workers.counters import Counters
 from workers.pool import IdlePool
 from workers.session import ServerConn, Session
@@ -66,9 +68,9 @@ class ServerRuntime:
     """One server as a worker sees it: address, weight, state, idle pool, counters."""
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
-                 "pool", "counters", "idle_limit", "max_reuse")
+                 "pool", "counters", "idle_limit", "max_reuse", "maxconn")
 
-    def __init__(self, backend, config, family, addr):
+    def __init__(self, backend, config, family, addr, share):
         self.name = config.name
         self.config = config
         self.backend = backend
@@ -84,16 +86,24 @@ class ServerRuntime:
             limit = min(limit, config.pool_idle_timeout)
         self.idle_limit = limit
         self.max_reuse = config.max_reuse
+        self.maxconn = share(config.maxconn)
 
 
 class BackendRuntime:
     """A backend in one worker: its servers, balancer, reuse mode and timeouts."""
 
-    def __init__(self, config, addrs):
+    def __init__(self, config, addrs, share):
         self.name = config.name
         self.config = config
-        self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)]) for s in config.servers]
-        self.lb = RoundRobin(self.servers)
+        self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)], share)
+                        for s in config.servers]
+        self.lb = make_balancer(config, self.servers)
+        self.queue = deque()                # sessions waiting for a server with room
+        # maxqueue is a per-server limit in HAProxy; with one backend queue per
+        # worker, the queue holds at most this worker's share of their sum.
+        self.maxqueue = share(sum(s.maxqueue for s in config.servers)) \
+            if all(s.maxqueue for s in config.servers) and config.servers else 0
+        self.t_queue = _t(config.timeout_queue)
         self.counters = Counters()          # what happened with no server chosen (503)
         self.reuse = config.http_reuse
         self.retries = config.retries
@@ -142,7 +152,7 @@ class Listener:
                 worker.pause_accepting()
                 return
             try:
-                sock, _addr = accept()
+                sock, addr = accept()
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -153,7 +163,7 @@ class Listener:
                 return
             # TCP_NODELAY is inherited from the listener (set by the master).
             sock.setblocking(False)
-            sess = Session(worker, fe, sock)
+            sess = Session(worker, fe, sock, addr)
             worker.sessions.add(sess)
             sess.set_events(EVENT_READ)
 
@@ -170,7 +180,9 @@ class Worker:
         g = config.global_
         self.parser = Parser(max_headers=101, max_head=16384, max_line=8192)
         self.sessions = set()
-        self.backends = {b.name: BackendRuntime(b, addrs) for b in config.backends}
+        share = self.share_of
+        self.nworkers = nworkers
+        self.backends = {b.name: BackendRuntime(b, addrs, share) for b in config.backends}
         self.frontends = []
         for fe in config.frontends:
             self.frontends.append(FrontendRuntime(fe, self.backends.get(fe.default_backend)))
@@ -184,6 +196,7 @@ class Worker:
         # evenly across SO_REUSEPORT listeners, so shares fill at the same pace.
         self.maxconn = max(1, -(-limit // nworkers))
         self.accepting = False
+        self.queued = 0          # sessions waiting in backend queues
         self.running = True
         self.stopping_at = None
         self.unpacker = msgpack.Unpacker(raw=False)
@@ -192,6 +205,34 @@ class Worker:
         self.signals = []
 
     # ----------------------------------------------------------- helpers for sessions
+
+    def share_of(self, limit):
+        """This worker's share of a limit that HAProxy counts per process (server
+        maxconn, maxqueue): workers share no memory and SO_REUSEPORT spreads
+        connections evenly, so each takes limit/N, the remainder to the lowest
+        slots, and at least 1 so that no worker is shut out of a server."""
+        if not limit:
+            return 0
+        n = self.nworkers
+        return max(1, limit // n + (1 if self.slot < limit % n else 0))
+
+    def run_queues(self):
+        """Hand queued requests to servers that have room again (after each batch of events)."""
+        for be in self.backends.values():
+            queue = be.queue
+            while queue:
+                sess = queue[0]
+                if sess.rstate != 3 or sess.state == 4:     # not RS_QUEUED any more, or closed
+                    queue.popleft()
+                    self.queued -= 1
+                    continue
+                server = be.lb.pick(None, sess.lb_key)
+                if server is None and be.lb.saturated:
+                    break
+                queue.popleft()
+                self.queued -= 1
+                sess.dequeued(server)
+            be.counters.qcur = len(queue)
 
     def new_chunked(self):
         return ChunkedDecoder()
@@ -259,9 +300,12 @@ class Worker:
                     self.mark_idle(conn)
 
     def mark_idle(self, conn):
-        """`conn` just finished an exchange and waits for the next one."""
+        """`conn` just finished an exchange (or was opened warm) and waits for the next one."""
         now = self.now
         conn.idle_since = now
+        # HAProxy's "proven": already reused at least once, so the server is known
+        # to keep connections open after a response.
+        conn.proven = conn.uses >= 2
         conn.expire = now + idle_limit_from_hint(conn.server.idle_limit, conn.hint_timeout)
 
     @staticmethod
@@ -275,11 +319,15 @@ class Worker:
         return False    # EOF, or bytes nobody asked for: not a clean idle connection
 
     def release(self, conn):
-        """A stream ended cleanly on `conn`: keep it warm in its server's pool, or close it."""
+        """`conn`'s session is done with it: keep it warm in its server's pool, or close it.
+
+        Closed instead: a private connection (NTLM/Negotiate bound it to its client),
+        any under `http-reuse never` (never shared between sessions), and those
+        the server is done with (DOWN, max-reuse, pool full)."""
         server = conn.server
         conn.session = None
-        conn.proven = True
         if (not server.usable or not self.running or conn.private
+                or server.backend.reuse == REUSE_NEVER
                 or (server.max_reuse >= 0 and conn.uses > server.max_reuse)
                 or not server.pool.put(conn)):
             conn.close()
@@ -375,7 +423,7 @@ class Worker:
                         self.close_idle_to(s)
                     else:
                         self.warm_pools()
-                be.lb = RoundRobin(be.servers)
+                be.lb.update()
 
     def close_idle_to(self, server):
         """A server went DOWN or out of service: close every idle connection to it at once,
@@ -485,6 +533,8 @@ class Worker:
             timeout = self.next_tick - monotonic()
             dispatch(timeout if timeout > 0 else 0)
             self.now = now = monotonic()
+            if self.queued:
+                self.run_queues()
             if now >= self.next_tick:
                 self.tick(now)
         self.shutdown()
