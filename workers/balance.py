@@ -237,6 +237,11 @@ class RoundRobin(Balancer):
         self.saturated = False
         if self.limited or exclude is not None:
             return Balancer.pick(self, exclude, key)
+        active = self.active
+        if len(active) == 1:
+            s = active[0]
+            if s.usable and s.weight > 0:
+                return s
         scores = self.scores
         best = None
         best_score = 0
