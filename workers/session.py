@@ -16,6 +16,7 @@ from _native import (
     R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERSION,
 )
 from proxy.http1.errors import error_response
+from proxy.http1.rewrite import apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
     REUSE_NONE, REUSE_PROVEN,
@@ -309,7 +310,9 @@ class Session:
         self.version = version
         fe = self.frontend
         self.client_ka = keepalive and fe.keepalive
-        if not fe.server_keepalive:
+        if fe.rewrite_requests:
+            head = self.rewritten_request(data, version)
+        elif not fe.server_keepalive:
             # http-server-close / httpclose: tell the server this is the last request.
             head = worker.parser.strip_hop(data) + END_CLOSE
         elif r[R_FLAGS] & F_HOP or version == 10:
@@ -360,6 +363,16 @@ class Session:
         if be.lb.needs_key:
             self.lb_key = self.balance_key(be.lb, r, data)
         self.dispatch(head, None)
+
+    def rewritten_request(self, data, version):
+        """Slow path: http-request header rules and option forwardfor."""
+        fe = self.frontend
+        head = self.worker.parser.strip_hop(data)
+        extra = forwarded_for(head, fe.forwardfor, self.peer[0] if self.peer else None)
+        head = apply_rules(head, fe.request_rules, extra)
+        if not fe.server_keepalive:
+            return head + END_CLOSE
+        return head + (END_KEEPALIVE_10 if version == 10 else END)
 
     def balance_key(self, lb, r, data):
         """What `balance source|uri|hdr(NAME)` hashes for this request (None: not there)."""
@@ -595,7 +608,16 @@ class Session:
             self.read_keepalive_hint(parser.headers(data))
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
         self.client_ka = client_ka
-        if r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
+        if self.frontend.response_rules:
+            head = apply_rules(parser.strip_hop(data), self.frontend.response_rules)
+            if not client_ka:
+                head += END_CLOSE
+            elif self.version == 10:
+                head += END_KEEPALIVE_10
+            else:
+                head += END
+            body = data[end:]
+        elif r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
             if not client_ka:
                 head = parser.strip_hop(data) + END_CLOSE
             elif self.version == 10:
@@ -663,6 +685,15 @@ class Session:
             dec = self.resp_dec
             n = dec.feed(data, 0)
             if n < 0:
+                if head is not None:
+                    # Nothing reached the client yet: it can still get a clean 502
+                    # (counted instead of the status the server announced).
+                    cls = self.status // 100 if self.status < 600 else 0
+                    self.frontend.counters.hrsp[cls] -= 1
+                    self.server.counters.hrsp[cls] -= 1
+                    self.resp_started = False
+                    self.bad_response()
+                    return
                 # Bad framing mid-body: we cannot tell the client cleanly; cut it.
                 self.server.counters.eresp += 1
                 self.abort()
@@ -832,10 +863,13 @@ class Session:
             self.answer_error(503, self.backend.counters)
             return
         if state == ST_HEAD:
-            if self.inbuf:
-                self.reject(408)           # head trickled too slowly (slowloris)
+            if self.inbuf or self.nreq == 0:
+                # A head trickled too slowly (slowloris), or a connection that never
+                # sent its first request: 408, as HAProxy does (it has
+                # `option http-ignore-probes` to stay silent; we do not, yet).
+                self.reject(408)
             else:
-                self.close()               # idle keep-alive connection
+                self.close()               # idle keep-alive connection between requests
         elif state == ST_BODY and not self.resp_started:
             self.reject(408)
         elif self.rstate == RS_HEAD and not self.resp_started:

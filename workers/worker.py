@@ -13,6 +13,7 @@ from selectors import EVENT_READ, EVENT_WRITE
 import msgpack
 
 from _native import ChunkedDecoder, Parser
+from proxy.config.model import ForwardFor
 from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
 from collections import deque
 
@@ -129,6 +130,13 @@ class FrontendRuntime:
         # http-server-close only the server side.
         be = backend.config if backend is not None else None
         self.keepalive = not (config.httpclose or (be is not None and be.httpclose))
+        # Header edits (slow path, only when configured): request rules run
+        # frontend then backend, response rules backend then frontend, and
+        # option forwardfor's header goes last, as in HAProxy.
+        self.forwardfor = ForwardFor.combine(config.forwardfor, be.forwardfor if be else None)
+        self.request_rules = config.request_rules + (be.request_rules if be else ())
+        self.response_rules = (be.response_rules if be else ()) + config.response_rules
+        self.rewrite_requests = bool(self.forwardfor or self.request_rules)
         self.server_keepalive = (backend is not None and backend.keepalive
                                  and not (config.http_server_close or config.httpclose))
 
