@@ -12,7 +12,7 @@ import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
-    ERROR_STATUS, F_AUTH_CONN, F_HOP, F_KEEPALIVE_HDR, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF,
+    ERROR_STATUS, F_AUTH_CONN, F_CONN_UPGRADE, F_HOP, F_KEEPALIVE_HDR, F_UPGRADE, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF,
     R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERSION,
 )
 from proxy.http1.errors import error_response
@@ -32,12 +32,14 @@ ST_BODY = 1      # forwarding the request body
 ST_WAIT = 2      # request forwarded; waiting for the response to end
 ST_LINGER = 3    # our side is shut; reading and dropping until the client closes
 ST_CLOSED = 4
+ST_TUNNEL = 5    # after a 101 Switching Protocols: bytes flow both ways, unparsed
 
 # Response states (the server side of the current stream).
 RS_NONE = 0
 RS_HEAD = 1
 RS_BODY = 2
 RS_QUEUED = 3    # every server is at its maxconn: waiting in the backend's queue
+RS_TUNNEL = 4    # relaying the server's side of an upgraded connection
 
 CONN_KEEPALIVE_10 = b"Connection: keep-alive\r\n"
 CONN_CLOSE = b"Connection: close\r\n"
@@ -45,6 +47,7 @@ CONN_CLOSE = b"Connection: close\r\n"
 END = b"\r\n"
 END_KEEPALIVE_10 = CONN_KEEPALIVE_10 + END
 END_CLOSE = CONN_CLOSE + END
+END_UPGRADE = b"Connection: upgrade\r\n" + END
 LINGER_TIME = 2.0
 CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
                             errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
@@ -117,7 +120,7 @@ class ServerConn:
                 return
             if not self.out:
                 self.set_events(EVENT_READ)
-                if sess.state == ST_BODY:
+                if sess.state == ST_BODY or sess.state == ST_TUNNEL:
                     sess.resume_client()
         if mask & EVENT_READ and self.session is sess:
             sess.read_server()
@@ -183,7 +186,8 @@ class Session:
         "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
-        "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key", "rbuf", "rprev", "resp_kind",
+        "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key",
+        "upgrading", "rbuf", "rprev", "resp_kind",
         "resp_left", "resp_dec", "server_ka", "resp_started", "status",
     )
 
@@ -207,6 +211,7 @@ class Session:
         self.idle = None         # this session's own server connection, between its requests
         self.queued_out = None
         self.lb_key = None
+        self.upgrading = False
         self.server = None
         self.rstate = RS_NONE
         self.req_dec = None
@@ -268,6 +273,8 @@ class Session:
         elif state == ST_BODY:
             self.deadline = self.worker.now + self.frontend.t_client
             self.forward_request_body(data)
+        elif state == ST_TUNNEL:
+            self.tunnel_to_server(data)
         else:
             # Pipelined request while the previous response is in flight: hold it.
             self.inbuf += data
@@ -284,6 +291,15 @@ class Session:
             return
         if state == ST_BODY:
             self.frontend.counters.cli_abrt += 1
+        elif state == ST_TUNNEL and self.conn is not None and not self.conn.out:
+            # Pass the half-close on; the server's side keeps flowing until it closes.
+            self.reading = False
+            self.set_events(EVENT_WRITE if self.out else 0)
+            try:
+                self.conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.close()
+            return
         self.close()
 
     def on_head_data(self, data):
@@ -310,7 +326,14 @@ class Session:
         self.version = version
         fe = self.frontend
         self.client_ka = keepalive and fe.keepalive
-        if fe.rewrite_requests:
+        flags = r[R_FLAGS]
+        self.upgrading = upgrading = (flags & F_UPGRADE and flags & F_CONN_UPGRADE
+                                      and version == 11)
+        if upgrading:
+            # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
+            # server for; keep it and say so in Connection.
+            head = worker.parser.strip_hop(data, True) + END_UPGRADE
+        elif fe.rewrite_requests:
             head = self.rewritten_request(data, version)
         elif not fe.server_keepalive:
             # http-server-close / httpclose: tell the server this is the last request.
@@ -555,15 +578,22 @@ class Session:
             if self.rstate == RS_BODY and self.resp_kind == BODY_CLOSE:
                 self.server_ka = False
                 self.finish_stream()
+            elif self.rstate == RS_TUNNEL:
+                self.close_gracefully()
             else:
                 self.server_failed(conn, conn.failed_connecting())
             return
-        self.deadline = self.worker.now + self.backend.t_server
         self.server.counters.bout += len(data)
-        if self.rstate == RS_HEAD:
+        rstate = self.rstate
+        if rstate == RS_HEAD:
+            self.deadline = self.worker.now + self.backend.t_server
             self.on_response_head_data(data)
-        else:
+        elif rstate == RS_BODY:
+            self.deadline = self.worker.now + self.backend.t_server
             self.forward_response_body(data)
+        else:
+            self.deadline = self.worker.now + self.backend.t_tunnel
+            self.send_client(data)
 
     def on_response_head_data(self, data):
         worker = self.worker
@@ -585,8 +615,11 @@ class Session:
             if status >= 200:
                 break
             if status == 101:
-                # No Upgrade was forwarded, so a switch of protocols is a protocol error.
-                self.bad_response()
+                if self.upgrading and self.state == ST_WAIT:
+                    self.start_tunnel(data, r[R_END])
+                else:
+                    # No Upgrade was asked for: switching protocols is a protocol error.
+                    self.bad_response()
                 return
             # 1xx interim response (100 Continue, 103 Early Hints): relay, then await the final one.
             end = r[R_END]
@@ -654,6 +687,40 @@ class Session:
             self.forward_response_body(body, head)
         else:
             self.send_client(head)
+
+    def start_tunnel(self, data, end):
+        """101 Switching Protocols: relay the head, then bytes both ways until a side
+        closes, bounded by `timeout tunnel`. The server connection is never pooled."""
+        head = self.worker.parser.strip_hop(data, True) + END_UPGRADE
+        c = self.frontend.counters
+        c.hrsp[1] += 1
+        self.server.counters.hrsp[1] += 1
+        self.status = 101
+        self.resp_started = True
+        self.client_ka = False
+        self.server_ka = False
+        self.state = ST_TUNNEL
+        self.rstate = RS_TUNNEL
+        self.deadline = self.worker.now + self.backend.t_tunnel
+        self.send_client(head + data[end:])
+        if self.state == ST_CLOSED:
+            return
+        if self.inbuf:
+            # Bytes the client sent after its request head belong to the new protocol.
+            early, self.inbuf = self.inbuf, b""
+            self.tunnel_to_server(early)
+        if not self.reading and not self.client_eof:
+            self.resume_client()
+
+    def tunnel_to_server(self, data):
+        conn = self.conn
+        self.deadline = self.worker.now + self.backend.t_tunnel
+        self.server.counters.bin += len(data)
+        if not conn.write(data):
+            self.close()
+            return
+        if conn.out:
+            self.pause_client()
 
     def read_keepalive_hint(self, headers):
         """Slow path: the server said how long and how often it keeps this connection."""
@@ -854,6 +921,9 @@ class Session:
 
     def on_timeout(self):
         state = self.state
+        if state == ST_TUNNEL:
+            self.close()                   # timeout tunnel: both sides idle too long
+            return
         if self.rstate == RS_QUEUED:
             # timeout queue: the request never reached a server; the queue drops
             # it lazily (run_queues skips sessions no longer queued).

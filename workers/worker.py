@@ -110,6 +110,9 @@ class BackendRuntime:
         self.retries = config.retries
         self.t_connect = _t(config.timeout_connect)
         self.t_server = _t(config.timeout_server)
+        # After an Upgrade: `timeout tunnel`, else the server timeout goes on applying.
+        self.t_tunnel = _t(config.timeout_tunnel) if config.timeout_tunnel is not None \
+            else self.t_server
         # option http-server-close / httpclose: close the server side after each response.
         self.keepalive = config.http_keep_alive and not (config.http_server_close or config.httpclose)
 
