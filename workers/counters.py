@@ -10,7 +10,7 @@ FIELDS = (
     "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
     "bin", "bout",
     "conn_tot", "reuse", "idle_conn_cur", "replays", "econ", "eresp",
-    "cli_abrt", "srv_abrt",
+    "cli_abrt", "srv_abrt", "wretr", "wredis",
     # Why a request opened a new server connection instead of reusing one, and
     # how idle connections ended (keepwarm's own fields).
     "nreuse_first", "nreuse_empty", "nreuse_private", "idle_srv_closed", "idle_purged",

@@ -68,7 +68,7 @@ class ServerConn:
     """One TCP connection to a server: idle in its pool, or carrying one session's stream."""
 
     __slots__ = ("sock", "send", "recv", "server", "session", "events", "connecting",
-                 "out", "uses", "proven", "private", "idle_since", "expire", "uses_left",
+                 "out", "uses", "proven", "private", "warm", "idle_since", "expire", "uses_left",
                  "hint_timeout", "worker", "err")
 
     def __init__(self, worker, server, sock, connecting):
@@ -84,6 +84,7 @@ class ServerConn:
         self.uses = 0            # requests sent on this connection
         self.proven = False      # reused at least once (HAProxy's word): the server keeps connections
         self.private = False     # bound to one client by connection-based auth
+        self.warm = False        # opened by pool-warm-conn before any request
         self.idle_since = 0.0
         self.expire = 0.0        # while idle: not to be used (closed) from this time on
         self.uses_left = -1      # requests the server still accepts here (-1: no limit known)
@@ -630,6 +631,13 @@ class Session:
             if not data:
                 return
         end = r[R_END]
+        if status in self.backend.retry_status and self.replay is not None \
+                and self.may_retry(status):
+            # retry-on <status>: drop this answer (and its connection), ask again.
+            self.drop_conn()
+            self.nreq -= 1
+            self.retry(self.replay)
+            return
         self.status = status
         kind, length, keepalive = classify_response(r, self.method)
         self.resp_kind = kind
@@ -829,33 +837,56 @@ class Session:
             # The server never took the request: retrying it cannot duplicate it.
             sc.econ += 1
             out = replay if replay is not None else pending
-            if out and self.retries > 0:
-                self.retries -= 1
+            if out and self.may_retry("conn-failure"):
                 self.nreq -= 1
-                self.replayed = True
-                self.dispatch_to(server, out)
+                self.retry(out)
                 return
             self.answer_error(503, sc)
             return
-        if replay is not None and conn.uses > 1 and not self.replayed:
-            # A reused connection that died before any response byte: the
-            # idle-close race. Replay once on a fresh connection (DESIGN.md §4).
-            sc.replays += 1
-            self.replayed = True
-            self.nreq -= 1
-            self.dispatch_to(server, replay)
-            return
+        if replay is not None:
+            if (conn.uses > 1 or conn.warm) and not self.replayed:
+                # A connection that sat idle died before any response byte: the
+                # idle-close race. Replay once on a fresh connection (DESIGN.md §4).
+                sc.replays += 1
+                self.replayed = True
+                self.nreq -= 1
+                self.dispatch_to(server, replay)
+                return
+            if self.may_retry("empty-response"):
+                self.nreq -= 1
+                self.retry(replay)
+                return
         sc.eresp += 1
         self.answer_error(502, sc)
+
+    def may_retry(self, event):
+        """`retries` left and `retry-on` covering `event` (a keyword, or a status code)?"""
+        return self.retries > 0 and event in self.backend.retry_on
+
+    def retry(self, out):
+        """Send the request again on a new connection: to the same server, or, with
+        `option redispatch`, to another one on the last retry (or every Nth)."""
+        be = self.backend
+        self.retries -= 1
+        self.replayed = True
+        server = self.server
+        server.counters.wretr += 1
+        every = be.redispatch_interval
+        done = be.retries - self.retries
+        if be.redispatch and (self.retries == 0 if every < 0 else done % every == 0):
+            other = be.lb.pick(server, self.lb_key)
+            if other is not None and other is not server:
+                server.counters.wredis += 1
+                server = other
+        self.dispatch_to(server, out)
 
     def connect_failed(self, server, out):
         """connect() failed at once (refused, unreachable): retry, then 503."""
         sc = server.counters
         sc.econ += 1
-        if self.retries > 0:
-            self.retries -= 1
-            self.replayed = True
-            self.dispatch_to(server, out)
+        self.server = server
+        if self.may_retry("conn-failure"):
+            self.retry(out)
             return
         sc.req_tot += 1
         self.answer_error(503, sc)
@@ -871,6 +902,7 @@ class Session:
         conn.session = self
         conn.uses += 1
         self.conn = conn
+        self.server = server
         sc.scur += 1
         sc.bin += len(out)
         self.nreq += 1
@@ -881,11 +913,16 @@ class Session:
         self.deadline = worker.now + (self.backend.t_connect if conn.connecting else self.backend.t_server)
 
     def bad_response(self):
-        """Unparsable or invalid response head: 502, and never pool that connection."""
+        """Unparsable or invalid response head: 502 (or a retry under `retry-on
+        junk-response`), and never pool that connection."""
         self.server.counters.eresp += 1
         self.drop_conn()
         self.rbuf = b""
         self.rprev = 0
+        if self.replay is not None and not self.resp_started and self.may_retry("junk-response"):
+            self.nreq -= 1
+            self.retry(self.replay)
+            return
         self.answer_error(502, self.server.counters)
 
     # ----------------------------------------------------------- answers
@@ -946,6 +983,13 @@ class Session:
             conn = self.conn
             connecting = conn is not None and conn.connecting
             self.drop_conn()
+            event = "conn-failure" if connecting else "response-timeout"
+            if self.replay is not None and self.may_retry(event):
+                if connecting:
+                    self.server.counters.econ += 1
+                self.nreq -= 1
+                self.retry(self.replay)
+                return
             if connecting:
                 self.server.counters.econ += 1
                 self.answer_error(503, self.server.counters)

@@ -108,6 +108,11 @@ class BackendRuntime:
         self.counters = Counters()          # what happened with no server chosen (503)
         self.reuse = config.http_reuse
         self.retries = config.retries
+        self.retry_on = config.retry_on | frozenset(
+            int(x) for x in config.retry_on if x.isdigit())
+        self.retry_status = frozenset(x for x in self.retry_on if isinstance(x, int))
+        self.redispatch = config.redispatch
+        self.redispatch_interval = config.redispatch_interval
         self.t_connect = _t(config.timeout_connect)
         self.t_server = _t(config.timeout_server)
         # After an Upgrade: `timeout tunnel`, else the server timeout goes on applying.
@@ -305,6 +310,7 @@ class Worker:
                     if conn is None:
                         break
                     s.counters.warm_opened += 1
+                    conn.warm = True
                     if not s.pool.put(conn):
                         conn.close()
                         break
