@@ -53,6 +53,7 @@ CHECK_DESC = {
     "L7TOUT": "Layer7 timeout",
     "L7RSP": "Layer7 invalid response",
     "L7STS": "Layer7 wrong status",
+    "HANA": "Health analyze",
 }
 ADMIN_STATES = ("ready", "drain", "maint")
 
@@ -548,6 +549,41 @@ class HealthChecker:
         active = sum(1 for s in servers if s.usable and not s.server.backup)
         backup = sum(1 for s in servers if s.usable and s.server.backup)
         return active, backup
+
+    # ------------------------------------------------------------ passive health
+
+    def passive_error(self, backend: str, server: str) -> None:
+        """A worker saw `error-limit` consecutive errors on live traffic (`observe`):
+        apply the server's `on-error` action, as HAProxy does.
+
+          fastinter    -- only check sooner (at fastinter);
+          fail-check   -- count a failed check, and check sooner (the default);
+          sudden-death -- leave one failed check before DOWN, and check sooner;
+          mark-down    -- mark the server DOWN at once, and check sooner.
+        Servers without `check` have no health to lower: nothing happens.
+        """
+        hs = self.servers.get((backend, server))
+        if hs is None or not hs.probing:
+            return
+        now = time.monotonic()
+        before_kind, before_health = hs.kind(), hs.health
+        action = hs.server.on_error
+        hs.check_status, hs.check_code, hs.check_info = "HANA", None, "on-error %s" % action
+        hs.check_duration = 0
+        if action == "fail-check":
+            hs.record(False)
+        elif action == "sudden-death":
+            if hs.health > hs.rise:
+                hs.health = hs.rise
+            else:
+                hs.record(False)
+        elif action == "mark-down":
+            while hs.health > 0:
+                hs.record(False)
+        due = now + hs.fastinter
+        if hs.probe is None and (hs.next_at is None or hs.next_at > due):
+            hs.next_at = due
+        self.report(hs, before_kind, before_health, now)
 
     # ------------------------------------------------------------ admin
 

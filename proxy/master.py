@@ -67,6 +67,7 @@ class Master:
         self.control_conns = set()
         self.addrs = {}
         self.health = None
+        self.weights = {}            # (backend, server) -> weight set at run time
         self.log_stream = log or sys.stderr
 
     # ------------------------------------------------------------------ setup
@@ -209,7 +210,8 @@ class Master:
     def server_changed(self, backend, server, state):
         """A server went UP, DOWN, MAINT or DRAIN: every worker learns it at once."""
         self.broadcast({"t": "server", "backend": backend, "server": server,
-                        "usable": state["usable"], "weight": None})
+                        "usable": state["usable"], "weight": None,
+                        "down": state["status"].startswith("DOWN")})
 
     def broadcast(self, msg):
         for slot in self.slots:
@@ -233,8 +235,11 @@ class Master:
 
     def state_messages(self):
         """Messages that tell a new worker which servers are not usable now."""
-        return [{"t": "server", "backend": backend, "server": server, "usable": False, "weight": None}
+        msgs = [{"t": "server", "backend": backend, "server": server, "usable": False, "weight": None}
                 for (backend, server), state in self.health.states().items() if not state["usable"]]
+        msgs += [{"t": "server", "backend": backend, "server": server, "usable": None, "weight": w}
+                 for (backend, server), w in self.weights.items()]
+        return msgs
 
     def handle_signals(self):
         while self.signals:
@@ -340,6 +345,9 @@ class Master:
                 slot.ready = True
             elif kind in ("stats", "bye"):
                 self.book.update(slot.pid, msg.get("c", {}))
+            elif kind == "observe":
+                # A worker saw error-limit consecutive errors on live traffic.
+                self.health.passive_error(str(msg.get("backend")), str(msg.get("server")))
 
     def reap_workers(self):
         while True:
@@ -451,7 +459,10 @@ class Master:
                 "ready": slot.ready, "stot": stot, "req_tot": req}
 
     def report(self):
-        return self.book.report(self.config, self.info(), self.health.states())
+        states = self.health.states()
+        for key, weight in self.weights.items():
+            states[key] = dict(states.get(key, {}), weight=weight)
+        return self.book.report(self.config, self.info(), states)
 
     def answer(self, request):
         cmd = request.get("cmd") if isinstance(request, dict) else None
@@ -475,13 +486,23 @@ class Master:
             return self.set_admin(words[2], "maint" if words[0] == "disable" else "ready")
         if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "state":
             return self.set_admin(words[2], words[4])
+        if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "weight":
+            return self.set_weight(words[2], words[4])
+        if len(words) == 4 and words[:2] == ["set", "weight"]:
+            return self.set_weight(words[2], words[3])
         if words[:2] == ["show", "table"] or words[:1] == ["show"]:
             return format_table(self.report()) + "\n"
         if words[:1] == ["help"] or not words:
             return ("The following commands are valid at this level:\n"
-                    "  help           : this message\n"
-                    "  show info      : report information about the running process\n"
-                    "  show stat      : report counters for each proxy and server (CSV)\n")
+                    "  help                                   : this message\n"
+                    "  show info                              : report information about the running process\n"
+                    "  show stat                              : report counters for each proxy and server (CSV)\n"
+                    "  show table                             : the same as a human table\n"
+                    "  disable server <be>/<srv>              : put a server in maintenance\n"
+                    "  enable server <be>/<srv>               : take it out of maintenance\n"
+                    "  set server <be>/<srv> state <st>       : ready, drain or maint\n"
+                    "  set server <be>/<srv> weight <w>       : change a server's weight (0..256 or N%)\n"
+                    "  set weight <be>/<srv> <w>              : the same\n")
         return "Unknown command: '%s'. Type 'help' for the list.\n" % line
 
     def set_admin(self, target, state):
@@ -494,6 +515,25 @@ class Master:
         except ValueError:
             return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
         self.log("server %s/%s set to %s by the control socket" % (backend, server, state))
+        return "\n"
+
+    def set_weight(self, target, value):
+        """`set weight BE/SRV N` or `set server BE/SRV weight N` (0..256, or N% of the configured)."""
+        backend, _, server = target.partition("/")
+        try:
+            srv = self.config.backend(backend).server(server)
+        except KeyError:
+            return "No such server: '%s'.\n" % target
+        try:
+            weight = (srv.weight * int(value[:-1]) // 100) if value.endswith("%") else int(value)
+        except ValueError:
+            weight = -1
+        if not 0 <= weight <= 256:
+            return "Weight must be an integer between 0 and 256, or a percentage.\n"
+        self.weights[(backend, server)] = weight
+        self.broadcast({"t": "server", "backend": backend, "server": server, "usable": None,
+                        "weight": weight})
+        self.log("server %s/%s weight set to %d by the control socket" % (backend, server, weight))
         return "\n"
 
     # ------------------------------------------------------------------ teardown

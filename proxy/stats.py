@@ -88,6 +88,9 @@ class StatsBook:
                 state = server_states.get((be.name, srv.name), {})
                 row["status"] = state.get("status", "MAINT" if srv.disabled else "no check")
                 row["weight"] = state.get("weight", srv.weight)
+                for f in ("check_status", "check_code", "check_duration", "chkfail", "chkdown",
+                          "lastchg"):
+                    row[f] = state.get(f)
                 servers[srv.name] = row
             agg["smax"] = max(own["smax"], self.smax.get(("be", be.name), 0),
                               max([servers[s]["smax"] for s in servers] or [0]))

@@ -639,6 +639,11 @@ class Session:
             self.retry(self.replay)
             return
         self.status = status
+        server = self.server
+        if server.observe is not None:
+            # layer7 counts 5xx (but 501 and 505, the client's doing) as errors.
+            worker.observed(server, server.observe == "layer4" or status < 500
+                            or status == 501 or status == 505)
         kind, length, keepalive = classify_response(r, self.method)
         self.resp_kind = kind
         self.server_ka = keepalive and self.frontend.server_keepalive
@@ -827,6 +832,8 @@ class Session:
         conn.close()
         self.conn = None
         sc.scur -= 1
+        if server.observe is not None:
+            self.worker.observed(server, False)
         if self.rstate != RS_HEAD or self.resp_started or self.rbuf:
             # Part of a response already went out (or came in): nothing clean is possible.
             sc.srv_abrt += 1
@@ -885,6 +892,8 @@ class Session:
         sc = server.counters
         sc.econ += 1
         self.server = server
+        if server.observe is not None:
+            self.worker.observed(server, False)
         if self.may_retry("conn-failure"):
             self.retry(out)
             return
@@ -915,7 +924,10 @@ class Session:
     def bad_response(self):
         """Unparsable or invalid response head: 502 (or a retry under `retry-on
         junk-response`), and never pool that connection."""
-        self.server.counters.eresp += 1
+        server = self.server
+        server.counters.eresp += 1
+        if server.observe == "layer7":
+            self.worker.observed(server, False)
         self.drop_conn()
         self.rbuf = b""
         self.rprev = 0
@@ -983,6 +995,8 @@ class Session:
             conn = self.conn
             connecting = conn is not None and conn.connecting
             self.drop_conn()
+            if self.server.observe is not None:
+                self.worker.observed(self.server, False)
             event = "conn-failure" if connecting else "response-timeout"
             if self.replay is not None and self.may_retry(event):
                 if connecting:

@@ -17,7 +17,7 @@ from proxy.config.model import ForwardFor
 from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
 from collections import deque
 
-from workers.balance import make_balancer
+from workers.balance import make_balancer, slowstart_weight
 from workers.counters import Counters
 from workers.pool import IdlePool
 from workers.session import ServerConn, Session
@@ -69,7 +69,8 @@ class ServerRuntime:
     """One server as a worker sees it: address, weight, state, idle pool, counters."""
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
-                 "pool", "counters", "idle_limit", "max_reuse", "maxconn")
+                 "pool", "counters", "idle_limit", "max_reuse", "maxconn", "observe", "errors",
+                 "up_since")
 
     def __init__(self, backend, config, family, addr, share):
         self.name = config.name
@@ -88,6 +89,9 @@ class ServerRuntime:
         self.idle_limit = limit
         self.max_reuse = config.max_reuse
         self.maxconn = share(config.maxconn)
+        self.observe = config.observe       # passive health: None, "layer4" or "layer7"
+        self.errors = 0                     # consecutive errors seen on live traffic
+        self.up_since = None                # while slowstart ramps the weight up
 
 
 class BackendRuntime:
@@ -422,25 +426,66 @@ class Worker:
                 self.running = False
         elif kind == "server":
             self.set_server_state(msg.get("backend"), msg.get("server"), msg.get("usable"),
-                                  msg.get("weight"))
+                                  msg.get("weight"), bool(msg.get("down")))
         else:
             self.log("ignored unknown message from master: %r" % (msg,))
 
-    def set_server_state(self, backend, server, usable, weight):
+    def set_server_state(self, backend, server, usable, weight, down=False):
         be = self.backends.get(backend)
         if be is None:
             return
         for s in be.servers:
-            if s.name == server:
-                if weight is not None:
-                    s.weight = weight
-                if usable is not None:
-                    s.usable = bool(usable)
-                    if not s.usable:
-                        self.close_idle_to(s)
-                    else:
-                        self.warm_pools()
+            if s.name != server:
+                continue
+            if weight is not None:
+                s.weight = weight
+            if usable is not None and bool(usable) != s.usable:
+                s.usable = bool(usable)
+                if not s.usable:
+                    s.up_since = None
+                    self.close_idle_to(s)
+                    if down and s.config.on_marked_down == "shutdown-sessions":
+                        self.shutdown_sessions(lambda srv: srv is s)
+                else:
+                    if s.config.slowstart > 0:
+                        s.up_since = self.now
+                        s.weight = slowstart_weight(s.config.weight, s.config.slowstart, 0)
+                    if s.config.on_marked_up == "shutdown-backup-sessions" and not s.config.backup:
+                        self.shutdown_sessions(lambda srv: srv.backend is be and srv.config.backup)
+                    self.warm_pools()
+            be.lb.update()
+
+    def shutdown_sessions(self, on_server):
+        """on-marked-down shutdown-sessions / on-marked-up shutdown-backup-sessions:
+        end at once every session whose stream is on a matching server."""
+        for sess in [x for x in self.sessions if x.conn is not None and on_server(x.server)]:
+            sess.server.counters.srv_abrt += 1
+            sess.abort()
+
+    def ramp_weights(self, now):
+        """slowstart: a server that came UP gets its weight back gradually."""
+        for be in self.backends.values():
+            changed = False
+            for s in be.servers:
+                if s.up_since is not None:
+                    elapsed = now - s.up_since
+                    s.weight = slowstart_weight(s.config.weight, s.config.slowstart, elapsed)
+                    if elapsed >= s.config.slowstart:
+                        s.up_since = None
+                    changed = True
+            if changed:
                 be.lb.update()
+
+    def observed(self, server, ok):
+        """observe layer4|layer7: count consecutive errors on live traffic; at
+        error-limit, tell the master, whose health checker applies on-error."""
+        if ok:
+            server.errors = 0
+            return
+        server.errors += 1
+        if server.errors >= server.config.error_limit:
+            server.errors = 0
+            self.send_master({"t": "observe", "backend": server.backend.name, "server": server.name})
 
     def close_idle_to(self, server):
         """A server went DOWN or out of service: close every idle connection to it at once,
@@ -513,6 +558,7 @@ class Worker:
                             keep.append(conn)
                     s.pool.conns = keep
         self.warm_pools()
+        self.ramp_weights(now)
         self.send_master({"t": "stats", "c": self.snapshot()})
         if self.stopping_at is not None:
             for sess in list(self.sessions):
