@@ -10,7 +10,7 @@ import click
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
-from proxy.control import ControlError, default_socket_path, request
+from proxy.control import ControlError, default_socket_path, request, request_text
 
 
 def _fail(message):
@@ -116,6 +116,47 @@ def stats(socket_path, config_path, as_json):
     else:
         from proxy.stats import format_table
         click.echo(format_table(doc))
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["enable", "disable", "drain", "ready", "maint", "weight"]))
+@click.argument("target", metavar="BACKEND/SERVER")
+@click.argument("value", required=False)
+@click.option("-s", "socket_path", type=click.Path(), default=None,
+              help="Control socket of the instance (default: $KEEPWARM_SOCKET or /tmp/keepwarm-<uid>.sock).")
+@click.option("-f", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Find the instance through this config's `stats socket`.")
+def server(action, target, value, socket_path, config_path):
+    """Change a server's state or weight in a running instance.
+
+    \b
+    keepwarm server disable be/s1      maintenance: no traffic (HAProxy: disable server)
+    keepwarm server enable be/s1       back to check-driven state (enable server)
+    keepwarm server drain be/s1        no new sessions, current ones finish
+    keepwarm server weight be/s1 50    0..256, or N% of the configured weight
+    """
+    if "/" not in target:
+        raise click.UsageError("the server is named BACKEND/SERVER, e.g. be/s1")
+    if (action == "weight") != (value is not None):
+        raise click.UsageError("'weight' takes a value; the other actions take none")
+    if socket_path and config_path:
+        raise click.UsageError("use either -s or -f, not both")
+    if config_path:
+        socket_path = _socket_path(_load(config_path))
+    command = {
+        "enable": "enable server %s" % target,
+        "ready": "set server %s state ready" % target,
+        "disable": "disable server %s" % target,
+        "maint": "set server %s state maint" % target,
+        "drain": "set server %s state drain" % target,
+        "weight": "set server %s weight %s" % (target, value),
+    }[action]
+    try:
+        answer = request_text(socket_path or default_socket_path(), command).strip()
+    except ControlError as exc:
+        _fail(str(exc))
+    if answer:
+        _fail(answer.splitlines()[0])
 
 
 @main.command()

@@ -95,3 +95,27 @@ def test_slowstart_ramps_a_returning_server_up(backend_factory, proxy_factory):
     early = b1.request_count - before
     # Just back, s1 weighs about 1/16 of its 16 (then grows): far fewer than half.
     assert early <= 8, "s1 got %d of 32 requests right after coming back" % early
+
+
+def test_keepwarm_server_command_drains_disables_and_enables(backend_factory, proxy_factory):
+    from support.proxy import run_cli
+    b1, b2 = backend_factory("s1"), backend_factory("s2")
+    kw = proxy_factory([b1, b2], nbproc=1)
+    sock = str(kw.sock)
+    for action, status in (("drain", "DRAIN"), ("disable", "MAINT"), ("enable", "no check")):
+        res = run_cli("server", action, "be/s1", "-s", sock)
+        assert res.returncode == 0, res.stderr
+        _wait_status(kw, "s1", status)
+    res = run_cli("server", "weight", "be/s1", "25", "-s", sock)
+    assert res.returncode == 0, res.stderr
+    kw.wait_stats(lambda s: s["backends"]["be"]["servers"]["s1"]["weight"] == 25, what="weight 25")
+
+
+def test_keepwarm_server_command_reports_an_unknown_server_in_one_line(backend_factory,
+                                                                      proxy_factory):
+    from support.proxy import run_cli
+    kw = proxy_factory([backend_factory("s1")], nbproc=1)
+    res = run_cli("server", "disable", "be/nope", "-s", str(kw.sock))
+    assert res.returncode == 1
+    assert res.stderr.strip().count("\n") == 0 and "No such server" in res.stderr
+    assert run_cli("server", "weight", "be/s1", "-s", str(kw.sock)).returncode == 2
