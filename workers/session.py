@@ -328,26 +328,12 @@ class Session:
         fe = self.frontend
         self.client_ka = keepalive and fe.keepalive
         flags = r[R_FLAGS]
-        self.upgrading = upgrading = (flags & F_UPGRADE and flags & F_CONN_UPGRADE
-                                      and version == 11)
-        if upgrading:
-            # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
-            # server for; keep it and say so in Connection.
-            head = worker.parser.strip_hop(data, True) + END_UPGRADE
-        elif fe.rewrite_requests:
-            head = self.rewritten_request(data, version)
-        elif not fe.server_keepalive:
-            # http-server-close / httpclose: tell the server this is the last request.
-            head = worker.parser.strip_hop(data) + END_CLOSE
-        elif r[R_FLAGS] & F_HOP or version == 10:
-            head = worker.parser.strip_hop(data) + (END_KEEPALIVE_10 if version == 10 else END)
-        elif r[R_METHOD_OFF]:
-            # RFC 9112 §2.2: empty lines before a request line are skipped, not forwarded.
-            head = data[r[R_METHOD_OFF]:end]
-        elif end == len(data):
-            head = data
+        if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or fe.edit_requests:
+            head = self.request_head(r, data, flags, version)
         else:
-            head = data[:end]
+            # The common case: the original head bytes, untouched.
+            self.upgrading = False
+            head = data if end == len(data) else data[:end]
         self.req_kind = kind
         if kind == BODY_NONE:
             done = True
@@ -388,13 +374,27 @@ class Session:
             self.lb_key = self.balance_key(be.lb, r, data)
         self.dispatch(head, None)
 
-    def rewritten_request(self, data, version):
-        """Slow path: http-request header rules and option forwardfor."""
+    def request_head(self, r, data, flags, version):
+        """The head to send when the original bytes will not do: hop-by-hop headers to
+        drop, HTTP/1.0, an Upgrade, leading empty lines, or a configuration that edits
+        requests (header rules, forwardfor, http-server-close/httpclose)."""
         fe = self.frontend
-        head = self.worker.parser.strip_hop(data)
-        extra = forwarded_for(head, fe.forwardfor, self.peer[0] if self.peer else None)
-        head = apply_rules(head, fe.request_rules, extra)
+        parser = self.worker.parser
+        self.upgrading = upgrading = bool(flags & F_UPGRADE and flags & F_CONN_UPGRADE
+                                          and version == 11)
+        if upgrading:
+            # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
+            # server for; keep it and say so in Connection.
+            return parser.strip_hop(data, True) + END_UPGRADE
+        if not (flags & F_HOP or version == 10 or fe.rewrite_requests or not fe.server_keepalive):
+            # RFC 9112 §2.2: empty lines before a request line are skipped, not forwarded.
+            return data[r[R_METHOD_OFF]:r[R_END]]
+        head = parser.strip_hop(data)
+        if fe.rewrite_requests:
+            extra = forwarded_for(head, fe.forwardfor, self.peer[0] if self.peer else None)
+            head = apply_rules(head, fe.request_rules, extra)
         if not fe.server_keepalive:
+            # http-server-close / httpclose: tell the server this is the last request.
             return head + END_CLOSE
         return head + (END_KEEPALIVE_10 if version == 10 else END)
 
@@ -654,8 +654,11 @@ class Session:
             self.read_keepalive_hint(parser.headers(data))
         client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
         self.client_ka = client_ka
-        if self.frontend.response_rules:
-            head = apply_rules(parser.strip_hop(data), self.frontend.response_rules)
+        fe = self.frontend
+        if flags & F_HOP or not client_ka or self.version == 10 or fe.response_rules:
+            head = parser.strip_hop(data)
+            if fe.response_rules:
+                head = apply_rules(head, fe.response_rules)
             if not client_ka:
                 head += END_CLOSE
             elif self.version == 10:
@@ -663,25 +666,23 @@ class Session:
             else:
                 head += END
             body = data[end:]
-        elif r[R_FLAGS] & F_HOP or not client_ka or self.version == 10:
-            if not client_ka:
-                head = parser.strip_hop(data) + END_CLOSE
-            elif self.version == 10:
-                head = parser.strip_hop(data) + END_KEEPALIVE_10
-            else:
-                head = parser.strip_hop(data) + END
-            body = data[end:]
         elif end == len(data):
             head = data
             body = b""
         else:
             head = data[:end]
             body = data[end:]
-        c = self.frontend.counters
-        c.hrsp[status // 100 if status < 600 else 0] += 1
-        self.server.counters.hrsp[status // 100 if status < 600 else 0] += 1
+        cls = status // 100 if status < 600 else 0
+        fe.counters.hrsp[cls] += 1
+        server.counters.hrsp[cls] += 1
         self.resp_started = True
         self.rstate = RS_BODY
+        if kind == BODY_LENGTH and len(body) == length:
+            # The whole body came with the head (small responses): one send, done.
+            self.send_client(head + body)
+            if self.state != ST_CLOSED:
+                self.finish_stream()
+            return
         if kind == BODY_NONE:
             if body:
                 self.server_ka = False      # bytes after a body-less response: not clean

@@ -151,6 +151,8 @@ class FrontendRuntime:
         self.rewrite_requests = bool(self.forwardfor or self.request_rules)
         self.server_keepalive = (backend is not None and backend.keepalive
                                  and not (config.http_server_close or config.httpclose))
+        # Anything in the configuration that changes every request head.
+        self.edit_requests = self.rewrite_requests or not self.server_keepalive
 
 
 class Listener:
@@ -327,7 +329,9 @@ class Worker:
         # HAProxy's "proven": already reused at least once, so the server is known
         # to keep connections open after a response.
         conn.proven = conn.uses >= 2
-        conn.expire = now + idle_limit_from_hint(conn.server.idle_limit, conn.hint_timeout)
+        hint = conn.hint_timeout
+        conn.expire = now + (conn.server.idle_limit if hint is None
+                             else idle_limit_from_hint(conn.server.idle_limit, hint))
 
     @staticmethod
     def _still_open(conn):
