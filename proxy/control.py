@@ -88,12 +88,14 @@ def request_text(path, line, timeout=CLIENT_TIMEOUT):
 class ControlConn:
     """One connection to the master's control socket, read without blocking the master."""
 
-    __slots__ = ("sock", "buf", "master")
+    __slots__ = ("sock", "buf", "master", "deadline")
 
-    def __init__(self, master, sock):
+    def __init__(self, master, sock, now):
         self.master = master
         self.sock = sock
         self.buf = b""
+        # A client that connects and sends nothing is dropped (it would hold a master fd).
+        self.deadline = now + CLIENT_TIMEOUT
 
     def on_event(self, mask):
         try:

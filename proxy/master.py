@@ -192,6 +192,7 @@ class Master:
                 else:
                     self.manage_workers()
                     self.murder_workers()
+                self.expire_control_conns()
         finally:
             self.kill_workers(signal.SIGKILL)
             self.reap_workers()
@@ -226,7 +227,11 @@ class Master:
             slot.pipe.settimeout(1.0)
             slot.pipe.sendall(msgpack.packb(msg, use_bin_type=True))
         except OSError as exc:
-            self.log("cannot reach worker %d: %s" % (slot.index, exc))
+            # A worker that has not read its pipe for a second is stuck, and a
+            # partial message would break the framing: replace the worker.
+            self.log("cannot reach worker %d (pid %s): %s; killing it" % (slot.index, slot.pid, exc))
+            if slot.pid:
+                self.signal_worker(slot, signal.SIGKILL)
         finally:
             try:
                 slot.pipe.setblocking(False)
@@ -428,9 +433,14 @@ class Master:
         except OSError:
             return
         sock.setblocking(False)
-        conn = ControlConn(self, sock)
+        conn = ControlConn(self, sock, time.monotonic())
         self.control_conns.add(conn)
         self.sel.register(sock, selectors.EVENT_READ, conn.on_event)
+
+    def expire_control_conns(self):
+        now = time.monotonic()
+        for conn in [c for c in self.control_conns if c.deadline <= now]:
+            self.close_control_conn(conn)
 
     def close_control_conn(self, conn):
         if conn in self.control_conns:

@@ -44,9 +44,9 @@ class StatsBook:
         for key, values in flat.items():
             acc = self.retired.setdefault(key, [0] * len(FIELDS))
             for i, v in enumerate(values):
-                if i in _GAUGE_IDX or i in _MAX_IDX:
+                if i in _GAUGE_IDX:
                     continue
-                acc[i] += v
+                acc[i] = max(acc[i], v) if i in _MAX_IDX else acc[i] + v
 
     def totals(self):
         """{key: {field: value}} over live and retired workers."""

@@ -16,7 +16,7 @@ from _native import (
     R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERSION,
 )
 from proxy.http1.errors import error_response
-from proxy.http1.rewrite import apply_rules, forwarded_for
+from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
     REUSE_NONE, REUSE_PROVEN,
@@ -120,7 +120,8 @@ class ServerConn:
                 sess.server_failed(self, self.failed_connecting())
                 return
             if not self.out:
-                self.set_events(EVENT_READ)
+                # Read the server again unless the client still has our output to take.
+                self.set_events(0 if sess.out else EVENT_READ)
                 if sess.state == ST_BODY or sess.state == ST_TUNNEL:
                     sess.resume_client()
         if mask & EVENT_READ and self.session is sess:
@@ -148,7 +149,8 @@ class ServerConn:
             if n == len(data):
                 return True
             self.out = data[n:]
-        self.set_events(EVENT_READ | EVENT_WRITE)
+        # Keep reads as they were: a slow client may have paused them.
+        self.set_events((self.events & EVENT_READ) | EVENT_WRITE)
         return True
 
     def flush(self):
@@ -188,7 +190,7 @@ class Session:
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
         "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key",
-        "upgrading", "rbuf", "rprev", "resp_kind",
+        "upgrading", "dechunk", "rbuf", "rprev", "resp_kind",
         "resp_left", "resp_dec", "server_ka", "resp_started", "status",
     )
 
@@ -213,6 +215,7 @@ class Session:
         self.queued_out = None
         self.lb_key = None
         self.upgrading = False
+        self.dechunk = False     # relaying a chunked body to an HTTP/1.0 client, decoded
         self.server = None
         self.rstate = RS_NONE
         self.req_dec = None
@@ -382,17 +385,17 @@ class Session:
         parser = self.worker.parser
         self.upgrading = upgrading = bool(flags & F_UPGRADE and flags & F_CONN_UPGRADE
                                           and version == 11)
-        if upgrading:
-            # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
-            # server for; keep it and say so in Connection.
-            return parser.strip_hop(data, True) + END_UPGRADE
         if not (flags & F_HOP or version == 10 or fe.rewrite_requests or not fe.server_keepalive):
             # RFC 9112 §2.2: empty lines before a request line are skipped, not forwarded.
             return data[r[R_METHOD_OFF]:r[R_END]]
-        head = parser.strip_hop(data)
+        # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
+        # server for: an upgrading request keeps it and says so in Connection.
+        head = parser.strip_hop(data, upgrading)
         if fe.rewrite_requests:
             extra = forwarded_for(head, fe.forwardfor, self.peer[0] if self.peer else None)
             head = apply_rules(head, fe.request_rules, extra)
+        if upgrading:
+            return head + END_UPGRADE
         if not fe.server_keepalive:
             # http-server-close / httpclose: tell the server this is the last request.
             return head + END_CLOSE
@@ -492,8 +495,11 @@ class Session:
             self.deadline = worker.now + self.frontend.t_client   # the rest of the body is awaited
         else:
             self.deadline = worker.now + be.t_server
-        if self.state == ST_BODY and conn.out:
-            self.pause_client()
+        if self.state == ST_BODY:
+            if conn.out:
+                self.pause_client()
+            elif not self.reading:
+                self.resume_client()     # e.g. a pipelined request whose body was held
 
     def enqueue(self, out):
         """Every usable server is at its maxconn: wait in the backend queue for
@@ -514,6 +520,18 @@ class Session:
         self.deadline = self.worker.now + be.t_queue
         if self.state == ST_BODY:
             self.pause_client()
+
+    def leave_queue(self):
+        """Stop waiting for a server (timeout queue, or the client went away)."""
+        self.rstate = RS_NONE
+        self.queued_out = None
+        be = self.backend
+        try:
+            be.queue.remove(self)
+        except ValueError:
+            return
+        self.worker.queued -= 1
+        be.counters.qcur = len(be.queue)
 
     def dequeued(self, server):
         """A server has room again (or none is usable any more: server is None)."""
@@ -544,7 +562,7 @@ class Session:
             dec = self.req_dec
             n = dec.feed(data, 0)
             if n < 0:
-                self.reject(400)
+                self.reject(400, counted=True)
                 return
             done = dec.done
             if n != len(data):
@@ -622,11 +640,13 @@ class Session:
                     # No Upgrade was asked for: switching protocols is a protocol error.
                     self.bad_response()
                 return
-            # 1xx interim response (100 Continue, 103 Early Hints): relay, then await the final one.
+            # 1xx interim response (100 Continue, 103 Early Hints): relay, then await
+            # the final one; never to an HTTP/1.0 client (RFC 9110 §15.2).
             end = r[R_END]
-            self.send_client(data[:end])
-            if self.state == ST_CLOSED:
-                return
+            if self.version != 10:
+                self.send_client(data[:end])
+                if self.state == ST_CLOSED:
+                    return
             data = data[end:]
             if not data:
                 return
@@ -652,13 +672,21 @@ class Session:
             self.conn.private = True
         if flags & F_KEEPALIVE_HDR:
             self.read_keepalive_hint(parser.headers(data))
-        client_ka = self.client_ka and kind != BODY_CLOSE and not self.client_eof
+        # An answer before the whole request body arrived ends the connection: the
+        # rest of the body must never be read as a next request.
+        # RFC 9112 §7.1: an HTTP/1.0 recipient does not know chunked: it gets the
+        # decoded body, delimited by the close.
+        self.dechunk = dechunk = kind == BODY_CHUNKED and self.version == 10
+        client_ka = (self.client_ka and kind != BODY_CLOSE and not self.client_eof
+                     and self.state != ST_BODY and not dechunk)
         self.client_ka = client_ka
         fe = self.frontend
         if flags & F_HOP or not client_ka or self.version == 10 or fe.response_rules:
             head = parser.strip_hop(data)
             if fe.response_rules:
                 head = apply_rules(head, fe.response_rules)
+            if dechunk:
+                head = apply_rules(head, ((DEL_HEADER, "Transfer-Encoding", None),))
             if not client_ka:
                 head += END_CLOSE
             elif self.version == 10:
@@ -764,7 +792,10 @@ class Session:
                 self.resp_left = left - n
         elif kind == BODY_CHUNKED:
             dec = self.resp_dec
-            n = dec.feed(data, 0)
+            if self.dechunk:
+                n, spans = dec.feed_spans(data, 0)
+            else:
+                n = dec.feed(data, 0)
             if n < 0:
                 if head is not None:
                     # Nothing reached the client yet: it can still get a clean 502
@@ -784,6 +815,8 @@ class Session:
                 if n != len(data):
                     self.server_ka = False
                     data = data[:n]
+            if self.dechunk:
+                data = b"".join([data[off:off + ln] for off, ln in spans])
         self.send_client(head + data if head is not None else data)
         if done and self.state != ST_CLOSED:
             self.finish_stream()
@@ -816,7 +849,9 @@ class Session:
             return
         self.state = ST_HEAD
         worker = self.worker
-        self.deadline = worker.now + self.frontend.t_keepalive
+        # timeout http-keep-alive starts once the response is fully sent (HAProxy).
+        self.deadline = worker.now + (self.frontend.t_client if self.out
+                                      else self.frontend.t_keepalive)
         if self.inbuf:
             data = self.inbuf
             self.inbuf = b""
@@ -827,6 +862,10 @@ class Session:
 
     def server_failed(self, conn, connect_error):
         """The server connection broke: retry, replay, or answer 502/503."""
+        if self.rbuf and self.rstate == RS_HEAD and not self.resp_started:
+            # The server closed in the middle of its response head: a bad response.
+            self.bad_response()
+            return
         server = self.server
         sc = server.counters
         pending = conn.out
@@ -835,8 +874,8 @@ class Session:
         sc.scur -= 1
         if server.observe is not None:
             self.worker.observed(server, False)
-        if self.rstate != RS_HEAD or self.resp_started or self.rbuf:
-            # Part of a response already went out (or came in): nothing clean is possible.
+        if self.rstate != RS_HEAD or self.resp_started:
+            # Part of a response already went out: nothing clean is possible.
             sc.srv_abrt += 1
             self.abort()
             return
@@ -953,16 +992,20 @@ class Session:
         if self.state == ST_CLOSED:
             return
         if keep:
-            self.conn = None
+            self.drop_conn()
             self.finish_stream()
         else:
             self.close_gracefully()
 
-    def reject(self, status):
-        """Refuse an invalid request: error response, then close (nothing was forwarded)."""
+    def reject(self, status, counted=False):
+        """Refuse an invalid request: error response, then close (nothing more is forwarded).
+
+        `counted`: the request was already counted in req_tot (it failed mid-body)."""
         fe = self.frontend
         fe.counters.hrsp[status // 100] += 1
-        fe.counters.req_tot += 1
+        if not counted:
+            fe.counters.req_tot += 1
+        self.rstate = RS_NONE
         self.client_ka = False
         self.inbuf = b""
         self.send_client(error_response(status, close=True))
@@ -971,14 +1014,16 @@ class Session:
 
     def on_timeout(self):
         state = self.state
+        if state == ST_LINGER:
+            self.close()                   # the client never closed its side
+            return
         if state == ST_TUNNEL:
             self.close()                   # timeout tunnel: both sides idle too long
             return
         if self.rstate == RS_QUEUED:
             # timeout queue: the request never reached a server; the queue drops
             # it lazily (run_queues skips sessions no longer queued).
-            self.rstate = RS_NONE
-            self.queued_out = None
+            self.leave_queue()
             self.backend.counters.req_tot += 1
             self.answer_error(503, self.backend.counters)
             return
@@ -991,7 +1036,7 @@ class Session:
             else:
                 self.close()               # idle keep-alive connection between requests
         elif state == ST_BODY and not self.resp_started:
-            self.reject(408)
+            self.reject(408, counted=True)
         elif self.rstate == RS_HEAD and not self.resp_started:
             conn = self.conn
             connecting = conn is not None and conn.connecting
@@ -1056,6 +1101,8 @@ class Session:
         if self.state == ST_LINGER:
             self.linger()
             return
+        if self.state == ST_HEAD and not self.inbuf and not self.prev_len:
+            self.deadline = self.worker.now + self.frontend.t_keepalive
         self.set_events(EVENT_READ if self.reading else 0)
         conn = self.conn
         if conn is not None and self.rstate != RS_NONE:
@@ -1125,6 +1172,8 @@ class Session:
         if self.state == ST_CLOSED:
             return
         self.state = ST_CLOSED
+        if self.rstate == RS_QUEUED:
+            self.leave_queue()
         self.drop_conn()
         self.drop_idle()
         sock = self.sock

@@ -20,7 +20,7 @@ from collections import deque
 from workers.balance import make_balancer, slowstart_weight
 from workers.counters import Counters
 from workers.pool import IdlePool
-from workers.session import ServerConn, Session
+from workers.session import RS_QUEUED, ST_CLOSED, ST_HEAD, ServerConn, Session
 
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
@@ -244,7 +244,7 @@ class Worker:
             queue = be.queue
             while queue:
                 sess = queue[0]
-                if sess.rstate != 3 or sess.state == 4:     # not RS_QUEUED any more, or closed
+                if sess.rstate != RS_QUEUED or sess.state == ST_CLOSED:
                     queue.popleft()
                     self.queued -= 1
                     continue
@@ -332,6 +332,10 @@ class Worker:
         hint = conn.hint_timeout
         conn.expire = now + (conn.server.idle_limit if hint is None
                              else idle_limit_from_hint(conn.server.idle_limit, hint))
+        # Watched while idle: a close or stray bytes from the server evict it at once
+        # (reads may have been paused for a slow client during the last response).
+        if conn.events != EVENT_READ:
+            conn.set_events(EVENT_READ)
 
     @staticmethod
     def _still_open(conn):
@@ -358,8 +362,6 @@ class Worker:
             conn.close()
             return
         self.mark_idle(conn)
-        if conn.events != EVENT_READ:
-            conn.set_events(EVENT_READ)
 
     def evict_idle(self, conn):
         """An idle pooled connection became readable: the server closed it (or misbehaved)."""
@@ -526,9 +528,13 @@ class Worker:
             return
         self.pause_accepting()
         self.stopping_at = self.now + GRACEFUL_LIMIT
-        for sess in list(self.sessions):
-            if sess.state == 0 and not sess.inbuf:      # idle between requests
-                sess.close()
+        self.close_idle_sessions()
+
+    def close_idle_sessions(self):
+        """Close sessions idle between two requests, with nothing left to send them."""
+        for sess in [x for x in self.sessions
+                     if x.state == ST_HEAD and not x.inbuf and not x.prev_len and not x.out]:
+            sess.close()
 
     def on_signal(self, mask):
         try:
@@ -547,7 +553,7 @@ class Worker:
         """Every TICK: timeouts, idle pool purge, stats to the master."""
         self.next_tick = now + TICK
         for sess in [s for s in self.sessions if s.deadline <= now]:
-            if sess.state != 4:
+            if sess.state != ST_CLOSED:
                 sess.on_timeout()
         for be in self.backends.values():
             for s in be.servers:
@@ -565,9 +571,7 @@ class Worker:
         self.ramp_weights(now)
         self.send_master({"t": "stats", "c": self.snapshot()})
         if self.stopping_at is not None:
-            for sess in list(self.sessions):
-                if sess.state == 0 and not sess.inbuf:
-                    sess.close()
+            self.close_idle_sessions()
             if not self.sessions or now >= self.stopping_at:
                 self.running = False
 
