@@ -42,7 +42,7 @@ sys.path.insert(0, ROOT)
 
 from _native.testing import IMPLEMENTATIONS  # noqa: E402
 from proxy.config import parse as parse_config  # noqa: E402
-from workers.worker import Worker, event_dispatcher  # noqa: E402
+from workers.worker import Worker  # noqa: E402
 
 BODY = b"x" * 100
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
@@ -144,7 +144,7 @@ class Rig:
                 self.worker.parser = IMPLEMENTATIONS["pure"].Parser(
                     max_headers=101, max_head=16384, max_line=8192)
             self.worker.resume_accepting()
-            self.dispatch = event_dispatcher(self.worker.sel)
+            self.dispatch = self.worker.sel.dispatch
             self.backend_accepts = 0
         except BaseException:
             self.close()
