@@ -49,6 +49,7 @@ END_KEEPALIVE_10 = CONN_KEEPALIVE_10 + END
 END_CLOSE = CONN_CLOSE + END
 END_UPGRADE = b"Connection: upgrade\r\n" + END
 LINGER_TIME = 2.0
+IDLE_CHECK_AFTER = 1.0   # an idle connection unused longer than this is checked before use
 CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
                             errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
 
@@ -270,9 +271,6 @@ class Session:
             inbuf = self.inbuf
             if inbuf:
                 data = inbuf + data
-            elif self.prev_len == 0:
-                # First byte of a request: from now on `timeout http-request` runs.
-                self.deadline = self.worker.now + self.frontend.t_http_request
             self.on_head_data(data)
         elif state == ST_BODY:
             self.deadline = self.worker.now + self.frontend.t_client
@@ -312,6 +310,9 @@ class Session:
         r = worker.parser.parse_request(data, 0, self.prev_len)
         if r.__class__ is int:
             if r == 0:
+                if not self.prev_len:
+                    # First bytes of a head: from now on `timeout http-request` runs.
+                    self.deadline = worker.now + self.frontend.t_http_request
                 self.inbuf = data
                 self.prev_len = len(data)
                 return
@@ -441,7 +442,8 @@ class Session:
                 lost_private = conn.private
                 worker.release(conn)
                 conn = None
-            elif not worker.still_fresh(conn):
+            elif not (worker.now - conn.idle_since < IDLE_CHECK_AFTER and conn.uses_left
+                      and worker.now < conn.expire) and not worker.still_fresh(conn):
                 conn.close()
                 conn = None
         if server is None:

@@ -18,12 +18,13 @@ from workers.balance import make_balancer, slowstart_weight
 from workers.counters import Counters
 from workers.loop import Selector
 from workers.pool import IdlePool
-from workers.session import RS_QUEUED, ST_CLOSED, ST_HEAD, ServerConn, Session
+from workers.session import (
+    IDLE_CHECK_AFTER, RS_QUEUED, ST_CLOSED, ST_HEAD, ServerConn, Session,
+)
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
-IDLE_CHECK_AFTER = 1.0      # peek at a pooled connection idle longer than this before use
 GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
 
 # Exit statuses the master understands.
