@@ -478,8 +478,7 @@ class Session:
         conn.uses += 1
         self.conn = conn
         self.server = server
-        sc.req_tot += 1
-        sc.stot += 1
+        sc.req_tot += 1          # a server's stot (streams) is req_tot: derived at snapshot
         cur = sc.scur + 1
         sc.scur = cur
         if cur > sc.smax:
@@ -607,7 +606,8 @@ class Session:
         self.server.counters.bout += len(data)
         rstate = self.rstate
         if rstate == RS_HEAD:
-            self.deadline = self.worker.now + self.backend.t_server
+            # The deadline armed when the request went out still runs: a head that
+            # arrives whole ends the wait; a partial one re-arms it below.
             self.on_response_head_data(data)
         elif rstate == RS_BODY:
             self.deadline = self.worker.now + self.backend.t_server
@@ -627,6 +627,7 @@ class Session:
                 if r == 0:
                     self.rbuf = data
                     self.rprev = len(data)
+                    self.deadline = worker.now + self.backend.t_server
                     return
                 self.bad_response()
                 return
@@ -651,6 +652,7 @@ class Session:
                     return
             data = data[end:]
             if not data:
+                self.deadline = worker.now + self.backend.t_server
                 return
         end = r[R_END]
         if status in self.backend.retry_status and self.replay is not None \

@@ -495,6 +495,7 @@ class Worker:
             for s in be.servers:
                 # Idle connections: pooled, plus those kept by a session between its requests.
                 s.counters.idle_conn_cur = len(s.pool) + attached.get(s, 0)
+                s.counters.stot = s.counters.req_tot     # streams sent to this server
                 srv[s.name] = s.counters.snapshot()
             be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
         return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap}
