@@ -656,6 +656,23 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
     return o;
 }
 
+int64_t khttp_rewrite(const khttp_parser *p, const char *buf, size_t len,
+                      int keep_upgrade, const char *tail, size_t tail_len,
+                      char *out, size_t out_cap)
+{
+    int64_t o = khttp_strip_hop(p, buf, len, keep_upgrade, out, out_cap);
+    int64_t rest;
+    if (o < 0)
+        return -1;
+    rest = (int64_t)len - p->end;
+    if (o + (int64_t)tail_len + rest > (int64_t)out_cap)
+        return -1;
+    memcpy(out + o, tail, tail_len);
+    o += (int64_t)tail_len;
+    memcpy(out + o, buf + p->end, (size_t)rest);
+    return o + rest;
+}
+
 int64_t khttp_headers_join(const khttp_parser *p, const char *buf, size_t len,
                            char *out, size_t out_cap)
 {

@@ -83,6 +83,11 @@ int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
 /* Start line + end-to-end header lines of the last parse into out; its length, or -1. */
 int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
                         int keep_upgrade, char *out, size_t out_cap);
+/* strip_hop, then `tail` (the caller's own header lines and the empty line), then
+ * buf[end of head .. len): the bytes to forward, in one copy; its length, or -1. */
+int64_t khttp_rewrite(const khttp_parser *p, const char *buf, size_t len,
+                      int keep_upgrade, const char *tail, size_t tail_len,
+                      char *out, size_t out_cap);
 
 /* The last parse's headers as "name\0value\0name\0value..." into out (names and
  * values never contain NUL), for one bytes.split() in Python; its length, or -1. */

@@ -5,18 +5,21 @@ from ._khttp import ffi, lib
 _parse_request = lib.khttp_parse_request
 _parse_response = lib.khttp_parse_response
 _strip_hop = lib.khttp_strip_hop
+_rewrite = lib.khttp_rewrite
 _headers_join = lib.khttp_headers_join
 _chunked_feed = lib.khttp_chunked_feed
 _unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
 _NULL = ffi.NULL
 _MAX_SPANS = 64
+REWRITE_EXTRA = 65536 + 1024
 
 
 class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
-    __slots__ = ("max_headers", "max_head", "max_line", "_p", "_res", "_hdrs", "_out")
+    __slots__ = ("max_headers", "max_head", "max_line", "_p", "_res", "_hdrs", "_out", "_rw",
+                 "_rw_cap")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -32,6 +35,9 @@ class Parser:
         p.max_line = max_line
         self._res = p.res
         self._out = ffi.new("char[]", max_head)
+        # rewrite(): a head plus what followed it in one read (a recv is at most 64 KiB).
+        self._rw_cap = max_head + REWRITE_EXTRA
+        self._rw = ffi.new("char[]", self._rw_cap)
 
     def parse_request(self, data, start=0, prev_len=0):
         try:
@@ -72,6 +78,18 @@ class Parser:
         if n < 0:
             raise ValueError("strip_hop() needs a successful parse first")
         return _unpack(self._out, n)
+
+
+    def rewrite(self, data, tail, keep_upgrade=False):
+        """strip_hop(data) + tail + data[end of head:], built in one copy: the bytes to
+        forward when hop-by-hop headers must go (`tail` ends the head)."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = _rewrite(self._p, data, len(data), 1 if keep_upgrade else 0, tail, len(tail),
+                     self._rw, self._rw_cap)
+        if n < 0:
+            return self.strip_hop(data, keep_upgrade) + tail + data[self._p.end:]
+        return _unpack(self._rw, n)
 
 
 class ChunkedDecoder:

@@ -441,6 +441,12 @@ class Parser:
             data = bytes(data)
         return [(data[no:no + nl], data[vo:vo + vl]) for no, nl, vo, vl in self._hdrs]
 
+    def rewrite(self, data, tail, keep_upgrade=False):
+        """strip_hop(data) + tail + data[end of head:], as the C parser builds it."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        return self.strip_hop(data, keep_upgrade) + tail + data[self._end:]
+
     def strip_hop(self, data, keep_upgrade=False):
         """The last head's start line and end-to-end header lines, without the final CRLF."""
         if not self._end:

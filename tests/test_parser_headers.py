@@ -92,3 +92,26 @@ def test_strip_hop_without_hop_headers_is_the_head_minus_final_crlf(impl):
     p = impl.Parser()
     p.parse_request(data)
     assert p.strip_hop(data) == data[:-2]
+
+
+REWRITE_CASES = [
+    head(b"HTTP/1.1 200 OK", b"Connection: keep-alive", b"Content-Length: 5") + b"hello",
+    head(b"HTTP/1.1 200 OK", b"Keep-Alive: timeout=5", b"Content-Length: 0"),
+    head(b"HTTP/1.1 204 No Content", b"Connection: x", b"X: dropped", b"Y: kept") + b"next",
+]
+
+
+@pytest.mark.parametrize("data", REWRITE_CASES)
+@pytest.mark.parametrize("tail", [b"\r\n", b"Connection: close\r\n\r\n"])
+def test_rewrite_is_strip_hop_then_tail_then_what_followed_the_head(impl, data, tail):
+    p = impl.Parser()
+    r = p.parse_response(data)
+    assert r[K.R_END] > 0
+    assert p.rewrite(data, tail) == p.strip_hop(data) + tail + data[r[K.R_END]:]
+
+
+def test_rewrite_of_a_body_larger_than_its_buffer_falls_back_to_joining(impl):
+    data = head(b"HTTP/1.1 200 OK", b"Connection: keep-alive", b"Content-Length: 200000") + b"x" * 200000
+    p = impl.Parser()
+    r = p.parse_response(data)
+    assert p.rewrite(data, b"\r\n") == p.strip_hop(data) + b"\r\n" + data[r[K.R_END]:]

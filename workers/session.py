@@ -685,36 +685,43 @@ class Session:
                      and self.state != ST_BODY and not dechunk)
         self.client_ka = client_ka
         fe = self.frontend
+        cls = status // 100 if status < 600 else 0
+        fe.counters.hrsp[cls] += 1
+        server.counters.hrsp[cls] += 1
+        self.resp_started = True
+        self.rstate = RS_BODY
+        whole = kind == BODY_LENGTH and len(data) - end == length
         if flags & F_HOP or not client_ka or self.version == 10 or fe.response_rules:
+            if not client_ka:
+                tail = END_CLOSE
+            elif self.version == 10:
+                tail = END_KEEPALIVE_10
+            else:
+                tail = END
+            if whole and not fe.response_rules:
+                # Small responses: the rewritten head and the whole body in one copy, one send.
+                self.send_client(parser.rewrite(data, tail))
+                if self.state != ST_CLOSED:
+                    self.finish_stream()
+                return
             head = parser.strip_hop(data)
             if fe.response_rules:
                 head = apply_rules(head, fe.response_rules)
             if dechunk:
                 head = apply_rules(head, ((DEL_HEADER, "Transfer-Encoding", None),))
-            if not client_ka:
-                head += END_CLOSE
-            elif self.version == 10:
-                head += END_KEEPALIVE_10
-            else:
-                head += END
+            head += tail
             body = data[end:]
+        elif whole:
+            self.send_client(data)      # forwarded as received, head and body
+            if self.state != ST_CLOSED:
+                self.finish_stream()
+            return
         elif end == len(data):
             head = data
             body = b""
         else:
             head = data[:end]
             body = data[end:]
-        cls = status // 100 if status < 600 else 0
-        fe.counters.hrsp[cls] += 1
-        server.counters.hrsp[cls] += 1
-        self.resp_started = True
-        self.rstate = RS_BODY
-        if kind == BODY_LENGTH and len(body) == length:
-            # The whole body came with the head (small responses): one send, done.
-            self.send_client(head + body)
-            if self.state != ST_CLOSED:
-                self.finish_stream()
-            return
         if kind == BODY_NONE:
             if body:
                 self.server_ka = False      # bytes after a body-less response: not clean
