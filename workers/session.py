@@ -20,7 +20,7 @@ from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
     REUSE_NONE, REUSE_PROVEN,
-    classify_request, classify_response, is_replayable, keepalive_hint, reuse_scope,
+    IDEMPOTENT, classify_request, classify_response, keepalive_hint, reuse_scope,
 )
 
 RECV_SIZE = 65536
@@ -325,6 +325,7 @@ class Session:
             self.reject(status)
             return
         end = r[R_END]
+        dlen = len(data)
         method = r[R_METHOD]
         version = r[R_VERSION]
         self.method = method
@@ -337,14 +338,14 @@ class Session:
         else:
             # The common case: the original head bytes, untouched.
             self.upgrading = False
-            head = data if end == len(data) else data[:end]
+            head = data if end == dlen else data[:end]
         self.req_kind = kind
         if kind == BODY_NONE:
             done = True
-            if end != len(data):
+            if end != dlen:
                 self.inbuf = data[end:]
         elif kind == BODY_LENGTH:
-            avail = len(data) - end
+            avail = dlen - end
             if avail >= length:
                 head += data[end:end + length]
                 self.inbuf = data[end + length:]
@@ -369,7 +370,8 @@ class Session:
                 self.inbuf = data[end + n:]
         fe.counters.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
-        self.replay = head if is_replayable(method, kind, done) else None
+        # is_replayable(method, kind, done), inlined: a body-less request is always done.
+        self.replay = head if method in IDEMPOTENT and done else None
         be = self.backend
         self.retries = be.retries
         self.replayed = False
