@@ -246,14 +246,11 @@ class Session:
     # ----------------------------------------------------------- client side
 
     def on_client(self, mask):
+        """The client socket is ready: write what waits for it, then read what it sent."""
         if mask & EVENT_WRITE:
             self.flush_client()
-            if self.state == ST_CLOSED:
+            if self.state == ST_CLOSED or not mask & EVENT_READ:
                 return
-        if mask & EVENT_READ:
-            self.read_client()
-
-    def read_client(self):
         try:
             data = self.recv(RECV_SIZE)
         except BlockingIOError:
