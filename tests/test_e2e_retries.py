@@ -73,3 +73,18 @@ def test_without_empty_response_a_dropped_first_request_is_a_502(backend_factory
     kw = proxy_factory([b], nbproc=1)
     assert get(kw.port, "/").status == 502
     assert b.request_count == 1
+
+
+def test_retry_on_response_timeout_asks_again_after_timeout_server(backend_factory, proxy_factory):
+    seen = []
+
+    def handler(be, req):
+        seen.append(req.target)
+        return Reply(body=b"late" if len(seen) == 1 else b"on time", delay=2.0 if len(seen) == 1 else 0)
+
+    b = backend_factory("s1", handler)
+    kw = proxy_factory([b], nbproc=1, timeouts=("connect 2s", "client 5s", "server 500ms"),
+                       backend_lines=["retry-on conn-failure response-timeout"])
+    r = get(kw.port, "/slow-once", timeout=10)
+    assert (r.status, r.body) == (200, b"on time")
+    assert seen == ["/slow-once", "/slow-once"]
