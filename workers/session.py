@@ -186,7 +186,7 @@ class Session:
     """One client connection and the stream it currently carries."""
 
     __slots__ = (
-        "worker", "frontend", "backend", "sock", "peer", "send", "recv", "events", "state",
+        "worker", "frontend", "fc", "backend", "sock", "peer", "send", "recv", "events", "state",
         "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
@@ -198,6 +198,7 @@ class Session:
     def __init__(self, worker, frontend, sock, peer):
         self.worker = worker
         self.frontend = frontend
+        self.fc = frontend.counters          # counted on every request: one lookup less
         self.backend = frontend.backend
         self.sock = sock
         self.peer = peer
@@ -263,7 +264,7 @@ class Session:
             return
         if state == ST_LINGER:
             return                      # dropped: we are closing
-        self.frontend.counters.bin += len(data)
+        self.fc.bin += len(data)
         if state == ST_HEAD:
             inbuf = self.inbuf
             if inbuf:
@@ -365,7 +366,7 @@ class Session:
             done = dec.done
             if done:
                 self.inbuf = data[end + n:]
-        fe.counters.req_tot += 1
+        self.fc.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
         self.replay = head if method in IDEMPOTENT and done else None
@@ -685,7 +686,7 @@ class Session:
         self.client_ka = client_ka
         fe = self.frontend
         cls = status // 100 if status < 600 else 0
-        fe.counters.hrsp[cls] += 1
+        self.fc.hrsp[cls] += 1
         server.counters.hrsp[cls] += 1
         self.resp_started = True
         self.rstate = RS_BODY
@@ -1081,11 +1082,10 @@ class Session:
             except OSError:
                 self.abort()
                 return
+            self.fc.bout += n
             if n == len(data):
-                self.frontend.counters.bout += n
                 return
             self.out = data[n:]
-            self.frontend.counters.bout += n
         # The client is slower than the server: stop reading the server until it drains.
         conn = self.conn
         if conn is not None and conn.events & EVENT_READ:
