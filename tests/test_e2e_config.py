@@ -100,3 +100,10 @@ def test_example_configs_use_loopback_addresses_only(path):
         if words[:1] in (["bind"], ["server"]):
             addr = words[1] if words[0] == "bind" else words[2]
             assert addr.startswith("127.0.0.1:"), line
+
+
+def test_missing_config_file_is_one_line_naming_the_file(tmp_path):
+    missing = tmp_path / "nope.cfg"
+    res = run_cli("run", "-f", str(missing))
+    assert res.returncode == 1
+    assert res.stderr.strip() == "keepwarm: %s: cannot read configuration file: No such file or directory" % missing

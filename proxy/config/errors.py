@@ -16,7 +16,9 @@ class ConfigError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        text = "%s:%s: %s" % (self.file, self.line, self.message)
+        # Line 0: the file as a whole (it cannot be read, or is not UTF-8 at all).
+        where = "%s:%s" % (self.file, self.line) if self.line else self.file
+        text = "%s: %s" % (where, self.message)
         if self.hint:
             text += "\n  hint: " + self.hint
         return text
