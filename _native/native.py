@@ -1,5 +1,7 @@
 """The C parser (_native._khttp) behind the same classes as pure.py."""
 
+from functools import partial
+
 from ._khttp import ffi, lib
 
 _parse_request = lib.khttp_parse_request
@@ -19,7 +21,7 @@ class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
     __slots__ = ("max_headers", "max_head", "max_line", "_p", "_res", "_hdrs", "_out", "_rw",
-                 "_rw_cap")
+                 "_rw_cap", "request_rc", "response_rc", "result")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -38,6 +40,13 @@ class Parser:
         # rewrite(): a head plus what followed it in one read (a recv is at most 64 KiB).
         self._rw_cap = max_head + REWRITE_EXTRA
         self._rw = ffi.new("char[]", self._rw_cap)
+        # The hot-path form of parse_request/parse_response for callers that pass
+        # bytes: request_rc(data, len(data), start, prev_len) -> 0 (incomplete),
+        # E_* (< 0) or > 0, then result() -> the R_* list. They are partials of the
+        # C functions, so no Python frame runs between the caller and C.
+        self.request_rc = partial(_parse_request, p)
+        self.response_rc = partial(_parse_response, p)
+        self.result = partial(_unpack, self._res, 16)
 
     def parse_request(self, data, start=0, prev_len=0):
         try:

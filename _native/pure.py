@@ -236,7 +236,7 @@ class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
     __slots__ = ("max_headers", "max_head", "max_line", "_hdrs", "_line_off",
-                 "_end")
+                 "_end", "_last")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -247,6 +247,24 @@ class Parser:
         self._hdrs = []
         self._line_off = 0
         self._end = 0
+
+    def request_rc(self, data, length, start, prev_len):
+        """The C twin's hot-path form: 0, E_* or 1; then result() gives the R_* list."""
+        r = self._parse(data, start, prev_len, True)
+        if r.__class__ is int:
+            return r
+        self._last = r
+        return 1
+
+    def response_rc(self, data, length, start, prev_len):
+        r = self._parse(data, start, prev_len, False)
+        if r.__class__ is int:
+            return r
+        self._last = r
+        return 1
+
+    def result(self):
+        return self._last
 
     def parse_request(self, data, start=0, prev_len=0):
         return self._parse(data, start, prev_len, True)

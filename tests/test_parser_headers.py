@@ -115,3 +115,22 @@ def test_rewrite_of_a_body_larger_than_its_buffer_falls_back_to_joining(impl):
     p = impl.Parser()
     r = p.parse_response(data)
     assert p.rewrite(data, b"\r\n") == p.strip_hop(data) + b"\r\n" + data[r[K.R_END]:]
+
+
+@pytest.mark.parametrize("data", [head(b"GET /x HTTP/1.1", b"Host: a"), b"GET / HTTP/1.1\r\nHo",
+                                  b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"])
+def test_rc_form_gives_the_same_answers_as_parse_request(impl, data):
+    p, q = impl.Parser(), impl.Parser()
+    rc = p.request_rc(data, len(data), 0, 0)
+    expected = q.parse_request(data)
+    if expected.__class__ is int:
+        assert rc == expected
+    else:
+        assert rc > 0 and p.result() == expected
+
+
+def test_rc_form_of_responses(impl):
+    data = head(b"HTTP/1.1 200 OK", b"Content-Length: 0")
+    p = impl.Parser()
+    assert p.response_rc(data, len(data), 0, 0) > 0
+    assert p.result() == impl.Parser().parse_response(data)

@@ -305,8 +305,9 @@ class Session:
     def on_head_data(self, data):
         """Parse and dispatch the request head at the start of `data`."""
         worker = self.worker
-        r = worker.parser.parse_request(data, 0, self.prev_len)
-        if r.__class__ is int:
+        parser = worker.parser
+        r = parser.request_rc(data, len(data), 0, self.prev_len)
+        if r <= 0:
             if r == 0:
                 if not self.prev_len:
                     # First bytes of a head: from now on `timeout http-request` runs.
@@ -316,6 +317,7 @@ class Session:
                 return
             self.reject(ERROR_STATUS[r])
             return
+        r = parser.result()
         self.inbuf = b""
         self.prev_len = 0
         status, kind, length, keepalive = classify_request(r)
@@ -429,10 +431,14 @@ class Session:
                 # "prefer last server" for private connections).
                 server = conn.server
             else:
-                server = be.lb.pick(exclude, self.lb_key)
-                if server is None and be.lb.saturated:
-                    self.enqueue(out)
-                    return
+                lone = be.lone
+                if lone is not None and lone.usable and lone.weight > 0 and exclude is None:
+                    server = lone        # every algorithm picks a backend's only server
+                else:
+                    server = be.lb.pick(exclude, self.lb_key)
+                    if server is None and be.lb.saturated:
+                        self.enqueue(out)
+                        return
         lost_private = False
         if conn is not None:
             # The session's own connection serves it again if the balancer chose
@@ -622,8 +628,8 @@ class Session:
         if self.rbuf:
             data = self.rbuf + data
         while True:
-            r = parser.parse_response(data, 0, self.rprev)
-            if r.__class__ is int:
+            r = parser.response_rc(data, len(data), 0, self.rprev)
+            if r <= 0:
                 if r == 0:
                     self.rbuf = data
                     self.rprev = len(data)
@@ -631,6 +637,7 @@ class Session:
                     return
                 self.bad_response()
                 return
+            r = parser.result()
             self.rbuf = b""
             self.rprev = 0
             status = r[R_STATUS]

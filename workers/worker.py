@@ -74,6 +74,9 @@ class BackendRuntime:
         self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)], share)
                         for s in config.servers]
         self.lb = make_balancer(config, self.servers)
+        # A backend of one server without maxconn needs no balancer on the hot path.
+        only = self.servers[0] if len(self.servers) == 1 else None
+        self.lone = only if only is not None and not only.config.backup and not only.maxconn else None
         self.queue = deque()                # sessions waiting for a server with room
         # maxqueue is a per-server limit in HAProxy; with one backend queue per
         # worker, the queue holds at most this worker's share of their sum.
