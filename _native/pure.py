@@ -250,14 +250,12 @@ class Parser:
 
     def request_rc(self, data, length, start, prev_len):
         """The C twin's hot-path form: 0, E_* or 1; then result() gives the R_* list."""
-        r = self._parse(data, start, prev_len, True)
-        if r.__class__ is int:
-            return r
-        self._last = r
-        return 1
+        return self._rc(self._parse(data, start, prev_len, True))
 
     def response_rc(self, data, length, start, prev_len):
-        r = self._parse(data, start, prev_len, False)
+        return self._rc(self._parse(data, start, prev_len, False))
+
+    def _rc(self, r):
         if r.__class__ is int:
             return r
         self._last = r
