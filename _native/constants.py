@@ -3,24 +3,36 @@
 The numbers mirror the #defines in khttp.h; tests check that they agree.
 """
 
-# Indexes into the list of 16 ints a successful parse returns.
+# Indexes into the list of NRESULTS ints a successful parse returns. The first
+# NHOT are what the proxy reads for every message: Parser.result() gives those.
 R_END = 0                # absolute offset just after the blank line that ends the head
-R_METHOD = 1             # M_* code (0 for responses)
-R_METHOD_OFF = 2
-R_METHOD_LEN = 3
-R_TARGET_OFF = 4
-R_TARGET_LEN = 5
-R_VERSION = 6            # 10 or 11
-R_STATUS = 7             # responses; 0 for requests
-R_REASON_OFF = 8
-R_REASON_LEN = 9
-R_CONTENT_LENGTH = 10    # -1 when absent
-R_FLAGS = 11
-R_NHEADERS = 12
-R_HOST_COUNT = 13
-R_CONN_OTHER_COUNT = 14  # Connection tokens other than close / keep-alive / upgrade
-R_RESERVED = 15
-NRESULTS = 16
+R_FLAGS = 1              # F_* bits
+R_VERSION = 2            # 10 or 11
+R_METHOD = 3             # M_* code (0 for responses)
+R_STATUS = 4             # responses; 0 for requests
+R_BODY = 5               # B_*: how the body ends (a response's as if its request was not HEAD)
+R_BODY_LEN = 6           # body bytes for B_LENGTH; 0 for B_NONE; -1 otherwise
+R_PERSIST = 7            # 1: the connection may carry another message after this one
+R_VERDICT = 8            # requests: 0, or the status to refuse the request with
+R_METHOD_OFF = 9
+NHOT = 10
+R_METHOD_LEN = 10
+R_TARGET_OFF = 11
+R_TARGET_LEN = 12
+R_REASON_OFF = 13
+R_REASON_LEN = 14
+R_CONTENT_LENGTH = 15    # -1 when absent
+R_NHEADERS = 16
+R_HOST_COUNT = 17
+R_CONN_OTHER_COUNT = 18  # Connection tokens other than close / keep-alive / upgrade
+R_RESERVED = 19
+NRESULTS = 20
+
+# R_BODY: how a message body ends (RFC 9112 §6.3).
+B_NONE = 0               # no body at all
+B_LENGTH = 1             # Content-Length bytes
+B_CHUNKED = 2            # chunked transfer coding, ends with the last chunk and trailers
+B_CLOSE = 3              # until the server closes (responses only)
 
 # Method codes (case-sensitive: "get" is M_OTHER, RFC 9110 §9.1).
 M_GET = 1

@@ -12,11 +12,17 @@
 
 #include "khttp.h"
 
+/* Result slots (constants.py names them; the first KHTTP_NHOT are what the
+ * proxy reads for every message). */
 enum {
-    R_END, R_METHOD, R_METHOD_OFF, R_METHOD_LEN, R_TARGET_OFF, R_TARGET_LEN,
-    R_VERSION, R_STATUS, R_REASON_OFF, R_REASON_LEN, R_CONTENT_LENGTH, R_FLAGS,
-    R_NHEADERS, R_HOST_COUNT, R_CONN_OTHER_COUNT, R_RESERVED
+    R_END, R_FLAGS, R_VERSION, R_METHOD, R_STATUS, R_BODY, R_BODY_LEN, R_PERSIST,
+    R_VERDICT, R_METHOD_OFF, R_METHOD_LEN, R_TARGET_OFF, R_TARGET_LEN, R_REASON_OFF,
+    R_REASON_LEN, R_CONTENT_LENGTH, R_NHEADERS, R_HOST_COUNT, R_CONN_OTHER_COUNT,
+    R_RESERVED
 };
+
+/* How a message body ends (R_BODY). */
+enum { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE };
 
 enum { M_GET = 1, M_HEAD, M_POST, M_PUT, M_DELETE, M_OPTIONS, M_TRACE, M_CONNECT,
        M_PATCH, M_OTHER = 15 };
@@ -347,6 +353,68 @@ static int auth_is_conn_bound(const unsigned char *b, int64_t vo, int64_t ve)
     }
 }
 
+/* What the proxy decides from a head, in the same pass (pure.py: _framing):
+ *
+ * R_PERSIST (RFC 9112 §9.3): HTTP/1.1 persists unless Connection lists close,
+ *   HTTP/1.0 only when it lists keep-alive; a response whose body runs until
+ *   the close cannot persist.
+ * R_BODY, R_BODY_LEN (RFC 9112 §6.3): requests: chunked, else Content-Length
+ *   above 0, else none (the scan already refused CL with TE, a bad CL, a
+ *   request TE not ending in chunked, TE in HTTP/1.0). Responses: 1xx, 204 and
+ *   304 have none whatever they say; TE ending in chunked is chunked, any other
+ *   TE runs until close; then Content-Length (0: none); no framing at all runs
+ *   until close. A response to HEAD has no body either: the caller knows the
+ *   method, the parser does not (proxy/http1/rules.py).
+ * R_VERDICT (requests): 400 for an HTTP/1.1 request without Host or any request
+ *   with several (RFC 9112 §3.2), 501 for CONNECT (keepwarm is no forward
+ *   proxy), else 0.
+ */
+static void framing(int64_t *res, int64_t flags, int64_t cl, int64_t host, int is_request)
+{
+    int64_t persist = !(flags & KHTTP_F_CONN_CLOSE)
+                      && (res[R_VERSION] == 11 || (flags & KHTTP_F_CONN_KEEPALIVE));
+    int64_t body, len;
+    if (is_request) {
+        if (flags & KHTTP_F_CHUNKED) {
+            body = B_CHUNKED;
+            len = -1;
+        } else if (cl > 0) {
+            body = B_LENGTH;
+            len = cl;
+        } else {
+            body = B_NONE;
+            len = 0;
+        }
+        if (host != 1 && (host > 1 || res[R_VERSION] == 11))
+            res[R_VERDICT] = 400;
+        else if (res[R_METHOD] == M_CONNECT)
+            res[R_VERDICT] = 501;
+    } else {
+        int64_t status = res[R_STATUS];
+        if (status < 200 || status == 204 || status == 304) {
+            body = B_NONE;
+            len = 0;
+        } else if (flags & KHTTP_F_TE) {
+            body = (flags & KHTTP_F_CHUNKED) ? B_CHUNKED : B_CLOSE;
+            len = -1;
+        } else if (cl > 0) {
+            body = B_LENGTH;
+            len = cl;
+        } else if (cl == 0) {
+            body = B_NONE;
+            len = 0;
+        } else {
+            body = B_CLOSE;
+            len = -1;
+        }
+        if (body == B_CLOSE)
+            persist = 0;
+    }
+    res[R_BODY] = body;
+    res[R_BODY_LEN] = len;
+    res[R_PERSIST] = persist;
+}
+
 static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t start_,
                           size_t prev_len_, int is_request)
 {
@@ -561,6 +629,7 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
     res[R_END] = end;
     res[R_CONTENT_LENGTH] = cl;
     res[R_FLAGS] = flags;
+    framing(res, flags, cl, host, is_request);
     res[R_NHEADERS] = nh;
     res[R_HOST_COUNT] = host;
     res[R_CONN_OTHER_COUNT] = other;
@@ -582,18 +651,18 @@ int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
     return parse_head(p, buf, len, start, prev_len, 0);
 }
 
-/* Does some Connection header of the last parse list the name b[no:no+nl]? */
+/* Does a Connection header of the last parse list the name b[no:no+nl]?  Those
+ * looked at: header numbers conn[0..nconn), or, when nconn < 0 (more than
+ * MAX_CONNECTION_HEADERS of them), every header whose name is Connection. */
 static int named_by_connection(const khttp_parser *p, const unsigned char *b,
-                               int64_t no, int64_t nl)
+                               const int64_t *conn, int nconn, int64_t no, int64_t nl)
 {
-    int64_t k;
-    for (k = 0; k < p->nheaders; k++) {
-        const int64_t *h = p->hdrs + 4 * k;
-        int64_t a, ve;
-        if (header_kind(b + h[0], h[1] - h[0]) != K_CONNECTION)
+    int64_t c, count = nconn < 0 ? p->nheaders : nconn;
+    for (c = 0; c < count; c++) {
+        const int64_t *h = p->hdrs + 4 * (nconn < 0 ? c : conn[c]);
+        int64_t a = h[2], ve = h[3];
+        if (nconn < 0 && header_kind(b + h[0], h[1] - h[0]) != K_CONNECTION)
             continue;
-        a = h[2];
-        ve = h[3];
         for (;;) {
             int64_t e = elem_end(b, a, ve), x = a, y = e, i;
             trim(b, &x, &y);
@@ -611,13 +680,33 @@ static int named_by_connection(const khttp_parser *p, const unsigned char *b,
     return 0;
 }
 
+#define MAX_CONNECTION_HEADERS 32
+
 int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
                         int keep_upgrade, char *out, size_t out_cap)
 {
     const unsigned char *b = (const unsigned char *)buf;
     int64_t k, nh = p->nheaders, o = 0, first, cap = (int64_t)out_cap;
+    int64_t conn[MAX_CONNECTION_HEADERS];
+    int nconn = 0;
     if (p->end == 0 || p->end > (int64_t)len)
         return -1;
+    /* Connection can name other headers to drop (RFC 9110 §7.6.1). Its tokens
+     * keep-alive and upgrade name headers classified anyway; only "close" and
+     * other tokens can name an ordinary header, so only then are the
+     * Connection headers gathered (once, not per header line). */
+    if (p->res[R_FLAGS] & (KHTTP_F_CONN_OTHER | KHTTP_F_CONN_CLOSE)) {
+        for (k = 0; k < nh; k++) {
+            const int64_t *h = p->hdrs + 4 * k;
+            if (header_kind(b + h[0], h[1] - h[0]) != K_CONNECTION)
+                continue;
+            if (nconn == MAX_CONNECTION_HEADERS) {
+                nconn = -1; /* too many to note: named_by_connection looks at all */
+                break;
+            }
+            conn[nconn++] = k;
+        }
+    }
     first = nh ? p->hdrs[0] : p->end - 2;
     if (first - p->line_off > cap)
         return -1;
@@ -644,7 +733,7 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
             drop = 0;
             break;
         default:
-            drop = named_by_connection(p, b, h[0], h[1] - h[0]);
+            drop = nconn && named_by_connection(p, b, conn, nconn, h[0], h[1] - h[0]);
         }
         if (drop)
             continue;
@@ -657,15 +746,17 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
 }
 
 int64_t khttp_rewrite(const khttp_parser *p, const char *buf, size_t len,
-                      int keep_upgrade, const char *tail, size_t tail_len,
-                      char *out, size_t out_cap)
+                      int keep_upgrade, const char *tail, size_t tail_len)
 {
-    int64_t o = khttp_strip_hop(p, buf, len, keep_upgrade, out, out_cap);
-    int64_t rest;
+    char *out = p->out;
+    int64_t o, rest;
+    if (out == NULL)
+        return -1;
+    o = khttp_strip_hop(p, buf, len, keep_upgrade, out, (size_t)p->out_cap);
     if (o < 0)
         return -1;
     rest = (int64_t)len - p->end;
-    if (o + (int64_t)tail_len + rest > (int64_t)out_cap)
+    if (o + (int64_t)tail_len + rest > p->out_cap)
         return -1;
     memcpy(out + o, tail, tail_len);
     o += (int64_t)tail_len;

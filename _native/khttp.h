@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 /* CDEF BEGIN */
-#define KHTTP_NRES 16
+#define KHTTP_NRES 20
+#define KHTTP_NHOT 10
 
 #define KHTTP_E_METHOD -1
 #define KHTTP_E_TARGET -2
@@ -66,7 +67,7 @@
 #define KHTTP_F_KEEPALIVE_HDR 4096
 
 typedef struct khttp_parser {
-    int64_t res[16];      /* R_* results of the last successful parse */
+    int64_t res[20];      /* R_* results of the last successful parse */
     int64_t *hdrs;        /* caller's array, 4 per header: name start, name end, value start, value end */
     int64_t max_headers;  /* capacity of hdrs, in headers */
     int64_t max_head;     /* bytes from start to the end of the blank line */
@@ -74,6 +75,8 @@ typedef struct khttp_parser {
     int64_t nheaders;     /* headers of the last successful parse, 0 otherwise */
     int64_t line_off;     /* its start line (after skipped empty lines) */
     int64_t end;          /* its R_END; 0 when the last parse did not succeed */
+    char *out;            /* caller's buffer for khttp_rewrite */
+    int64_t out_cap;
 } khttp_parser;
 
 int64_t khttp_parse_request(khttp_parser *p, const char *buf, size_t len,
@@ -84,10 +87,10 @@ int64_t khttp_parse_response(khttp_parser *p, const char *buf, size_t len,
 int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
                         int keep_upgrade, char *out, size_t out_cap);
 /* strip_hop, then `tail` (the caller's own header lines and the empty line), then
- * buf[end of head .. len): the bytes to forward, in one copy; its length, or -1. */
+ * buf[end of head .. len): the bytes to forward, in one copy into p->out; its
+ * length, or -1 (p->out too small). Few arguments: it is called per response. */
 int64_t khttp_rewrite(const khttp_parser *p, const char *buf, size_t len,
-                      int keep_upgrade, const char *tail, size_t tail_len,
-                      char *out, size_t out_cap);
+                      int keep_upgrade, const char *tail, size_t tail_len);
 
 /* The last parse's headers as "name\0value\0name\0value..." into out (names and
  * values never contain NUL), for one bytes.split() in Python; its length, or -1. */

@@ -3,6 +3,7 @@
 from functools import partial
 
 from ._khttp import ffi, lib
+from .constants import NHOT, NRESULTS
 
 _parse_request = lib.khttp_parse_request
 _parse_response = lib.khttp_parse_response
@@ -21,7 +22,7 @@ class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
     __slots__ = ("max_headers", "max_head", "max_line", "_p", "_res", "_hdrs", "_out", "_rw",
-                 "_rw_cap", "request_rc", "response_rc", "result")
+                 "request_rc", "response_rc", "result", "result_all", "rewrite_rc", "rewritten")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -38,15 +39,23 @@ class Parser:
         self._res = p.res
         self._out = ffi.new("char[]", max_head)
         # rewrite(): a head plus what followed it in one read (a recv is at most 64 KiB).
-        self._rw_cap = max_head + REWRITE_EXTRA
-        self._rw = ffi.new("char[]", self._rw_cap)
-        # The hot-path form of parse_request/parse_response for callers that pass
-        # bytes: request_rc(data, len(data), start, prev_len) -> 0 (incomplete),
-        # E_* (< 0) or > 0, then result() -> the R_* list. They are partials of the
-        # C functions, so no Python frame runs between the caller and C.
+        self._rw = ffi.new("char[]", max_head + REWRITE_EXTRA)
+        p.out = self._rw
+        p.out_cap = max_head + REWRITE_EXTRA
+        # The hot-path forms, for callers that pass bytes. They are partials of the
+        # C functions, so no Python frame runs between the caller and C:
+        #   request_rc(data, len(data), start, prev_len) -> 0 (incomplete), E_* (< 0)
+        #   or > 0, then result() -> the first NHOT R_* slots (all the proxy reads
+        #   for every message), result_all() -> every slot;
+        #   rewrite_rc(data, len(data), keep_upgrade, tail, len(tail)) -> n, then
+        #   rewritten(n) -> what rewrite(data, tail, keep_upgrade) returns; n < 0:
+        #   the bytes do not fit, call rewrite().
         self.request_rc = partial(_parse_request, p)
         self.response_rc = partial(_parse_response, p)
-        self.result = partial(_unpack, self._res, 16)
+        self.result = partial(_unpack, self._res, NHOT)
+        self.result_all = partial(_unpack, self._res, NRESULTS)   # all NRESULTS slots
+        self.rewrite_rc = partial(_rewrite, p)
+        self.rewritten = partial(_unpack, self._rw)
 
     def parse_request(self, data, start=0, prev_len=0):
         try:
@@ -54,7 +63,7 @@ class Parser:
         except TypeError:
             rc = _parse_request(self._p, _from_buffer(data), len(data), start, prev_len)
         if rc > 0:
-            return _unpack(self._res, 16)
+            return _unpack(self._res, NRESULTS)
         return rc
 
     def parse_response(self, data, start=0, prev_len=0):
@@ -63,7 +72,7 @@ class Parser:
         except TypeError:
             rc = _parse_response(self._p, _from_buffer(data), len(data), start, prev_len)
         if rc > 0:
-            return _unpack(self._res, 16)
+            return _unpack(self._res, NRESULTS)
         return rc
 
     def headers(self, data):
@@ -94,8 +103,7 @@ class Parser:
         forward when hop-by-hop headers must go (`tail` ends the head)."""
         if type(data) is not bytes:
             data = bytes(data)
-        n = _rewrite(self._p, data, len(data), 1 if keep_upgrade else 0, tail, len(tail),
-                     self._rw, self._rw_cap)
+        n = _rewrite(self._p, data, len(data), 1 if keep_upgrade else 0, tail, len(tail))
         if n < 0:
             return self.strip_hop(data, keep_upgrade) + tail + data[self._p.end:]
         return _unpack(self._rw, n)

@@ -17,7 +17,11 @@ from .constants import (
     E_TE_HTTP10, E_TOO_MANY_HEADERS, E_TRAILER, E_VERSION, E_VERSION_UNSUPPORTED,
     F_AUTH_CONN, F_CHUNKED, F_CL, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_CONN_OTHER,
     F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_KEEPALIVE_HDR, F_PROXY_CONN, F_TE, F_UPGRADE,
-    METHOD_CODES, M_OTHER,
+    METHOD_CODES, M_CONNECT, M_OTHER, NHOT,
+    B_CHUNKED, B_CLOSE, B_LENGTH, B_NONE,
+    R_BODY, R_BODY_LEN, R_CONN_OTHER_COUNT, R_CONTENT_LENGTH, R_END, R_FLAGS, R_HOST_COUNT,
+    R_METHOD, R_METHOD_LEN, R_METHOD_OFF, R_NHEADERS, R_PERSIST, R_REASON_LEN, R_REASON_OFF,
+    R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERDICT, R_VERSION, NRESULTS,
 )
 
 CR, LF, SP, HTAB, COLON = 13, 10, 32, 9, 58
@@ -232,11 +236,45 @@ def _auth_is_conn_bound(value):
     return False
 
 
+def _framing(res, flags, cl, host, is_request):
+    """R_PERSIST, R_BODY, R_BODY_LEN and R_VERDICT, as khttp.c's framing() decides them."""
+    persist = 1 if not flags & F_CONN_CLOSE and (res[R_VERSION] == 11
+                                                  or flags & F_CONN_KEEPALIVE) else 0
+    if is_request:
+        if flags & F_CHUNKED:
+            body, length = B_CHUNKED, -1
+        elif cl > 0:
+            body, length = B_LENGTH, cl
+        else:
+            body, length = B_NONE, 0
+        if host != 1 and (host > 1 or res[R_VERSION] == 11):
+            res[R_VERDICT] = 400
+        elif res[R_METHOD] == M_CONNECT:
+            res[R_VERDICT] = 501
+    else:
+        status = res[R_STATUS]
+        if status < 200 or status == 204 or status == 304:
+            body, length = B_NONE, 0
+        elif flags & F_TE:
+            body, length = (B_CHUNKED if flags & F_CHUNKED else B_CLOSE), -1
+        elif cl > 0:
+            body, length = B_LENGTH, cl
+        elif cl == 0:
+            body, length = B_NONE, 0
+        else:
+            body, length = B_CLOSE, -1
+        if body == B_CLOSE:
+            persist = 0
+    res[R_BODY] = body
+    res[R_BODY_LEN] = length
+    res[R_PERSIST] = persist
+
+
 class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
     __slots__ = ("max_headers", "max_head", "max_line", "_hdrs", "_line_off",
-                 "_end", "_last")
+                 "_end", "_last", "_rewritten")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -262,7 +300,18 @@ class Parser:
         return 1
 
     def result(self):
+        return self._last[:NHOT]
+
+    def result_all(self):
         return self._last
+
+    def rewrite_rc(self, data, length, keep_upgrade, tail, tail_len):
+        """The C twin's hot-path form of rewrite: a length, then rewritten(n) the bytes."""
+        self._rewritten = self.rewrite(data, tail, keep_upgrade)
+        return len(self._rewritten)
+
+    def rewritten(self, n):
+        return self._rewritten
 
     def parse_request(self, data, start=0, prev_len=0):
         return self._parse(data, start, prev_len, True)
@@ -298,47 +347,49 @@ class Parser:
         if err:
             return err
 
-        res = [end, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
+        res = [0] * NRESULTS
+        res[R_END] = end
+        res[R_CONTENT_LENGTH] = -1
         if is_request:
             m = _REQ_LINE.match(data, ls)
             if m is not None:
                 toff = m.start(1)
                 mlen = toff - 1 - ls
-                res[2] = ls
-                res[3] = mlen
-                res[4] = toff
-                res[5] = m.end(1) - toff
-                res[6] = 10 if m.group(2) == b"0" else 11
+                res[R_METHOD_OFF] = ls
+                res[R_METHOD_LEN] = mlen
+                res[R_TARGET_OFF] = toff
+                res[R_TARGET_LEN] = m.end(1) - toff
+                res[R_VERSION] = 10 if m.group(2) == b"0" else 11
                 pos = m.end()
             else:
                 err, mlen, toff, tlen, version, pos = _request_line(data, ls)
                 if err:
                     return err
-                res[2] = ls
-                res[3] = mlen
-                res[4] = toff
-                res[5] = tlen
-                res[6] = version
-            res[1] = METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)
+                res[R_METHOD_OFF] = ls
+                res[R_METHOD_LEN] = mlen
+                res[R_TARGET_OFF] = toff
+                res[R_TARGET_LEN] = tlen
+                res[R_VERSION] = version
+            res[R_METHOD] = METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)
         else:
             m = _STATUS_LINE.match(data, ls)
             if m is not None:
-                res[6] = 10 if m.group(1) == b"0" else 11
-                res[7] = int(m.group(2))
+                res[R_VERSION] = 10 if m.group(1) == b"0" else 11
+                res[R_STATUS] = int(m.group(2))
                 if m.group(3) is None:
-                    res[8] = m.end(2)
+                    res[R_REASON_OFF] = m.end(2)
                 else:
-                    res[8] = m.start(3)
-                    res[9] = m.end(3) - m.start(3)
+                    res[R_REASON_OFF] = m.start(3)
+                    res[R_REASON_LEN] = m.end(3) - m.start(3)
                 pos = m.end()
             else:
                 err, version, status, roff, rlen, pos = _status_line(data, ls)
                 if err:
                     return err
-                res[6] = version
-                res[7] = status
-                res[8] = roff
-                res[9] = rlen
+                res[R_VERSION] = version
+                res[R_STATUS] = status
+                res[R_REASON_OFF] = roff
+                res[R_REASON_LEN] = rlen
 
         hdrs = []
         max_headers = self.max_headers
@@ -432,7 +483,7 @@ class Parser:
             # RFC 9112 §6.1 / §6.3: both framings at once is how requests get smuggled.
             if flags & F_CL:
                 return E_CL_TE
-            if is_request and res[6] == 10:
+            if is_request and res[R_VERSION] == 10:
                 return E_TE_HTTP10
             if te_codings == 0:
                 return E_TE
@@ -440,12 +491,13 @@ class Parser:
                 flags |= F_CHUNKED
             elif is_request:  # RFC 9112 §6.3 (4): a request's final coding must be chunked
                 return E_TE
-        res[0] = end
-        res[10] = cl
-        res[11] = flags
-        res[12] = len(hdrs)
-        res[13] = host
-        res[14] = other
+        res[R_END] = end
+        res[R_CONTENT_LENGTH] = cl
+        res[R_FLAGS] = flags
+        _framing(res, flags, cl, host, is_request)
+        res[R_NHEADERS] = len(hdrs)
+        res[R_HOST_COUNT] = host
+        res[R_CONN_OTHER_COUNT] = other
         self._hdrs = hdrs
         self._line_off = ls
         self._end = end

@@ -12,15 +12,16 @@ import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
-    ERROR_STATUS, F_AUTH_CONN, F_CONN_UPGRADE, F_HOP, F_KEEPALIVE_HDR, F_UPGRADE, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF,
-    R_STATUS, R_TARGET_LEN, R_TARGET_OFF, R_VERSION,
+    ERROR_STATUS, F_AUTH_CONN, F_CONN_UPGRADE, F_HOP, F_KEEPALIVE_HDR, F_UPGRADE, M_HEAD,
+    R_BODY, R_BODY_LEN, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS,
+    R_TARGET_LEN, R_TARGET_OFF, R_VERDICT, R_VERSION,
 )
 from proxy.http1.errors import error_response
 from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
     REUSE_NONE, REUSE_PROVEN,
-    IDEMPOTENT, classify_request, classify_response, keepalive_hint, reuse_scope,
+    IDEMPOTENT, keepalive_hint, persists, reuse_scope,
 )
 
 RECV_SIZE = 65536
@@ -320,9 +321,9 @@ class Session:
         r = parser.result()
         self.inbuf = b""
         self.prev_len = 0
-        status, kind, length, keepalive = classify_request(r)
-        if status:
-            self.reject(status)
+        # The parser decided the framing and the verdict (proxy.http1.rules.classify_request).
+        if r[R_VERDICT]:
+            self.reject(r[R_VERDICT])
             return
         end = r[R_END]
         dlen = len(data)
@@ -331,7 +332,8 @@ class Session:
         self.method = method
         self.version = version
         fe = self.frontend
-        self.client_ka = keepalive and fe.keepalive
+        self.client_ka = r[R_PERSIST] and fe.keepalive
+        kind = r[R_BODY]
         flags = r[R_FLAGS]
         if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or fe.edit_requests:
             head = self.request_head(r, data, flags, version)
@@ -346,6 +348,7 @@ class Session:
                 self.inbuf = data[end:]
         elif kind == BODY_LENGTH:
             avail = dlen - end
+            length = r[R_BODY_LEN]
             if avail >= length:
                 head += data[end:end + length]
                 self.inbuf = data[end + length:]
@@ -410,6 +413,7 @@ class Session:
         if kind == "source":
             return self.peer[0] if self.peer else None
         if kind == "uri":
+            r = self.worker.parser.result_all()    # `r` is the hot prefix only
             off = r[R_TARGET_OFF]
             return data[off:off + r[R_TARGET_LEN]]
         name = lb.hdr_name
@@ -675,9 +679,15 @@ class Session:
             # layer7 counts 5xx (but 501 and 505, the client's doing) as errors.
             worker.observed(server, server.observe == "layer4" or status < 500
                             or status == 501 or status == 505)
-        kind, length, keepalive = classify_response(r, self.method)
+        # The parser decided the framing (proxy.http1.rules.classify_response), all
+        # but HEAD's rule: it does not know the request.
+        if self.method != M_HEAD:
+            kind = r[R_BODY]
+            self.server_ka = r[R_PERSIST] and self.frontend.server_keepalive
+        else:
+            kind = BODY_NONE
+            self.server_ka = persists(r) and self.frontend.server_keepalive
         self.resp_kind = kind
-        self.server_ka = keepalive and self.frontend.server_keepalive
         flags = r[R_FLAGS]
         if flags & F_AUTH_CONN:
             self.conn.private = True
@@ -697,7 +707,7 @@ class Session:
         server.counters.hrsp[cls] += 1
         self.resp_started = True
         self.rstate = RS_BODY
-        whole = kind == BODY_LENGTH and len(data) - end == length
+        whole = kind == BODY_LENGTH and len(data) - end == r[R_BODY_LEN]
         if flags & F_HOP or not client_ka or self.version == 10 or fe.response_rules:
             if not client_ka:
                 tail = END_CLOSE
@@ -707,7 +717,8 @@ class Session:
                 tail = END
             if whole and not fe.response_rules:
                 # Small responses: the rewritten head and the whole body in one copy, one send.
-                self.send_client(parser.rewrite(data, tail))
+                n = parser.rewrite_rc(data, len(data), 0, tail, len(tail))
+                self.send_client(parser.rewritten(n) if n >= 0 else parser.rewrite(data, tail))
                 if self.state != ST_CLOSED:
                     self.finish_stream()
                 return
@@ -736,7 +747,7 @@ class Session:
             self.finish_stream()
             return
         if kind == BODY_LENGTH:
-            self.resp_left = length
+            self.resp_left = r[R_BODY_LEN]
         elif kind == BODY_CHUNKED:
             dec = self.resp_dec
             if dec is None:

@@ -5,16 +5,17 @@ returns a decision; nothing here touches a socket, so each rule is tested alone.
 """
 
 from _native.constants import (
-    F_CHUNKED, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_TE, F_AUTH_CONN,
-    M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE, M_CONNECT,
-    R_CONTENT_LENGTH, R_FLAGS, R_HOST_COUNT, R_METHOD, R_STATUS, R_VERSION,
+    B_CHUNKED, B_CLOSE, B_LENGTH, B_NONE,
+    F_CONN_CLOSE, F_CONN_KEEPALIVE, F_AUTH_CONN,
+    M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE,
+    R_BODY, R_BODY_LEN, R_FLAGS, R_PERSIST, R_VERDICT, R_VERSION,
 )
 
-# How a message body ends.
-BODY_NONE = 0      # no body at all
-BODY_LENGTH = 1    # Content-Length bytes
-BODY_CHUNKED = 2   # chunked transfer coding, ends with the last chunk and trailers
-BODY_CLOSE = 3     # read until the server closes (responses only)
+# How a message body ends (the parser's R_BODY).
+BODY_NONE = B_NONE         # no body at all
+BODY_LENGTH = B_LENGTH     # Content-Length bytes
+BODY_CHUNKED = B_CHUNKED   # chunked transfer coding, ends with the last chunk and trailers
+BODY_CLOSE = B_CLOSE       # read until the server closes (responses only)
 
 # RFC 9110 §9.2.2: methods whose repetition has the same effect as one request.
 IDEMPOTENT = frozenset((M_GET, M_HEAD, M_PUT, M_DELETE, M_OPTIONS, M_TRACE))
@@ -24,37 +25,20 @@ REUSE_NEVER, REUSE_SAFE, REUSE_AGGRESSIVE, REUSE_ALWAYS = "never", "safe", "aggr
 
 
 def classify_request(r):
-    """Everything the proxy decides from a request head, in one call per request.
+    """Everything the proxy decides from a request head: (status, body kind, body
+    length, keep-alive).
 
-    Returns (status, body kind, body length, keep-alive):
-      status     -- 0 if the request may be forwarded, else the HTTP status it deserves;
-      kind, len  -- RFC 9112 §6.3 for requests: chunked, Content-Length, or no body
-                    (the parser already refused CL with TE, bad CL, TE not ending in
-                    chunked, and TE in HTTP/1.0);
+      status     -- 0 if the request may be forwarded, else the HTTP status it
+                    deserves (400: RFC 9112 §3.2's Host rules; 501: CONNECT);
+      kind, len  -- RFC 9112 §6.3 for requests: chunked, Content-Length, or no body;
       keep-alive -- RFC 9112 §9.3: HTTP/1.1 persists unless "close" is listed,
                     HTTP/1.0 only with "keep-alive".
+
+    The parser decides all four in its pass over the head (khttp.c `framing()`,
+    the same in pure.py) and the session reads them straight from `r`; this is
+    the readable form, for tools and tests.
     """
-    flags = r[R_FLAGS]
-    version = r[R_VERSION]
-    hosts = r[R_HOST_COUNT]
-    status = 0
-    # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
-    # and to any request with more than one Host line.
-    if hosts != 1 and (hosts > 1 or version == 11):
-        status = 400
-    # CONNECT makes a tunnel; keepwarm is not a forward proxy.
-    elif r[R_METHOD] == M_CONNECT:
-        status = 501
-    if flags & F_CONN_CLOSE:
-        keepalive = False
-    else:
-        keepalive = version == 11 or bool(flags & F_CONN_KEEPALIVE)
-    if flags & F_CHUNKED:
-        return status, BODY_CHUNKED, -1, keepalive
-    length = r[R_CONTENT_LENGTH]
-    if length > 0:
-        return status, BODY_LENGTH, length, keepalive
-    return status, BODY_NONE, 0, keepalive
+    return r[R_VERDICT], r[R_BODY], r[R_BODY_LEN], r[R_PERSIST] == 1
 
 
 def classify_response(r, request_method):
@@ -64,25 +48,19 @@ def classify_response(r, request_method):
     whatever they say; (4) Transfer-Encoding with chunked last is chunked, any
     other coding runs until close; then Content-Length; (8) with no framing at
     all the body runs until the server closes, which also ends persistence.
+    The parser decides all but the HEAD rule (it does not know the request).
     """
+    if request_method == M_HEAD:
+        return BODY_NONE, 0, persists(r)
+    return r[R_BODY], r[R_BODY_LEN], r[R_PERSIST] == 1
+
+
+def persists(r):
+    """RFC 9112 §9.3 from the Connection header and the version alone."""
     flags = r[R_FLAGS]
     if flags & F_CONN_CLOSE:
-        keepalive = False
-    else:
-        keepalive = r[R_VERSION] == 11 or bool(flags & F_CONN_KEEPALIVE)
-    status = r[R_STATUS]
-    if request_method == M_HEAD or status < 200 or status == 204 or status == 304:
-        return BODY_NONE, 0, keepalive
-    if flags & F_TE:
-        if flags & F_CHUNKED:
-            return BODY_CHUNKED, -1, keepalive
-        return BODY_CLOSE, -1, False
-    length = r[R_CONTENT_LENGTH]
-    if length > 0:
-        return BODY_LENGTH, length, keepalive
-    if length == 0:
-        return BODY_NONE, 0, keepalive
-    return BODY_CLOSE, -1, False
+        return False
+    return r[R_VERSION] == 11 or bool(flags & F_CONN_KEEPALIVE)
 
 
 def is_replayable(method, body_kind, body_complete_in_hand):

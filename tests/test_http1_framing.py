@@ -1,0 +1,108 @@
+"""What the proxy decides from a head (RFC 9112 §3.2, §6.3, §9.3), decided by the parser.
+
+Both parsers fill R_VERDICT, R_BODY, R_BODY_LEN and R_PERSIST in their pass over
+the head; `proxy.http1.rules.classify_request/classify_response` read them (and add
+HEAD's rule, which needs the request). Every case runs on both implementations.
+"""
+
+import pytest
+
+from _native import constants as K
+from _native.testing import IMPLEMENTATIONS
+from proxy.http1.rules import (
+    BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, classify_request, classify_response,
+)
+
+
+def head(*lines):
+    return b"".join(x + b"\r\n" for x in lines) + b"\r\n"
+
+
+H = b"Host: a"
+
+# (id, head, (status, body kind, body length, keep-alive))
+REQUESTS = [
+    ("get_11", head(b"GET / HTTP/1.1", H), (0, BODY_NONE, 0, True)),
+    ("get_10", head(b"GET / HTTP/1.0"), (0, BODY_NONE, 0, False)),
+    ("get_10_keepalive", head(b"GET / HTTP/1.0", b"Connection: keep-alive"), (0, BODY_NONE, 0, True)),
+    ("get_11_close", head(b"GET / HTTP/1.1", H, b"Connection: close"), (0, BODY_NONE, 0, False)),
+    ("close_wins_over_keepalive", head(b"GET / HTTP/1.1", H, b"Connection: keep-alive, close"),
+     (0, BODY_NONE, 0, False)),
+    ("post_length", head(b"POST / HTTP/1.1", H, b"Content-Length: 12"), (0, BODY_LENGTH, 12, True)),
+    ("post_length_zero_is_no_body", head(b"POST / HTTP/1.1", H, b"Content-Length: 0"),
+     (0, BODY_NONE, 0, True)),
+    ("post_chunked", head(b"POST / HTTP/1.1", H, b"Transfer-Encoding: chunked"),
+     (0, BODY_CHUNKED, -1, True)),
+    ("missing_host_11_is_400", head(b"GET / HTTP/1.1"), (400, BODY_NONE, 0, True)),
+    ("missing_host_10_is_fine", head(b"GET / HTTP/1.0"), (0, BODY_NONE, 0, False)),
+    ("two_hosts_is_400", head(b"GET / HTTP/1.0", H, H), (400, BODY_NONE, 0, False)),
+    ("connect_is_501", head(b"CONNECT a:443 HTTP/1.1", H), (501, BODY_NONE, 0, True)),
+    ("host_rule_before_connect", head(b"CONNECT a:443 HTTP/1.1"), (400, BODY_NONE, 0, True)),
+]
+
+OK = b"HTTP/1.1 200 OK"
+
+# (id, head, request method, (body kind, body length, keep-alive))
+RESPONSES = [
+    ("length", head(OK, b"Content-Length: 5"), K.M_GET, (BODY_LENGTH, 5, True)),
+    ("length_zero", head(OK, b"Content-Length: 0"), K.M_GET, (BODY_NONE, 0, True)),
+    ("chunked", head(OK, b"Transfer-Encoding: chunked"), K.M_GET, (BODY_CHUNKED, -1, True)),
+    ("other_coding_runs_until_close", head(OK, b"Transfer-Encoding: gzip"), K.M_GET,
+     (BODY_CLOSE, -1, False)),
+    ("no_framing_runs_until_close", head(OK), K.M_GET, (BODY_CLOSE, -1, False)),
+    ("204_has_no_body", head(b"HTTP/1.1 204 No Content", b"Content-Length: 5"), K.M_GET,
+     (BODY_NONE, 0, True)),
+    ("304_has_no_body", head(b"HTTP/1.1 304 Not Modified", b"Content-Length: 5"), K.M_GET,
+     (BODY_NONE, 0, True)),
+    ("1xx_has_no_body", head(b"HTTP/1.1 100 Continue"), K.M_POST, (BODY_NONE, 0, True)),
+    ("head_has_no_body", head(OK, b"Content-Length: 5"), K.M_HEAD, (BODY_NONE, 0, True)),
+    ("head_without_framing_still_persists", head(OK), K.M_HEAD, (BODY_NONE, 0, True)),
+    ("head_with_close", head(OK, b"Connection: close"), K.M_HEAD, (BODY_NONE, 0, False)),
+    ("http10_response", head(b"HTTP/1.0 200 OK", b"Content-Length: 5"), K.M_GET,
+     (BODY_LENGTH, 5, False)),
+    ("http10_keepalive_response", head(b"HTTP/1.0 200 OK", b"Connection: keep-alive",
+                                       b"Content-Length: 5"), K.M_GET, (BODY_LENGTH, 5, True)),
+    ("close_response", head(OK, b"Connection: close", b"Content-Length: 5"), K.M_GET,
+     (BODY_LENGTH, 5, False)),
+]
+
+
+def impls():
+    return [pytest.param(mod, id=name, marks=[] if mod is not None else
+                         [pytest.mark.skip(reason="C module not built")])
+            for name, mod in IMPLEMENTATIONS.items()]
+
+
+@pytest.fixture(params=impls())
+def impl(request):
+    return request.param
+
+
+@pytest.mark.parametrize("data,expected", [c[1:] for c in REQUESTS], ids=[c[0] for c in REQUESTS])
+def test_request_framing_and_verdict(impl, data, expected):
+    p = impl.Parser()
+    assert p.request_rc(data, len(data), 0, 0) > 0
+    assert classify_request(p.result()) == expected
+    assert classify_request(p.parse_request(data)) == expected
+
+
+@pytest.mark.parametrize("data,method,expected", [c[1:] for c in RESPONSES],
+                         ids=[c[0] for c in RESPONSES])
+def test_response_framing(impl, data, method, expected):
+    p = impl.Parser()
+    assert p.response_rc(data, len(data), 0, 0) > 0
+    assert classify_response(p.result(), method) == expected
+    r = p.parse_response(data)
+    assert classify_response(r, method) == expected
+    assert r[K.R_VERDICT] == 0
+
+
+def test_c_header_and_python_constants_agree():
+    native = IMPLEMENTATIONS.get("native")
+    if native is None:
+        pytest.skip("C module not built")
+    lib = native.lib
+    assert lib.KHTTP_NRES == K.NRESULTS and lib.KHTTP_NHOT == K.NHOT
+    for name in dir(K):
+        if name.startswith(("F_", "E_")):
+            assert getattr(lib, "KHTTP_" + name) == getattr(K, name), name
