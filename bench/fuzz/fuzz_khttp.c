@@ -51,12 +51,14 @@ static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, ui
     if (r > 0) {
         end = p.res[0];
         check(end == r && end <= (int64_t)size && p.end == end);
-        check(p.nheaders == p.res[12] && p.nheaders <= p.max_headers);
+        check(p.nheaders == p.res[16] && p.nheaders <= p.max_headers); /* R_NHEADERS */
         for (i = 0; i < (size_t)p.nheaders; i++) {
             check(hdrs[4 * i] >= 0 && hdrs[4 * i] < hdrs[4 * i + 1] && hdrs[4 * i + 1] <= end);
             check(hdrs[4 * i + 2] >= 0 && hdrs[4 * i + 2] <= hdrs[4 * i + 3] && hdrs[4 * i + 3] <= end);
         }
-        check(p.res[4] + p.res[5] <= end && p.res[8] + p.res[9] <= end);
+        /* R_TARGET_OFF + R_TARGET_LEN, R_REASON_OFF + R_REASON_LEN */
+        check(p.res[11] + p.res[12] <= end && p.res[13] + p.res[14] <= end);
+        check(p.res[5] >= 0 && p.res[5] <= 3 && (p.res[7] == 0 || p.res[7] == 1)); /* R_BODY, R_PERSIST */
         out = malloc((size_t)(end - p.line_off));
         r1 = khttp_strip_hop(&p, whole, size, (lim & 8) != 0, out, (size_t)(end - p.line_off));
         check(r1 >= 0 && r1 <= end - p.line_off - 2);
@@ -64,6 +66,16 @@ static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, ui
         r1 = khttp_headers_join(&p, whole, size, out, (size_t)(end - p.line_off));
         check(r1 >= 0 && r1 <= end - p.line_off);
         free(out);
+        /* rewrite: stripped head + tail + the rest, into p.out; -1 when it cannot fit. */
+        p.out_cap = (int64_t)size + 8;
+        p.out = malloc((size_t)p.out_cap);
+        r1 = khttp_rewrite(&p, whole, size, (lim & 8) != 0, "\r\n", 2);
+        check(r1 >= 0 && r1 <= (int64_t)size && memcmp(p.out + r1 - ((int64_t)size - end),
+                                                       whole + end, (size_t)((int64_t)size - end)) == 0);
+        p.out_cap = 1;
+        check(khttp_rewrite(&p, whole, size, 0, "\r\n", 2) == -1);
+        free(p.out);
+        p.out = NULL;
     }
 
     /* The same input in two pieces, the first in a buffer of exactly cut bytes. */
