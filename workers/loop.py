@@ -19,6 +19,11 @@ if hasattr(select, "epoll"):
     _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
     # selectors' mask -> epoll's mask
     _TO_EPOLL = (0, _IN, _OUT, _IN | _OUT)
+    # epoll's mask (its low 5 bits: IN, PRI, OUT, ERR, HUP) -> what select() would give:
+    # an error or hang-up wakes both directions. One lookup per event.
+    _LOW = 31
+    _FROM_EPOLL = tuple((EVENT_WRITE if ev & ~_IN else 0) | (EVENT_READ if ev & ~_OUT else 0)
+                        for ev in range(_LOW + 1))
 
     class Selector(selectors.EpollSelector):
         """An EpollSelector whose objects are sockets (anything with fileno()) and whose
@@ -61,8 +66,7 @@ if hasattr(select, "epoll"):
             for fd, ev in self._selector.poll(timeout, MAX_EVENTS):
                 key = get(fd)
                 if key is not None:
-                    mask = (EVENT_WRITE if ev & ~_IN else 0) | (EVENT_READ if ev & ~_OUT else 0)
-                    key.data(mask & key.events)
+                    key.data(_FROM_EPOLL[ev & _LOW] & key.events)
 
 else:   # pragma: no cover - not Linux
     class Selector(selectors.DefaultSelector):
