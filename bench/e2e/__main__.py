@@ -87,7 +87,7 @@ def parse_args(argv):
                     help="result file (default bench/results/e2e-<UTC time>.json)")
     ap.add_argument("--compare", type=Path, help="earlier result JSON to print deltas against")
     ap.add_argument("--workers-check", action="store_true",
-                    help="also run keepwarm with 1 and 2 workers (unpinned) and show the spread")
+                    help="also run keepwarm with 1 and 2 workers (unpinned, then pinned to CPU 0) and show the spread")
     ap.add_argument("--only-workers-check", action="store_true",
                     help="run only the workers check")
     ap.add_argument("--repo", type=Path, default=REPO, help="keepwarm checkout to run")

@@ -154,7 +154,11 @@ class Keepwarm(Proxy):
         super().__init__(workdir, backend, cpu)
         self.workers, self.repo = workers, Path(repo)
         self.name = "keepwarm" + (f"-w{workers}" if workers != 1 else "")
-        self.sock = self.dir / f"{self.name}.sock"
+
+    @property
+    def sock(self):
+        """The control socket: named after the proxy, so renamed copies do not collide."""
+        return self.dir / f"{self.name}.sock"
 
     def config(self):
         return render("keepwarm.cfg", self.dir / f"{self.name}.cfg", sock=self.sock,

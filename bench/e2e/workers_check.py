@@ -1,9 +1,13 @@
-"""Workers check: keepwarm with 1 and 2 workers, unpinned, beside HAProxy with
-1 and 2 threads. Shows that 2 workers are not slower than 1 and, from
-`keepwarm stats --json`, how connections and requests spread across workers.
+"""Workers check: keepwarm with 1 and 2 workers beside HAProxy with 1 and 2
+threads, twice: unpinned, and all pinned to CPU 0. Shows whether 2 workers are
+slower than 1 and, from `keepwarm stats --json`, how connections and requests
+spread across workers.
 
-On a 2-core machine where wrk and the backend hold CPU 1 no scaling can show;
-the point is evenness (SO_REUSEPORT) and no regression."""
+On a 2-core machine where wrk and the backend hold CPU 1 no scaling can show.
+Unpinned, a second worker competes with wrk and the backend for CPU 1; pinned
+to CPU 0, both workers share the one core a single worker had, which isolates
+what running two workers costs by itself. The point is evenness (SO_REUSEPORT)
+and no regression."""
 
 import time
 
@@ -79,17 +83,20 @@ def _ratios(d):
 
 
 def run(args, workdir, backend, failures):
-    configs = [servers.Keepwarm(workdir, backend, cpu=None, workers=1, repo=args.repo),
-               servers.Keepwarm(workdir, backend, cpu=None, workers=2, repo=args.repo),
-               servers.HAProxy(workdir, backend, cpu=None, reuse="safe", threads=1),
-               servers.HAProxy(workdir, backend, cpu=None, reuse="safe", threads=2)]
-    # Names distinct from the pinned side-by-side ones.
-    for p, name in zip(configs, ("keepwarm-unpinned-w1", "keepwarm-unpinned-w2",
-                                 "haproxy-unpinned-t1", "haproxy-unpinned-t2")):
-        p.name = name
-    if not servers.keepwarm_runs(args.repo):
-        failures["workers check"] = "keepwarm does not run yet: HAProxy rows only"
-        configs = configs[2:]
+    configs = []
+    for cpu, where in ((None, "unpinned"), (0, "cpu0")):
+        group = [servers.Keepwarm(workdir, backend, cpu=cpu, workers=1, repo=args.repo),
+                 servers.Keepwarm(workdir, backend, cpu=cpu, workers=2, repo=args.repo),
+                 servers.HAProxy(workdir, backend, cpu=cpu, reuse="safe", threads=1),
+                 servers.HAProxy(workdir, backend, cpu=cpu, reuse="safe", threads=2)]
+        # Names distinct from the side-by-side ones.
+        for p, name in zip(group, ("keepwarm-%s-w1", "keepwarm-%s-w2",
+                                   "haproxy-%s-t1", "haproxy-%s-t2")):
+            p.name = name % where
+        if not servers.keepwarm_runs(args.repo):
+            failures["workers check"] = "keepwarm does not run yet: HAProxy rows only"
+            group = group[2:]
+        configs += group
     runs, spread, started = [], {}, []
     try:
         for p in configs:
@@ -116,7 +123,9 @@ def run(args, workdir, backend, failures):
             p.stop()
     for d in spread.values():
         _ratios(d)
-    summary = report.summarise(runs, ref="haproxy-unpinned-t1")
+    summary = report.summarise([r for r in runs if "unpinned" in r["proxy"]],
+                               ref="haproxy-unpinned-t1")
+    summary += report.summarise([r for r in runs if "cpu0" in r["proxy"]], ref="haproxy-cpu0-t1")
     return {"runs": runs, "summary": summary, "spread": spread}
 
 
@@ -142,13 +151,22 @@ def _stats(p, failures):
 
 def table(res):
     rows = res["summary"]
-    lines = ["Workers check (100 B, unpinned proxy, wrk and backend on CPU 1):", "",
-             report.table(rows, "haproxy-unpinned-t1")]
-    med = {(r["proxy"], r["mode"]): r["rps"]["median"] for r in rows if r["rps"]}
-    for mode in ("keep-alive", "close"):
-        one, two = med.get(("keepwarm-unpinned-w1", mode)), med.get(("keepwarm-unpinned-w2", mode))
-        if one and two:
-            lines.append(f"\nkeepwarm {mode}: 2 workers / 1 worker req/s = {two / one:.2f}")
+    lines = []
+    for where, title in (("unpinned", "unpinned proxy"), ("cpu0", "proxy pinned to CPU 0")):
+        mine = [r for r in rows if f"-{where}-" in r["proxy"]]
+        if not mine:
+            continue
+        lines += [f"Workers check (100 B, {title}, wrk and backend on CPU 1):", "",
+                  report.table(mine, f"haproxy-{where}-t1"), ""]
+        med = {(r["proxy"], r["mode"]): r["rps"]["median"] for r in mine if r["rps"]}
+        for mode in ("keep-alive", "close"):
+            for name, unit in (("keepwarm", "w"), ("haproxy", "t")):
+                one = med.get((f"{name}-{where}-{unit}1", mode))
+                two = med.get((f"{name}-{where}-{unit}2", mode))
+                if one and two:
+                    lines.append(f"{name} {where} {mode}: 2 {'workers' if unit == 'w' else 'threads'}"
+                                 f" / 1 req/s = {two / one:.2f}")
+        lines.append("")
     for name, d in res["spread"].items():
         lines.append(f"\nspread {name}:")
         if d.get("error"):
