@@ -23,8 +23,36 @@
 #include <stdint.h>
 
 /* CDEF BEGIN */
+/* Result slots (p->res); the first KHTTP_NHOT are what the proxy reads for
+ * every message. constants.py names them R_*. */
+#define KHTTP_R_END 0
+#define KHTTP_R_FLAGS 1
+#define KHTTP_R_VERSION 2
+#define KHTTP_R_METHOD 3
+#define KHTTP_R_STATUS 4
+#define KHTTP_R_BODY 5
+#define KHTTP_R_BODY_LEN 6
+#define KHTTP_R_PERSIST 7
+#define KHTTP_R_VERDICT 8
+#define KHTTP_R_METHOD_OFF 9
+#define KHTTP_R_METHOD_LEN 10
+#define KHTTP_R_TARGET_OFF 11
+#define KHTTP_R_TARGET_LEN 12
+#define KHTTP_R_REASON_OFF 13
+#define KHTTP_R_REASON_LEN 14
+#define KHTTP_R_CONTENT_LENGTH 15
+#define KHTTP_R_NHEADERS 16
+#define KHTTP_R_HOST_COUNT 17
+#define KHTTP_R_CONN_OTHER_COUNT 18
+#define KHTTP_R_RESERVED 19
 #define KHTTP_NRES 20
 #define KHTTP_NHOT 10
+
+/* How a message body ends (res[KHTTP_R_BODY]). */
+#define KHTTP_B_NONE 0
+#define KHTTP_B_LENGTH 1
+#define KHTTP_B_CHUNKED 2
+#define KHTTP_B_CLOSE 3
 
 #define KHTTP_E_METHOD -1
 #define KHTTP_E_TARGET -2
@@ -67,7 +95,7 @@
 #define KHTTP_F_KEEPALIVE_HDR 4096
 
 typedef struct khttp_parser {
-    int64_t res[20];      /* R_* results of the last successful parse */
+    int64_t res[KHTTP_NRES]; /* R_* results of the last successful parse */
     int64_t *hdrs;        /* caller's array, 4 per header: name start, name end, value start, value end */
     int64_t max_headers;  /* capacity of hdrs, in headers */
     int64_t max_head;     /* bytes from start to the end of the blank line */

@@ -17,12 +17,13 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _native.constants import (  # noqa: E402
-    F_HOP, M_GET, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_VERSION,
+    F_HOP, M_GET, R_BODY, R_BODY_LEN, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST,
+    R_VERDICT, R_VERSION,
 )
 from _native.testing import IMPLEMENTATIONS  # noqa: E402
 from proxy.http1.rewrite import ADD, DEL, SET, apply_rules  # noqa: E402
 from proxy.http1.rules import (  # noqa: E402
-    BODY_LENGTH, BODY_NONE, REUSE_ANY, REUSE_SAFE,
+    BODY_CLOSE, BODY_LENGTH, BODY_NONE, IDEMPOTENT, REUSE_ANY, REUSE_SAFE,
     classify_request, classify_response, is_replayable, keepalive_hint, reuse_scope,
 )
 
@@ -145,14 +146,19 @@ def test_apply_rules_add_only(benchmark):
 
 def decisions(parser, request, response):
     """What Session.on_head_data and on_response_head_data decide on their fast path
-    (default config: keep-alive both sides, no header rules), without the I/O."""
-    r = parser.parse_request(request, 0, 0)
-    status, kind, length, keepalive = classify_request(r)
-    if status:
+    (default config: keep-alive both sides, no header rules), without the I/O: the
+    parse partials, the parser's decision slots read straight from result(), and
+    one rewrite_rc() for a whole response that must lose hop-by-hop headers."""
+    if parser.request_rc(request, len(request), 0, 0) <= 0:
+        return None
+    r = parser.result()
+    if r[R_VERDICT]:
         return None
     end = r[R_END]
     method = r[R_METHOD]
     version = r[R_VERSION]
+    kind = r[R_BODY]
+    keepalive = r[R_PERSIST]
     if r[R_FLAGS] & F_HOP or version == 10:
         head = parser.strip_hop(request) + (END_KEEPALIVE_10 if version == 10 else END)
     elif r[R_METHOD_OFF]:
@@ -161,25 +167,22 @@ def decisions(parser, request, response):
         head = request
     else:
         head = request[:end]
-    replay = head if is_replayable(method, kind, True) else None
+    replay = head if method in IDEMPOTENT and kind == BODY_NONE else None
     scope = reuse_scope(REUSE_SAFE, True, replay is not None)
 
-    s = parser.parse_response(response, 0, 0)
-    rkind, rlength, server_ka = classify_response(s, method)
-    client_ka = keepalive and rkind != 3
+    if parser.response_rc(response, len(response), 0, 0) <= 0:
+        return None
+    s = parser.result()
+    rkind, rlength, server_ka = s[R_BODY], s[R_BODY_LEN], s[R_PERSIST]
+    client_ka = keepalive and rkind != BODY_CLOSE
     end = s[R_END]
     if s[R_FLAGS] & F_HOP or not client_ka or version == 10:
-        if not client_ka:
-            rhead = parser.strip_hop(response) + END_CLOSE
-        elif version == 10:
-            rhead = parser.strip_hop(response) + END_KEEPALIVE_10
-        else:
-            rhead = parser.strip_hop(response) + END
-    elif end == len(response):
-        rhead = response
+        tail = END_CLOSE if not client_ka else END_KEEPALIVE_10 if version == 10 else END
+        n = parser.rewrite_rc(response, len(response), 0, tail, len(tail))
+        out = parser.rewritten(n)
     else:
-        rhead = response[:end]
-    return head, scope, rhead, rkind, rlength, server_ka
+        out = response
+    return head, scope, out, rkind, rlength, server_ka
 
 
 @pytest.mark.parametrize("exchange", list(EXCHANGES))

@@ -64,6 +64,13 @@ RESPONSES = [
                                        b"Content-Length: 5"), K.M_GET, (BODY_LENGTH, 5, True)),
     ("close_response", head(OK, b"Connection: close", b"Content-Length: 5"), K.M_GET,
      (BODY_LENGTH, 5, False)),
+    ("gzip_then_chunked", head(OK, b"Transfer-Encoding: gzip, chunked"), K.M_GET,
+     (BODY_CHUNKED, -1, True)),
+    ("http10_close_response", head(b"HTTP/1.0 200 OK", b"Connection: close", b"Content-Length: 5"),
+     K.M_GET, (BODY_LENGTH, 5, False)),
+    ("head_http10_without_keepalive", head(b"HTTP/1.0 200 OK"), K.M_HEAD, (BODY_NONE, 0, False)),
+    ("101_switching", head(b"HTTP/1.1 101 Switching Protocols", b"Connection: upgrade",
+                           b"Upgrade: websocket"), K.M_GET, (BODY_NONE, 0, True)),
 ]
 
 
@@ -103,6 +110,17 @@ def test_c_header_and_python_constants_agree():
         pytest.skip("C module not built")
     lib = native.lib
     assert lib.KHTTP_NRES == K.NRESULTS and lib.KHTTP_NHOT == K.NHOT
-    for name in dir(K):
-        if name.startswith(("F_", "E_")):
-            assert getattr(lib, "KHTTP_" + name) == getattr(K, name), name
+    names = [n for n in dir(K) if n.startswith(("F_", "E_", "R_", "B_"))]
+    assert len([n for n in names if n.startswith("R_")]) == K.NRESULTS
+    for name in names:
+        assert getattr(lib, "KHTTP_" + name) == getattr(K, name), name
+
+
+def test_the_session_reads_only_hot_slots_from_result():
+    """Parser.result() is the first NHOT slots: a slot the session reads from it
+    must be among them (the URI for `balance uri` comes from result_all())."""
+    import workers.session as session
+    used = [n for n in dir(session) if n.startswith("R_")]
+    assert "R_END" in used
+    cold = [n for n in used if getattr(K, n) >= K.NHOT and n not in ("R_TARGET_OFF", "R_TARGET_LEN")]
+    assert cold == []

@@ -145,3 +145,14 @@ def test_rc_form_of_rewrite_gives_what_rewrite_gives(impl, tail):
     n = p.rewrite_rc(data, len(data), 0, tail, len(tail))
     assert n > 0 and p.rewritten(n) == p.rewrite(data, tail)
     assert p.rewritten(n) == b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n" + tail + b"abc"
+
+
+def test_strip_hop_with_more_connection_headers_than_the_c_parser_notes(impl):
+    """Past 32 Connection headers the C parser stops noting them and looks at every
+    header line instead: the answer must not change (and matches the twin)."""
+    lines = [b"HTTP/1.1 200 OK"] + [b"Connection: x-%d" % i for i in range(40)]
+    lines += [b"X-39: dropped", b"X-1: dropped", b"X-Kept: yes", b"Content-Length: 0"]
+    data = head(*lines)
+    p = impl.Parser(max_headers=101)
+    assert p.parse_response(data) != 0
+    assert p.strip_hop(data) == b"HTTP/1.1 200 OK\r\nX-Kept: yes\r\nContent-Length: 0\r\n"

@@ -20,7 +20,8 @@ if hasattr(select, "epoll"):
     # selectors' mask -> epoll's mask
     _TO_EPOLL = (0, _IN, _OUT, _IN | _OUT)
     # epoll's mask (its low 5 bits: IN, PRI, OUT, ERR, HUP) -> what select() would give:
-    # an error or hang-up wakes both directions. One lookup per event.
+    # an error or hang-up wakes both directions. One lookup per event. Only IN and OUT
+    # are ever registered (_TO_EPOLL), so no other bit (EPOLLRDHUP...) can come back.
     _LOW = 31
     _FROM_EPOLL = tuple((EVENT_WRITE if ev & ~_IN else 0) | (EVENT_READ if ev & ~_OUT else 0)
                         for ev in range(_LOW + 1))

@@ -16,7 +16,7 @@
 
 #include "khttp.h"
 
-#define MAXH 8
+#define MAXH 40
 
 static void check(int ok)
 {
@@ -49,16 +49,17 @@ static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, ui
     r = parse(&p, req, whole, size, 0, 0);
     check(r >= KHTTP_E_VERSION_UNSUPPORTED);
     if (r > 0) {
-        end = p.res[0];
+        end = p.res[KHTTP_R_END];
         check(end == r && end <= (int64_t)size && p.end == end);
-        check(p.nheaders == p.res[16] && p.nheaders <= p.max_headers); /* R_NHEADERS */
+        check(p.nheaders == p.res[KHTTP_R_NHEADERS] && p.nheaders <= p.max_headers);
         for (i = 0; i < (size_t)p.nheaders; i++) {
             check(hdrs[4 * i] >= 0 && hdrs[4 * i] < hdrs[4 * i + 1] && hdrs[4 * i + 1] <= end);
             check(hdrs[4 * i + 2] >= 0 && hdrs[4 * i + 2] <= hdrs[4 * i + 3] && hdrs[4 * i + 3] <= end);
         }
-        /* R_TARGET_OFF + R_TARGET_LEN, R_REASON_OFF + R_REASON_LEN */
-        check(p.res[11] + p.res[12] <= end && p.res[13] + p.res[14] <= end);
-        check(p.res[5] >= 0 && p.res[5] <= 3 && (p.res[7] == 0 || p.res[7] == 1)); /* R_BODY, R_PERSIST */
+        check(p.res[KHTTP_R_TARGET_OFF] + p.res[KHTTP_R_TARGET_LEN] <= end);
+        check(p.res[KHTTP_R_REASON_OFF] + p.res[KHTTP_R_REASON_LEN] <= end);
+        check(p.res[KHTTP_R_BODY] >= KHTTP_B_NONE && p.res[KHTTP_R_BODY] <= KHTTP_B_CLOSE);
+        check(p.res[KHTTP_R_PERSIST] == 0 || p.res[KHTTP_R_PERSIST] == 1);
         out = malloc((size_t)(end - p.line_off));
         r1 = khttp_strip_hop(&p, whole, size, (lim & 8) != 0, out, (size_t)(end - p.line_off));
         check(r1 >= 0 && r1 <= end - p.line_off - 2);
