@@ -9,9 +9,9 @@ from .servers import PATHS
 MODES = {"keep-alive": False, "close": True}
 
 
-def measure(proxy, backend, mode, size, duration, connections, run):
+def measure(proxy, backend, mode, size, duration, connections, run, wrk_cpu=1):
     """One wrk run through one proxy, with the proxy's and backend's counters
-    read just before and just after."""
+    read just before and just after. wrk runs on `wrk_cpu` (None: anywhere)."""
     rec = {"run": run, "proxy": proxy.name, "mode": mode, "size": size}
     if not proxy.alive():
         rec["error"] = f"{proxy.name} is not running:\n{proxy.proc.log_tail()}"
@@ -19,7 +19,7 @@ def measure(proxy, backend, mode, size, duration, connections, run):
     acc0, req0 = backend.counters()
     cpu0, bcpu0, t0 = proxy.cpu_seconds(), backend.proc.cpu_seconds(), time.monotonic()
     res, raw = wrk.run(f"http://127.0.0.1:{proxy.port}{PATHS[size]}", duration, connections,
-                       close=MODES[mode])
+                       close=MODES[mode], cpu=wrk_cpu)
     cpu1, bcpu1, t1 = proxy.cpu_seconds(), backend.proc.cpu_seconds(), time.monotonic()
     acc1, req1 = backend.counters()
     n = res["requests"]

@@ -1,13 +1,17 @@
 """Workers check: keepwarm with 1 and 2 workers beside HAProxy with 1 and 2
-threads, twice: unpinned, and all pinned to CPU 0. Shows whether 2 workers are
-slower than 1 and, from `keepwarm stats --json`, how connections and requests
-spread across workers.
+threads, three ways, and from `keepwarm stats --json` how connections and
+requests spread across workers:
 
-On a 2-core machine where wrk and the backend hold CPU 1 no scaling can show.
-Unpinned, a second worker competes with wrk and the backend for CPU 1; pinned
-to CPU 0, both workers share the one core a single worker had, which isolates
-what running two workers costs by itself. The point is evenness (SO_REUSEPORT)
+  unpinned  the proxy anywhere, wrk and the backend on CPU 1 (as side by side);
+  cpu0      the proxy pinned to CPU 0: two workers share the one core a single
+            worker had, which isolates what running two workers costs by itself;
+  free      nothing pinned (a backend of its own): a second worker can use
+            whatever CPU wrk and the backend leave.
+
+On a 2-core machine no scaling can show; the point is evenness (SO_REUSEPORT)
 and no regression."""
+
+from pathlib import Path
 
 import time
 
@@ -84,11 +88,15 @@ def _ratios(d):
 
 def run(args, workdir, backend, failures):
     configs = []
-    for cpu, where in ((None, "unpinned"), (0, "cpu0")):
-        group = [servers.Keepwarm(workdir, backend, cpu=cpu, workers=1, repo=args.repo),
-                 servers.Keepwarm(workdir, backend, cpu=cpu, workers=2, repo=args.repo),
-                 servers.HAProxy(workdir, backend, cpu=cpu, reuse="safe", threads=1),
-                 servers.HAProxy(workdir, backend, cpu=cpu, reuse="safe", threads=2)]
+    free_dir = Path(workdir) / "free"
+    free_dir.mkdir(exist_ok=True)
+    free_backend = servers.Backend(free_dir, cpu=None)
+    for cpu, where, be in ((None, "unpinned", backend), (0, "cpu0", backend),
+                           (None, "free", free_backend)):
+        group = [servers.Keepwarm(workdir, be, cpu=cpu, workers=1, repo=args.repo),
+                 servers.Keepwarm(workdir, be, cpu=cpu, workers=2, repo=args.repo),
+                 servers.HAProxy(workdir, be, cpu=cpu, reuse="safe", threads=1),
+                 servers.HAProxy(workdir, be, cpu=cpu, reuse="safe", threads=2)]
         # Names distinct from the side-by-side ones.
         for p, name in zip(group, ("keepwarm-%s-w1", "keepwarm-%s-w2",
                                    "haproxy-%s-t1", "haproxy-%s-t2")):
@@ -109,8 +117,9 @@ def run(args, workdir, backend, failures):
             for mode in args.modes:
                 for p in started:
                     before = _stats(p, failures)
-                    runs.append(measure(p, backend, mode, "100B", args.duration,
-                                        args.connections, i))
+                    free = p.name.split("-")[1] == "free"
+                    runs.append(measure(p, p.backend, mode, "100B", args.duration,
+                                        args.connections, i, wrk_cpu=None if free else 1))
                     if before is None:
                         continue
                     # Workers push counters to the master every ~250 ms (DESIGN §6).
@@ -121,11 +130,13 @@ def run(args, workdir, backend, failures):
     finally:
         for p in started:
             p.stop()
+        free_backend.stop()
     for d in spread.values():
         _ratios(d)
-    summary = report.summarise([r for r in runs if "unpinned" in r["proxy"]],
-                               ref="haproxy-unpinned-t1")
-    summary += report.summarise([r for r in runs if "cpu0" in r["proxy"]], ref="haproxy-cpu0-t1")
+    summary = []
+    for where in ("unpinned", "cpu0", "free"):
+        summary += report.summarise([r for r in runs if f"-{where}-" in r["proxy"]],
+                                    ref=f"haproxy-{where}-t1")
     return {"runs": runs, "summary": summary, "spread": spread}
 
 
@@ -152,11 +163,13 @@ def _stats(p, failures):
 def table(res):
     rows = res["summary"]
     lines = []
-    for where, title in (("unpinned", "unpinned proxy"), ("cpu0", "proxy pinned to CPU 0")):
+    for where, title in (("unpinned", "unpinned proxy, wrk and backend on CPU 1"),
+                         ("cpu0", "proxy pinned to CPU 0, wrk and backend on CPU 1"),
+                         ("free", "nothing pinned")):
         mine = [r for r in rows if f"-{where}-" in r["proxy"]]
         if not mine:
             continue
-        lines += [f"Workers check (100 B, {title}, wrk and backend on CPU 1):", "",
+        lines += [f"Workers check (100 B, {title}):", "",
                   report.table(mine, f"haproxy-{where}-t1"), ""]
         med = {(r["proxy"], r["mode"]): r["rps"]["median"] for r in mine if r["rps"]}
         for mode in ("keep-alive", "close"):
