@@ -371,3 +371,29 @@ def test_default_server_sets_the_new_keywords_for_following_servers():
 def test_server_keyword_errors(options, words):
     err = backend_error("server s 127.0.0.1:1 " + options + "\n")
     assert words in err.message and err.line == 9
+
+
+# ---------------------------------------------------------------- http-ignore-probes
+
+def test_option_http_ignore_probes_is_off_by_default_and_set_per_frontend():
+    assert frontend("").ignore_probes is False
+    assert frontend("    option http-ignore-probes\n").ignore_probes is True
+
+
+def test_option_http_ignore_probes_inherited_from_defaults_and_negated():
+    head = TIMEOUTS + "    option http-ignore-probes\n"
+    assert frontend("", head).ignore_probes is True
+    assert frontend("    no option http-ignore-probes\n", head).ignore_probes is False
+    assert frontend("    no option http-ignore-probes\n    default option http-ignore-probes\n",
+                    head).ignore_probes is True
+
+
+def test_option_http_ignore_probes_in_a_backend_is_ignored_with_a_warning():
+    c = cfg(TIMEOUTS + FE + "backend be\n    option http-ignore-probes\n")
+    assert any("'option http-ignore-probes' ignored" in w for w in c.warnings)
+
+
+def test_option_http_ignore_probes_takes_no_value():
+    e = error(TIMEOUTS + "frontend fe\n    bind 127.0.0.1:8080\n    default_backend be\n"
+              "    option http-ignore-probes yes\nbackend be\n")
+    assert "unexpected argument 'yes'" in str(e)

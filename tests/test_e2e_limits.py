@@ -126,6 +126,40 @@ def test_head_trickled_byte_by_byte_gets_408_after_timeout_http_request(backend_
     assert b.conn_count == 0
 
 
+def test_connection_that_sends_nothing_gets_408_after_timeout_http_request(backend_factory,
+                                                                          proxy_factory):
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1, defaults_lines=["timeout http-request 500ms"])
+    with HttpClient(kw.port, timeout=5) as c:
+        t0 = time.monotonic()
+        r = c.read_response()
+        waited = time.monotonic() - t0
+        assert_html_error(r, 408)
+        assert c.wait_closed(2)
+    assert 0.4 <= waited <= 1.25, "408 after %.2f s with timeout http-request 500ms" % waited
+    assert b.conn_count == 0
+
+
+def test_http_ignore_probes_closes_a_silent_connection_without_408_and_counts_nothing(
+        backend_factory, proxy_factory):
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1,
+                       defaults_lines=["timeout http-request 500ms", "option http-ignore-probes"])
+    with HttpClient(kw.port, timeout=5) as c:
+        t0 = time.monotonic()
+        assert c.wait_closed(3), "a silent connection still open after 3 s"   # bytes would raise
+        waited = time.monotonic() - t0
+    assert 0.4 <= waited <= 1.25, "closed after %.2f s with timeout http-request 500ms" % waited
+    # A connection that sent part of a head is no probe: it still gets its 408.
+    with HttpClient(kw.port, timeout=5) as c:
+        c.send(b"GET / HTTP/1.1\r\n")
+        assert_html_error(c.read_response(), 408)
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["hrsp_4xx"] >= 1, what="the 408 counted")
+    fe = st["frontends"]["fe"]
+    assert (fe["hrsp_4xx"], fe["req_tot"]) == (1, 1), "the ignored probe was counted"
+    assert b.conn_count == 0
+
+
 def test_idle_keep_alive_client_is_closed_silently_after_timeout_http_keep_alive(backend_factory,
                                                                                  proxy_factory):
     b = backend_factory("s1")

@@ -1057,13 +1057,14 @@ class Session:
             self.answer_error(503, self.backend.counters)
             return
         if state == ST_HEAD:
-            if self.inbuf or self.nreq == 0:
-                # A head trickled too slowly (slowloris), or a connection that never
-                # sent its first request: 408, as HAProxy does (it has
-                # `option http-ignore-probes` to stay silent; we do not, yet).
+            if self.inbuf:
+                self.reject(408)           # a head trickled too slowly (slowloris)
+            elif self.nreq == 0 and not self.frontend.ignore_probes:
+                # A connection that never sent a byte: 408, as HAProxy does unless
+                # `option http-ignore-probes` (browsers' speculative pre-connects).
                 self.reject(408)
             else:
-                self.close()               # idle keep-alive connection between requests
+                self.close()               # idle keep-alive connection, or an ignored probe
         elif state == ST_BODY and not self.resp_started:
             self.reject(408, counted=True)
         elif self.rstate == RS_HEAD and not self.resp_started:

@@ -110,6 +110,7 @@ class FrontendRuntime:
         self.counters = Counters()
         self.t_client = _t(config.timeout_client)
         self.t_http_request = _t(config.timeout_http_request)
+        self.ignore_probes = config.ignore_probes
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         # HAProxy combines the frontend's and the backend's connection mode and the
         # stronger one wins: httpclose closes both sides after each exchange,

@@ -63,7 +63,7 @@ OPTIONS = frozenset("""
 abortonclose accept-invalid-http-request accept-invalid-http-response
 checkcache clitcpka contstats disable-h2-upgrade external-check
 h1-case-adjust-bogus-client h1-case-adjust-bogus-server http-buffer-request
-http-ignore-probes http-no-delay http-pretend-keepalive
+http-no-delay http-pretend-keepalive
 http-restrict-req-hdr-names http-use-proxy-header idle-close-on-response
 independent-streams ldap-check mysql-check nolinger originalto persist
 pgsql-check prefer-last-server redis-check smtpchk socket-stats splice-auto

@@ -225,6 +225,9 @@ class Frontend:
     http_server_close: bool = False
     httpclose: bool = False
     http_keep_alive: bool = True
+    # option http-ignore-probes: a connection that sent nothing is closed silently
+    # at `timeout http-request` (no 408, nothing counted)
+    ignore_probes: bool = False
 
 
 @dataclass(frozen=True)

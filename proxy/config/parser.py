@@ -73,7 +73,7 @@ class _Proxy:
                 "http_mode": KAL, "balance_args": BalanceArgs(), "hash_type": "map-based",
                 "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
                 "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
-                "request_rules": (), "response_rules": (),
+                "request_rules": (), "response_rules": (), "ignore_probes": False,
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -548,6 +548,18 @@ class _Parser:
             else:
                 px.values["allbackups"] = modifier != "no"
             return
+        if opt == "http-ignore-probes":
+            if self.notcap(px, lineno, "option http-ignore-probes", FE):
+                return
+            if rest:
+                raise ctx.error(lineno, "'option http-ignore-probes' cannot handle unexpected "
+                                "argument '%s'" % rest[0])
+            if modifier == "default":
+                px.values["ignore_probes"] = (px.base.values["ignore_probes"] if px.base
+                                              else False)
+            else:
+                px.values["ignore_probes"] = modifier != "no"
+            return
         if modifier and opt in ("httpchk", "forwardfor") + tuple(keywords.LOG_OPTIONS - {
                 "dontlognull", "dontlog-normal", "log-health-checks",
                 "log-separate-errors", "logasap"}):
@@ -581,7 +593,7 @@ class _Parser:
             raise ctx.error(lineno, "'option %s' is not supported by keepwarm (yet)" % opt,
                             UNSUPPORTED_HINT)
         known = {KAL, SCL, CLO, "redispatch", "httpchk", "allbackups",
-                 "forwardfor"} | keywords.LOG_OPTIONS
+                 "forwardfor", "http-ignore-probes"} | keywords.LOG_OPTIONS
         close = difflib.get_close_matches(opt, sorted(known), n=1, cutoff=0.6)
         raise ctx.error(lineno, "unknown option '%s' in '%s' section" % (opt, px.label),
                         "did you mean 'option %s'?" % close[0] if close else None)
@@ -668,7 +680,8 @@ class _Parser:
             timeout_http_request=request, timeout_http_keep_alive=keep_alive,
             forwardfor=v["forwardfor"], request_rules=v["request_rules"],
             response_rules=v["response_rules"],
-            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL)
+            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
+            ignore_probes=v["ignore_probes"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
