@@ -49,9 +49,11 @@ def main():
 def run(config_path, with_demo_backends):
     """Run the master and its workers in the foreground until SIGTERM/SIGINT.
 
-    SIGUSR1 or SIGQUIT stop gracefully (streams in flight finish). The control
-    socket is the config's `stats socket`, else $KEEPWARM_SOCKET, else
-    /tmp/keepwarm-<uid>.sock.
+    SIGUSR1 or SIGQUIT stop gracefully (streams in flight finish). SIGHUP or
+    SIGUSR2 reload: the file is read again and, if valid, new workers start on
+    it while the old ones finish their streams; if not, the error is logged and
+    nothing changes. The control socket is the config's `stats socket`, else
+    $KEEPWARM_SOCKET, else /tmp/keepwarm-<uid>.sock.
     """
     from proxy.master import Master
 
@@ -67,7 +69,7 @@ def run(config_path, with_demo_backends):
     else:
         pids = []
     try:
-        status = Master(config, _socket_path(config)).run()
+        status = Master(config, _socket_path(config), config_path=config_path).run()
     finally:
         for pid in pids:
             try:

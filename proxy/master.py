@@ -2,6 +2,9 @@
 
 Shaped like gunicorn's arbiter: signal handlers only record the signal and wake
 the loop (signal.set_wakeup_fd); the loop then calls plainly named methods.
+SIGHUP and SIGUSR2 reload: the configuration is read again and, if it is valid,
+a new generation of workers starts on it while the old one finishes its
+streams (HAProxy's master-worker reload, nginx's SIGHUP).
 """
 
 import errno
@@ -16,6 +19,7 @@ import msgpack
 
 import _native
 from proxy import __version__
+from proxy.config import ConfigError, load
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
 from proxy.stats import StatsBook, format_table, show_stat_csv
@@ -48,14 +52,17 @@ class WorkerSlot:
         self.restarts = 0
         self.backoff = 0.0
         self.respawn_at = 0.0
+        self.kill_at = None       # a retired slot's worker: SIGKILL if still alive then
 
 
 class Master:
-    def __init__(self, config, socket_path, log=None):
+    def __init__(self, config, socket_path, log=None, config_path=None):
         self.config = config
+        self.config_path = config_path   # read again on reload
         self.socket_path = socket_path
         self.nworkers = config.global_.workers or os.cpu_count() or 1
         self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
+        self.retiring = []           # slots of older generations, finishing their streams
         self.sel = selectors.DefaultSelector()
         self.book = StatsBook()
         self.signals = []
@@ -79,8 +86,11 @@ class Master:
         except (OSError, ValueError):
             pass
 
-    def resolve_servers(self):
-        for be in self.config.backends:
+    def resolve_servers(self, config=None):
+        """{(backend, server): (family, sockaddr)} of `config` (default: the running one)."""
+        config = config or self.config
+        addrs = {}
+        for be in config.backends:
             for srv in be.servers:
                 try:
                     infos = socket.getaddrinfo(srv.host, srv.port, type=socket.SOCK_STREAM)
@@ -88,29 +98,44 @@ class Master:
                     raise StartupError("backend '%s', server '%s': cannot resolve '%s': %s"
                                        % (be.name, srv.name, srv.host, exc.strerror)) from None
                 family, _, _, _, sockaddr = infos[0]
-                self.addrs[(be.name, srv.name)] = (family, sockaddr)
+                addrs[(be.name, srv.name)] = (family, sockaddr)
+        return addrs
 
-    def open_listeners(self):
-        """One SO_REUSEPORT socket per bind and per worker slot, kept for the master's life."""
-        backlog = max(1024, self.config.global_.maxconn)
-        for fe in self.config.frontends:
+    def open_listeners(self, config=None, slots=None, current=None):
+        """One SO_REUSEPORT socket per bind and per worker slot, kept for the master's life.
+
+        On reload, `current` maps (host, port, slot index) to the socket the running
+        generation listens on: the new generation takes that very socket, so what
+        waits in its accept queue is served by the new workers and nothing is reset."""
+        config = config or self.config
+        slots = self.slots if slots is None else slots
+        current = current or {}
+        backlog = max(1024, config.global_.maxconn)
+        for fe in config.frontends:
             for bind in fe.binds:
-                for slot in self.slots:
-                    family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
-                    sock = socket.socket(family, socket.SOCK_STREAM)
-                    try:
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                        # Accepted sockets inherit it: no setsockopt per connection.
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                        sock.bind((bind.host, bind.port))
-                        sock.listen(backlog)
-                    except OSError as exc:
-                        sock.close()
-                        raise StartupError("frontend '%s': cannot bind %s:%d: %s" % (
-                            fe.name, bind.host, bind.port, exc.strerror or exc)) from None
-                    sock.setblocking(False)
+                for slot in slots:
+                    sock = current.get((bind.host, bind.port, slot.index))
+                    if sock is None:
+                        sock = self.listen_on(fe, bind, backlog)
                     slot.listeners.append((sock, fe.name))
+
+    @staticmethod
+    def listen_on(fe, bind, backlog):
+        family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # Accepted sockets inherit it: no setsockopt per connection.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind((bind.host, bind.port))
+            sock.listen(backlog)
+        except OSError as exc:
+            sock.close()
+            raise StartupError("frontend '%s': cannot bind %s:%d: %s" % (
+                fe.name, bind.host, bind.port, exc.strerror or exc)) from None
+        sock.setblocking(False)
+        return sock
 
     def open_control(self):
         path = self.socket_path
@@ -163,7 +188,7 @@ class Master:
     def run(self):
         """Run until stopped; returns the process exit status."""
         try:
-            self.resolve_servers()
+            self.addrs = self.resolve_servers()
             self.open_listeners()
             self.open_control()
         except StartupError as exc:
@@ -185,7 +210,7 @@ class Master:
                 self.handle_signals()
                 self.reap_workers()
                 if self.stopping:
-                    if not any(slot.pid for slot in self.slots):
+                    if not any(slot.pid for slot in self.slots + self.retiring):
                         break
                     if time.monotonic() >= self.stop_deadline:
                         self.kill_workers(signal.SIGKILL)
@@ -254,7 +279,7 @@ class Master:
             elif signum in (signal.SIGQUIT, signal.SIGUSR1):
                 self.stop(graceful=True)
             elif signum in (signal.SIGHUP, signal.SIGUSR2):
-                self.log("reload is not supported yet; signal %d ignored" % signum)
+                self.reload()
 
     def stop(self, graceful, status=0):
         if self.stopping == "fast" or (self.stopping and graceful):
@@ -269,6 +294,94 @@ class Master:
         else:
             self.stop_deadline = time.monotonic() + STOP_GRACE
             self.kill_workers(signal.SIGTERM)
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self):
+        """Read the configuration again. Valid: start a new generation of workers on it,
+        on the same listening sockets where the binds stay, and stop the old one
+        gracefully. Invalid (or a bind that cannot be opened): say why and keep
+        running as before."""
+        if self.stopping:
+            return
+        if self.config_path is None:
+            self.log("reload: no configuration file to read again; nothing changed")
+            return
+        try:
+            config = load(self.config_path)
+        except ConfigError as exc:
+            self.log("reload failed, still running the previous configuration: %s"
+                     % str(exc).replace("\n", " "))
+            return
+        if (config.global_.stats_socket or self.socket_path) != self.socket_path:
+            self.log("reload: a new 'stats socket' needs a restart; the control socket "
+                     "stays %s" % self.socket_path)
+        nworkers = config.global_.workers or os.cpu_count() or 1
+        slots = [WorkerSlot(i) for i in range(nworkers)]
+        current = {}
+        for slot in self.slots:
+            for sock, _ in slot.listeners:
+                host, port = sock.getsockname()[:2]
+                current[(host, port, slot.index)] = sock
+        in_use = {id(sock) for sock in current.values()}
+        try:
+            addrs = self.resolve_servers(config)
+            self.open_listeners(config, slots, self.bind_keys(config, current))
+        except StartupError as exc:
+            for slot in slots:
+                for sock, _ in slot.listeners:
+                    if id(sock) not in in_use:
+                        sock.close()
+            self.log("reload failed, still running the previous configuration: %s" % exc)
+            return
+        for warning in config.warnings:
+            self.log("reload: %s" % warning)
+        old = self.slots
+        deadline = time.monotonic() + GRACEFUL_GRACE
+        for slot in old:
+            slot.kill_at = deadline
+            if slot.pid:
+                self.signal_worker(slot, signal.SIGUSR1)     # finish streams, then exit
+        self.retiring += old
+        self.config, self.addrs, self.nworkers, self.slots = config, addrs, nworkers, slots
+        # As in HAProxy without a server-state-file, run-time changes made through the
+        # control socket (weights, maintenance) do not survive a reload.
+        self.weights = {}
+        self.health.close()
+        self.health = HealthChecker(self.sel, config, addrs, self.server_changed, self.log)
+        for slot in slots:
+            self.spawn_worker(slot)
+        self.release_listeners()
+        self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
+                 % (self.config_path, nworkers, sum(1 for s in old if s.pid)))
+
+    @staticmethod
+    def bind_keys(config, current):
+        """`current` with the addresses as the new configuration writes them: a bind on
+        "*" or "" listens on 0.0.0.0, the same socket as before."""
+        keyed = {}
+        for fe in config.frontends:
+            for bind in fe.binds:
+                host = bind.host
+                for (h, port, index), sock in current.items():
+                    if port == bind.port and (h == host or (host in ("", "0.0.0.0", "::")
+                                                            and h in ("0.0.0.0", "::"))):
+                        keyed[(host, port, index)] = sock
+        return keyed
+
+    def release_listeners(self):
+        """Close the listening sockets that no slot, running or retiring with a live
+        worker, uses any more (a bind the reload removed, or a slot it dropped)."""
+        keep = {id(sock) for slot in self.slots for sock, _ in slot.listeners}
+        keep |= {id(sock) for slot in self.retiring if slot.pid for sock, _ in slot.listeners}
+        for slot in self.retiring:
+            if slot.pid:
+                continue
+            for sock, _ in slot.listeners:
+                if id(sock) not in keep:
+                    sock.close()
+            slot.listeners = []
+        self.retiring = [slot for slot in self.retiring if slot.pid]
 
     # ------------------------------------------------------------------ workers
 
@@ -321,12 +434,14 @@ class Master:
             self.control.close()
         for conn in self.control_conns:
             conn.sock.close()
-        for other in self.slots:
+        own = {id(sock) for sock, _ in slot.listeners}     # may be shared with a retiring slot
+        for other in self.slots + self.retiring:
             if other.pipe is not None:
                 other.pipe.close()
             if other is not slot:
                 for sock, _ in other.listeners:
-                    sock.close()
+                    if id(sock) not in own:
+                        sock.close()
 
     def read_worker(self, slot):
         try:
@@ -362,7 +477,7 @@ class Master:
                 return
             if pid == 0:
                 return
-            for slot in self.slots:
+            for slot in self.slots + self.retiring:
                 if slot.pid == pid:
                     self.worker_exited(slot, status)
                     break
@@ -381,6 +496,10 @@ class Master:
         self.book.retire(slot.pid)
         code = os.waitstatus_to_exitcode(status)
         pid, slot.pid = slot.pid, None
+        if slot in self.retiring:
+            self.log("old worker %d (pid %d) finished after the reload" % (slot.index, pid))
+            self.release_listeners()
+            return
         if self.stopping:
             return
         if code == EXIT_BOOT_FAILED:
@@ -406,6 +525,12 @@ class Master:
 
     def murder_workers(self):
         now = time.monotonic()
+        for slot in self.retiring:
+            if slot.pid and now >= slot.kill_at:
+                self.log("old worker %d (pid %d) still busy %.0fs after the reload; killing it"
+                         % (slot.index, slot.pid, GRACEFUL_GRACE))
+                self.signal_worker(slot, signal.SIGKILL)
+                slot.kill_at = now + GRACEFUL_GRACE
         for slot in self.slots:
             if slot.pid and now - slot.last_seen > HEARTBEAT_TIMEOUT:
                 self.log("worker %d (pid %d) silent for %.0fs; killing it"
@@ -414,7 +539,7 @@ class Master:
                 slot.last_seen = now
 
     def kill_workers(self, signum):
-        for slot in self.slots:
+        for slot in self.slots + self.retiring:
             if slot.pid:
                 self.signal_worker(slot, signum)
 
@@ -549,7 +674,7 @@ class Master:
     # ------------------------------------------------------------------ teardown
 
     def close_sockets(self):
-        for slot in self.slots:
+        for slot in self.slots + self.retiring:
             for sock, _ in slot.listeners:
                 sock.close()
             slot.listeners = []

@@ -1,0 +1,168 @@
+"""Reload on SIGHUP/SIGUSR2: the master reads its configuration again; new workers
+serve new connections on the same listening sockets while the old ones finish
+their streams; a configuration that does not load changes nothing."""
+
+import signal
+import threading
+import time
+
+import pytest
+
+from support.backend import Reply
+from support.client import HttpClient
+from support.proxy import alive, make_config
+
+
+def rewrite(kw, servers, nbproc):
+    """Write a new configuration for the running proxy `kw` (same port, same socket)."""
+    kw.cfg.write_text(make_config(port=kw.port, servers=servers, sock=kw.sock, nbproc=nbproc))
+
+
+def wait_new_generation(kw, old_pids, n, timeout=10.0):
+    """Stats (bounded poll) once `n` ready workers run and none of them is an old one."""
+    def fresh(st):
+        ws = st["info"]["workers"]
+        return (len(ws) == n and all(w["ready"] and w["pid"] for w in ws)
+                and not {w["pid"] for w in ws} & set(old_pids))
+    return kw.wait_stats(fresh, timeout=timeout, what="%d new ready workers" % n)
+
+
+def wait_gone(pids, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_stderr(kw, text, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while text not in kw.stderr_text():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2], ids=["SIGHUP", "SIGUSR2"])
+def test_reload_sends_new_requests_to_the_new_configuration(backend_factory, proxy_factory, sig):
+    a, b = backend_factory("a"), backend_factory("b")
+    kw = proxy_factory([a], nbproc=1)
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from a")
+        old = kw.worker_pids(kw.stats())
+        rewrite(kw, [b], nbproc=2)
+        kw.send_signal(sig)
+        wait_new_generation(kw, old, 2)
+        # The old worker closes this idle keep-alive connection as it stops.
+        assert c.wait_closed(3), "the old worker kept an idle client connection"
+    for _ in range(4):
+        with HttpClient(kw.port) as c:
+            assert c.request("GET", "/").body.startswith(b"hello from b")
+    assert wait_gone(old), "the old worker did not exit after the reload"
+    assert alive(kw.pid), "the master is not the same process"
+    assert "reloaded" in kw.stderr_text()
+
+
+def test_reload_lets_a_request_in_flight_finish_on_the_old_configuration(backend_factory,
+                                                                        proxy_factory):
+    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow answer from a", delay=1.0))
+    b = backend_factory("b")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    with HttpClient(kw.port, timeout=5) as c:
+        c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        a.wait_requests(1)
+        rewrite(kw, [b], nbproc=1)
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, old, 1)
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"slow answer from a"
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from b")
+    assert wait_gone(old)
+
+
+def test_reload_with_a_broken_configuration_changes_nothing(backend_factory, proxy_factory):
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    kw.cfg.write_text("frontend fe\n    bind 127.0.0.1:%d\n    default_backend nowhere\n" % kw.port)
+    kw.send_signal(signal.SIGHUP)
+    assert wait_stderr(kw, "reload failed"), kw.stderr_text()[-2000:]
+    assert "still running the previous configuration" in kw.stderr_text()
+    assert "Traceback" not in kw.stderr_text()
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from a")
+    assert kw.worker_pids(kw.stats()) == old
+
+
+def test_reload_to_a_port_already_taken_changes_nothing(backend_factory, proxy_factory):
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    text = make_config(port=kw.port, servers=[a], sock=kw.sock, nbproc=1)
+    kw.cfg.write_text(text + "\nfrontend fe2\n    bind 127.0.0.1:%d\n    default_backend be\n"
+                      % a.port)                  # the backend's own port: bind fails
+    kw.send_signal(signal.SIGHUP)
+    assert wait_stderr(kw, "reload failed"), kw.stderr_text()[-2000:]
+    assert "cannot bind" in kw.stderr_text()
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from a")
+    assert kw.worker_pids(kw.stats()) == old
+
+
+def test_no_connection_is_refused_while_reloading(backend_factory, proxy_factory):
+    a, b = backend_factory("a"), backend_factory("b")
+    kw = proxy_factory([a], nbproc=2)
+    old = kw.worker_pids(kw.stats())
+    results, stop = [], threading.Event()
+
+    def client_loop():
+        deadline = time.monotonic() + 8
+        while not stop.is_set() and time.monotonic() < deadline and len(results) < 2000:
+            try:
+                with HttpClient(kw.port, timeout=3) as c:
+                    results.append(c.request("GET", "/", headers=[("Connection", "close")]).status)
+            except Exception as exc:             # noqa: BLE001 - recorded, asserted below
+                results.append(repr(exc))
+
+    t = threading.Thread(target=client_loop)
+    t.start()
+    try:
+        time.sleep(0.3)
+        rewrite(kw, [b], nbproc=2)
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, old, 2)
+        assert wait_gone(old)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join(10)
+    assert len(results) > 20
+    assert [r for r in results if r != 200] == []
+
+
+def test_two_reloads_in_a_row_while_an_old_worker_still_finishes_a_request(backend_factory,
+                                                                            proxy_factory):
+    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow answer from a", delay=1.5))
+    b, c3 = backend_factory("b"), backend_factory("c")
+    kw = proxy_factory([a], nbproc=1)
+    first = kw.worker_pids(kw.stats())
+    with HttpClient(kw.port, timeout=6) as slow:
+        slow.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        a.wait_requests(1)
+        rewrite(kw, [b], nbproc=1)
+        kw.send_signal(signal.SIGHUP)
+        second = kw.worker_pids(wait_new_generation(kw, first, 1))
+        rewrite(kw, [c3], nbproc=2)
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, first + second, 2)
+        r = slow.read_response()
+        assert r.status == 200 and r.body == b"slow answer from a"
+    for _ in range(4):
+        with HttpClient(kw.port) as c:
+            assert c.request("GET", "/").body.startswith(b"hello from c")
+    assert wait_gone(first + second)
+    assert b.request_count == 0
