@@ -422,9 +422,12 @@ class Master:
     def after_fork_in_child(self, slot):
         """Drop everything of the master's that the worker must not hold."""
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP,
-                       signal.SIGUSR2, signal.SIGCHLD):
+        for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
+        # Reload is the master's business: a SIGHUP sent to the whole process group
+        # must not kill a worker that has not set up its own handlers yet.
+        for signum in (signal.SIGHUP, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_IGN)
         if self.health is not None:
             self.health.close_after_fork()
         self.sel.close()
