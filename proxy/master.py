@@ -94,46 +94,67 @@ class Master:
             for srv in be.servers:
                 try:
                     infos = socket.getaddrinfo(srv.host, srv.port, type=socket.SOCK_STREAM)
-                except socket.gaierror as exc:
+                except (OSError, UnicodeError, ValueError) as exc:
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                     raise StartupError("backend '%s', server '%s': cannot resolve '%s': %s"
-                                       % (be.name, srv.name, srv.host, exc.strerror)) from None
+                                       % (be.name, srv.name, srv.host, why)) from None
                 family, _, _, _, sockaddr = infos[0]
                 addrs[(be.name, srv.name)] = (family, sockaddr)
         return addrs
 
-    def open_listeners(self, config=None, slots=None, current=None):
+    def open_listeners(self, config=None, slots=None, reusable=None):
         """One SO_REUSEPORT socket per bind and per worker slot, kept for the master's life.
 
-        On reload, `current` maps (host, port, slot index) to the socket the running
-        generation listens on: the new generation takes that very socket, so what
-        waits in its accept queue is served by the new workers and nothing is reset."""
+        On reload, `reusable` maps a listening address (family, host, port) to the
+        sockets the running workers listen on there: the new generation takes those
+        very sockets, so what waits in their accept queues is served by the new
+        workers. Each is handed out once; when there are more than new slots
+        (fewer workers), the extra ones go round the slots, so every listening
+        socket keeps a worker accepting on it."""
         config = config or self.config
         slots = self.slots if slots is None else slots
-        current = current or {}
+        reusable = {} if reusable is None else reusable
         backlog = max(1024, config.global_.maxconn)
         for fe in config.frontends:
             for bind in fe.binds:
-                for slot in slots:
-                    sock = current.get((bind.host, bind.port, slot.index))
-                    if sock is None:
-                        sock = self.listen_on(fe, bind, backlog)
+                existing = reusable.pop(self.bind_address(fe, bind), [])
+                for i, slot in enumerate(slots):
+                    sock = existing[i] if i < len(existing) else self.listen_on(fe, bind, backlog)
                     slot.listeners.append((sock, fe.name))
+                for j in range(len(slots), len(existing)):
+                    slots[j % len(slots)].listeners.append((existing[j], fe.name))
+
+    @staticmethod
+    def bind_address(fe, bind):
+        """(family, host, port) a bind listens on, as its socket's getsockname() says."""
+        family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+        try:
+            infos = socket.getaddrinfo(bind.host, bind.port, family, socket.SOCK_STREAM, 0,
+                                       socket.AI_PASSIVE)
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise StartupError("frontend '%s': cannot resolve bind address %s: %s"
+                               % (fe.name, bind.host, exc)) from None
+        sockaddr = infos[0][4]
+        return family, sockaddr[0], sockaddr[1]
 
     @staticmethod
     def listen_on(fe, bind, backlog):
         family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = None
         try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # Accepted sockets inherit it: no setsockopt per connection.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((bind.host, bind.port))
             sock.listen(backlog)
-        except OSError as exc:
-            sock.close()
+        except (OSError, UnicodeError, ValueError) as exc:
+            if sock is not None:
+                sock.close()
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StartupError("frontend '%s': cannot bind %s:%d: %s" % (
-                fe.name, bind.host, bind.port, exc.strerror or exc)) from None
+                fe.name, bind.host, bind.port, why)) from None
         sock.setblocking(False)
         return sock
 
@@ -187,6 +208,8 @@ class Master:
 
     def run(self):
         """Run until stopped; returns the process exit status."""
+        for signum in (signal.SIGHUP, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_IGN)    # until init_signals: no reload yet
         try:
             self.addrs = self.resolve_servers()
             self.open_listeners()
@@ -313,27 +336,26 @@ class Master:
             self.log("reload failed, still running the previous configuration: %s"
                      % str(exc).replace("\n", " "))
             return
-        if (config.global_.stats_socket or self.socket_path) != self.socket_path:
-            self.log("reload: a new 'stats socket' needs a restart; the control socket "
-                     "stays %s" % self.socket_path)
         nworkers = config.global_.workers or os.cpu_count() or 1
         slots = [WorkerSlot(i) for i in range(nworkers)]
-        current = {}
-        for slot in self.slots:
-            for sock, _ in slot.listeners:
-                host, port = sock.getsockname()[:2]
-                current[(host, port, slot.index)] = sock
-        in_use = {id(sock) for sock in current.values()}
+        running = self.listening_sockets()
+        reusable = {}
+        for sock in running:
+            reusable.setdefault(self.socket_address(sock), []).append(sock)
         try:
             addrs = self.resolve_servers(config)
-            self.open_listeners(config, slots, self.bind_keys(config, current))
-        except StartupError as exc:
+            self.open_listeners(config, slots, reusable)
+        except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
+            kept = {id(sock) for sock in running}
             for slot in slots:
                 for sock, _ in slot.listeners:
-                    if id(sock) not in in_use:
+                    if id(sock) not in kept:
                         sock.close()
             self.log("reload failed, still running the previous configuration: %s" % exc)
             return
+        if (config.global_.stats_socket or self.socket_path) != self.socket_path:
+            self.log("reload: a new 'stats socket' needs a restart; the control socket "
+                     "stays %s" % self.socket_path)
         for warning in config.warnings:
             self.log("reload: %s" % warning)
         old = self.slots
@@ -342,58 +364,66 @@ class Master:
             slot.kill_at = deadline
             if slot.pid:
                 self.signal_worker(slot, signal.SIGUSR1)     # finish streams, then exit
-        self.retiring += old
+        self.retiring = [slot for slot in self.retiring + old if slot.pid]
         self.config, self.addrs, self.nworkers, self.slots = config, addrs, nworkers, slots
-        # As in HAProxy without a server-state-file, run-time changes made through the
-        # control socket (weights, maintenance) do not survive a reload.
+        # As in HAProxy without a server-state file, run-time changes made through the
+        # control socket (weights, maintenance) and health states do not survive a reload.
         self.weights = {}
         self.health.close()
         self.health = HealthChecker(self.sel, config, addrs, self.server_changed, self.log)
+        self.release_listeners(running)
         for slot in slots:
             self.spawn_worker(slot)
-        self.release_listeners()
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
-                 % (self.config_path, nworkers, sum(1 for s in old if s.pid)))
+                 % (self.config_path, nworkers, len(self.retiring)))
+
+    def listening_sockets(self):
+        """Every listening socket the master holds, each once."""
+        seen, out = set(), []
+        for slot in self.slots + self.retiring:
+            for sock, _ in slot.listeners:
+                if id(sock) not in seen:
+                    seen.add(id(sock))
+                    out.append(sock)
+        return out
 
     @staticmethod
-    def bind_keys(config, current):
-        """`current` with the addresses as the new configuration writes them: a bind on
-        "*" or "" listens on 0.0.0.0, the same socket as before."""
-        keyed = {}
-        for fe in config.frontends:
-            for bind in fe.binds:
-                host = bind.host
-                for (h, port, index), sock in current.items():
-                    if port == bind.port and (h == host or (host in ("", "0.0.0.0", "::")
-                                                            and h in ("0.0.0.0", "::"))):
-                        keyed[(host, port, index)] = sock
-        return keyed
+    def socket_address(sock):
+        host, port = sock.getsockname()[:2]
+        return sock.family, host, port
 
-    def release_listeners(self):
-        """Close the listening sockets that no slot, running or retiring with a live
-        worker, uses any more (a bind the reload removed, or a slot it dropped)."""
+    def release_listeners(self, previous):
+        """Close the master's copy of every socket of `previous` the running generation
+        does not use (a bind the reload removed). The old workers close their own
+        copies when they stop, after taking what waits in the accept queues."""
         keep = {id(sock) for slot in self.slots for sock, _ in slot.listeners}
-        keep |= {id(sock) for slot in self.retiring if slot.pid for sock, _ in slot.listeners}
+        for sock in previous:
+            if id(sock) not in keep:
+                sock.close()
         for slot in self.retiring:
-            if slot.pid:
-                continue
-            for sock, _ in slot.listeners:
-                if id(sock) not in keep:
-                    sock.close()
             slot.listeners = []
-        self.retiring = [slot for slot in self.retiring if slot.pid]
 
     # ------------------------------------------------------------------ workers
 
     def spawn_worker(self, slot):
-        parent_end, child_end = socket.socketpair()
+        try:
+            parent_end, child_end = socket.socketpair()
+        except OSError as exc:
+            self.spawn_failed(slot, exc)
+            return
         # Written before the fork, the current server states are the first thing
         # the worker reads, before it accepts anything.
         for msg in self.state_messages():
             parent_end.sendall(msgpack.packb(msg, use_bin_type=True))
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            parent_end.close()
+            child_end.close()
+            self.spawn_failed(slot, exc)
+            return
         if pid == 0:
             status = 70
             try:
@@ -418,6 +448,13 @@ class Master:
         slot.ready = False
         slot.started = slot.last_seen = time.monotonic()
         self.sel.register(parent_end, selectors.EVENT_READ, lambda mask, s=slot: self.read_worker(s))
+
+    def spawn_failed(self, slot, exc):
+        """No pipe or no fork (EMFILE, EAGAIN): try again later, as after a crash."""
+        slot.backoff = min(MAX_BACKOFF, max(0.5, slot.backoff * 2))
+        slot.respawn_at = time.monotonic() + slot.backoff
+        self.log("cannot start worker %d: %s; trying again in %.1fs"
+                 % (slot.index, exc.strerror or exc, slot.backoff))
 
     def after_fork_in_child(self, slot):
         """Drop everything of the master's that the worker must not hold."""
@@ -501,7 +538,7 @@ class Master:
         pid, slot.pid = slot.pid, None
         if slot in self.retiring:
             self.log("old worker %d (pid %d) finished after the reload" % (slot.index, pid))
-            self.release_listeners()
+            self.retiring.remove(slot)
             return
         if self.stopping:
             return

@@ -10,7 +10,7 @@ import pytest
 
 from support.backend import Reply
 from support.client import HttpClient
-from support.proxy import alive, make_config
+from support.proxy import alive, free_port, make_config
 
 
 def rewrite(kw, servers, nbproc):
@@ -166,3 +166,102 @@ def test_two_reloads_in_a_row_while_an_old_worker_still_finishes_a_request(backe
             assert c.request("GET", "/").body.startswith(b"hello from c")
     assert wait_gone(first + second)
     assert b.request_count == 0
+
+
+def many_requests(port, n, results):
+    for _ in range(n):
+        try:
+            with HttpClient(port, timeout=3) as c:
+                results.append(c.request("GET", "/", headers=[("Connection", "close")]).status)
+        except Exception as exc:                 # noqa: BLE001 - recorded, asserted by the caller
+            results.append(repr(exc))
+
+
+def test_fewer_workers_after_a_reload_reset_no_connection(backend_factory, proxy_factory):
+    """nbproc 2 -> 1 while old workers still finish slow requests: the dropped slot's
+    socket goes to the new worker, so nothing queued in it is reset."""
+    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow", delay=1.0)
+                        if req.target == "/slow" else Reply(200, body=b"hello from a"))
+    kw = proxy_factory([a], nbproc=2)
+    old = kw.worker_pids(kw.stats())
+    slow = [HttpClient(kw.port, timeout=5) for _ in range(6)]
+    try:
+        for c in slow:
+            c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        a.wait_requests(6)
+        kw.cfg.write_text(make_config(port=kw.port, servers=[a], sock=kw.sock, nbproc=1))
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, old, 1)
+        results = []
+        many_requests(kw.port, 150, results)
+        for c in slow:
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"slow"
+    finally:
+        for c in slow:
+            c.close()
+    assert [r for r in results if r != 200] == []
+    assert wait_gone(old)
+
+
+def test_reload_of_a_hostname_bind_keeps_its_sockets(backend_factory, proxy_factory, tmp_path):
+    """`bind localhost:P` listens on 127.0.0.1: the reload must find those sockets
+    again (a new socket beside each old one would split the port's connections
+    with sockets nobody accepts on while the old workers finish)."""
+    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow", delay=1.0)
+                        if req.target == "/slow" else Reply(200, body=b"hello from a"))
+    port = free_port()
+    text = make_config(port=port, servers=[a], sock=tmp_path / "kw.sock", nbproc=2).replace(
+        "bind 127.0.0.1:%d" % port, "bind localhost:%d" % port)
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=2, sock=False,
+                       env={"KEEPWARM_SOCKET": str(tmp_path / "kw.sock")})
+    old = kw.worker_pids(kw.stats())
+    slow = [HttpClient(port, timeout=5) for _ in range(6)]
+    try:
+        for c in slow:
+            c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        a.wait_requests(6)
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, old, 2)
+        results = []
+        many_requests(port, 150, results)
+        for c in slow:
+            assert c.read_response().status == 200
+    finally:
+        for c in slow:
+            c.close()
+    assert [r for r in results if r != 200] == []
+    assert "reloaded" in kw.stderr_text()
+
+
+def test_reload_of_a_config_with_the_same_bind_twice_starts_working_workers(backend_factory,
+                                                                           proxy_factory, tmp_path):
+    a = backend_factory("a")
+    port = free_port()
+    text = make_config(port=port, servers=[a], sock=tmp_path / "kw.sock", nbproc=1).replace(
+        "    bind 127.0.0.1:%d\n" % port, "    bind 127.0.0.1:%d\n    bind 127.0.0.1:%d\n" % (port, port))
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=1, sock=False,
+                       env={"KEEPWARM_SOCKET": str(tmp_path / "kw.sock")})
+    old = kw.worker_pids(kw.stats())
+    kw.send_signal(signal.SIGHUP)
+    st = wait_new_generation(kw, old, 1)
+    new = kw.worker_pids(st)
+    for _ in range(5):
+        with HttpClient(port) as c:
+            assert c.request("GET", "/").status == 200
+    assert kw.worker_pids(kw.stats()) == new, "a new worker crashed and was restarted"
+    assert "Traceback" not in kw.stderr_text()
+
+
+def test_reload_with_an_unresolvable_server_name_changes_nothing(backend_factory, proxy_factory):
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    text = make_config(port=kw.port, servers=[a], sock=kw.sock, nbproc=1)
+    kw.cfg.write_text(text + "    server bad %s.example:80\n" % ("x" * 70))   # label > 63 bytes
+    kw.send_signal(signal.SIGHUP)
+    assert wait_stderr(kw, "reload failed"), kw.stderr_text()[-2000:]
+    assert "Traceback" not in kw.stderr_text()
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from a")
+    assert kw.worker_pids(kw.stats()) == old and alive(kw.pid)

@@ -23,6 +23,7 @@ from workers.session import (
 )
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
+DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
 GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
@@ -507,17 +508,36 @@ class Worker:
     # ----------------------------------------------------------- stopping
 
     def begin_graceful_stop(self):
-        """Stop accepting, finish the streams in flight, close idle sessions, then exit."""
+        """Stop accepting, finish the streams in flight, close idle sessions, then exit.
+
+        What already waits in the accept queues is taken first, then this process's
+        descriptors of the listening sockets are closed: after a reload the master
+        may have dropped a socket too (a bind removed), and a socket nobody accepts
+        on would only collect connections to reset. Sockets the new workers use
+        stay open in them."""
         if self.stopping_at is not None:
             return
+        if self.accepting:
+            for lst in self.listeners:
+                for _ in range(DRAIN_BATCHES):
+                    before = len(self.sessions)
+                    lst.on_accept(EVENT_READ)
+                    if len(self.sessions) - before < ACCEPT_BATCH or not self.accepting:
+                        break
         self.pause_accepting()
+        for lst in self.listeners:
+            lst.sock.close()
+        self.listeners = []
         self.stopping_at = self.now + GRACEFUL_LIMIT
         self.close_idle_sessions()
 
     def close_idle_sessions(self):
-        """Close sessions idle between two requests, with nothing left to send them."""
+        """Close sessions idle between two requests, with nothing left to send them.
+        A connection that has not sent its first request yet is kept: it was accepted
+        to be served (`timeout http-request` bounds its wait)."""
         for sess in [x for x in self.sessions
-                     if x.state == ST_HEAD and not x.inbuf and not x.prev_len and not x.out]:
+                     if x.state == ST_HEAD and x.nreq and not x.inbuf and not x.prev_len
+                     and not x.out]:
             sess.close()
 
     def on_signal(self, mask):
