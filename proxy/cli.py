@@ -28,6 +28,28 @@ def _load(path):
     return config
 
 
+MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+def migrate_req_report(path=MIGRATE_REQ):
+    """One line on the kernel's net.ipv4.tcp_migrate_req (Linux >= 5.14): whether the
+    connections queued on a listening socket that closes are moved to its
+    SO_REUSEPORT siblings or reset (DESIGN.md §3)."""
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+    except OSError:
+        return ("net.ipv4.tcp_migrate_req: not available (Linux < 5.14); connections queued "
+                "on a listening socket that closes are reset")
+    if value == "1":
+        return ("net.ipv4.tcp_migrate_req = 1: connections queued on a listening socket that "
+                "closes move to the other workers' sockets")
+    return ("net.ipv4.tcp_migrate_req = %s: connections queued on a listening socket that closes "
+            "(a bind removed, or fewer workers, at a reload) are reset; "
+            "'sysctl -w net.ipv4.tcp_migrate_req=1' moves them to the other workers' sockets"
+            % value)
+
+
 def _socket_path(config):
     return config.global_.stats_socket or default_socket_path()
 
@@ -90,6 +112,7 @@ def check(config_path):
     nsrv = sum(len(b.servers) for b in config.backends)
     click.echo("Configuration file is valid: %d frontend(s), %d backend(s), %d server(s)%s"
                % (nfe, nbe, nsrv, ", %d warning(s)" % len(config.warnings) if config.warnings else ""))
+    click.echo(migrate_req_report())
 
 
 @main.command()

@@ -107,3 +107,28 @@ def test_missing_config_file_is_one_line_naming_the_file(tmp_path):
     res = run_cli("run", "-f", str(missing))
     assert res.returncode == 1
     assert res.stderr.strip() == "keepwarm: %s: cannot read configuration file: No such file or directory" % missing
+
+
+def test_check_reports_the_kernels_tcp_migrate_req_setting(tmp_path):
+    cfg = write(tmp_path, make_config(port=free_port(), servers=[("s1", 9)], sock=tmp_path / "s.sock"))
+    r = run_cli("check", "-f", str(cfg))
+    assert r.returncode == 0, r.stderr
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
+            expected = "net.ipv4.tcp_migrate_req = %s" % f.read().strip()
+    except OSError:
+        expected = "net.ipv4.tcp_migrate_req: not available"
+    assert expected in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("1\n", "= 1: connections queued on a listening socket that closes move"),
+    ("0\n", "= 0: connections queued on a listening socket that closes (a bind removed"),
+    (None, "not available"),
+])
+def test_migrate_req_report_says_what_the_setting_means(tmp_path, content, expected):
+    from proxy.cli import migrate_req_report
+    path = tmp_path / "tcp_migrate_req"
+    if content is not None:
+        path.write_text(content)
+    assert expected in migrate_req_report(str(path))
