@@ -63,6 +63,7 @@ class Master:
         self.nworkers = config.global_.workers or os.cpu_count() or 1
         self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
         self.retiring = []           # slots of older generations, finishing their streams
+        self.reloads = 0             # reloads that took effect
         self.sel = selectors.DefaultSelector()
         self.book = StatsBook()
         self.signals = []
@@ -374,6 +375,7 @@ class Master:
         self.release_listeners(running)
         for slot in slots:
             self.spawn_worker(slot)
+        self.reloads += 1
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
                  % (self.config_path, nworkers, len(self.retiring)))
 
@@ -626,6 +628,9 @@ class Master:
             "worker_restarts": sum(s.restarts for s in self.slots),
             "stats_socket": self.socket_path,
             "workers": [self.worker_info(s) for s in self.slots],
+            # Workers of an older configuration, finishing their streams after a reload.
+            "old_workers": [self.worker_info(s) for s in self.retiring if s.pid],
+            "reloads": self.reloads,
         }
 
     def worker_info(self, slot):

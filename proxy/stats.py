@@ -125,6 +125,9 @@ def format_table(doc):
     lines = ["keepwarm %s  pid %s  workers %s  uptime %ss  parser %s  restarts %s" % (
         info.get("version"), info.get("pid"), info.get("nbproc"), int(info.get("uptime", 0)),
         info.get("parser"), info.get("worker_restarts"))]
+    if info.get("old_workers"):
+        lines.append("reloads %s; old workers finishing their streams: %s" % (
+            info.get("reloads"), ", ".join(str(w.get("pid")) for w in info["old_workers"])))
     cols = ("scur", "smax", "stot", "req_tot", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx",
             "bin", "bout", "conn_tot", "reuse_ratio", "idle_conn_cur", "status")
     header = ["name"] + list(cols)

@@ -10,7 +10,7 @@ import pytest
 
 from support.backend import Reply
 from support.client import HttpClient
-from support.proxy import alive, free_port, make_config
+from support.proxy import alive, free_port, make_config, run_cli
 
 
 def rewrite(kw, servers, nbproc):
@@ -67,21 +67,29 @@ def test_reload_sends_new_requests_to_the_new_configuration(backend_factory, pro
 
 def test_reload_lets_a_request_in_flight_finish_on_the_old_configuration(backend_factory,
                                                                         proxy_factory):
-    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow answer from a", delay=1.0))
+    a = backend_factory("a", lambda be, req: Reply(200, body=b"slow answer from a", delay=2.0))
     b = backend_factory("b")
     kw = proxy_factory([a], nbproc=1)
     old = kw.worker_pids(kw.stats())
-    with HttpClient(kw.port, timeout=5) as c:
+    with HttpClient(kw.port, timeout=8) as c:
         c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
         a.wait_requests(1)
         rewrite(kw, [b], nbproc=1)
         kw.send_signal(signal.SIGHUP)
-        wait_new_generation(kw, old, 1)
+        st = wait_new_generation(kw, old, 1)
+        # While it finishes, the old worker is listed apart, in JSON and in the table.
+        assert [w["pid"] for w in st["info"]["old_workers"]] == old
+        assert st["info"]["reloads"] == 1
+        table = run_cli("stats", "-s", kw.sock)
+        assert table.returncode == 0, table.stderr
+        assert "old workers finishing their streams: %d" % old[0] in table.stdout, table.stdout
         r = c.read_response()
         assert r.status == 200 and r.body == b"slow answer from a"
     with HttpClient(kw.port) as c:
         assert c.request("GET", "/").body.startswith(b"hello from b")
     assert wait_gone(old)
+    st = kw.wait_stats(lambda s: s["info"]["old_workers"] == [], what="no old worker listed")
+    assert st["info"]["reloads"] == 1
 
 
 def test_reload_with_a_broken_configuration_changes_nothing(backend_factory, proxy_factory):
