@@ -31,6 +31,8 @@ GRACEFUL_GRACE = 35.0        # graceful stop: a little longer than the workers' 
 HEARTBEAT_TIMEOUT = 10.0     # a worker silent this long is stuck: kill it
 QUICK_DEATH = 2.0            # a worker dying sooner than this after start counts as a crash loop
 MAX_BACKOFF = 5.0
+FORK_BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP,
+                signal.SIGUSR2, signal.SIGCHLD}
 
 
 class StartupError(Exception):
@@ -296,6 +298,7 @@ class Master:
         return msgs
 
     def handle_signals(self):
+        reload = False
         while self.signals:
             signum = self.signals.pop(0)
             if signum in (signal.SIGTERM, signal.SIGINT):
@@ -303,7 +306,9 @@ class Master:
             elif signum in (signal.SIGQUIT, signal.SIGUSR1):
                 self.stop(graceful=True)
             elif signum in (signal.SIGHUP, signal.SIGUSR2):
-                self.reload()
+                reload = True        # several at once make one reload
+        if reload:
+            self.reload()
 
     def stop(self, graceful, status=0):
         if self.stopping == "fast" or (self.stopping and graceful):
@@ -419,9 +424,15 @@ class Master:
             parent_end.sendall(msgpack.packb(msg, use_bin_type=True))
         sys.stdout.flush()
         sys.stderr.flush()
+        # Signals wait while the child still runs the master's handlers: a SIGUSR1
+        # sent to a worker just forked (a second reload at once) would otherwise
+        # be recorded by the master's handler in the child and lost, and the
+        # worker would never stop. The child unblocks once its own are in place.
+        saved = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         try:
             pid = os.fork()
         except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)
             parent_end.close()
             child_end.close()
             self.spawn_failed(slot, exc)
@@ -431,6 +442,7 @@ class Master:
             try:
                 parent_end.close()
                 self.after_fork_in_child(slot)
+                signal.pthread_sigmask(signal.SIG_SETMASK, saved)
                 status = worker_main(self.config, slot.index, slot.listeners, child_end,
                                      self.addrs, self.nworkers)
             except BaseException:        # noqa: BLE001 - nothing may escape a forked child
@@ -442,6 +454,7 @@ class Master:
                 except Exception:        # noqa: BLE001
                     pass
                 os._exit(status)
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         child_end.close()
         parent_end.setblocking(False)
         slot.pid = pid

@@ -273,3 +273,23 @@ def test_reload_with_an_unresolvable_server_name_changes_nothing(backend_factory
     with HttpClient(kw.port) as c:
         assert c.request("GET", "/").body.startswith(b"hello from a")
     assert kw.worker_pids(kw.stats()) == old and alive(kw.pid)
+
+
+def test_a_burst_of_reload_signals_ends_with_one_working_generation(backend_factory,
+                                                                     proxy_factory):
+    a, b = backend_factory("a"), backend_factory("b")
+    kw = proxy_factory([a], nbproc=2)
+    old = kw.worker_pids(kw.stats())
+    rewrite(kw, [b], nbproc=2)
+    for _ in range(5):
+        kw.send_signal(signal.SIGHUP)
+    st = wait_new_generation(kw, old, 2)
+    st = kw.wait_stats(lambda s: s["info"]["old_workers"] == [], timeout=10,
+                       what="every old generation gone")
+    assert 1 <= st["info"]["reloads"] <= 5
+    for _ in range(4):
+        with HttpClient(kw.port) as c:
+            assert c.request("GET", "/").body.startswith(b"hello from b")
+    assert wait_gone(old)
+    # Only the master and the 2 current workers are left.
+    assert sorted(kw.tree_pids()) == sorted([kw.pid] + kw.worker_pids(kw.stats()))
