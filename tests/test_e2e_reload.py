@@ -3,6 +3,7 @@ serve new connections on the same listening sockets while the old ones finish
 their streams; a configuration that does not load changes nothing."""
 
 import signal
+import socket
 import threading
 import time
 
@@ -293,3 +294,26 @@ def test_a_burst_of_reload_signals_ends_with_one_working_generation(backend_fact
     assert wait_gone(old)
     # Only the master and the 2 current workers are left.
     assert sorted(kw.tree_pids()) == sorted([kw.pid] + kw.worker_pids(kw.stats()))
+
+
+def test_health_checks_run_on_the_new_configuration_after_a_reload(backend_factory,
+                                                                  proxy_factory):
+    """The reload adds a server that is down: the new checks mark it DOWN and
+    requests go only to the live one."""
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1, server_opts="check inter 200ms")
+    old = kw.worker_pids(kw.stats())
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()                                   # nothing listens there
+    kw.cfg.write_text(make_config(port=kw.port, servers=[a, ("gone", dead_port)], sock=kw.sock,
+                                  nbproc=1, server_opts="check inter 200ms fall 2"))
+    kw.send_signal(signal.SIGHUP)
+    wait_new_generation(kw, old, 1)
+    st = kw.wait_stats(lambda s: s["backends"]["be"]["servers"]["gone"]["status"] == "DOWN",
+                       timeout=5, what="the new server checked DOWN")
+    assert st["backends"]["be"]["servers"]["a"]["status"] == "UP"
+    for _ in range(6):
+        with HttpClient(kw.port) as c:
+            assert c.request("GET", "/").status == 200
