@@ -29,6 +29,9 @@ KAL, SCL, CLO = "http-keep-alive", "http-server-close", "httpclose"
 
 FE, BE = 1, 2
 _CAP_NAMES = {FE: "frontend", BE: "backend"}
+# `[no|default] option NAME` switches without a value, off by default:
+# option name -> (the proxy value it sets, the side it applies to).
+SWITCH_OPTIONS = {"allbackups": ("allbackups", BE), "http-ignore-probes": ("ignore_probes", FE)}
 
 SEED_HINTS = {
     "keepalive-timeout": "use 'timeout http-keep-alive <time>' in defaults/frontend",
@@ -537,28 +540,17 @@ class _Parser:
                     interval = int(rest[0])
                 px.values.update(redispatch=interval != 0, redispatch_interval=interval)
             return
-        if opt == "allbackups":
-            if self.notcap(px, lineno, "option allbackups", BE):
+        if opt in SWITCH_OPTIONS:
+            key, cap = SWITCH_OPTIONS[opt]
+            if self.notcap(px, lineno, "option %s" % opt, cap):
                 return
             if rest:
-                raise ctx.error(lineno, "'option allbackups' cannot handle unexpected "
-                                "argument '%s'" % rest[0])
+                raise ctx.error(lineno, "'option %s' cannot handle unexpected "
+                                "argument '%s'" % (opt, rest[0]))
             if modifier == "default":
-                px.values["allbackups"] = px.base.values["allbackups"] if px.base else False
+                px.values[key] = px.base.values[key] if px.base else False
             else:
-                px.values["allbackups"] = modifier != "no"
-            return
-        if opt == "http-ignore-probes":
-            if self.notcap(px, lineno, "option http-ignore-probes", FE):
-                return
-            if rest:
-                raise ctx.error(lineno, "'option http-ignore-probes' cannot handle unexpected "
-                                "argument '%s'" % rest[0])
-            if modifier == "default":
-                px.values["ignore_probes"] = (px.base.values["ignore_probes"] if px.base
-                                              else False)
-            else:
-                px.values["ignore_probes"] = modifier != "no"
+                px.values[key] = modifier != "no"
             return
         if modifier and opt in ("httpchk", "forwardfor") + tuple(keywords.LOG_OPTIONS - {
                 "dontlognull", "dontlog-normal", "log-health-checks",
@@ -592,8 +584,8 @@ class _Parser:
         if opt in keywords.OPTIONS:
             raise ctx.error(lineno, "'option %s' is not supported by keepwarm (yet)" % opt,
                             UNSUPPORTED_HINT)
-        known = {KAL, SCL, CLO, "redispatch", "httpchk", "allbackups",
-                 "forwardfor", "http-ignore-probes"} | keywords.LOG_OPTIONS
+        known = {KAL, SCL, CLO, "redispatch", "httpchk",
+                 "forwardfor"} | set(SWITCH_OPTIONS) | keywords.LOG_OPTIONS
         close = difflib.get_close_matches(opt, sorted(known), n=1, cutoff=0.6)
         raise ctx.error(lineno, "unknown option '%s' in '%s' section" % (opt, px.label),
                         "did you mean 'option %s'?" % close[0] if close else None)
