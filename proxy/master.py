@@ -35,6 +35,16 @@ FORK_BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, s
                 signal.SIGUSR2, signal.SIGCHLD}
 
 
+# What resolving or binding a configured address can raise: socket errors, and
+# UnicodeError/ValueError for names the IDNA codec or the address parser refuse.
+ADDRESS_ERRORS = (OSError, UnicodeError, ValueError)
+
+
+def _reason(exc):
+    """An error's text without Python's "[Errno N]" prefix where there is one."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+
+
 class StartupError(Exception):
     """The master cannot start (listener, socket path, address); shown in one line."""
 
@@ -97,10 +107,9 @@ class Master:
             for srv in be.servers:
                 try:
                     infos = socket.getaddrinfo(srv.host, srv.port, type=socket.SOCK_STREAM)
-                except (OSError, UnicodeError, ValueError) as exc:
-                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                except ADDRESS_ERRORS as exc:
                     raise StartupError("backend '%s', server '%s': cannot resolve '%s': %s"
-                                       % (be.name, srv.name, srv.host, why)) from None
+                                       % (be.name, srv.name, srv.host, _reason(exc))) from None
                 family, _, _, _, sockaddr = infos[0]
                 addrs[(be.name, srv.name)] = (family, sockaddr)
         return addrs
@@ -134,7 +143,7 @@ class Master:
         try:
             infos = socket.getaddrinfo(bind.host, bind.port, family, socket.SOCK_STREAM, 0,
                                        socket.AI_PASSIVE)
-        except (OSError, UnicodeError, ValueError) as exc:
+        except ADDRESS_ERRORS as exc:
             raise StartupError("frontend '%s': cannot resolve bind address %s: %s"
                                % (fe.name, bind.host, exc)) from None
         sockaddr = infos[0][4]
@@ -152,12 +161,11 @@ class Master:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((bind.host, bind.port))
             sock.listen(backlog)
-        except (OSError, UnicodeError, ValueError) as exc:
+        except ADDRESS_ERRORS as exc:
             if sock is not None:
                 sock.close()
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StartupError("frontend '%s': cannot bind %s:%d: %s" % (
-                fe.name, bind.host, bind.port, why)) from None
+                fe.name, bind.host, bind.port, _reason(exc))) from None
         sock.setblocking(False)
         return sock
 
