@@ -45,6 +45,10 @@ def _reason(exc):
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
 
 
+def _bind_family(bind):
+    return socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+
+
 class StartupError(Exception):
     """The master cannot start (listener, socket path, address); shown in one line."""
 
@@ -139,7 +143,7 @@ class Master:
     @staticmethod
     def bind_address(fe, bind):
         """(family, host, port) a bind listens on, as its socket's getsockname() says."""
-        family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+        family = _bind_family(bind)
         try:
             infos = socket.getaddrinfo(bind.host, bind.port, family, socket.SOCK_STREAM, 0,
                                        socket.AI_PASSIVE)
@@ -151,10 +155,9 @@ class Master:
 
     @staticmethod
     def listen_on(fe, bind, backlog):
-        family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
         sock = None
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(_bind_family(bind), socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # Accepted sockets inherit it: no setsockopt per connection.
@@ -393,14 +396,9 @@ class Master:
                  % (self.config_path, nworkers, len(self.retiring)))
 
     def listening_sockets(self):
-        """Every listening socket the master holds, each once."""
-        seen, out = set(), []
-        for slot in self.slots + self.retiring:
-            for sock, _ in slot.listeners:
-                if id(sock) not in seen:
-                    seen.add(id(sock))
-                    out.append(sock)
-        return out
+        """Every listening socket the master holds (retiring slots hold none: see
+        release_listeners; each socket belongs to one slot)."""
+        return [sock for slot in self.slots for sock, _ in slot.listeners]
 
     @staticmethod
     def socket_address(sock):
@@ -497,14 +495,12 @@ class Master:
             self.control.close()
         for conn in self.control_conns:
             conn.sock.close()
-        own = {id(sock) for sock, _ in slot.listeners}     # may be shared with a retiring slot
         for other in self.slots + self.retiring:
             if other.pipe is not None:
                 other.pipe.close()
             if other is not slot:
                 for sock, _ in other.listeners:
-                    if id(sock) not in own:
-                        sock.close()
+                    sock.close()
 
     def read_worker(self, slot):
         try:
@@ -740,7 +736,7 @@ class Master:
     # ------------------------------------------------------------------ teardown
 
     def close_sockets(self):
-        for slot in self.slots + self.retiring:
+        for slot in self.slots:
             for sock, _ in slot.listeners:
                 sock.close()
             slot.listeners = []
