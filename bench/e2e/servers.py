@@ -138,15 +138,20 @@ class HAProxy(Proxy):
 
 
 class NginxProxy(Proxy):
-    name = "nginx"
+    def __init__(self, workdir, backend, cpu=0, workers=1):
+        super().__init__(workdir, backend, cpu)
+        self.workers = workers
+        self.name = "nginx" + (f"-p{workers}" if workers != 1 else "")
 
     def config(self):
-        return render("nginx-proxy.conf", self.dir / "nginx-proxy.conf", dir=self.dir,
-                      port=self.port, backend_port=self.backend.port)
+        # Own file names per instance: the workers check runs several side by side.
+        return render("nginx-proxy.conf", self.dir / f"{self.name}.conf", dir=self.dir,
+                      name=self.name, port=self.port, backend_port=self.backend.port,
+                      workers=self.workers)
 
     def argv(self, conf):
         return ["nginx", "-p", str(self.dir), "-c", str(conf),
-                "-e", str(self.dir / "nginx-proxy-startup.log")]
+                "-e", str(self.dir / f"{self.name}-startup.log")]
 
 
 class Keepwarm(Proxy):

@@ -1,5 +1,6 @@
 """Workers check: keepwarm with 1 and 2 workers beside HAProxy with 1 and 2
-threads, three ways, and from `keepwarm stats --json` how connections and
+threads and nginx with 1 and 2 worker processes (SO_REUSEPORT, like keepwarm's
+workers: the same process model in C), three ways, and from `keepwarm stats --json` how connections and
 requests spread across workers:
 
   unpinned  the proxy anywhere, wrk and the backend on CPU 1 (as side by side);
@@ -96,10 +97,13 @@ def run(args, workdir, backend, failures):
         group = [servers.Keepwarm(workdir, be, cpu=cpu, workers=1, repo=args.repo),
                  servers.Keepwarm(workdir, be, cpu=cpu, workers=2, repo=args.repo),
                  servers.HAProxy(workdir, be, cpu=cpu, reuse="safe", threads=1),
-                 servers.HAProxy(workdir, be, cpu=cpu, reuse="safe", threads=2)]
+                 servers.HAProxy(workdir, be, cpu=cpu, reuse="safe", threads=2),
+                 servers.NginxProxy(workdir, be, cpu=cpu, workers=1),
+                 servers.NginxProxy(workdir, be, cpu=cpu, workers=2)]
         # Names distinct from the side-by-side ones.
         for p, name in zip(group, ("keepwarm-%s-w1", "keepwarm-%s-w2",
-                                   "haproxy-%s-t1", "haproxy-%s-t2")):
+                                   "haproxy-%s-t1", "haproxy-%s-t2",
+                                   "nginx-%s-p1", "nginx-%s-p2")):
             p.name = name % where
         if not servers.keepwarm_runs(args.repo):
             failures["workers check"] = "keepwarm does not run yet: HAProxy rows only"
@@ -173,12 +177,12 @@ def table(res):
                   report.table(mine, f"haproxy-{where}-t1"), ""]
         med = {(r["proxy"], r["mode"]): r["rps"]["median"] for r in mine if r["rps"]}
         for mode in ("keep-alive", "close"):
-            for name, unit in (("keepwarm", "w"), ("haproxy", "t")):
+            for name, unit, what in (("keepwarm", "w", "workers"), ("haproxy", "t", "threads"),
+                                     ("nginx", "p", "processes")):
                 one = med.get((f"{name}-{where}-{unit}1", mode))
                 two = med.get((f"{name}-{where}-{unit}2", mode))
                 if one and two:
-                    lines.append(f"{name} {where} {mode}: 2 {'workers' if unit == 'w' else 'threads'}"
-                                 f" / 1 req/s = {two / one:.2f}")
+                    lines.append(f"{name} {where} {mode}: 2 {what} / 1 req/s = {two / one:.2f}")
         lines.append("")
     for name, d in res["spread"].items():
         lines.append(f"\nspread {name}:")
