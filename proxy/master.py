@@ -45,6 +45,16 @@ def _reason(exc):
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
 
 
+def set_defer_accept(sock, bind):
+    """`bind ... defer-accept`: the kernel queues a connection for accept() only once
+    its first data (the request) has arrived, or after about a second without any
+    (TCP_DEFER_ACCEPT, as HAProxy and nginx's `deferred` set it). Linux only;
+    elsewhere the option is ignored, as HAProxy does."""
+    opt = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if opt is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, opt, 1 if bind.defer_accept else 0)
+
+
 def _bind_family(bind):
     return socket.AF_INET6 if ":" in bind.host else socket.AF_INET
 
@@ -134,6 +144,8 @@ class Master:
         for fe in config.frontends:
             for bind in fe.binds:
                 existing = reusable.pop(self.bind_address(fe, bind), [])
+                for sock in existing:
+                    set_defer_accept(sock, bind)     # a reload may add or drop it
                 for i, slot in enumerate(slots):
                     sock = existing[i] if i < len(existing) else self.listen_on(fe, bind, backlog)
                     slot.listeners.append((sock, fe.name))
@@ -162,6 +174,7 @@ class Master:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # Accepted sockets inherit it: no setsockopt per connection.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_defer_accept(sock, bind)
             sock.bind((bind.host, bind.port))
             sock.listen(backlog)
         except ADDRESS_ERRORS as exc:

@@ -199,6 +199,13 @@ def test_bind_option_is_refused_as_not_supported():
     assert "'ssl' is not supported" in err.message
 
 
+def test_bind_option_after_defer_accept_is_still_checked():
+    err = error("frontend fe\n    bind :80 defer-accept backlog 10\n")
+    assert err.line == 2 and "'backlog' is not supported" in err.message
+    err = error("frontend fe\n    bind :80 defer-accept deferred\n")
+    assert "unknown keyword 'deferred'" in err.message and "defer-accept" in err.hint
+
+
 def test_bind_with_space_separated_addresses_is_refused():
     err = error("frontend fe\n    bind :80 :81\n")
     assert "unknown keyword ':81'" in err.message and "commas" in err.hint

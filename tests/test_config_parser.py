@@ -152,6 +152,12 @@ def test_bind_forms():
         ("0.0.0.0", 80), ("0.0.0.0", 81), ("10.0.0.1", 82), ("::1", 83),
         ("0.0.0.0", 90), ("0.0.0.0", 91), ("0.0.0.0", 92)]
     assert [b.line for b in fe.binds][:3] == [7, 8, 9]
+    assert not any(b.defer_accept for b in fe.binds)
+
+
+def test_bind_defer_accept_applies_to_every_address_of_its_line():
+    fe = frontend("bind :80,:81 defer-accept\n bind :82\n default_backend be\n")
+    assert [(b.port, b.defer_accept) for b in fe.binds] == [(80, True), (81, True), (82, False)]
 
 
 def test_frontend_maxconn_defaults_to_the_global_one():

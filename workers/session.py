@@ -247,6 +247,22 @@ class Session:
 
     # ----------------------------------------------------------- client side
 
+    def start(self):
+        """A connection just accepted from a `defer-accept` bind, so its request is
+        already there: read it at once, then wait in the selector only for what is
+        still to come. A client that said `Connection: close` and now waits for its
+        response is not watched at all: nothing more it sends could be used, and
+        its last read (linger) happens at close. Against registering first, that
+        saves one wakeup per connection and, for such a client, both epoll_ctl
+        calls. (Without defer-accept the request is missing half the time on
+        loopback, and a read that fails costs what it saves.)"""
+        self.on_client(EVENT_READ)
+        if self.events or self.state == ST_CLOSED or not self.reading:
+            return           # closed, or registered for what it awaits (a slow write)
+        if self.state == ST_WAIT and not self.client_ka and not self.upgrading:
+            return
+        self.set_events(EVENT_READ)
+
     def on_client(self, mask):
         """The client socket is ready: write what waits for it, then read what it sent."""
         if mask & EVENT_WRITE:

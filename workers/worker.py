@@ -134,13 +134,19 @@ class FrontendRuntime:
 class Listener:
     """One accepting socket of this worker's slot, feeding one frontend."""
 
-    __slots__ = ("worker", "sock", "frontend", "family")
+    __slots__ = ("worker", "sock", "frontend", "family", "deferred")
 
     def __init__(self, worker, sock, frontend):
         self.worker = worker
         self.sock = sock
         self.frontend = frontend
         self.family = sock.family
+        # `bind ... defer-accept`, read from the socket itself (the master set it; a
+        # reload may change it on a socket it keeps): connections come with data.
+        try:
+            self.deferred = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT))
+        except (AttributeError, OSError):
+            self.deferred = False
 
     def on_accept(self, mask):
         """Accept what the backlog holds, up to a batch (HAProxy's tune.maxaccept).
@@ -152,6 +158,7 @@ class Listener:
         accept = self.sock._accept
         fe = self.frontend
         family = self.family
+        deferred = self.deferred
         for _ in range(ACCEPT_BATCH):
             if len(sessions) >= worker.maxconn:
                 worker.pause_accepting()
@@ -171,7 +178,10 @@ class Listener:
             sock.setblocking(False)
             sess = Session(worker, fe, sock, addr)
             sessions.add(sess)
-            sess.set_events(EVENT_READ)
+            if deferred:
+                sess.start()          # the request is (almost always) there already
+            else:
+                sess.set_events(EVENT_READ)
 
 
 class Worker:

@@ -22,11 +22,12 @@ DEFAULT_RETRY_ON: FrozenSet[str] = frozenset(("conn-failure",))
 
 @dataclass(frozen=True)
 class Bind:
-    """One listening address of a frontend (``bind ADDR:PORT``)."""
+    """One listening address of a frontend (``bind ADDR:PORT [defer-accept]``)."""
 
     host: str
     port: int
     line: int = 0
+    defer_accept: bool = False
 
 
 @dataclass(frozen=True)

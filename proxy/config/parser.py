@@ -344,14 +344,18 @@ class _Parser:
             raise self.ctx.error(lineno, "'bind %s': %s" % (args[0], exc),
                                  UNSUPPORTED_HINT if exc.unsupported else
                                  "write ADDR:PORT, *:PORT or :PORT") from None
-        if len(args) > 1:
-            opt = args[1]
-            if opt in keywords.BIND:
+        defer_accept = False
+        for opt in args[1:]:
+            if opt == "defer-accept":
+                defer_accept = True
+            elif opt in keywords.BIND:
                 raise self.ctx.error(lineno, "'bind' option '%s' is not supported by keepwarm "
                                      "(yet)" % opt, UNSUPPORTED_HINT)
-            raise self.ctx.error(lineno, "unknown keyword '%s' on 'bind' line" % opt,
-                                 "several addresses are separated by commas, not spaces")
-        px.binds.extend(Bind(host, port, lineno) for host, port in addrs)
+            else:
+                raise self.ctx.error(lineno, "unknown keyword '%s' on 'bind' line" % opt,
+                                     "several addresses are separated by commas, not spaces; "
+                                     "the one option keepwarm knows is 'defer-accept'")
+        px.binds.extend(Bind(host, port, lineno, defer_accept) for host, port in addrs)
 
     def kw_default_backend(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "default_backend", FE):

@@ -53,14 +53,15 @@ def _server_address(s):
     return str(s)
 
 
-def make_config(*, port, servers, sock=None, nbproc=2, server_opts="", global_lines=(),
-                defaults_lines=(), frontend_lines=(), backend_lines=(),
+def make_config(*, port, servers, sock=None, nbproc=2, server_opts="", bind_opts="",
+                global_lines=(), defaults_lines=(), frontend_lines=(), backend_lines=(),
                 timeouts=("connect 2s", "client 5s", "server 5s")):
     """HAProxy-syntax config text: one frontend ``fe`` on 127.0.0.1:port -> backend ``be``.
 
     ``servers``: list of (name, backend-or-port-or-"host:port") pairs, or of
     ScriptedBackend objects (named after ``.name``). ``server_opts`` is
     appended to each server line; it may also be a dict name -> options.
+    ``bind_opts`` is appended to the bind line.
     """
     out = ["global"]
     if nbproc is not None:
@@ -71,7 +72,8 @@ def make_config(*, port, servers, sock=None, nbproc=2, server_opts="", global_li
     out += ["", "defaults", "    mode http"]
     out += ["    timeout %s" % t for t in timeouts]
     out += ["    " + l for l in defaults_lines]
-    out += ["", "frontend fe", "    bind 127.0.0.1:%d" % port, "    default_backend be"]
+    out += ["", "frontend fe", ("    bind 127.0.0.1:%d %s" % (port, bind_opts)).rstrip(),
+            "    default_backend be"]
     out += ["    " + l for l in frontend_lines]
     out += ["", "backend be", "    balance roundrobin"]
     out += ["    " + l for l in backend_lines]
