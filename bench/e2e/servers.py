@@ -72,6 +72,7 @@ class Proxy:
     """A proxy under test (or "direct": wrk straight to the backend)."""
 
     name = "?"
+    DEFER = " defer-accept"      # what the bind line says for TCP_DEFER_ACCEPT
 
     def __init__(self, workdir, backend, cpu=0, **options):
         self.dir = Path(workdir)
@@ -80,6 +81,11 @@ class Proxy:
         self.options = options
         self.proc = None
         self.port = None
+        self.defer = False
+
+    @property
+    def bind_opts(self):
+        return self.DEFER if self.defer else ""
 
     def argv(self, conf):
         raise NotImplementedError
@@ -131,13 +137,16 @@ class HAProxy(Proxy):
 
     def config(self):
         return render("haproxy.cfg", self.dir / f"{self.name}.cfg", port=self.port,
-                      backend_port=self.backend.port, reuse=self.reuse, threads=self.threads)
+                      backend_port=self.backend.port, reuse=self.reuse, threads=self.threads,
+                      bind_opts=self.bind_opts)
 
     def argv(self, conf):
         return ["haproxy", "-db", "-f", str(conf)]
 
 
 class NginxProxy(Proxy):
+    DEFER = " deferred"
+
     def __init__(self, workdir, backend, cpu=0, workers=1):
         super().__init__(workdir, backend, cpu)
         self.workers = workers
@@ -147,7 +156,7 @@ class NginxProxy(Proxy):
         # Own file names per instance: the workers check runs several side by side.
         return render("nginx-proxy.conf", self.dir / f"{self.name}.conf", dir=self.dir,
                       name=self.name, port=self.port, backend_port=self.backend.port,
-                      workers=self.workers)
+                      workers=self.workers, bind_opts=self.bind_opts)
 
     def argv(self, conf):
         return ["nginx", "-p", str(self.dir), "-c", str(conf),
@@ -167,7 +176,8 @@ class Keepwarm(Proxy):
 
     def config(self):
         return render("keepwarm.cfg", self.dir / f"{self.name}.cfg", sock=self.sock,
-                      port=self.port, backend_port=self.backend.port, workers=self.workers)
+                      port=self.port, backend_port=self.backend.port, workers=self.workers,
+                      bind_opts=self.bind_opts)
 
     def argv(self, conf):
         return [sys.executable, "-m", "proxy", "run", "-f", str(conf)]
@@ -188,19 +198,27 @@ class Keepwarm(Proxy):
 
 
 def make(name, workdir, backend, cpu=0, repo=REPO):
-    """A proxy object from its harness name."""
-    if name == "direct":
+    """A proxy object from its harness name; NAME-defer is NAME with its bind
+    deferring accept() until the request arrives (HAProxy's and keepwarm's
+    `defer-accept`, nginx's `deferred`)."""
+    base, defer = (name[:-len("-defer")], True) if name.endswith("-defer") else (name, False)
+    if base == "direct" and not defer:
         return Direct(workdir, backend, cpu=None)
-    if name in ("haproxy", "haproxy-safe"):
-        return HAProxy(workdir, backend, cpu, reuse="safe")
-    if name == "haproxy-always":
-        return HAProxy(workdir, backend, cpu, reuse="always")
-    if name == "nginx":
-        return NginxProxy(workdir, backend, cpu)
-    if name == "keepwarm":
-        return Keepwarm(workdir, backend, cpu, repo=repo)
-    raise ValueError(f"unknown proxy {name!r} (direct, haproxy-safe, haproxy-always, nginx, "
-                     "keepwarm)")
+    if base in ("haproxy", "haproxy-safe"):
+        p = HAProxy(workdir, backend, cpu, reuse="safe")
+    elif base == "haproxy-always":
+        p = HAProxy(workdir, backend, cpu, reuse="always")
+    elif base == "nginx":
+        p = NginxProxy(workdir, backend, cpu)
+    elif base == "keepwarm":
+        p = Keepwarm(workdir, backend, cpu, repo=repo)
+    else:
+        raise ValueError(f"unknown proxy {name!r} (direct, haproxy-safe, haproxy-always, nginx, "
+                         "keepwarm; any but direct with -defer)")
+    if defer:
+        p.defer = True
+        p.name += "-defer"
+    return p
 
 
 def keepwarm_runs(repo=REPO):

@@ -48,3 +48,20 @@ def test_tree_cpu_counts_own_process():
     pids = procs.tree_pids(os.getpid())
     assert pids[0] == os.getpid()
     assert procs.tree_cpu_seconds(os.getpid()) > 0
+
+
+def test_defer_variants_put_their_option_on_the_bind_line(tmp_path):
+    from bench.e2e import servers
+
+    class FakeBackend:
+        port = 9
+
+    texts = {}
+    for name in ("keepwarm-defer", "haproxy-safe-defer", "nginx-defer", "keepwarm"):
+        p = servers.make(name, tmp_path, FakeBackend())
+        p.port = 8
+        texts[p.name] = p.config().read_text()
+    assert "bind 127.0.0.1:8 defer-accept\n" in texts["keepwarm-defer"]
+    assert "bind 127.0.0.1:8 defer-accept\n" in texts["haproxy-safe-defer"]
+    assert "listen 127.0.0.1:8 backlog=4096 reuseport deferred;" in texts["nginx-defer"]
+    assert "bind 127.0.0.1:8\n" in texts["keepwarm"]
