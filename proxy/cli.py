@@ -18,13 +18,25 @@ def _fail(message):
     sys.exit(1)
 
 
-def _load(path):
+def _note(message):
+    """A line on stderr that a running proxy must not die of (stderr on a full disk)."""
+    try:
+        click.echo(message, err=True)
+    except OSError:
+        pass
+
+
+def _load(path, say=None):
+    """The configuration at `path`, its warnings said on stderr (`say`: how)."""
     try:
         config = load(path)
     except ConfigError as exc:
         _fail(str(exc))
     for warning in config.warnings:
-        click.echo(warning, err=True)
+        if say is None:
+            click.echo(warning, err=True)
+        else:
+            say(warning)
     return config
 
 
@@ -54,7 +66,33 @@ def _socket_path(config):
     return config.global_.stats_socket or default_socket_path()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group. Output that cannot be written (stdout or stderr on a full
+    disk, a device that fails) ends the command with one line and status 1 instead
+    of a traceback; click itself already handles a closed pipe (`| head`)."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:
+            try:
+                sys.stderr.write("keepwarm: cannot write the output: %s\n"
+                                 % (exc.strerror or exc))
+                sys.stderr.flush()
+            except OSError:
+                pass
+            # What is still buffered goes nowhere, so the exit flush cannot fail again.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    fd = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(fd, stream.fileno())
+                    os.close(fd)
+                except (OSError, ValueError):
+                    pass
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """keepwarm: an HTTP/1.1 reverse proxy that keeps connections warm on both sides.
 
@@ -79,7 +117,7 @@ def run(config_path, with_demo_backends):
     """
     from proxy.master import Master
 
-    config = _load(config_path)
+    config = _load(config_path, say=_note)
     if with_demo_backends:
         from proxy.demo import start_in_background
         addrs = sorted({(s.host, s.port) for b in config.backends for s in b.servers})
@@ -87,7 +125,7 @@ def run(config_path, with_demo_backends):
             pids = start_in_background(addrs)
         except (RuntimeError, OSError) as exc:
             _fail(str(exc))
-        click.echo("keepwarm: demo backends on %s" % ", ".join("%s:%d" % a for a in addrs), err=True)
+        _note("keepwarm: demo backends on %s" % ", ".join("%s:%d" % a for a in addrs))
     else:
         pids = []
     try:
