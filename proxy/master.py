@@ -136,21 +136,23 @@ class Master:
         very sockets, so what waits in their accept queues is served by the new
         workers. Each is handed out once; when there are more than new slots
         (fewer workers), the extra ones go round the slots, so every listening
-        socket keeps a worker accepting on it."""
+        socket keeps a worker accepting on it. Returns the (socket, bind) pairs it
+        reused: their options follow the new bind once every bind is open."""
         config = config or self.config
         slots = self.slots if slots is None else slots
         reusable = {} if reusable is None else reusable
         backlog = max(1024, config.global_.maxconn)
+        kept = []
         for fe in config.frontends:
             for bind in fe.binds:
                 existing = reusable.pop(self.bind_address(fe, bind), [])
-                for sock in existing:
-                    set_defer_accept(sock, bind)     # a reload may add or drop it
+                kept += [(sock, bind) for sock in existing]
                 for i, slot in enumerate(slots):
                     sock = existing[i] if i < len(existing) else self.listen_on(fe, bind, backlog)
                     slot.listeners.append((sock, fe.name))
                 for j in range(len(slots), len(existing)):
                     slots[j % len(slots)].listeners.append((existing[j], fe.name))
+        return kept
 
     @staticmethod
     def bind_address(fe, bind):
@@ -374,7 +376,10 @@ class Master:
             reusable.setdefault(self.socket_address(sock), []).append(sock)
         try:
             addrs = self.resolve_servers(config)
-            self.open_listeners(config, slots, reusable)
+            kept = self.open_listeners(config, slots, reusable)
+            # Only now that every bind is open: a reload that fails changes nothing.
+            for sock, bind in kept:
+                set_defer_accept(sock, bind)     # the new file may add or drop it
         except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
             kept = {id(sock) for sock in running}
             for slot in slots:

@@ -75,6 +75,28 @@ def test_reload_turns_defer_accept_on_and_off_on_the_sockets_it_keeps(backends, 
         assert silent_connection_is_a_session(kw, backends) is not defer
 
 
+def test_a_failed_reload_leaves_defer_accept_as_it_was(backends, proxy_factory):
+    kw = proxy_factory(backends, nbproc=1, bind_opts="defer-accept")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        # The bind that stays loses its option, but a second frontend's port is taken:
+        # the reload fails, after the kept socket was found.
+        text = make_config(port=kw.port, servers=backends, sock=kw.sock, nbproc=1)
+        text += ("\nfrontend fe2\n    bind 127.0.0.1:%d\n    default_backend be\n"
+                 % taken.getsockname()[1])
+        kw.cfg.write_text(text)
+        kw.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reload failed" not in kw.stderr_text():
+            assert time.monotonic() < deadline, kw.stderr_text()
+            time.sleep(0.05)
+    finally:
+        taken.close()
+    assert silent_connection_is_a_session(kw, backends) is False
+
+
 def test_close_mode_requests_reuse_server_connections(backend_factory, proxy_factory):
     b = backend_factory("s1")
     kw = proxy_factory([b], nbproc=1, bind_opts="defer-accept")

@@ -141,8 +141,10 @@ class Listener:
         self.sock = sock
         self.frontend = frontend
         self.family = sock.family
-        # `bind ... defer-accept`, read from the socket itself (the master set it; a
-        # reload may change it on a socket it keeps): connections come with data.
+        # `bind ... defer-accept`, read from the socket itself (the master set it):
+        # connections come with data. A reload that changes it on a socket it keeps
+        # affects the new workers; old ones keep reading first until they finish,
+        # which costs them one failed read per connection at most.
         try:
             self.deferred = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT))
         except (AttributeError, OSError):
