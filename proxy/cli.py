@@ -1,5 +1,6 @@
 """The `keepwarm` command line: run, check, stats, version."""
 
+import errno
 import json
 import os
 import signal
@@ -66,20 +67,25 @@ def _socket_path(config):
     return config.global_.stats_socket or default_socket_path()
 
 
+# What a write to stdout or stderr fails with when the output cannot go anywhere.
+WRITE_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF))
+
+
 class _Commands(click.Group):
-    """The command group. Output that cannot be written (stdout or stderr on a full
-    disk, a device that fails) ends the command with one line and status 1 instead
-    of a traceback; click itself already handles a closed pipe (`| head`)."""
+    """The command group. An OSError nothing else handled ends the command with one
+    line and status 1 instead of a traceback: most often output that cannot be
+    written (stdout or stderr on a full disk); click itself already handles a
+    closed pipe (`| head`)."""
 
     def main(self, *args, **kwargs):
         try:
             return super().main(*args, **kwargs)
         except OSError as exc:
+            what = "cannot write the output: " if exc.errno in WRITE_ERRORS else ""
             try:
-                sys.stderr.write("keepwarm: cannot write the output: %s\n"
-                                 % (exc.strerror or exc))
+                sys.stderr.write("keepwarm: %s%s\n" % (what, exc.strerror or exc))
                 sys.stderr.flush()
-            except OSError:
+            except (OSError, AttributeError):
                 pass
             # What is still buffered goes nowhere, so the exit flush cannot fail again.
             for stream in (sys.stdout, sys.stderr):
@@ -87,7 +93,7 @@ class _Commands(click.Group):
                     fd = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(fd, stream.fileno())
                     os.close(fd)
-                except (OSError, ValueError):
+                except (OSError, ValueError, AttributeError):
                     pass
             sys.exit(1)
 

@@ -7,6 +7,7 @@ answered in msgpack; anything else is a text command line (`show stat`,
 
 import os
 import socket
+from contextlib import closing
 
 import msgpack
 
@@ -50,39 +51,44 @@ def _recv(sock, path):
         raise ControlError("timed out waiting for keepwarm at %s" % path) from None
 
 
-def request(path, message, timeout=CLIENT_TIMEOUT):
-    """Send a msgpack request to the master at `path`; return its decoded answer."""
+def _exchange(path, data, timeout, shut):
+    """Connect, send `data` (then half-close when `shut`), and yield what comes back
+    until the master closes. Any socket error is a ControlError in one line."""
     sock = _connect(path, timeout)
     try:
-        sock.sendall(msgpack.packb(message, use_bin_type=True))
-        sock.shutdown(socket.SHUT_WR)
-        unpacker = msgpack.Unpacker(raw=False)
+        sock.sendall(data)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
         while True:
-            data = _recv(sock, path)
-            if not data:
-                break
-            unpacker.feed(data)
-            for answer in unpacker:
-                return answer
-        raise ControlError("keepwarm at %s closed the connection without answering" % path)
+            chunk = _recv(sock, path)
+            if not chunk:
+                return
+            yield chunk
+    except ControlError:
+        raise
+    except OSError as exc:
+        raise ControlError("lost the connection to keepwarm at %s: %s"
+                           % (path, exc.strerror or exc)) from None
     finally:
         sock.close()
+
+
+def request(path, message, timeout=CLIENT_TIMEOUT):
+    """Send a msgpack request to the master at `path`; return its decoded answer."""
+    unpacker = msgpack.Unpacker(raw=False)
+    with closing(_exchange(path, msgpack.packb(message, use_bin_type=True), timeout,
+                           True)) as chunks:
+        for chunk in chunks:
+            unpacker.feed(chunk)
+            for answer in unpacker:
+                return answer
+    raise ControlError("keepwarm at %s closed the connection without answering" % path)
 
 
 def request_text(path, line, timeout=CLIENT_TIMEOUT):
     """Send a text command (as `socat` would) and return the text answer."""
-    sock = _connect(path, timeout)
-    try:
-        sock.sendall(line.encode() + b"\n")
-        chunks = []
-        while True:
-            data = _recv(sock, path)
-            if not data:
-                break
-            chunks.append(data)
-        return b"".join(chunks).decode(errors="replace")
-    finally:
-        sock.close()
+    return b"".join(_exchange(path, line.encode() + b"\n", timeout, False)).decode(
+        errors="replace")
 
 
 class ControlConn:

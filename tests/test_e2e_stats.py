@@ -1,6 +1,11 @@
 """`keepwarm stats`: finding the instance, the JSON document, counters that match the traffic."""
 
 import json
+import socket
+import threading
+import time
+
+import pytest
 
 from support.backend import Reply
 from support.client import HttpClient, get
@@ -106,3 +111,34 @@ def test_stats_without_a_running_instance_fails_with_one_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
 
+
+
+@pytest.mark.parametrize("args", [["stats", "--json"], ["server", "disable", "be/s1"]],
+                         ids=["stats", "server"])
+def test_a_control_socket_that_resets_is_one_line(tmp_path, args):
+    """Something listens at the socket path but resets the connection instead of
+    answering: the command says so in one line, status 1."""
+    path = str(tmp_path / "rude.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.settimeout(10)
+    srv.bind(path)
+    srv.listen(1)
+
+    def rude():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        time.sleep(0.3)          # the request sits unread, so closing resets
+        conn.close()
+
+    t = threading.Thread(target=rude, daemon=True)
+    t.start()
+    try:
+        r = run_cli(*args, "-s", path)
+    finally:
+        t.join(10)
+        srv.close()
+    assert r.returncode == 1
+    assert r.stderr.startswith("keepwarm: lost the connection to keepwarm at %s: " % path), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
