@@ -368,6 +368,10 @@ class Master:
             self.log("reload failed, still running the previous configuration: %s"
                      % str(exc).replace("\n", " "))
             return
+        except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
+            self.log("reload failed, still running the previous configuration: cannot read "
+                     "%s: %s: %s" % (self.config_path, type(exc).__name__, exc))
+            return
         nworkers = config.global_.workers or os.cpu_count() or 1
         slots = [WorkerSlot(i) for i in range(nworkers)]
         running = self.listening_sockets()

@@ -1,5 +1,6 @@
 """Configuration mistakes: each is a ConfigError naming file and line, with a hint."""
 
+import os
 import textwrap
 
 import pytest
@@ -223,7 +224,7 @@ def test_server_not_allowed_in_defaults_or_frontend():
 
 def test_global_value_errors():
     assert "integer" in error("global\n    maxconn lots\n").message
-    assert ">= 1" in error("global\n    nbthread 0\n").message
+    assert "within 1 and 64 (got 0)" in error("global\n    nbthread 0\n").message
     assert "expects a path" in error("global\n    stats socket\n").message
     assert "UNIX socket" in error("global\n    stats socket 127.0.0.1:9999\n").message
     assert "not supported" in error("global\n    stats timeout 10s\n").message
@@ -316,3 +317,65 @@ def test_load_refuses_invalid_utf8(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load(str(path))
     assert exc.value.line == 2
+
+
+# Numbers of any length, digits that are not ASCII, nesting of any depth and files of
+# any size: one located error, never a Python exception (Python itself refuses
+# integer strings past 4300 digits, and recursion past ~1000 levels).
+BIG = "9" * 5000
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("global\n    maxconn %s\n" % BIG, 2, "'maxconn': number too large"),
+    ("global\n    nbthread 99999999999999999999\n", 2, "'nbthread': number too large"),
+    ("global\n    nbthread 65\n", 2, "'nbthread' must be within 1 and 64 (got 65)"),
+    ("defaults\n    timeout connect %s\n" % BIG, 2, "'timeout connect': number too large"),
+    ("frontend fe\n    bind 127.0.0.1:%s\n" % BIG, 2, "invalid port"),
+    ("frontend fe\n    bind 127.0.0.1:\u0661\u0668\u0661\n", 2, "invalid port"),
+])
+def test_huge_or_foreign_numbers_are_one_located_error(text, line, words):
+    err = error(text)
+    assert err.line == line and words in err.message, err.message
+    assert len(err.message) < 200
+
+
+@pytest.mark.parametrize("option, words", [
+    ("weight %s" % BIG, "'weight': number too large"),
+    ("maxconn %s" % BIG, "'maxconn': number too large"),
+    ("weight \u0665", "expects an integer"),
+])
+def test_huge_server_numbers_are_one_located_error(option, words):
+    err = backend_error("    server s1 127.0.0.1:80 %s\n" % option)
+    assert words in err.message and err.line >= 8, err.message
+
+
+def test_huge_server_port_and_retries():
+    assert "invalid port" in backend_error("    server s1 127.0.0.1:%s\n" % BIG).message
+    assert "'retries': number too large" in backend_error(
+        "    retries %s\n    server s1 127.0.0.1:80\n" % BIG).message
+
+
+def test_a_long_run_of_negations_in_a_condition_is_evaluated():
+    text = HEAD + ".if %s1\n    server s1 127.0.0.1:80\n.endif\n"
+    even = parse(textwrap.dedent(text % ("!" * 2000)), "t.cfg", env={})
+    odd = parse(textwrap.dedent(text % ("!" * 2001)), "t.cfg", env={})
+    assert len(even.backend("be").servers) == 1 and not odd.backend("be").servers
+
+
+def test_conditions_nested_too_deeply_are_refused():
+    err = error(".if %s1%s\n.endif\n" % ("(" * 3000, ")" * 3000))
+    assert err.line == 1 and "nested too deeply" in err.message
+    err = error(".if version_atleast(%s)\n.endif\n" % BIG)
+    assert err.line == 1 and "number too large" in err.message
+
+
+def test_a_file_larger_than_16_mib_is_refused(tmp_path):
+    big = tmp_path / "big.cfg"
+    with open(big, "wb") as f:
+        f.truncate((16 << 20) + 1)
+    for path in (str(big), "/dev/zero"):
+        if not os.path.exists(path):
+            continue
+        with pytest.raises(ConfigError) as exc:
+            load(path)
+        assert "larger than 16 MiB" in exc.value.message

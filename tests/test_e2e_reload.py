@@ -107,6 +107,30 @@ def test_reload_with_a_broken_configuration_changes_nothing(backend_factory, pro
     assert kw.worker_pids(kw.stats()) == old
 
 
+@pytest.mark.parametrize("bad", [
+    "global\n    maxconn %s\n" % ("9" * 5000),          # past Python's 4300-digit limit
+    ".if %s1\n.endif\n" % ("!" * 2000),                 # past its recursion limit
+    ".if %s1%s\n.endif\n" % ("(" * 3000, ")" * 3000),
+], ids=["5000 digits", "2000 negations", "3000 parentheses"])
+def test_reload_with_a_pathological_file_changes_nothing(backend_factory, proxy_factory, bad):
+    """These once escaped the parser as Python errors and took the master down with
+    every worker: a reload must fail with one line and keep serving."""
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    kw.cfg.write_text(bad + make_config(port=kw.port, servers=[a], sock=kw.sock, nbproc=2))
+    kw.send_signal(signal.SIGHUP)
+    if "!" * 2000 in bad:
+        # An even run of negations is just true: that file is valid and reloads.
+        wait_new_generation(kw, old, 2)
+    else:
+        assert wait_stderr(kw, "reload failed"), kw.stderr_text()[-2000:]
+        assert kw.worker_pids(kw.stats()) == old
+    assert "Traceback" not in kw.stderr_text()
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").body.startswith(b"hello from a")
+
+
 def test_reload_to_a_port_already_taken_changes_nothing(backend_factory, proxy_factory):
     a = backend_factory("a")
     kw = proxy_factory([a], nbproc=1)

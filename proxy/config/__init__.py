@@ -20,14 +20,20 @@ def parse(text: str, filename: str = "<string>", env=None) -> Config:
     return parse_text(text, filename, env=env)
 
 
+MAX_CONFIG_BYTES = 16 << 20     # far above any real configuration; /dev/zero is not one
+
+
 def load(path: str, env=None) -> Config:
     """Read and parse the configuration file at ``path``."""
     from .parser import parse_text
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(path, 0, "cannot read configuration file: %s" % exc.strerror)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, 0, "configuration file is larger than %d MiB"
+                          % (MAX_CONFIG_BYTES >> 20), "is this the right file?")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -61,9 +61,9 @@ def _check_host(host: str, family: Optional[int], original: str) -> str:
 
 
 def _port(text: str, original: str) -> int:
-    if not text.isdigit():
-        raise AddressError("invalid port '%s' in '%s'" % (text, original))
-    port = int(text)
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 5:
+        raise AddressError("invalid port '%s' in '%s'" % (text[:20], original[:60]))
+    port = int(text.lstrip("0") or "0")
     if not 1 <= port <= 65535:
         raise AddressError("invalid port %d in '%s' (1-65535)" % (port, original))
     return port

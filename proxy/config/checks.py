@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 from . import keywords
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_STATUS_LIST = re.compile(r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*")
+_STATUS_LIST = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
 DEPRECATED_HDRS = ("'option httpchk' : hiding headers or body at the end of the version "
                    "string is deprecated. Please, consider to use 'http-check send' "
@@ -101,7 +101,7 @@ def _check_uri(uri: str) -> None:
 
 
 def _check_version(version: str) -> None:
-    if not re.fullmatch(r"HTTP/\d\.\d", version):
+    if not re.fullmatch(r"HTTP/[0-9]\.[0-9]", version):
         raise CheckError("invalid HTTP version '%s' for the health check" % version,
                          "use HTTP/1.0 or HTTP/1.1")
 

@@ -6,6 +6,7 @@ import re
 from typing import FrozenSet, List, Optional, Tuple
 
 from . import keywords
+from .lexer import decimal
 from .model import BalanceArgs
 
 ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri",
@@ -19,7 +20,7 @@ RETRYABLE = frozenset(("conn-failure", "empty-response", "junk-response", "respo
 RETRY_ON = RETRYABLE | frozenset(("401", "403", "404", "408", "425", "501"))
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_POSITIVE = re.compile(r"\d+")
+_POSITIVE = re.compile(r"[0-9]+")
 
 
 class LbError(ValueError):
@@ -65,10 +66,10 @@ def parse_balance(args: List[str]) -> Tuple[str, BalanceArgs]:
                 raise LbError("random : missing closing parenthesis." if tail.startswith("(")
                               else "unknown load balancing algorithm '%s'" % algo)
             number = tail[1:-1]
-            if not re.fullmatch(r"-?\d+", number):
+            if not re.fullmatch(r"-?[0-9]+", number):
                 raise LbError("random : unexpected character in number of draws '%s'."
                               % number)
-            draws = int(number)
+            draws = decimal(number)
             if draws < 1:
                 raise LbError("random : number of draws must be at least 1.")
         if rest:
@@ -91,13 +92,13 @@ def _uri_args(rest: List[str]) -> BalanceArgs:
         word = rest[i]
         if word in ("len", "depth"):
             value = rest[i + 1] if i + 1 < len(rest) else ""
-            if not _POSITIVE.fullmatch(value) or int(value) <= 0:
+            if not _POSITIVE.fullmatch(value) or decimal(value) <= 0:
                 raise LbError("uri : '%s' expects a positive integer (got '%s')."
                               % (word, value))
             if word == "len":
-                length = int(value)
+                length = decimal(value)
             else:
-                depth = int(value)
+                depth = decimal(value)
             i += 2
         elif word == "whole":
             whole = True

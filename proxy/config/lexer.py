@@ -28,6 +28,23 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import ConfigError
 
+MAX_DIGITS = 18     # significant digits a number in a configuration may have
+
+
+def decimal(text: str) -> int:
+    """int() of ASCII digits with an optional sign, refusing more than MAX_DIGITS
+    significant digits: every number keepwarm reads fits, and Python itself refuses
+    strings past 4300 digits with a message about its own limits."""
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    digits = text[len(sign):]
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        raise ValueError("'%s' is not a number" % text[:40])
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > MAX_DIGITS:
+        raise ValueError("number too large: '%s...' has %d digits"
+                         % (text[:20], len(significant)))
+    return int(sign + significant)
+
 MAX_LINE_ARGS = 64          # HAProxy's MAX_LINE_ARGS: more words is an error
 HAPROXY_VERSION = (2, 6)    # the version whose semantics we follow (.if version_atleast)
 
@@ -210,7 +227,12 @@ def tokenize(text: str, filename: str = "<string>",
         head = words[0]
         if head.startswith("."):
             if head in (".if", ".elif", ".else", ".endif"):
-                _conditional(head, words, stack, filename, lineno, env, active)
+                try:
+                    _conditional(head, words, stack, filename, lineno, env, active)
+                except RecursionError:
+                    raise ConfigError(filename, lineno, "condition nested too deeply") from None
+                except ValueError as exc:
+                    raise ConfigError(filename, lineno, str(exc)) from None
                 continue
             if not active:
                 continue
@@ -320,8 +342,12 @@ def evaluate_condition(words, filename: str, lineno: int,
         if t is None:
             raise err("missing term")
         if t == "!":
-            take()
-            return not term()
+            # Counted, not recursed: a long run of '!' must not exhaust the stack.
+            negate = False
+            while peek() == "!":
+                take()
+                negate = not negate
+            return term() != negate
         if t == "(":
             take()
             v = expr_or()
@@ -339,15 +365,15 @@ def evaluate_condition(words, filename: str, lineno: int,
             if fn == "strneq":
                 return len(a) == 2 and a[0] != a[1]
             if fn in ("version_atleast", "version_before"):
-                want = tuple(int(x) for x in re.findall(r"\d+", a[0])[:3]) or (0,)
+                want = tuple(decimal(x) for x in re.findall(r"[0-9]+", a[0])[:3]) or (0,)
                 have = HAPROXY_VERSION + (0,) * (len(want) - 2)
                 ok = have[:len(want)] >= want
                 return ok if fn == "version_atleast" else not ok
             if fn == "feature":
                 return False
             raise err("unknown predicate '%s'" % fn)
-        if re.fullmatch(r"-?\d+", t):
-            return int(t) != 0
+        if re.fullmatch(r"-?[0-9]+", t):
+            return t.lstrip("-").strip("0") != ""
         raise err("unexpected term '%s'" % t)
 
     def take_if(tok):
@@ -381,7 +407,7 @@ def evaluate_condition(words, filename: str, lineno: int,
 _TIME_UNITS: Dict[str, float] = {
     "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
 }
-_TIME = re.compile(r"(\d+)([a-z]*)")
+_TIME = re.compile(r"([0-9]+)([a-z]*)")
 MAX_TIME_MS = 2147483647        # HAProxy: "maximum value is 2147483647 ms (~24.8 days)"
 
 
@@ -398,7 +424,7 @@ def parse_time(text: str, default_unit: str = "ms") -> float:
             raise ValueError("missing time value")
         raise ValueError("unexpected character '%s' in time '%s' (integers with a unit "
                          "among us, ms, s, m, h, d)" % (bad, text))
-    number, unit = int(m.group(1)), m.group(2) or default_unit
+    number, unit = decimal(m.group(1)), m.group(2) or default_unit
     if unit not in _TIME_UNITS:
         raise ValueError("unknown time unit '%s' in '%s' (use us, ms, s, m, h or d)"
                          % (unit, text))
@@ -416,8 +442,8 @@ _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 def parse_size(text: str) -> int:
     """Parse a HAProxy size (``16384``, ``16k``, ``1m``, ``1g``) into bytes."""
-    m = re.fullmatch(r"(\d+)([kKmMgG]?)", text)
+    m = re.fullmatch(r"([0-9]+)([kKmMgG]?)", text)
     if not m:
         raise ValueError("invalid size '%s' (an integer, optionally followed by k, m or g)"
                          % text)
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    return decimal(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]

@@ -17,7 +17,7 @@ from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address
 from .errors import ConfigError
-from .lexer import Line, tokenize
+from .lexer import Line, decimal, tokenize
 from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
                     HttpCheck, Server)
 from .servers import server_options
@@ -41,7 +41,8 @@ SEED_HINTS = {
 UNSUPPORTED_HINT = keywords.UNSUPPORTED_HINT
 
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:-]+")
-_INT = re.compile(r"-?\d+")
+_INT = re.compile(r"-?[0-9]+")
+MAX_WORKERS = 64    # HAProxy 2.6's MAX_THREADS: nbthread/nbproc above it are refused
 
 _SERVER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Server)
                     if f.default is not dataclasses.MISSING and f.name != "line"}
@@ -120,7 +121,13 @@ class _Parser:
 
     def run(self, lines) -> Config:
         for line in lines:
-            self.line(line)
+            try:
+                self.line(line)
+            except (ValueError, RecursionError) as exc:
+                # A number or a value no check above caught (decimal() refuses
+                # what does not fit): still one located line, never a traceback.
+                raise self.ctx.error(line.number, str(exc) if isinstance(exc, ValueError)
+                                     else "line nested too deeply") from None
         return self.finish()
 
     def line(self, line: Line) -> None:
@@ -238,7 +245,7 @@ class _Parser:
         if kw == "maxconn":
             self.global_values["maxconn"] = _int(ctx, lineno, kw, args, minimum=1)
         elif kw in ("nbproc", "nbthread"):
-            n = _int(ctx, lineno, kw, args, minimum=1)
+            n = _int(ctx, lineno, kw, args, minimum=1, maximum=MAX_WORKERS)
             if kw == "nbproc":
                 ctx.warn(lineno, "'nbproc' was removed in HAProxy 2.5; keepwarm reads it as "
                          "the number of worker processes (prefer 'nbthread')")
@@ -341,7 +348,7 @@ class _Parser:
         try:
             addrs = parse_bind_address(args[0])
         except AddressError as exc:
-            raise self.ctx.error(lineno, "'bind %s': %s" % (args[0], exc),
+            raise self.ctx.error(lineno, "'bind %s': %s" % (args[0][:60], exc),
                                  UNSUPPORTED_HINT if exc.unsupported else
                                  "write ADDR:PORT, *:PORT or :PORT") from None
         defer_accept = False
@@ -541,7 +548,7 @@ class _Parser:
                     if not _INT.fullmatch(rest[0]):
                         raise ctx.error(lineno, "'option redispatch' expects an integer "
                                         "interval (got '%s')" % rest[0])
-                    interval = int(rest[0])
+                    interval = decimal(rest[0])
                 px.values.update(redispatch=interval != 0, redispatch_interval=interval)
             return
         if opt in SWITCH_OPTIONS:

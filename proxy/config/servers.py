@@ -10,7 +10,7 @@ from . import keywords
 from .addresses import AddressError, parse_ip
 from .values import Ctx, int_arg, time_arg
 
-_INT = re.compile(r"-?\d+")
+_INT = re.compile(r"-?[0-9]+")
 
 # server keyword -> (Server field, kind, value for flags)
 _SERVER_OPTIONS: Dict[str, Tuple[str, str, object]] = {
@@ -75,7 +75,7 @@ def server_options(ctx: Ctx, lineno: int, name: Optional[str], args: List[str],
             close = difflib.get_close_matches(kw, sorted(_SERVER_OPTIONS), n=1,
                                               cutoff=0.6)
             hint = "did you mean '%s'?" % close[0] if close else None
-            if _INT.fullmatch(kw) or re.fullmatch(r"\d+[a-z]+", kw):
+            if _INT.fullmatch(kw) or re.fullmatch(r"[0-9]+[a-z]+", kw):
                 hint = "a value must follow its keyword, e.g. 'inter 2s'"
             raise ctx.error(lineno, "%s: unknown keyword '%s'" % (who, kw), hint)
         field, kind, value = spec

@@ -6,9 +6,9 @@ import re
 from typing import List, Optional
 
 from .errors import ConfigError
-from .lexer import parse_time
+from .lexer import decimal, parse_time
 
-_INT = re.compile(r"-?\d+")
+_INT = re.compile(r"-?[0-9]+")
 
 
 class Ctx:
@@ -39,7 +39,10 @@ def int_arg(ctx: Ctx, lineno: int, kw: str, args: List[str], minimum: Optional[i
         raise ctx.error(lineno, "%s cannot handle unexpected argument '%s'" % (label, args[1]))
     if not _INT.fullmatch(args[0]):
         raise ctx.error(lineno, "%s expects an integer argument (got '%s')" % (label, args[0]))
-    value = int(args[0])
+    try:
+        value = decimal(args[0])
+    except ValueError as exc:
+        raise ctx.error(lineno, "%s: %s" % (label, exc)) from None
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         if maximum is None:
             bounds = ">= %d" % minimum
