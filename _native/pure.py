@@ -424,6 +424,11 @@ class Parser:
                     elem = _trim(elem)
                     if not elem.isdigit():
                         return E_CONTENT_LENGTH
+                    # Leading zeros are allowed (as in C); past 18 significant digits the
+                    # value is over the limit, and int() would refuse 4300 of them.
+                    elem = elem.lstrip(b"0") or b"0"
+                    if len(elem) > 18:
+                        return E_CONTENT_LENGTH
                     v = int(elem)
                     if v >= CL_LIMIT:
                         return E_CONTENT_LENGTH

@@ -142,3 +142,22 @@ def test_results_are_plain_ints():
     data = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
     r = native.Parser().parse_response(data)
     assert all(type(v) is int for v in r) and r[K.R_CONTENT_LENGTH] == 2
+
+
+@pytest.mark.parametrize("value, ok", [
+    (b"9" * 5000, False),                    # int() refuses strings past 4300 digits
+    (b"0" * 4999 + b"2", True),              # leading zeros: the value is 2
+    (b"0" * 30 + b"999999999999999999", True),
+    (b"1" + b"0" * 18, False),               # 10^18: the limit
+    (b"2, " + b"0" * 5000 + b"2", True),     # a list of equal values
+], ids=["5000 nines", "4999 zeros and 2", "30 zeros and 18 nines", "10^18", "list"])
+def test_long_content_length_values_agree(value, ok):
+    """A request or response with a Content-Length of thousands of digits got a 400 from
+    C and an exception (a crashed worker) from the pure parser."""
+    for kind, head in (("req", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %s\r\n\r\n"),
+                       ("resp", b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n")):
+        data = head % value
+        results = {name: parse(mod.Parser(), kind, data) for name, mod in
+                   IMPLEMENTATIONS.items()}
+        assert len(set(map(repr, results.values()))) == 1, results
+        assert isinstance(results["pure"], list) is ok, results
