@@ -180,11 +180,22 @@ def stats(socket_path, config_path, as_json):
         doc = request(socket_path, {"cmd": "stats"})
     except ControlError as exc:
         _fail(str(exc))
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        _fail("%s: %s" % (socket_path, doc["error"]))
+    if not (isinstance(doc, dict) and all(isinstance(doc.get(k), dict)
+                                          for k in ("info", "frontends", "backends"))):
+        _fail("unexpected answer from %s: not keepwarm's statistics (another program's "
+              "socket, or another version?)" % socket_path)
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        from proxy.stats import format_table
-        click.echo(format_table(doc))
+        return
+    from proxy.stats import format_table
+    try:
+        table = format_table(doc)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        _fail("unexpected answer from %s: statistics in a shape this version cannot show "
+              "(%s: %s); try --json" % (socket_path, type(exc).__name__, exc))
+    click.echo(table)
 
 
 @main.command()

@@ -80,8 +80,12 @@ def request(path, message, timeout=CLIENT_TIMEOUT):
                            True)) as chunks:
         for chunk in chunks:
             unpacker.feed(chunk)
-            for answer in unpacker:
-                return answer
+            try:
+                for answer in unpacker:
+                    return answer
+            except (ValueError, msgpack.exceptions.UnpackException):
+                raise ControlError("unexpected answer from %s: not msgpack (another "
+                                   "program's socket?)" % path) from None
     raise ControlError("keepwarm at %s closed the connection without answering" % path)
 
 

@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 
+import msgpack
 import pytest
 
 from support.backend import Reply
@@ -113,32 +114,67 @@ def test_stats_without_a_running_instance_fails_with_one_line(tmp_path):
 
 
 
+def answer_once(path, answer):
+    """A thread that accepts one connection at `path`, reads the request and sends
+    `answer` then closes; answer None: close without reading, which resets."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.settimeout(10)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            if answer is None:
+                time.sleep(0.3)          # the request sits unread, so closing resets
+                return
+            try:
+                conn.recv(65536)
+                conn.sendall(answer)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv, t
+
+
+def run_against(path, answer, *args):
+    srv, t = answer_once(path, answer)
+    try:
+        return run_cli(*args, "-s", path)
+    finally:
+        t.join(10)
+        srv.close()
+
+
 @pytest.mark.parametrize("args", [["stats", "--json"], ["server", "disable", "be/s1"]],
                          ids=["stats", "server"])
 def test_a_control_socket_that_resets_is_one_line(tmp_path, args):
     """Something listens at the socket path but resets the connection instead of
     answering: the command says so in one line, status 1."""
     path = str(tmp_path / "rude.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.settimeout(10)
-    srv.bind(path)
-    srv.listen(1)
-
-    def rude():
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        time.sleep(0.3)          # the request sits unread, so closing resets
-        conn.close()
-
-    t = threading.Thread(target=rude, daemon=True)
-    t.start()
-    try:
-        r = run_cli(*args, "-s", path)
-    finally:
-        t.join(10)
-        srv.close()
+    r = run_against(path, None, *args)
     assert r.returncode == 1
     assert r.stderr.startswith("keepwarm: lost the connection to keepwarm at %s: " % path), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("answer, words", [
+    (b"\xc1\xc1 garbage", "not msgpack"),
+    (b"Unknown command.\n", "not keepwarm's statistics"),      # HAProxy's stats socket
+    (msgpack.packb([1, 2]), "not keepwarm's statistics"),
+    (msgpack.packb({"info": "x", "frontends": [1], "backends": 5}), "not keepwarm's statistics"),
+    (msgpack.packb({"error": "unknown command"}), "unknown command"),
+    (msgpack.packb({"info": {"pid": 1}, "frontends": {"f": {}},
+                    "backends": {"b": {"servers": {"s": None}}}}), "cannot show"),
+], ids=["garbage", "text", "list", "wrong types", "error", "odd shape"])
+def test_stats_from_something_that_is_not_keepwarm_is_one_line(tmp_path, answer, words):
+    path = str(tmp_path / "other.sock")
+    r = run_against(path, answer, "stats")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
