@@ -373,27 +373,37 @@ def test_server_keyword_errors(options, words):
     assert words in err.message and err.line == 9
 
 
-# ---------------------------------------------------------------- http-ignore-probes
+# ------------------------------------------- http-ignore-probes, idle-close-on-response
 
-def test_option_http_ignore_probes_is_off_by_default_and_set_per_frontend():
-    assert frontend("").ignore_probes is False
-    assert frontend("    option http-ignore-probes\n").ignore_probes is True
-
-
-def test_option_http_ignore_probes_inherited_from_defaults_and_negated():
-    head = TIMEOUTS + "    option http-ignore-probes\n"
-    assert frontend("", head).ignore_probes is True
-    assert frontend("    no option http-ignore-probes\n", head).ignore_probes is False
-    assert frontend("    no option http-ignore-probes\n    default option http-ignore-probes\n",
-                    head).ignore_probes is True
+FE_SWITCHES = pytest.mark.parametrize("opt, attr", [
+    ("http-ignore-probes", "ignore_probes"),
+    ("idle-close-on-response", "idle_close_on_response"),
+])
 
 
-def test_option_http_ignore_probes_in_a_backend_is_ignored_with_a_warning():
-    c = cfg(TIMEOUTS + FE + "backend be\n    option http-ignore-probes\n")
-    assert any("'option http-ignore-probes' ignored" in w for w in c.warnings)
+@FE_SWITCHES
+def test_frontend_switch_is_off_by_default_and_set_per_frontend(opt, attr):
+    assert getattr(frontend(""), attr) is False
+    assert getattr(frontend("    option %s\n" % opt), attr) is True
 
 
-def test_option_http_ignore_probes_takes_no_value():
+@FE_SWITCHES
+def test_frontend_switch_inherited_from_defaults_and_negated(opt, attr):
+    head = TIMEOUTS + "    option %s\n" % opt
+    assert getattr(frontend("", head), attr) is True
+    assert getattr(frontend("    no option %s\n" % opt, head), attr) is False
+    assert getattr(frontend("    no option %s\n    default option %s\n" % (opt, opt), head),
+                   attr) is True
+
+
+@FE_SWITCHES
+def test_frontend_switch_in_a_backend_is_ignored_with_a_warning(opt, attr):
+    c = cfg(TIMEOUTS + FE + "backend be\n    option %s\n" % opt)
+    assert any("'option %s' ignored" % opt in w for w in c.warnings)
+
+
+@FE_SWITCHES
+def test_frontend_switch_takes_no_value(opt, attr):
     e = error(TIMEOUTS + "frontend fe\n    bind 127.0.0.1:8080\n    default_backend be\n"
-              "    option http-ignore-probes yes\nbackend be\n")
+              "    option %s yes\nbackend be\n" % opt)
     assert "unexpected argument 'yes'" in str(e)

@@ -19,7 +19,8 @@ from workers.counters import Counters
 from workers.loop import Selector
 from workers.pool import IdlePool
 from workers.session import (
-    IDLE_CHECK_AFTER, RS_QUEUED, ST_CLOSED, ST_HEAD, ServerConn, Session,
+    IDLE_CHECK_AFTER, RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_HEAD, ST_WAIT,
+    ServerConn, Session,
 )
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
@@ -112,6 +113,7 @@ class FrontendRuntime:
         self.t_client = _t(config.timeout_client)
         self.t_http_request = _t(config.timeout_http_request)
         self.ignore_probes = config.ignore_probes
+        self.idle_close_on_response = config.idle_close_on_response
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         # HAProxy combines the frontend's and the backend's connection mode and the
         # stronger one wins: httpclose closes both sides after each exchange,
@@ -541,15 +543,27 @@ class Worker:
             lst.sock.close()
         self.listeners = []
         self.stopping_at = self.now + GRACEFUL_LIMIT
+        # From now on every response says `Connection: close` and its connection
+        # closes after it, as HAProxy does when stopping: a client told so does not
+        # send a next request that a closing connection would lose. That holds for
+        # requests to come and for those whose response has not started yet.
+        for fe in self.frontends:
+            fe.keepalive = False
+        for sess in self.sessions:
+            if sess.state in (ST_WAIT, ST_BODY) and sess.rstate in (RS_NONE, RS_HEAD,
+                                                                     RS_QUEUED):
+                sess.client_ka = False
         self.close_idle_sessions()
 
     def close_idle_sessions(self):
         """Close sessions idle between two requests, with nothing left to send them.
         A connection that has not sent its first request yet is kept: it was accepted
-        to be served (`timeout http-request` bounds its wait)."""
+        to be served (`timeout http-request` bounds its wait). So are idle ones of a
+        frontend with `option idle-close-on-response`: they wait for one more request
+        (answered with Connection: close) or their keep-alive timeout."""
         for sess in [x for x in self.sessions
                      if x.state == ST_HEAD and x.nreq and not x.inbuf and not x.prev_len
-                     and not x.out]:
+                     and not x.out and not x.frontend.idle_close_on_response]:
             sess.close()
 
     def on_signal(self, mask):

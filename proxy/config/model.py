@@ -229,6 +229,9 @@ class Frontend:
     # option http-ignore-probes: a connection that sent nothing is closed silently
     # at `timeout http-request` (no 408, nothing counted)
     ignore_probes: bool = False
+    # option idle-close-on-response: at a graceful stop (reload), idle keep-alive
+    # connections wait for one more request, answered with Connection: close
+    idle_close_on_response: bool = False
 
 
 @dataclass(frozen=True)

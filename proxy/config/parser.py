@@ -31,7 +31,8 @@ FE, BE = 1, 2
 _CAP_NAMES = {FE: "frontend", BE: "backend"}
 # `[no|default] option NAME` switches without a value, off by default:
 # option name -> (the proxy value it sets, the side it applies to).
-SWITCH_OPTIONS = {"allbackups": ("allbackups", BE), "http-ignore-probes": ("ignore_probes", FE)}
+SWITCH_OPTIONS = {"allbackups": ("allbackups", BE), "http-ignore-probes": ("ignore_probes", FE),
+                  "idle-close-on-response": ("idle_close_on_response", FE)}
 
 SEED_HINTS = {
     "keepalive-timeout": "use 'timeout http-keep-alive <time>' in defaults/frontend",
@@ -78,6 +79,7 @@ class _Proxy:
                 "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
                 "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
+                "idle_close_on_response": False,
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -684,7 +686,8 @@ class _Parser:
             forwardfor=v["forwardfor"], request_rules=v["request_rules"],
             response_rules=v["response_rules"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
-            ignore_probes=v["ignore_probes"])
+            ignore_probes=v["ignore_probes"],
+            idle_close_on_response=v["idle_close_on_response"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
