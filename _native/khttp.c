@@ -242,6 +242,31 @@ static inline int64_t line_end(const unsigned char *b, int64_t pos, int64_t othe
     return other;
 }
 
+/* The verdict on a request's method from the bytes there are, before its head is
+ * complete: a byte that cannot be in a method (a TLS ClientHello, binary junk) is
+ * answered at once, not at `timeout http-request`. 0: none (yet). It is the verdict
+ * request_line() would give, and a whole head gets it before the size limits, so
+ * every prefix of a head is answered as the whole head is. A bad byte past either
+ * limit (`lim`: the first byte that would break max_line or max_head) is left to
+ * the limits, which a prefix ending before it would already have hit. */
+static int64_t method_verdict(const unsigned char *b, int64_t ls, int64_t n, int64_t lim)
+{
+    int64_t i = ls;
+    if (lim > n)
+        lim = n;
+    while (i < lim && IS(b[i], C_TCHAR))
+        i++;
+    if (i >= lim)               /* still in the token, or past a limit (empty lines) */
+        return 0;
+    if (i > ls)
+        return b[i] == ' ' ? 0 : KHTTP_E_METHOD;
+    if (b[i] == '\n')
+        return KHTTP_E_BARE_LF;
+    if (b[i] == '\r')           /* CRLF pairs were skipped: CR then anything is bare */
+        return i + 1 < n ? KHTTP_E_BARE_CR : 0;
+    return KHTTP_E_METHOD;
+}
+
 static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
 {
     int64_t pos = ls, toff, err;
@@ -470,6 +495,9 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
             break;
         }
     }
+    if (is_request && (err = method_verdict(b, ls, n, ls + max_line < start + max_head ?
+                                                      ls + max_line : start + max_head)) != 0)
+        return err;
     if (end == 0) {
         int line_bad = n - ls >= max_line && memchr(b + ls, '\n', (size_t)max_line) == NULL;
         return limit_error(line_bad, n - start >= max_head, ls, start, max_line, max_head);

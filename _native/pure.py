@@ -81,6 +81,27 @@ def _limit_error(line_bad, head_bad, ls, start, max_line, max_head):
     return 0
 
 
+def _method_verdict(data, ls, n, lim):
+    """C's method_verdict(): the request_line() verdict on the method from the bytes
+    there are, so junk (a TLS ClientHello) is answered before its head completes;
+    0 when there is none yet, or when the bad byte is at or past `lim` (the first
+    byte that breaks max_line or max_head: the limits answer)."""
+    lim = min(lim, n)
+    i = ls
+    while i < lim and data[i] in TCHAR:
+        i += 1
+    if i >= lim:                # still in the token, or past a limit (empty lines)
+        return 0
+    c = data[i]
+    if i > ls:
+        return 0 if c == SP else E_METHOD
+    if c == LF:
+        return E_BARE_LF
+    if c == CR:                 # CRLF pairs were skipped: CR then anything is bare
+        return E_BARE_CR if i + 1 < n else 0
+    return E_METHOD
+
+
 def _request_line(data, ls):
     """Exact scan of a request line -> (err, mlen, toff, tlen, version, next)."""
     pos = ls
@@ -337,6 +358,13 @@ class Parser:
         j = data.find(b"\n\n", s)
         max_line = self.max_line
         max_head = self.max_head
+        m = None
+        if is_request:
+            m = _REQ_LINE.match(data, ls)      # a match means a valid method
+            if m is None:
+                err = _method_verdict(data, ls, n, min(ls + max_line, start + max_head))
+                if err:
+                    return err
         if i < 0 and j < 0:
             line_bad = n - ls >= max_line and data.find(b"\n", ls, ls + max_line) < 0
             return _limit_error(line_bad, n - start >= max_head, ls, start,
@@ -351,7 +379,6 @@ class Parser:
         res[R_END] = end
         res[R_CONTENT_LENGTH] = -1
         if is_request:
-            m = _REQ_LINE.match(data, ls)
             if m is not None:
                 toff = m.start(1)
                 mlen = toff - 1 - ls

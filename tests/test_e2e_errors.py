@@ -77,6 +77,19 @@ def test_unparsable_request_gets_400_and_close(backends, proxy_factory):
     assert sum(b.request_count for b in backends) == 0
 
 
+def test_tls_to_the_http_port_gets_400_at_once(backends, proxy_factory):
+    """A TLS ClientHello (https:// to an http port) never completes an HTTP head: it
+    gets its 400 from the first byte, not after `timeout http-request` (30 s here)."""
+    kw = proxy_factory(backends, nbproc=1, defaults_lines=["timeout http-request 30s"])
+    hello = bytes.fromhex("160301020001000001fc0303") + bytes(range(32))
+    with HttpClient(kw.port, timeout=5) as c:
+        c.send(hello)
+        r = c.read_response()
+        assert_html_error(r, 400)
+        assert c.wait_closed(5)
+    assert sum(b.request_count for b in backends) == 0
+
+
 def test_request_with_both_content_length_and_chunked_gets_400(backends, proxy_factory):
     # RFC 9112 §6.1: a proxy must not forward such a message as is (smuggling)
     kw = proxy_factory(backends, nbproc=1)

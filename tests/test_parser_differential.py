@@ -161,3 +161,47 @@ def test_long_content_length_values_agree(value, ok):
                    IMPLEMENTATIONS.items()}
         assert len(set(map(repr, results.values()))) == 1, results
         assert isinstance(results["pure"], list) is ok, results
+
+
+TLS_CLIENT_HELLO = bytes.fromhex("160301020001000001fc0303") + bytes(range(32)) + b"\x00\x20"
+
+
+@pytest.mark.parametrize("data, err", [
+    (TLS_CLIENT_HELLO, K.E_METHOD),
+    (b"G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n", K.E_METHOD),
+    (b"GET\x00/ HTTP/1.1\r\n", K.E_METHOD),
+    (b"\r\n\r\n\x00GET / HTTP/1.1\r\n\r\n", K.E_METHOD),
+    (b"\r\x00GET / HTTP/1.1\r\n\r\n", K.E_BARE_CR),
+    (b"\nGET / HTTP/1.1\r\n\r\n", K.E_BARE_LF),
+], ids=["TLS ClientHello", "control byte", "NUL after method", "NUL after empty lines",
+        "bare CR", "bare LF"])
+def test_junk_is_answered_from_the_first_bad_byte(data, err):
+    """A request whose method cannot be one is refused as soon as the bad byte is
+    there, not when a head that never comes is complete (timeout http-request),
+    with the verdict the whole input gets, by both parsers."""
+    bad = next(i for i in range(len(data)) if parse(pure.Parser(), "req", data[:i + 1]) != 0)
+    for mod in (pure, native):
+        assert parse(mod.Parser(), "req", data[:bad]) == 0
+        for cut in range(bad + 1, len(data) + 1):
+            assert parse(mod.Parser(), "req", data[:cut]) == err, (mod, cut)
+    assert_agree_at_every_split("req", data, {})
+
+
+def test_a_method_as_long_as_a_line_is_left_to_the_line_limit():
+    data = b"G" * 64 + b"\x01 / HTTP/1.1\r\n\r\n"
+    for mod in (pure, native):
+        assert parse(mod.Parser(max_line=64), "req", data) == K.E_LINE_TOO_LONG
+        assert parse(mod.Parser(max_line=65), "req", data) == K.E_METHOD
+    assert_agree_at_every_split("req", data, {"max_line": 64})
+
+
+def test_a_method_longer_than_the_head_limit_is_left_to_it():
+    """Found by the fuzzer: with max_head below max_line, a bad byte past max_head
+    must not turn the whole head's answer into E_METHOD when its prefixes already
+    got E_HEAD_TOO_LARGE."""
+    data = b"1" * 128 + b"\n\rX\n\r\xffP\r\n\r\n"
+    for mod in (pure, native):
+        assert parse(mod.Parser(max_head=40), "req", data) == K.E_HEAD_TOO_LARGE
+        assert parse(mod.Parser(max_head=40), "req", data[:48]) == K.E_HEAD_TOO_LARGE
+        assert parse(mod.Parser(max_head=200), "req", data) == K.E_METHOD
+    assert_agree_at_every_split("req", data, {"max_head": 40})
