@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import signal
 import sys
 
@@ -215,10 +216,13 @@ def server(action, target, value, socket_path, config_path):
     keepwarm server drain be/s1        no new sessions, current ones finish
     keepwarm server weight be/s1 50    0..256, or N% of the configured weight
     """
-    if "/" not in target:
+    if "/" not in target or any(c.isspace() for c in target):
         raise click.UsageError("the server is named BACKEND/SERVER, e.g. be/s1")
     if (action == "weight") != (value is not None):
         raise click.UsageError("'weight' takes a value; the other actions take none")
+    if action == "weight" and not re.fullmatch(r"[0-9]{1,9}%?", value):
+        raise click.UsageError("a weight is 0..256, or N%% of the configured weight (got %r)"
+                               % value)
     if socket_path and config_path:
         raise click.UsageError("use either -s or -f, not both")
     if config_path:

@@ -7,6 +7,7 @@ answered in msgpack; anything else is a text command line (`show stat`,
 
 import os
 import socket
+import stat
 from contextlib import closing
 
 import msgpack
@@ -37,11 +38,21 @@ def _connect(path, timeout):
                            "use -s PATH or -f CONFIG)" % path) from None
     except ConnectionRefusedError:
         sock.close()
+        if not stat.S_ISSOCK(_mode(path)):
+            raise ControlError("%s is not a socket (use -s with keepwarm's control socket)"
+                               % path) from None
         raise ControlError("no keepwarm instance answers at %s (stale socket)" % path) from None
     except OSError as exc:
         sock.close()
         raise ControlError("cannot connect to %s: %s" % (path, exc.strerror or exc)) from None
     return sock
+
+
+def _mode(path):
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return 0
 
 
 def _recv(sock, path):

@@ -178,3 +178,23 @@ def test_stats_from_something_that_is_not_keepwarm_is_one_line(tmp_path, answer,
     r = run_against(path, answer, "stats")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+def test_a_path_that_is_not_a_socket_is_named_as_such(tmp_path):
+    for path in (tmp_path, tmp_path / "file"):
+        if path != tmp_path:
+            path.write_text("x")
+        r = run_cli("stats", "-s", str(path))
+        assert r.returncode == 1
+        assert r.stderr.strip() == ("keepwarm: %s is not a socket (use -s with keepwarm's "
+                                    "control socket)" % path)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["server", "weight", "be/s1", ""], "a weight is 0..256"),
+    (["server", "weight", "be/s1", "5\nshow stat"], "a weight is 0..256"),
+    (["server", "disable", "be/s1 x"], "BACKEND/SERVER"),
+], ids=["empty weight", "weight with a second line", "space in the name"])
+def test_server_command_values_are_checked_before_sending(tmp_path, args, words):
+    r = run_cli(*args, "-s", str(tmp_path / "nobody.sock"))
+    assert r.returncode == 2 and words in r.stderr, r.stderr
