@@ -263,7 +263,7 @@ static int64_t method_verdict(const unsigned char *b, int64_t ls, int64_t n, int
     if (b[i] == '\n')
         return KHTTP_E_BARE_LF;
     if (b[i] == '\r')           /* CRLF pairs were skipped: CR then anything is bare */
-        return i + 1 < n ? KHTTP_E_BARE_CR : 0;
+        return i + 1 < lim ? KHTTP_E_BARE_CR : 0;
     return KHTTP_E_METHOD;
 }
 

@@ -98,7 +98,7 @@ def _method_verdict(data, ls, n, lim):
     if c == LF:
         return E_BARE_LF
     if c == CR:                 # CRLF pairs were skipped: CR then anything is bare
-        return E_BARE_CR if i + 1 < n else 0
+        return E_BARE_CR if i + 1 < lim else 0
     return E_METHOD
 
 

@@ -205,3 +205,24 @@ def test_a_method_longer_than_the_head_limit_is_left_to_it():
         assert parse(mod.Parser(max_head=40), "req", data[:48]) == K.E_HEAD_TOO_LARGE
         assert parse(mod.Parser(max_head=200), "req", data) == K.E_METHOD
     assert_agree_at_every_split("req", data, {"max_head": 40})
+
+
+def test_short_inputs_with_small_limits_answer_every_prefix_as_the_whole():
+    """Every request of up to 5 bytes over CR, LF, a method byte, a space and a
+    control byte, under odd and tiny limits: C and Python agree, and each prefix gets
+    0 or the whole input's answer (a review found a CR last before max_head
+    answered E_BARE_CR whole but E_HEAD_TOO_LARGE as a prefix)."""
+    import itertools
+    limits = [dict(max_head=3), dict(max_head=1), dict(max_head=5, max_line=2),
+              dict(max_line=3), dict(max_head=2, max_line=3)]
+    alphabet = [b"\r", b"\n", b"G", b" ", b"\x01"]
+    for kwargs in limits:
+        pp, nn = pure.Parser(**kwargs), native.Parser(**kwargs)
+        for size in range(1, 6):
+            for combo in itertools.product(alphabet, repeat=size):
+                data = b"".join(combo)
+                whole = parse(pp, "req", data)
+                assert whole == parse(nn, "req", data), (data, kwargs)
+                for cut in range(1, len(data)):
+                    r = parse(pp, "req", data[:cut])
+                    assert r == 0 or r == whole, (data, cut, kwargs, r, whole)
