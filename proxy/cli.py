@@ -64,6 +64,15 @@ def migrate_req_report(path=MIGRATE_REQ):
             % value)
 
 
+def _encodes(text):
+    """Whether `text` (an argument, maybe with undecodable bytes) can be sent as UTF-8."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _socket_path(config):
     return config.global_.stats_socket or default_socket_path()
 
@@ -187,16 +196,13 @@ def stats(socket_path, config_path, as_json):
                                           for k in ("info", "frontends", "backends"))):
         _fail("unexpected answer from %s: not keepwarm's statistics (another program's "
               "socket, or another version?)" % socket_path)
-    if as_json:
-        click.echo(json.dumps(doc, indent=2, sort_keys=True))
-        return
     from proxy.stats import format_table
     try:
-        table = format_table(doc)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        text = json.dumps(doc, indent=2, sort_keys=True) if as_json else format_table(doc)
+    except Exception as exc:     # noqa: BLE001 - whatever the peer sent, one line
         _fail("unexpected answer from %s: statistics in a shape this version cannot show "
-              "(%s: %s); try --json" % (socket_path, type(exc).__name__, exc))
-    click.echo(table)
+              "(%s: %s)" % (socket_path, type(exc).__name__, exc))
+    click.echo(text)
 
 
 @main.command()
@@ -216,7 +222,7 @@ def server(action, target, value, socket_path, config_path):
     keepwarm server drain be/s1        no new sessions, current ones finish
     keepwarm server weight be/s1 50    0..256, or N% of the configured weight
     """
-    if "/" not in target or any(c.isspace() for c in target):
+    if "/" not in target or any(c.isspace() for c in target) or not _encodes(target):
         raise click.UsageError("the server is named BACKEND/SERVER, e.g. be/s1")
     if (action == "weight") != (value is not None):
         raise click.UsageError("'weight' takes a value; the other actions take none")

@@ -90,8 +90,8 @@ def request(path, message, timeout=CLIENT_TIMEOUT):
     with closing(_exchange(path, msgpack.packb(message, use_bin_type=True), timeout,
                            True)) as chunks:
         for chunk in chunks:
-            unpacker.feed(chunk)
             try:
+                unpacker.feed(chunk)
                 for answer in unpacker:
                     return answer
             except (ValueError, msgpack.exceptions.UnpackException):

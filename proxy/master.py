@@ -20,6 +20,7 @@ import msgpack
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
+from proxy.config.lexer import decimal
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
 from proxy.stats import StatsBook, format_table, show_stat_csv
@@ -369,7 +370,7 @@ class Master:
                      % str(exc).replace("\n", " "))
             return
         except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
-            self.log("reload failed, still running the previous configuration: cannot read "
+            self.log("reload failed, still running the previous configuration: cannot load "
                      "%s: %s: %s" % (self.config_path, type(exc).__name__, exc))
             return
         nworkers = config.global_.workers or os.cpu_count() or 1
@@ -744,7 +745,8 @@ class Master:
         except KeyError:
             return "No such server: '%s'.\n" % target
         try:
-            weight = (srv.weight * int(value[:-1]) // 100) if value.endswith("%") else int(value)
+            weight = (srv.weight * decimal(value[:-1]) // 100) if value.endswith("%") \
+                else decimal(value)
         except ValueError:
             weight = -1
         if not 0 <= weight <= 256:

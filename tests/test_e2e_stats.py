@@ -1,7 +1,9 @@
 """`keepwarm stats`: finding the instance, the JSON document, counters that match the traffic."""
 
 import json
+import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -10,7 +12,7 @@ import pytest
 
 from support.backend import Reply
 from support.client import HttpClient, get
-from support.proxy import run_cli
+from support.proxy import REPO_ROOT, proxy_command, run_cli
 
 COUNTERS = ["scur", "smax", "stot", "req_tot", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx",
             "hrsp_5xx", "hrsp_other", "bin", "bout"]
@@ -198,3 +200,20 @@ def test_a_path_that_is_not_a_socket_is_named_as_such(tmp_path):
 def test_server_command_values_are_checked_before_sending(tmp_path, args, words):
     r = run_cli(*args, "-s", str(tmp_path / "nobody.sock"))
     assert r.returncode == 2 and words in r.stderr, r.stderr
+
+
+def test_a_server_name_that_is_not_utf8_is_a_usage_error(tmp_path):
+    r = subprocess.run(proxy_command("server", "disable", "be/s\udcff", "-s",
+                                     str(tmp_path / "nobody.sock")),
+                       cwd=str(REPO_ROOT), capture_output=True, timeout=15,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-8:surrogateescape"))
+    assert r.returncode == 2 and b"BACKEND/SERVER" in r.stderr, r.stderr
+    assert b"Traceback" not in r.stderr
+
+
+def test_stats_values_this_version_cannot_show_are_one_line(tmp_path):
+    answer = msgpack.packb({"info": {"uptime": float("inf"), "pid": 1}, "frontends": {},
+                            "backends": {}})
+    r = run_against(str(tmp_path / "odd.sock"), answer, "stats")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot show" in r.stderr and len(r.stderr.strip().splitlines()) == 1

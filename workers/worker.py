@@ -531,6 +531,17 @@ class Worker:
         stay open in them."""
         if self.stopping_at is not None:
             return
+        # From now on every response says `Connection: close` and its connection
+        # closes after it, as HAProxy does when stopping: a client told so does not
+        # send a next request that a closing connection would lose. That holds for
+        # requests to come (those drained below included) and for those whose
+        # response has not started yet.
+        for fe in self.frontends:
+            fe.keepalive = False
+        for sess in self.sessions:
+            if sess.state in (ST_WAIT, ST_BODY) and sess.rstate in (RS_NONE, RS_HEAD,
+                                                                     RS_QUEUED):
+                sess.client_ka = False
         if self.accepting:
             for lst in self.listeners:
                 for _ in range(DRAIN_BATCHES):
@@ -543,16 +554,6 @@ class Worker:
             lst.sock.close()
         self.listeners = []
         self.stopping_at = self.now + GRACEFUL_LIMIT
-        # From now on every response says `Connection: close` and its connection
-        # closes after it, as HAProxy does when stopping: a client told so does not
-        # send a next request that a closing connection would lose. That holds for
-        # requests to come and for those whose response has not started yet.
-        for fe in self.frontends:
-            fe.keepalive = False
-        for sess in self.sessions:
-            if sess.state in (ST_WAIT, ST_BODY) and sess.rstate in (RS_NONE, RS_HEAD,
-                                                                     RS_QUEUED):
-                sess.client_ka = False
         self.close_idle_sessions()
 
     def close_idle_sessions(self):

@@ -41,8 +41,8 @@ def decimal(text: str) -> int:
         raise ValueError("'%s' is not a number" % text[:40])
     significant = digits.lstrip("0") or "0"
     if len(significant) > MAX_DIGITS:
-        raise ValueError("number too large: '%s...' has %d digits"
-                         % (text[:20], len(significant)))
+        raise ValueError("number too large: '%s%s' has %d digits"
+                         % (text[:20], "..." if len(text) > 20 else "", len(significant)))
     return int(sign + significant)
 
 MAX_LINE_ARGS = 64          # HAProxy's MAX_LINE_ARGS: more words is an error
