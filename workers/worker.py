@@ -26,6 +26,7 @@ from workers.session import (
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
+ACCEPT_LOG_EVERY = 10.0      # seconds between two log lines for the same accept error
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
 GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
 
@@ -114,6 +115,8 @@ class FrontendRuntime:
         self.t_http_request = _t(config.timeout_http_request)
         self.ignore_probes = config.ignore_probes
         self.idle_close_on_response = config.idle_close_on_response
+        self.maxconn = config.maxconn    # this worker's share, set by the worker
+        self.paused = False              # at its maxconn: its listeners are not watched
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         # HAProxy combines the frontend's and the backend's connection mode and the
         # stronger one wins: httpclose closes both sides after each exchange,
@@ -136,13 +139,14 @@ class FrontendRuntime:
 class Listener:
     """One accepting socket of this worker's slot, feeding one frontend."""
 
-    __slots__ = ("worker", "sock", "frontend", "family", "deferred")
+    __slots__ = ("worker", "sock", "frontend", "family", "deferred", "watched")
 
     def __init__(self, worker, sock, frontend):
         self.worker = worker
         self.sock = sock
         self.frontend = frontend
         self.family = sock.family
+        self.watched = False        # registered in the selector: accepting
         # `bind ... defer-accept`, read from the socket itself (the master set it):
         # connections come with data. A reload that changes it on a socket it keeps
         # affects the new workers; old ones keep reading first until they finish,
@@ -161,21 +165,25 @@ class Listener:
         sessions = worker.sessions
         accept = self.sock._accept
         fe = self.frontend
+        fc = fe.counters
         family = self.family
         deferred = self.deferred
         for _ in range(ACCEPT_BATCH):
             if len(sessions) >= worker.maxconn:
                 worker.pause_accepting()
                 return
+            if fc.scur >= fe.maxconn:
+                worker.pause_frontend(fe)      # this frontend's own maxconn
+                return
             try:
                 fd, addr = accept()
             except BlockingIOError:
                 return
             except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog for later.
+                # EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog; the next
+                # tick or closed session tries again.
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    worker.log("accept failed: %s; pausing" % exc)
-                    worker.pause_accepting()
+                    worker.accept_failed(exc)
                 return
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             # TCP_NODELAY is inherited from the listener (set by the master).
@@ -212,10 +220,14 @@ class Worker:
         fe_limits = [fe.maxconn for fe in config.frontends if fe.maxconn]
         if fe_limits:
             limit = min(limit, sum(fe_limits))
-        # Each worker takes an equal share of maxconn: the kernel spreads connections
+        # Each worker takes an equal share of maxconn (the global one and each
+        # frontend's, as of server maxconn: share_of): the kernel spreads connections
         # evenly across SO_REUSEPORT listeners, so shares fill at the same pace.
-        self.maxconn = max(1, -(-limit // nworkers))
+        self.maxconn = share(limit)
+        for fe in self.frontends:
+            fe.maxconn = share(fe.config.maxconn)
         self.accepting = False
+        self.accept_error = None     # (errno, when logged): one line per kind per ACCEPT_LOG_EVERY
         self.queued = 0          # sessions waiting in backend queues
         self.running = True
         self.stopping_at = None
@@ -369,21 +381,57 @@ class Worker:
 
     def session_closed(self, sess):
         self.sessions.discard(sess)
-        if not self.accepting and self.running and self.stopping_at is None \
-                and len(self.sessions) < self.maxconn:
-            self.resume_accepting()
+        if not self.running or self.stopping_at is not None:
+            return
+        if not self.accepting:
+            if len(self.sessions) < self.maxconn:
+                self.resume_accepting()
+        elif sess.frontend.paused:
+            self.resume_frontend(sess.frontend)
 
     def pause_accepting(self):
+        """Stop accepting on every listener (global maxconn, an accept error, a stop)."""
         if self.accepting:
             for lst in self.listeners:
-                self.sel.unregister(lst.sock)
+                if lst.watched:
+                    self.sel.unregister(lst.sock)
+                    lst.watched = False
             self.accepting = False
 
     def resume_accepting(self):
         if not self.accepting:
-            for lst in self.listeners:
-                self.sel.register(lst.sock, EVENT_READ, lst.on_accept)
             self.accepting = True
+            for fe in self.frontends:
+                fe.paused = True        # resume_frontend checks each frontend's room
+                self.resume_frontend(fe)
+
+    def pause_frontend(self, fe):
+        """A frontend at its own maxconn stops accepting; the others go on."""
+        fe.paused = True
+        for lst in self.listeners:
+            if lst.frontend is fe and lst.watched:
+                self.sel.unregister(lst.sock)
+                lst.watched = False
+
+    def resume_frontend(self, fe):
+        if fe.counters.scur >= fe.maxconn:
+            return
+        fe.paused = False
+        for lst in self.listeners:
+            if lst.frontend is fe and not lst.watched:
+                self.sel.register(lst.sock, EVENT_READ, lst.on_accept)
+                lst.watched = True
+
+    def accept_failed(self, exc):
+        """Out of descriptors or memory: stop accepting until a session closes or the
+        next tick, and say so once per kind of error per ACCEPT_LOG_EVERY."""
+        now = self.now
+        last = self.accept_error
+        if last is None or last[0] != exc.errno or now - last[1] >= ACCEPT_LOG_EVERY:
+            self.log("accept failed: %s; pausing, trying again every %.2fs"
+                     % (exc.strerror or exc, TICK))
+            self.accept_error = (exc.errno, now)
+        self.pause_accepting()
 
     def log(self, message):
         try:
@@ -581,8 +629,12 @@ class Worker:
     # ----------------------------------------------------------- loop
 
     def tick(self, now):
-        """Every TICK: timeouts, idle pool purge, stats to the master."""
+        """Every TICK: timeouts, idle pool purge, stats to the master, and accepting
+        again after an accept error (no session may be left to close and resume it)."""
         self.next_tick = now + TICK
+        if not self.accepting and self.running and self.stopping_at is None \
+                and len(self.sessions) < self.maxconn:
+            self.resume_accepting()
         for sess in [s for s in self.sessions if s.deadline <= now]:
             if sess.state != ST_CLOSED:
                 sess.on_timeout()
