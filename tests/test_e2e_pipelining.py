@@ -5,6 +5,7 @@ order; what follows a request that ends the connection (`Connection: close`,
 an HTTP/1.0 request without keep-alive, a refused request) is never forwarded.
 """
 
+import socket
 import threading
 
 from support.backend import Reply
@@ -136,3 +137,35 @@ def test_a_refused_request_in_a_pipeline_ends_it_after_the_earlier_answers(backe
         assert_html_error(r, 400)
         assert c.wait_closed(2)
     assert [q.target for q in b.requests] == ["/ok"]
+
+
+def test_a_client_that_half_closes_after_its_pipeline_gets_every_answer(backend_factory,
+                                                                        proxy_factory):
+    """`printf 'GET...GET...' | nc -N`: the requests, then shutdown(SHUT_WR). Every
+    complete request is answered in order, the last answer says close, then the
+    connection closes (only the first used to be answered)."""
+    b = backend_factory("s1", echo_target({"/p0"}))
+    kw = proxy_factory([b], nbproc=1)
+    targets = ["/p%d" % i for i in range(20)]
+    with HttpClient(kw.port) as c:
+        c.send(b"".join(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % t.encode() for t in targets))
+        c.sock.shutdown(socket.SHUT_WR)
+        answers = [c.read_response() for _ in targets]
+        assert [r.body for r in answers] == [t.encode() + b"|" for t in targets]
+        assert [r.header("Connection") for r in answers[:-1]] == [None] * (len(targets) - 1)
+        assert answers[-1].header("Connection") == "close"
+        assert c.wait_closed(3)
+    assert [q.target for q in b.requests] == targets
+
+
+def test_a_half_close_in_the_middle_of_a_pipelined_head_ends_after_the_complete_ones(
+        backend_factory, proxy_factory):
+    b = backend_factory("s1", echo_target({"/a"}))
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\nGET /c HTT")
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_response().body == b"/a|"
+        assert c.read_response().body == b"/b|"
+        assert c.wait_closed(3)          # the unfinished third head is dropped
+    assert [q.target for q in b.requests] == ["/a", "/b"]

@@ -715,7 +715,10 @@ class Session:
         # RFC 9112 §7.1: an HTTP/1.0 recipient does not know chunked: it gets the
         # decoded body, delimited by the close.
         self.dechunk = dechunk = kind == BODY_CHUNKED and self.version == 10
-        client_ka = (self.client_ka and kind != BODY_CLOSE and not self.client_eof
+        # A client that half-closed gets its pipelined requests answered first
+        # (inbuf); the response to its last one says close.
+        client_ka = (self.client_ka and kind != BODY_CLOSE
+                     and not (self.client_eof and not self.inbuf)
                      and self.state != ST_BODY and not dechunk)
         self.client_ka = client_ka
         fe = self.frontend
@@ -890,7 +893,7 @@ class Session:
         if self.state == ST_BODY:
             self.close_gracefully()
             return
-        if not self.client_ka or self.client_eof:
+        if not self.client_ka or (self.client_eof and not self.inbuf):
             self.close_gracefully()
             return
         self.state = ST_HEAD
@@ -903,6 +906,9 @@ class Session:
             self.inbuf = b""
             self.deadline = worker.now + self.frontend.t_http_request
             self.on_head_data(data)
+            if self.client_eof and self.state == ST_HEAD:
+                self.close_gracefully()     # the rest of a head that will never come
+                return
         if not self.reading and self.state == ST_HEAD:
             self.resume_client()
 
@@ -1033,7 +1039,8 @@ class Session:
         cls = status // 100
         self.frontend.counters.hrsp[cls] += 1
         counters.hrsp[cls] += 1
-        keep = self.client_ka and self.state == ST_WAIT and not self.client_eof
+        keep = (self.client_ka and self.state == ST_WAIT
+                and not (self.client_eof and not self.inbuf))
         self.send_client(error_response(status, close=not keep))
         if self.state == ST_CLOSED:
             return
