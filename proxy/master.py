@@ -91,6 +91,7 @@ class Master:
         self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
         self.retiring = []           # slots of older generations, finishing their streams
         self.reloads = 0             # reloads that took effect
+        self.restarts_before = 0     # worker restarts of the generations reloads replaced
         self.sel = selectors.DefaultSelector()
         self.book = StatsBook()
         self.signals = []
@@ -405,6 +406,7 @@ class Master:
             if slot.pid:
                 self.signal_worker(slot, signal.SIGUSR1)     # finish streams, then exit
         self.retiring = [slot for slot in self.retiring + old if slot.pid]
+        self.restarts_before += sum(slot.restarts for slot in old)
         self.config, self.addrs, self.nworkers, self.slots = config, addrs, nworkers, slots
         # As in HAProxy without a server-state file, run-time changes made through the
         # control socket (weights, maintenance) and health states do not survive a reload.
@@ -665,7 +667,9 @@ class Master:
             "parser": _native.IMPLEMENTATION,
             "uptime": round(time.time() - self.started, 3),
             "nbproc": self.nworkers,
-            "worker_restarts": sum(s.restarts for s in self.slots),
+            # Counted since the master started, across reloads ("restarts" per worker:
+            # since its slot was created).
+            "worker_restarts": self.restarts_before + sum(s.restarts for s in self.slots),
             "stats_socket": self.socket_path,
             "workers": [self.worker_info(s) for s in self.slots],
             # Workers of an older configuration, finishing their streams after a reload.

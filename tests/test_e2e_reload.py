@@ -2,6 +2,7 @@
 serve new connections on the same listening sockets while the old ones finish
 their streams; a configuration that does not load changes nothing."""
 
+import os
 import signal
 import socket
 import threading
@@ -414,3 +415,18 @@ def test_health_checks_run_on_the_new_configuration_after_a_reload(backend_facto
     for _ in range(6):
         with HttpClient(kw.port) as c:
             assert c.request("GET", "/").status == 200
+
+
+def test_worker_restarts_are_counted_across_reloads(backend_factory, proxy_factory):
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    old = kw.worker_pids(kw.stats())
+    os.kill(old[0], signal.SIGKILL)
+    st = kw.wait_stats(lambda s: s["info"]["worker_restarts"] == 1 and all(
+        w["ready"] and w["pid"] not in old for w in s["info"]["workers"]), what="a restart")
+    restarted = kw.worker_pids(st)
+    kw.send_signal(signal.SIGHUP)
+    st = wait_new_generation(kw, restarted, 1)
+    assert st["info"]["reloads"] == 1
+    assert st["info"]["worker_restarts"] == 1        # was reset to 0 by the reload
+    assert st["info"]["workers"][0]["restarts"] == 0  # the new slot's own count
