@@ -9,6 +9,7 @@ streams (HAProxy's master-worker reload, nginx's SIGHUP).
 
 import errno
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -32,6 +33,7 @@ GRACEFUL_GRACE = 35.0        # graceful stop: a little longer than the workers' 
 HEARTBEAT_TIMEOUT = 10.0     # a worker silent this long is stuck: kill it
 QUICK_DEATH = 2.0            # a worker dying sooner than this after start counts as a crash loop
 MAX_BACKOFF = 5.0
+FD_MARGIN = 256             # descriptors beyond 2 per maxconn: listeners, pipes, pools, checks
 FORK_BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP,
                 signal.SIGUSR2, signal.SIGCHLD}
 
@@ -241,6 +243,7 @@ class Master:
         """Run until stopped; returns the process exit status."""
         for signum in (signal.SIGHUP, signal.SIGUSR2):
             signal.signal(signum, signal.SIG_IGN)    # until init_signals: no reload yet
+        self.fit_fd_limit(self.config)
         try:
             self.addrs = self.resolve_servers()
             self.open_listeners()
@@ -394,6 +397,7 @@ class Master:
                         sock.close()
             self.log("reload failed, still running the previous configuration: %s" % exc)
             return
+        self.fit_fd_limit(config)
         if (config.global_.stats_socket or self.socket_path) != self.socket_path:
             self.log("reload: a new 'stats socket' needs a restart; the control socket "
                      "stays %s" % self.socket_path)
@@ -419,6 +423,29 @@ class Master:
         self.reloads += 1
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
                  % (self.config_path, nworkers, len(self.retiring)))
+
+    def fit_fd_limit(self, config):
+        """Raise the soft RLIMIT_NOFILE, which the workers inherit, to what maxconn
+        needs (HAProxy computes its ulimit-n the same way: a client and a server
+        connection per maxconn, plus room for listeners, pools and checks), within the
+        hard limit; say so when the hard limit is too low for it."""
+        want = 2 * config.global_.maxconn + FD_MARGIN
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft != resource.RLIM_INFINITY and soft < want:
+                top = want if hard == resource.RLIM_INFINITY else min(want, hard)
+                if top > soft:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+                    soft = top
+        except (OSError, ValueError) as exc:
+            self.log("cannot read or raise the file descriptor limit: %s" % _reason(exc))
+            return
+        if soft != resource.RLIM_INFINITY and soft < want:
+            self.log("maxconn %d needs about %d file descriptors, but the limit is %d "
+                     "(ulimit -n, hard limit %s): connections past it will be refused; "
+                     "raise the limit or lower maxconn"
+                     % (config.global_.maxconn, want, soft,
+                        "unlimited" if hard == resource.RLIM_INFINITY else hard))
 
     def listening_sockets(self):
         """Every listening socket the master holds (retiring slots hold none: see
