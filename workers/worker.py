@@ -26,7 +26,7 @@ from workers.session import (
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
-ACCEPT_LOG_EVERY = 10.0      # seconds between two log lines for the same accept error
+LOG_EVERY = 10.0             # seconds between two log lines about the same resource error
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
 GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
 
@@ -227,7 +227,7 @@ class Worker:
         for fe in self.frontends:
             fe.maxconn = share(fe.config.maxconn)
         self.accepting = False
-        self.accept_error = None     # (errno, when logged): one line per kind per ACCEPT_LOG_EVERY
+        self.logged = {}             # log_limited(): key -> when it was last said
         self.queued = 0          # sessions waiting in backend queues
         self.running = True
         self.stopping_at = None
@@ -274,7 +274,8 @@ class Worker:
         try:
             sock = socket.socket(server.family, socket.SOCK_STREAM)
         except OSError as exc:
-            self.log("socket() failed: %s" % exc)
+            self.log_limited(("socket", exc.errno), "cannot open a server connection: %s"
+                             % (exc.strerror or exc))
             return None
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -424,14 +425,18 @@ class Worker:
 
     def accept_failed(self, exc):
         """Out of descriptors or memory: stop accepting until a session closes or the
-        next tick, and say so once per kind of error per ACCEPT_LOG_EVERY."""
-        now = self.now
-        last = self.accept_error
-        if last is None or last[0] != exc.errno or now - last[1] >= ACCEPT_LOG_EVERY:
-            self.log("accept failed: %s; pausing, trying again every %.2fs"
-                     % (exc.strerror or exc, TICK))
-            self.accept_error = (exc.errno, now)
+        next tick (and say so, at most once per kind of error per LOG_EVERY)."""
+        self.log_limited(("accept", exc.errno), "accept failed: %s; pausing, trying again "
+                         "every %.2fs" % (exc.strerror or exc, TICK))
         self.pause_accepting()
+
+    def log_limited(self, key, message):
+        """log(), but a message of the same `key` at most once per LOG_EVERY seconds
+        (out of descriptors, every accept and every connect would say it again)."""
+        now = self.now
+        if now - self.logged.get(key, -LOG_EVERY) >= LOG_EVERY:
+            self.logged[key] = now
+            self.log(message)
 
     def log(self, message):
         try:
