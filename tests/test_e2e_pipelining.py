@@ -169,3 +169,34 @@ def test_a_half_close_in_the_middle_of_a_pipelined_head_ends_after_the_complete_
         assert c.read_response().body == b"/b|"
         assert c.wait_closed(3)          # the unfinished third head is dropped
     assert [q.target for q in b.requests] == ["/a", "/b"]
+
+
+def test_thousands_of_pipelined_requests_answered_at_once_do_not_crash_the_worker(
+        backend_factory, proxy_factory):
+    """Answers made on the spot (503: the only server is disabled) used to nest a call
+    chain per pipelined request, and a RecursionError took the worker down at ~250."""
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1, server_opts="disabled")
+    n = 1500
+    with HttpClient(kw.port, timeout=10) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * n)
+        statuses = [c.read_response().status for _ in range(n)]
+        assert statuses == [503] * n
+        assert c.request("GET", "/after").status == 503     # the connection still works
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["req_tot"] >= n + 1, what="all counted")
+    assert st["info"]["worker_restarts"] == 0
+    assert "internal error" not in kw.stderr_text()
+
+
+def test_a_body_cut_by_a_half_close_is_never_forwarded(backend_factory, proxy_factory):
+    b = backend_factory("s1", echo_target())
+    kw = proxy_factory([b], nbproc=1)
+    with HttpClient(kw.port) as c:
+        c.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+               b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_response().body == b"/a|"
+        assert c.wait_closed(2), "the session waited for a body that cannot come"
+    assert [q.target for q in b.requests] == ["/a"]
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["cli_abrt"] >= 1, what="cli_abrt")
+    assert st["frontends"]["fe"]["scur"] == 0

@@ -188,7 +188,7 @@ class Session:
 
     __slots__ = (
         "worker", "frontend", "fc", "backend", "sock", "peer", "send", "recv", "events", "state",
-        "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading",
+        "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading", "draining",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
         "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key",
@@ -213,6 +213,7 @@ class Session:
         self.nreq = 0
         self.client_eof = False
         self.reading = True
+        self.draining = False    # finish_stream() is taking pipelined requests from inbuf
         self.conn = None
         self.idle = None         # this session's own server connection, between its requests
         self.queued_out = None
@@ -388,6 +389,11 @@ class Session:
             done = dec.done
             if done:
                 self.inbuf = data[end + n:]
+        if not done and self.client_eof:
+            # Pipelined behind a half-close: the rest of this body can never come.
+            self.fc.cli_abrt += 1
+            self.close()
+            return
         self.fc.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
@@ -902,10 +908,21 @@ class Session:
         self.deadline = worker.now + (self.frontend.t_client if self.out
                                       else self.frontend.t_keepalive)
         if self.inbuf:
-            data = self.inbuf
-            self.inbuf = b""
-            self.deadline = worker.now + self.frontend.t_http_request
-            self.on_head_data(data)
+            if self.draining:
+                # Answered at once (an error page) while the loop below, further up
+                # the stack, is taking pipelined requests: it takes the next one.
+                return
+            # A loop, not recursion: thousands of pipelined requests answered at once
+            # (503, no server) would otherwise nest a call chain per request.
+            self.draining = True
+            try:
+                while self.inbuf and self.state == ST_HEAD and not self.prev_len:
+                    data = self.inbuf
+                    self.inbuf = b""
+                    self.deadline = worker.now + self.frontend.t_http_request
+                    self.on_head_data(data)
+            finally:
+                self.draining = False
             if self.client_eof and self.state == ST_HEAD:
                 self.close_gracefully()     # the rest of a head that will never come
                 return
