@@ -117,6 +117,7 @@ class FrontendRuntime:
         self.idle_close_on_response = config.idle_close_on_response
         self.maxconn = config.maxconn    # this worker's share, set by the worker
         self.paused = False              # at its maxconn: its listeners are not watched
+        self.listeners = []              # this worker's listeners of this frontend
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         # HAProxy combines the frontend's and the backend's connection mode and the
         # stronger one wins: httpclose closes both sides after each exchange,
@@ -216,6 +217,8 @@ class Worker:
             self.frontends.append(FrontendRuntime(fe, self.backends.get(fe.default_backend)))
         by_name = {fe.name: fe for fe in self.frontends}
         self.listeners = [Listener(self, sock, by_name[fe_name]) for sock, fe_name in listeners]
+        for lst in self.listeners:
+            lst.frontend.listeners.append(lst)
         limit = g.maxconn
         fe_limits = [fe.maxconn for fe in config.frontends if fe.maxconn]
         if fe_limits:
@@ -409,8 +412,8 @@ class Worker:
     def pause_frontend(self, fe):
         """A frontend at its own maxconn stops accepting; the others go on."""
         fe.paused = True
-        for lst in self.listeners:
-            if lst.frontend is fe and lst.watched:
+        for lst in fe.listeners:
+            if lst.watched:
                 self.sel.unregister(lst.sock)
                 lst.watched = False
 
@@ -418,8 +421,8 @@ class Worker:
         if fe.counters.scur >= fe.maxconn:
             return
         fe.paused = False
-        for lst in self.listeners:
-            if lst.frontend is fe and not lst.watched:
+        for lst in fe.listeners:
+            if not lst.watched:
                 self.sel.register(lst.sock, EVENT_READ, lst.on_accept)
                 lst.watched = True
 
@@ -606,6 +609,8 @@ class Worker:
         for lst in self.listeners:
             lst.sock.close()
         self.listeners = []
+        for fe in self.frontends:
+            fe.listeners = []
         self.stopping_at = self.now + GRACEFUL_LIMIT
         self.close_idle_sessions()
 
@@ -635,7 +640,9 @@ class Worker:
 
     def tick(self, now):
         """Every TICK: timeouts, idle pool purge, stats to the master, and accepting
-        again after an accept error (no session may be left to close and resume it)."""
+        again after an accept error (no session may be left to close and resume it;
+        while the error lasts, each tick registers the listeners and the failing
+        accept() unregisters them: a few syscalls four times a second)."""
         self.next_tick = now + TICK
         if not self.accepting and self.running and self.stopping_at is None \
                 and len(self.sessions) < self.maxconn:
