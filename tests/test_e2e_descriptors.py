@@ -15,6 +15,16 @@ from support.proxy import REPO_ROOT, free_port, make_config, proxy_command, run_
 NOFILE = 64
 
 
+def stop(proc):
+    """SIGTERM the master (it stops its workers), SIGKILL if it lingers; bounded."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _limit_fds():
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
 
@@ -52,12 +62,7 @@ def test_a_worker_out_of_descriptors_accepts_again_once_some_are_free(backend_fa
         assert log.count("accept failed") == 1, log
         assert log.count("cannot open a server connection") == 1, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         err.close()
 
 
@@ -98,10 +103,5 @@ def test_the_master_fits_the_descriptor_limit_to_maxconn(backend_factory, tmp_pa
         log = (tmp_path / "err.log").read_text()
         assert ("needs about 1256 file descriptors, but the limit is 128" in log) == (hard < 1256)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         err.close()
