@@ -173,6 +173,20 @@ def test_idle_keep_alive_client_is_closed_silently_after_timeout_http_keep_alive
     assert 0.4 <= idle <= 1.25, "closed after %.2f s idle with timeout http-keep-alive 500ms" % idle
 
 
+def test_a_client_whose_requests_were_answered_503_is_closed_silently_when_idle(backend_factory,
+                                                                               proxy_factory):
+    """Its requests never reached a server (the only one is disabled), but they were
+    requests: going idle afterwards gets no 408 "never sent a complete request"."""
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1, server_opts="disabled",
+                       defaults_lines=["timeout http-keep-alive 500ms", "timeout http-request 5s"])
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").status == 503
+        assert c.wait_closed(3), "idle keep-alive client still open after 3 s"   # no bytes: no 408
+    st = kw.wait_stats(lambda s: s["frontends"]["fe"]["scur"] == 0, what="closed")
+    assert st["frontends"]["fe"]["hrsp_4xx"] == 0
+
+
 def test_idle_wait_between_requests_is_bounded_by_http_keep_alive_not_http_request(
         backend_factory, proxy_factory):
     b = backend_factory("s1")

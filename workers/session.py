@@ -211,6 +211,7 @@ class Session:
         self.prev_len = 0
         self.out = b""
         self.nreq = 0
+        self.status = 0          # the last response's status (0: none yet)
         self.client_eof = False
         self.reading = True
         self.draining = False    # finish_stream() is taking pipelined requests from inbuf
@@ -1100,9 +1101,10 @@ class Session:
         if state == ST_HEAD:
             if self.inbuf:
                 self.reject(408)           # a head trickled too slowly (slowloris)
-            elif self.nreq == 0 and not self.frontend.ignore_probes:
+            elif self.nreq == 0 and not self.status and not self.frontend.ignore_probes:
                 # A connection that never sent a byte: 408, as HAProxy does unless
                 # `option http-ignore-probes` (browsers' speculative pre-connects).
+                # (nreq counts requests sent to servers; status, any answered here.)
                 self.reject(408)
             else:
                 self.close()               # idle keep-alive connection, or an ignored probe

@@ -621,8 +621,9 @@ class Worker:
         frontend with `option idle-close-on-response`: they wait for one more request
         (answered with Connection: close) or their keep-alive timeout."""
         for sess in [x for x in self.sessions
-                     if x.state == ST_HEAD and x.nreq and not x.inbuf and not x.prev_len
-                     and not x.out and not x.frontend.idle_close_on_response]:
+                     if x.state == ST_HEAD and (x.nreq or x.status) and not x.inbuf
+                     and not x.prev_len and not x.out
+                     and not x.frontend.idle_close_on_response]:
             sess.close()
 
     def on_signal(self, mask):
