@@ -7,6 +7,9 @@ an HTTP/1.0 request without keep-alive, a refused request) is never forwarded.
 
 import socket
 import threading
+import time
+
+import pytest
 
 from support.backend import Reply
 from support.checks import assert_html_error
@@ -200,3 +203,35 @@ def test_a_body_cut_by_a_half_close_is_never_forwarded(backend_factory, proxy_fa
     assert [q.target for q in b.requests] == ["/a"]
     st = kw.wait_stats(lambda s: s["frontends"]["fe"]["cli_abrt"] >= 1, what="cli_abrt")
     assert st["frontends"]["fe"]["scur"] == 0
+
+
+def test_a_half_close_does_not_cut_the_answer_still_on_its_way(backend_factory, proxy_factory):
+    """The answer before the cut request is about as big as the socket buffers
+    between proxy and client (a few MB on loopback), and the client reads late: the
+    proxy holds the answer's end when the server is done with it, and that end must
+    arrive before the connection closes. Sizes sweep the window where it happens on
+    this machine (2.99-3.01 MB answers lost their last 2-20 KB before the fix)."""
+    tail = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"   # cut short
+    sizes = range(2_800_000, 3_200_000, 10_000)
+    b = backend_factory("s1", lambda be, req: Reply(200, body=b"s" * int(req.target[1:])))
+    kw = proxy_factory([b], nbproc=1)
+    short = []
+    for size in sizes:
+        c = HttpClient(kw.port, timeout=10, connect=False)
+        c.sock = socket.socket()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sock.settimeout(10)
+        try:
+            c.sock.connect(("127.0.0.1", kw.port))
+            c.send(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % size + tail)
+            c.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.1)
+            try:
+                r = c.read_response(sink=lambda piece: None)
+                if r.body_len != size:
+                    short.append((size, r.body_len))
+            except (OSError, AssertionError) as exc:
+                short.append((size, repr(exc)[:80]))
+        finally:
+            c.close()
+    assert short == []

@@ -320,6 +320,10 @@ class Session:
             except OSError:
                 self.close()
             return
+        elif state == ST_HEAD and self.out:
+            # Between requests, the last answer still on its way: finish it, then close.
+            self.close_gracefully()
+            return
         self.close()
 
     def on_head_data(self, data):
@@ -391,9 +395,10 @@ class Session:
             if done:
                 self.inbuf = data[end + n:]
         if not done and self.client_eof:
-            # Pipelined behind a half-close: the rest of this body can never come.
+            # Pipelined behind a half-close: the rest of this body can never come. The
+            # answer before it may still be on its way: finish that, then close.
             self.fc.cli_abrt += 1
-            self.close()
+            self.close_gracefully()
             return
         self.fc.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
