@@ -101,7 +101,7 @@ def test_a_frontend_maxconn_is_shared_exactly_between_workers(backend_factory, p
             c.send_request("GET", "/")
             held.append(c)
         # Every worker is at its share; the kernel holds the rest.
-        st = kw.wait_stats(lambda s: s["frontends"]["small"]["req_tot"] >= 3, what="3 served")
+        kw.wait_stats(lambda s: s["frontends"]["small"]["req_tot"] >= 3, what="3 served")
         try:
             kw.wait_stats(lambda s: s["frontends"]["small"]["scur"] > 3, timeout=1.0,
                           what="more than 3 sessions")

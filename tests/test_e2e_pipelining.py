@@ -9,8 +9,6 @@ import socket
 import threading
 import time
 
-import pytest
-
 from support.backend import Reply
 from support.checks import assert_html_error
 from support.client import HttpClient, encode_chunked
