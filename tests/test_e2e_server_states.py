@@ -1,13 +1,11 @@
 """Server states beyond UP/DOWN (issue 5): backups, slowstart, on-marked-down,
 passive health (observe/error-limit/on-error) and run-time weights."""
 
-import threading
 import time
 
 from proxy.control import request_text
 from support.backend import Reply
 from support.client import HttpClient, get
-from support.proxy import free_port
 
 
 def _wait_status(kw, name, prefix, timeout=5):
