@@ -305,7 +305,11 @@ class Session:
         state = self.state
         self.client_eof = True
         if state == ST_WAIT:
-            # The client half-closed after its request; answer it, then close.
+            # The client half-closed after its request; answer it (and the requests
+            # it pipelined before, held in inbuf: on_head_data marks the last one),
+            # then close.
+            if not self.inbuf:
+                self.client_ka = False
             self.reading = False
             self.set_events(EVENT_WRITE if self.out else 0)
             return
@@ -394,12 +398,16 @@ class Session:
             done = dec.done
             if done:
                 self.inbuf = data[end + n:]
-        if not done and self.client_eof:
-            # Pipelined behind a half-close: the rest of this body can never come. The
-            # answer before it may still be on its way: finish that, then close.
-            self.fc.cli_abrt += 1
-            self.close_gracefully()
-            return
+        if self.client_eof:
+            # Pipelined behind a half-close. The rest of a body can never come (the
+            # answer before it may still be on its way: finish that, then close); the
+            # last complete request's answer ends the connection.
+            if not done:
+                self.fc.cli_abrt += 1
+                self.close_gracefully()
+                return
+            if not self.inbuf:
+                self.client_ka = False
         self.fc.req_tot += 1
         self.state = ST_WAIT if done else ST_BODY
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
@@ -727,10 +735,7 @@ class Session:
         # RFC 9112 §7.1: an HTTP/1.0 recipient does not know chunked: it gets the
         # decoded body, delimited by the close.
         self.dechunk = dechunk = kind == BODY_CHUNKED and self.version == 10
-        # A client that half-closed gets its pipelined requests answered first
-        # (inbuf); the response to its last one says close.
         client_ka = (self.client_ka and kind != BODY_CLOSE
-                     and not (self.client_eof and not self.inbuf)
                      and self.state != ST_BODY and not dechunk)
         self.client_ka = client_ka
         fe = self.frontend
@@ -905,7 +910,7 @@ class Session:
         if self.state == ST_BODY:
             self.close_gracefully()
             return
-        if not self.client_ka or (self.client_eof and not self.inbuf):
+        if not self.client_ka:
             self.close_gracefully()
             return
         self.state = ST_HEAD
@@ -1062,8 +1067,7 @@ class Session:
         cls = status // 100
         self.frontend.counters.hrsp[cls] += 1
         counters.hrsp[cls] += 1
-        keep = (self.client_ka and self.state == ST_WAIT
-                and not (self.client_eof and not self.inbuf))
+        keep = self.client_ka and self.state == ST_WAIT
         self.send_client(error_response(status, close=not keep))
         if self.state == ST_CLOSED:
             return
