@@ -157,6 +157,17 @@ class Listener:
         except (AttributeError, OSError):
             self.deferred = False
 
+    def watch(self):
+        """Accept on this socket again (register it in the worker's selector)."""
+        if not self.watched:
+            self.worker.sel.register(self.sock, EVENT_READ, self.on_accept)
+            self.watched = True
+
+    def unwatch(self):
+        if self.watched:
+            self.worker.sel.unregister(self.sock)
+            self.watched = False
+
     def on_accept(self, mask):
         """Accept what the backlog holds, up to a batch (HAProxy's tune.maxaccept).
 
@@ -385,46 +396,45 @@ class Worker:
 
     def session_closed(self, sess):
         self.sessions.discard(sess)
-        if not self.running or self.stopping_at is not None:
-            return
         if not self.accepting:
-            if len(self.sessions) < self.maxconn:
-                self.resume_accepting()
-        elif sess.frontend.paused:
+            self.try_accepting()
+        elif sess.frontend.paused and self.running:
             self.resume_frontend(sess.frontend)
+
+    def try_accepting(self):
+        """Accept again after a pause (global maxconn, an accept error) if the worker
+        runs, is not stopping and is below its share of maxconn."""
+        if not self.accepting and self.running and self.stopping_at is None \
+                and len(self.sessions) < self.maxconn:
+            self.resume_accepting()
 
     def pause_accepting(self):
         """Stop accepting on every listener (global maxconn, an accept error, a stop)."""
         if self.accepting:
             for lst in self.listeners:
-                if lst.watched:
-                    self.sel.unregister(lst.sock)
-                    lst.watched = False
+                lst.unwatch()
             self.accepting = False
 
     def resume_accepting(self):
         if not self.accepting:
             self.accepting = True
             for fe in self.frontends:
-                fe.paused = True        # resume_frontend checks each frontend's room
                 self.resume_frontend(fe)
 
     def pause_frontend(self, fe):
         """A frontend at its own maxconn stops accepting; the others go on."""
         fe.paused = True
         for lst in fe.listeners:
-            if lst.watched:
-                self.sel.unregister(lst.sock)
-                lst.watched = False
+            lst.unwatch()
 
     def resume_frontend(self, fe):
+        """Accept on `fe`'s listeners again, if it is below its own maxconn."""
         if fe.counters.scur >= fe.maxconn:
+            fe.paused = True
             return
         fe.paused = False
         for lst in fe.listeners:
-            if not lst.watched:
-                self.sel.register(lst.sock, EVENT_READ, lst.on_accept)
-                lst.watched = True
+            lst.watch()
 
     def accept_failed(self, exc):
         """Out of descriptors or memory: stop accepting until a session closes or the
@@ -645,9 +655,7 @@ class Worker:
         while the error lasts, each tick registers the listeners and the failing
         accept() unregisters them: a few syscalls four times a second)."""
         self.next_tick = now + TICK
-        if not self.accepting and self.running and self.stopping_at is None \
-                and len(self.sessions) < self.maxconn:
-            self.resume_accepting()
+        self.try_accepting()
         for sess in [s for s in self.sessions if s.deadline <= now]:
             if sess.state != ST_CLOSED:
                 sess.on_timeout()
