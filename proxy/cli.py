@@ -20,25 +20,26 @@ def _fail(message):
     sys.exit(1)
 
 
+def _warn(message):
+    click.echo(message, err=True)
+
+
 def _note(message):
     """A line on stderr that a running proxy must not die of (stderr on a full disk)."""
     try:
-        click.echo(message, err=True)
+        _warn(message)
     except OSError:
         pass
 
 
-def _load(path, say=None):
-    """The configuration at `path`, its warnings said on stderr (`say`: how)."""
+def _load(path, say=_warn):
+    """The configuration at `path`, its warnings said on stderr with `say`."""
     try:
         config = load(path)
     except ConfigError as exc:
         _fail(str(exc))
     for warning in config.warnings:
-        if say is None:
-            click.echo(warning, err=True)
-        else:
-            say(warning)
+        say(warning)
     return config
 
 

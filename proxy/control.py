@@ -75,9 +75,7 @@ def _exchange(path, data, timeout, shut):
             if not chunk:
                 return
             yield chunk
-    except ControlError:
-        raise
-    except OSError as exc:
+    except OSError as exc:       # _recv's timeout is already a ControlError
         raise ControlError("lost the connection to keepwarm at %s: %s"
                            % (path, exc.strerror or exc)) from None
     finally:
