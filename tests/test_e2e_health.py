@@ -48,6 +48,8 @@ class HealthScript:
             return Reply(status, body=b"ok\n" if status == 200 else b"failing\n")
         with self.lock:
             self.log.append((time.monotonic(), req.target, 200))
+        if req.target.startswith("/hold"):
+            return Reply(200, body=b"held\n", delay=0.2)   # keeps its connection busy a moment
         return None
 
     def checks(self, since=0.0, status=None):
@@ -431,10 +433,10 @@ def test_drain_state_sends_new_requests_elsewhere_and_lets_the_one_in_flight_fin
 
 def test_server_connections_kept_by_idle_keepalive_clients_are_closed_when_server_goes_down(
         backend_factory, proxy_factory):
-    # A client connection that stays open between requests keeps its last
-    # server connection for its next request (not in the pool). That one is
-    # idle too: when the server goes DOWN it must be closed as well, not left
-    # open until the client speaks again.
+    # Three keep-alive clients busy at once leave three idle server connections
+    # when they go silent (in the pool, where a silent client pins none, as in
+    # HAProxy; private ones stay with their session). When the server goes DOWN
+    # they must be closed, not left open until the clients speak again.
     script = HealthScript()
     s1 = backend_factory("s1", script)
     kw = proxy_factory([s1], nbproc=1, backend_lines=HTTPCHK,
@@ -443,7 +445,8 @@ def test_server_connections_kept_by_idle_keepalive_clients_are_closed_when_serve
     clients = [HttpClient(kw.port, timeout=5) for _ in range(3)]
     try:
         for i, c in enumerate(clients):
-            assert c.request("GET", "/ka%d" % i).status == 200   # keep-alive, stays open
+            c.send_request("GET", "/hold%d" % i)          # keep-alive, stays open
+        assert [c.read_response().status for c in clients] == [200] * 3
         data_ids = {r.conn_id for r in list(s1.requests) if r.target != "/health"}
         assert len(data_ids) == 3
         t_fail = time.monotonic()

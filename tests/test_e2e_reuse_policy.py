@@ -30,25 +30,31 @@ from support.client import HttpClient, get
 def echo(be, req):
     if req.target == "/close-me":
         return Reply(body=b"bye", close=True)
+    if req.target.startswith("/warm"):
+        # Held a moment, so that the clients warming the pool overlap: each needs
+        # a connection of its own (a finished one goes to the pool for anyone).
+        return Reply(body=req.target.encode(), delay=0.2)
     return Reply(body=req.target.encode())
 
 
 def warm(kw, n, uses):
     """Leave ``n`` idle server connections in the pool, each having carried ``uses`` requests.
 
-    The last request of each client says ``Connection: close``, so its server
-    connection is back in the pool before the client has read the response.
-    Returns the X-Conn-Id values of those connections.
+    The ``n`` clients send each round of requests together, so ``n`` connections
+    are busy at once. The last request of each client says ``Connection: close``,
+    so its server connection is back in the pool before the client has read the
+    response. Returns the X-Conn-Id values of those connections.
     """
     assert uses >= 2 or n == 1, "two 1-use pooled connections cannot be built this way"
     clients = [HttpClient(kw.port) for _ in range(n)]
     ids = set()
     try:
-        for c in clients:
-            for _ in range(uses - 1):
-                ids.add(c.request("GET", "/warm").conn_id)
-        for c in clients:
-            ids.add(c.request("GET", "/warm-last", [("Connection", "close")]).conn_id)
+        for i in range(uses):
+            last = [("Connection", "close")] if i == uses - 1 else []
+            for c in clients:
+                c.send_request("GET", "/warm-last" if last else "/warm", last)
+            for c in clients:
+                ids.add(c.read_response().conn_id)
     finally:
         for c in clients:
             c.close()
@@ -146,7 +152,9 @@ def test_pool_max_conn_1_keeps_one_idle_connection_and_closes_the_others(backend
     kw = proxy_factory([b], nbproc=1, server_opts="pool-max-conn 1")
     clients = [HttpClient(kw.port) for _ in range(3)]
     try:
-        ids = [c.request("GET", "/hold").conn_id for c in clients]   # three connections at once
+        for c in clients:
+            c.send_request("GET", "/warm-hold")     # held 0.2 s: three connections at once
+        ids = [c.read_response().conn_id for c in clients]
         assert len(set(ids)) == 3, ids
         for c in clients:
             c.request("GET", "/leave", [("Connection", "close")])

@@ -1,57 +1,125 @@
-"""The per-server idle pool: a LIFO stack of warm server connections.
+"""The per-server idle pool: warm server connections, newest on top, and how many to keep.
 
 The contract is urllib3's: take (or get nothing), put back (or refuse), drop
-everything. When to reuse is decided by `proxy.http1.rules.reuse_scope`, not here.
+everything. When a request may reuse is decided by `proxy.http1.rules.reuse_scope`,
+not here; how many idle connections are worth keeping is decided here, as
+HAProxy's `srv_add_to_idle_list` and its purge task decide it: from the number
+of connections in use and an estimate of how many the traffic needs.
+
+Every idle connection that others may use lives here, also one a client session
+has just finished with and will want again: a session does not pin a server
+connection while its client is silent (HAProxy 2.6 puts non-private connections
+in the server's idle list the same way). Only private ones (NTLM, `http-reuse
+never`) stay with their session.
 """
 
 
 class IdlePool:
-    """Idle connections to one server, owned by one worker."""
+    """Idle connections to one server, owned by one worker.
 
-    __slots__ = ("conns", "max_conn")
+    `conns` is a dict used as an ordered set: insertion order is the order in
+    which connections became idle (oldest first), so LIFO take is popitem() and
+    removing one the server closed is O(1).
+    """
 
-    def __init__(self, max_conn=-1):
-        self.conns = []
+    __slots__ = ("conns", "max_conn", "min_idle", "max_used", "est_need", "next_purge")
+
+    def __init__(self, max_conn=-1, min_idle=0):
+        self.conns = {}
         self.max_conn = max_conn          # -1: unlimited (HAProxy's pool-max-conn default)
+        self.min_idle = min_idle          # idle connections wanted beyond the need (pool-warm-conn)
+        self.max_used = 0                 # most connections in use at once since the last purge
+        self.est_need = 0                 # connections the traffic is estimated to need
+        self.next_purge = 0.0             # when the estimate is next revised (purge())
 
     def __len__(self):
         return len(self.conns)
+
+    def used(self, current):
+        """A connection to this server went into use; `current` are in use now."""
+        if current > self.max_used:
+            self.max_used = current
+            if current > self.est_need:
+                self.est_need = current
 
     def take(self, proven_only=False):
         """Pop the most recently used live connection (a proven one if asked), or None.
 
         LIFO keeps the hottest connections busy and lets the cold ones age out
-        (pool-purge-delay), so the pool shrinks to what the load needs.
+        (pool-purge-delay), so the pool shrinks to what the load needs; the
+        newest is also the least likely to have been closed by the server.
         """
         conns = self.conns
         if not proven_only:
             while conns:
-                conn = conns.pop()
+                conn = conns.popitem()[0]
                 if conn.sock is not None:      # else: closed while idle, not yet removed
                     return conn
             return None
-        for i in range(len(conns) - 1, -1, -1):
-            conn = conns[i]
+        for conn in reversed(conns):
             if conn.sock is not None and conn.proven:
-                del conns[i]
+                del conns[conn]
                 return conn
         return None
 
+    def wanted(self, in_use):
+        """Is one more idle connection worth keeping, with `in_use` connections busy
+        (the one being released counted among them)?
+
+        HAProxy keeps it when the pool is empty, or while idle + used stay within
+        what the traffic was seen to need (srv_add_to_idle_list): a thousand
+        clients that each sent one request and went silent leave one idle
+        connection, not a thousand. `pool-warm-conn` adds its connections to the
+        need (as HAProxy's pool-low-conn does); `pool-max-conn` bounds it all."""
+        n = len(self.conns)
+        if 0 <= self.max_conn <= n:
+            return False
+        return n == 0 or in_use + n <= max(in_use, self.est_need) + self.min_idle
+
     def put(self, conn):
         """Keep `conn` for later; return False if the pool is full (caller closes it)."""
-        if self.max_conn >= 0 and len(self.conns) >= self.max_conn:
+        if 0 <= self.max_conn <= len(self.conns):
             return False
-        self.conns.append(conn)
+        self.conns[conn] = None
         return True
 
     def remove(self, conn):
         """Forget `conn` (the server closed it, or it was purged)."""
-        try:
-            self.conns.remove(conn)
-        except ValueError:
-            pass
+        self.conns.pop(conn, None)
+
+    def expired(self, now):
+        """Remove and return the connections whose idle time is over (oldest first)."""
+        # Not sorted by expiry (a server's Keep-Alive hint shortens some): look at all.
+        conns = self.conns
+        gone = [conn for conn in conns if now >= conn.expire]
+        for conn in gone:
+            del conns[conn]
+        return gone
+
+    def purge(self, in_use):
+        """Every pool-purge-delay: revise the estimate of connections needed (half
+        way between the old estimate and the busiest moment since the last purge,
+        never below that moment), and return the surplus idle connections to
+        close, oldest first: half the excess of idle + used over what is needed,
+        as HAProxy's purge task does (srv_cleanup_idle_conns)."""
+        idle = len(self.conns)
+        exceed = in_use + idle - max(self.max_used, self.est_need) - self.min_idle
+        self.est_need = max((self.est_need + self.max_used) // 2, self.max_used)
+        self.max_used = in_use
+        if idle == 0 or exceed <= 0:
+            return []
+        kill = min(idle, (exceed + 1) // 2)
+        conns = self.conns
+        gone = []
+        for conn in conns:
+            if len(gone) == kill:
+                break
+            gone.append(conn)
+        for conn in gone:
+            del conns[conn]
+        return gone
 
     def drain(self):
         """Remove and return every idle connection (server DOWN, worker stopping)."""
-        conns, self.conns = self.conns, []
+        conns, self.conns = list(self.conns), {}
         return conns

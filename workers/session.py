@@ -20,7 +20,7 @@ from proxy.http1.errors import error_response
 from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
-    REUSE_NONE, REUSE_PROVEN,
+    REUSE_NEVER, REUSE_NONE, REUSE_PROVEN,
     IDEMPOTENT, keepalive_hint, persists, reuse_scope,
 )
 
@@ -489,8 +489,7 @@ class Session:
                 lost_private = conn.private
                 worker.release(conn)
                 conn = None
-            elif not (worker.now - conn.idle_since < IDLE_CHECK_AFTER and conn.uses_left
-                      and worker.now < conn.expire) and not worker.still_fresh(conn):
+            elif not worker.still_fresh(conn, self.replay is None):
                 conn.close()
                 conn = None
         if server is None:
@@ -505,7 +504,9 @@ class Session:
             if scope == REUSE_NONE:
                 sc.nreuse_first += 1
             else:
-                conn = worker.take_idle(server, scope == REUSE_PROVEN)
+                # A request that cannot be replayed is sent only on a connection
+                # just seen open (peeked), whatever its idle time.
+                conn = worker.take_idle(server, scope == REUSE_PROVEN, self.replay is None)
                 if conn is None:
                     if lost_private:
                         sc.nreuse_private += 1
@@ -530,6 +531,8 @@ class Session:
         sc.scur = cur
         if cur > sc.smax:
             sc.smax = cur
+        if cur > server.pool.max_used:
+            server.pool.used(cur)
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD
@@ -901,11 +904,15 @@ class Session:
             server.counters.scur -= 1
             if not self.server_ka or conn.out or (0 <= server.max_reuse < conn.uses):
                 conn.close()
+            elif not (conn.private or self.backend.reuse == REUSE_NEVER):
+                # Into the pool, also for this session's next request: a silent
+                # client must not pin a server connection (HAProxy does the same).
+                self.worker.release(conn)
             elif self.client_ka and not self.client_eof and self.state == ST_WAIT:
-                self.idle = conn         # kept for this session's next request
+                self.idle = conn         # private: kept for this session's next request only
                 self.worker.mark_idle(conn)
             else:
-                self.worker.release(conn)
+                conn.close()
         self.rstate = RS_NONE
         if self.state == ST_BODY:
             self.close_gracefully()
@@ -1033,6 +1040,7 @@ class Session:
         self.conn = conn
         self.server = server
         sc.scur += 1
+        server.pool.used(sc.scur)
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD

@@ -54,7 +54,7 @@ class ServerRuntime:
         self.addr = addr
         self.weight = config.weight
         self.usable = not config.disabled
-        self.pool = IdlePool(config.pool_max_conn)
+        self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn)
         self.counters = Counters()
         # Idle connections are closed after pool-purge-delay, or pool-idle-timeout if shorter.
         limit = config.pool_purge_delay
@@ -302,25 +302,29 @@ class Worker:
         conn.set_events(EVENT_READ)
         return conn
 
-    def take_idle(self, server, proven_only=False):
-        """Check out an idle connection, peeking at it if it sat idle long."""
+    def take_idle(self, server, proven_only=False, peek=False):
+        """Check out an idle connection (the most recently used that is still good)."""
         pool = server.pool
         while True:
             conn = pool.take(proven_only)
             if conn is None:
                 return None
-            if self.still_fresh(conn):
+            if self.still_fresh(conn, peek):
                 return conn
             conn.close()
 
-    def still_fresh(self, conn):
+    def still_fresh(self, conn, peek=False):
         """May this idle connection carry a request now? Not past its idle limit or the
-        server's announced request budget, and (if idle long) not closed under us."""
+        server's announced request budget, and not closed under us: checked with a
+        peek if it sat idle long, or always when `peek` (a request that cannot be
+        replayed if the connection turns out dead)."""
         now = self.now
         if now >= conn.expire or conn.uses_left == 0:
             conn.server.counters.idle_purged += 1
             return False
-        return now - conn.idle_since < IDLE_CHECK_AFTER or self._still_open(conn)
+        if peek or now - conn.idle_since >= IDLE_CHECK_AFTER:
+            return self._still_open(conn)
+        return True
 
     def warm_pools(self):
         """pool-warm-conn N: keep N idle connections open to every usable server.
@@ -376,16 +380,22 @@ class Worker:
         """`conn`'s session is done with it: keep it warm in its server's pool, or close it.
 
         Closed instead: a private connection (NTLM/Negotiate bound it to its client),
-        any under `http-reuse never` (never shared between sessions), and those
-        the server is done with (DOWN, max-reuse, pool full)."""
+        any under `http-reuse never` (never shared between sessions), those the
+        server is done with (DOWN, max-reuse), and those the pool does not want
+        (full, or more idle connections than the traffic needs: IdlePool.wanted)."""
         server = conn.server
         conn.session = None
         if (not server.usable or not self.running or conn.private
                 or server.backend.reuse == REUSE_NEVER
-                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)
-                or not server.pool.put(conn)):
+                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)):
             conn.close()
             return
+        pool = server.pool
+        if not pool.wanted(server.counters.scur + 1):
+            server.counters.idle_purged += 1
+            conn.close()
+            return
+        pool.conns[conn] = None
         self.mark_idle(conn)
 
     def evict_idle(self, conn):
@@ -661,16 +671,7 @@ class Worker:
                 sess.on_timeout()
         for be in self.backends.values():
             for s in be.servers:
-                conns = s.pool.conns
-                if conns and any(now >= conn.expire for conn in conns):
-                    keep = []
-                    for conn in conns:
-                        if now >= conn.expire:
-                            s.counters.idle_purged += 1
-                            conn.close()
-                        else:
-                            keep.append(conn)
-                    s.pool.conns = keep
+                self.purge_pool(s, now)
         self.warm_pools()
         self.ramp_weights(now)
         self.send_master({"t": "stats", "c": self.snapshot()})
@@ -678,6 +679,18 @@ class Worker:
             self.close_idle_sessions()
             if not self.sessions or now >= self.stopping_at:
                 self.running = False
+
+    def purge_pool(self, server, now):
+        """Close `server`'s idle connections past their idle limit and, every
+        pool-purge-delay, the surplus over what the traffic needs (IdlePool.purge)."""
+        pool = server.pool
+        gone = pool.expired(now) if pool.conns else ()
+        if now >= pool.next_purge:
+            pool.next_purge = now + server.config.pool_purge_delay
+            gone = list(gone) + pool.purge(server.counters.scur)
+        for conn in gone:
+            server.counters.idle_purged += 1
+            conn.close()
 
     def setup_signals(self):
         self.wakeup_r, wakeup_w = socket.socketpair()
