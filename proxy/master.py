@@ -408,7 +408,11 @@ class Master:
         for slot in old:
             slot.kill_at = deadline
             if slot.pid:
-                self.signal_worker(slot, signal.SIGUSR1)     # finish streams, then exit
+                # Finish streams, then exit. Told through its pipe, in order with
+                # what the worker has still to read, and by a signal, which a
+                # worker whose pipe is full still gets (a second one changes nothing).
+                self.send_worker(slot, {"t": "stop", "graceful": True})
+                self.signal_worker(slot, signal.SIGUSR1)
         self.retiring = [slot for slot in self.retiring + old if slot.pid]
         self.restarts_before += sum(slot.restarts for slot in old)
         self.config, self.addrs, self.nworkers, self.slots = config, addrs, nworkers, slots

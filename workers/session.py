@@ -1197,6 +1197,13 @@ class Session:
         if conn is not None and self.rstate != RS_NONE:
             conn.set_events(EVENT_READ | EVENT_WRITE if conn.out else EVENT_READ)
 
+    def idle_between_requests(self):
+        """Between two requests, with nothing read of the next one and nothing left to
+        send: a connection a stopping worker may close. One that has not sent its
+        first request yet is not idle: it was accepted to be served."""
+        return (self.state == ST_HEAD and (self.nreq or self.status) and not self.inbuf
+                and not self.prev_len and not self.out)
+
     def close_gracefully(self):
         """Close after the pending output is written, without resetting it.
 

@@ -641,10 +641,13 @@ class Worker:
         frontend with `option idle-close-on-response`: they wait for one more request
         (answered with Connection: close) or their keep-alive timeout."""
         for sess in [x for x in self.sessions
-                     if x.state == ST_HEAD and (x.nreq or x.status) and not x.inbuf
-                     and not x.prev_len and not x.out
-                     and not x.frontend.idle_close_on_response]:
-            sess.close()
+                     if not x.frontend.idle_close_on_response and x.idle_between_requests()]:
+            # A request may already wait in the kernel, unread: serve it (its answer
+            # says close), as HAProxy does; close only what has nothing pending,
+            # without a reset (close_gracefully reads once more before closing).
+            sess.on_client(EVENT_READ)
+            if sess.idle_between_requests():
+                sess.close_gracefully()
 
     def on_signal(self, mask):
         try:
