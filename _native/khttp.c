@@ -552,8 +552,12 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
             case K_OTHER:
                 break;
             case K_CL: {
-                /* RFC 9110 §8.6: a list of identical values may be taken as one. */
+                /* RFC 9110 §8.6: a list of identical values may be taken as one, and
+                 * RFC 9112 §6.3 (5) then has it forwarded as one: F_HOP sends the
+                 * head through strip_hop, which writes a single Content-Length. */
                 int64_t a = vo;
+                if (cl >= 0)
+                    flags |= KHTTP_F_HOP;   /* a repeated field */
                 flags |= KHTTP_F_CL;
                 for (;;) {
                     int64_t e = elem_end(b, a, ve), x = a, y = e, v = 0;
@@ -620,6 +624,7 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
                     }
                     if (e == ve)
                         break;
+                    flags |= KHTTP_F_HOP;   /* a list */
                     a = e + 1;
                 }
                 break;
@@ -730,7 +735,7 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
     const unsigned char *b = (const unsigned char *)buf;
     int64_t k, nh = p->nheaders, o = 0, first, cap = (int64_t)out_cap;
     int64_t conn[MAX_CONNECTION_HEADERS];
-    int nconn = 0;
+    int nconn = 0, cl_seen = 0;
     if (p->end == 0 || p->end > (int64_t)len)
         return -1;
     /* Connection can name other headers to drop (RFC 9110 §7.6.1). Its tokens
@@ -768,8 +773,36 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
         case K_UPGRADE:
             drop = !keep_upgrade;
             break;
-        case K_HOST:
         case K_CL:
+            /* RFC 9112 §6.3 (5): a list or a repeat of one value is forwarded as a
+             * single field, as HAProxy does: the first, with the value alone when
+             * it was a list; later ones go. Never dropped on Connection's say-so. */
+            if (cl_seen)
+                continue;
+            cl_seen = 1;
+            if (memchr(b + h[2], ',', (size_t)(h[3] - h[2])) != NULL) {
+                char digits[20];
+                int64_t v = p->res[R_CONTENT_LENGTH], nd = 0, nl = h[1] - h[0];
+                do {
+                    digits[nd++] = (char)('0' + v % 10);
+                    v /= 10;
+                } while (v);
+                /* "name: digits\r\n" is shorter than the list's line it replaces. */
+                if (o + nl + 2 + nd + 2 > cap)
+                    return -1;
+                memcpy(out + o, b + h[0], (size_t)nl);
+                o += nl;
+                out[o++] = ':';
+                out[o++] = ' ';
+                while (nd)
+                    out[o++] = digits[--nd];
+                out[o++] = '\r';
+                out[o++] = '\n';
+                continue;
+            }
+            drop = 0;
+            break;
+        case K_HOST:
         case K_TE_ENC:
             /* Never dropped on Connection's say-so: the framing is already decided. */
             drop = 0;

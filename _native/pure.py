@@ -295,7 +295,7 @@ class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
     __slots__ = ("max_headers", "max_head", "max_line", "_hdrs", "_line_off",
-                 "_end", "_last", "_rewritten")
+                 "_end", "_cl", "_last", "_rewritten")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
         if max_headers < 0 or max_head < 1 or max_line < 1:
@@ -445,9 +445,16 @@ class Parser:
             if kind is None:
                 continue
             if kind == K_CL:
-                # RFC 9110 §8.6: a list of identical values may be taken as one.
+                # RFC 9110 §8.6: a list of identical values may be taken as one, and
+                # RFC 9112 §6.3 (5) then has it forwarded as one: F_HOP sends the
+                # head through strip_hop, which writes a single Content-Length.
+                if cl >= 0:
+                    flags |= F_HOP      # a repeated field
                 flags |= F_CL
-                for elem in value.split(b","):
+                elems = value.split(b",")
+                if len(elems) > 1:
+                    flags |= F_HOP      # a list
+                for elem in elems:
                     elem = _trim(elem)
                     if not elem.isdigit():
                         return E_CONTENT_LENGTH
@@ -533,6 +540,7 @@ class Parser:
         self._hdrs = hdrs
         self._line_off = ls
         self._end = end
+        self._cl = cl
         return res
 
     def headers(self, data):
@@ -564,8 +572,20 @@ class Parser:
             drop.discard(b"upgrade")
         first = hdrs[0][0] if hdrs else self._end - 2
         out = [data[self._line_off:first]]
+        cl_seen = False
         for idx, (no, nl, vo, vl) in enumerate(hdrs):
-            if data[no:no + nl].lower() in drop:
+            name = data[no:no + nl].lower()
+            if name == b"content-length":
+                # RFC 9112 §6.3 (5): a list or a repeat of one value is forwarded as a
+                # single field, as HAProxy does: the first, with the value alone when
+                # it was a list; later ones go.
+                if cl_seen:
+                    continue
+                cl_seen = True
+                if b"," in data[vo:vo + vl]:
+                    out.append(data[no:no + nl] + b": %d\r\n" % self._cl)
+                    continue
+            elif name in drop:
                 continue
             line_end = hdrs[idx + 1][0] if idx + 1 < len(hdrs) else self._end - 2
             out.append(data[no:line_end])

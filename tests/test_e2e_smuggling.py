@@ -4,7 +4,8 @@ Every ambiguous or malformed request is refused with keepwarm's own 400 page,
 the client connection is closed, and NOTHING reaches the backend: the guarded
 backend must never even accept a TCP connection during this module. Framing
 that RFC 9112 calls valid (OWS around a value, chunked as the final coding,
-repeated identical Content-Length) is accepted and forwarded intact, so the
+repeated identical Content-Length) is accepted and forwarded intact (a
+Content-Length list or repeat as one field, in both directions), so the
 refusals are not a parser that says no to everything.
 
 Bad responses from a server (the other direction) end as a 502 and the server
@@ -269,6 +270,82 @@ def test_valid_content_length_forms_are_forwarded_with_the_body_intact(echo, lin
         # the connection is still usable: the proxy counted the body as the backend did
         assert c.request("GET", "/next").status == 200
     assert [q.body for q in backend.requests[n:]] == [b"hello", b""]
+
+
+def raw_cl_lines(head):
+    """The Content-Length lines of a head, as bytes on the wire."""
+    return [l for l in head.split(b"\r\n")[1:] if l.split(b":", 1)[0].strip().lower() == b"content-length"]
+
+
+CL_ONE_VALUE = [
+    ("cl-list", [b"Content-Length: 5, 5"]),
+    ("cl-list-no-space", [b"Content-Length:5,5"]),
+    ("cl-two-lines", [b"Content-Length: 5", b"Content-Length: 5"]),
+    ("cl-list-and-line", [b"Content-Length: 5,5", b"X-A: b", b"Content-Length: 5"]),
+]
+
+
+@pytest.mark.parametrize("lines", [l for _, l in CL_ONE_VALUE], ids=[i for i, _ in CL_ONE_VALUE])
+def test_a_content_length_list_or_repeat_reaches_the_server_as_one_field(echo, lines):
+    """RFC 9112 §6.3 (5): identical values may be accepted only if replaced by one before
+    forwarding (issue 12: they went verbatim, and a server reading "5, 5" as 55, or
+    refusing it, disagrees with us on where the next request starts). HAProxy sends one."""
+    proxy, backend = echo
+    n = backend.request_count
+    with HttpClient(proxy.port, timeout=3) as c:
+        c.send(req([b"Host: t"] + lines, b"hello"))
+        r = c.read_response("POST")
+        assert r.status == 200 and r.body == b"hello"
+        assert c.request("GET", "/next").status == 200
+    got = backend.requests[n:]
+    assert [q.target for q in got] == ["/", "/next"]
+    assert raw_cl_lines(got[0].raw_head) == [lines[0].split(b":")[0] + b": 5"], got[0].raw_head
+    assert got[0].body == b"hello"
+
+
+CL_ONE_VALUE_RESPONSES = {
+    "list": b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n",
+    "two-lines": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\nContent-Length: 5\r\n\r\n",
+    "list-and-line": b"HTTP/1.1 200 OK\r\nContent-Length: 5,5\r\nContent-Length: 5\r\n\r\n",
+}
+
+
+@pytest.fixture(scope="module")
+def cl_server(tmp_path_factory):
+    """(proxy, backend): GET /cl/<name>/whole answers CL_ONE_VALUE_RESPONSES[name] and
+    its body in one write, /cl/<name>/split the head first and the body 0.2 s later."""
+    def handler(be, req):
+        if req.target.startswith("/cl/"):
+            _, _, name, how = req.target.split("/")
+            head = CL_ONE_VALUE_RESPONSES[name]
+            if how == "whole":
+                return Reply(raw=head + b"hello", keep_open=True)
+            return Reply(raw=[head, b"hello"], gap=0.2, keep_open=True)
+        return None
+
+    b = ScriptedBackend("s1", handler).start()
+    p = None
+    try:
+        p = _start_proxy(tmp_path_factory, "cl_server", [b])
+        yield p, b
+    finally:
+        if p is not None:
+            p.stop()
+        b.stop()
+
+
+@pytest.mark.parametrize("how", ["whole", "split"])
+@pytest.mark.parametrize("name", list(CL_ONE_VALUE_RESPONSES))
+def test_a_response_content_length_list_or_repeat_reaches_the_client_as_one_field(cl_server, name,
+                                                                                  how):
+    # "whole": a small response rewritten with its body in one copy; "split": its head alone.
+    proxy, backend = cl_server
+    with HttpClient(proxy.port, timeout=3) as c:
+        r = c.request("GET", "/cl/%s/%s" % (name, how))
+        assert r.status == 200 and r.body == b"hello"
+        assert raw_cl_lines(r.raw_head) == [b"Content-Length: 5"], r.raw_head
+        again = c.request("GET", "/next")
+        assert again.status == 200 and again.conn_id == "s1-1"
 
 
 def test_http10_request_without_host_is_accepted(echo):

@@ -69,9 +69,11 @@ CASES = [
     ("content_length_value", "req", req(b"POST / HTTP/1.1", H, b"content-length: 42"), dict(cl=42, flags=K.F_CL)),
     ("content_length_ows", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: \t 42 \t"), dict(cl=42, flags=K.F_CL)),
     ("content_length_leading_zeros", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: 0005"), dict(cl=5, flags=K.F_CL)),
-    ("content_length_identical_list", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: 5, 5,5"), dict(cl=5, flags=K.F_CL)),
+    # a list or a repeat is forwarded as one field (RFC 9112 §6.3 (5)): F_HOP has it rewritten
+    ("content_length_identical_list", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: 5, 5,5"),
+     dict(cl=5, flags=K.F_CL | K.F_HOP)),
     ("content_length_identical_repeat", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: 7", b"Content-Length: 07"),
-     dict(cl=7, flags=K.F_CL)),
+     dict(cl=7, flags=K.F_CL | K.F_HOP)),
     ("content_length_largest", "req", req(b"POST / HTTP/1.1", H, b"Content-Length: 999999999999999999"),
      dict(cl=999999999999999999, flags=K.F_CL)),
     ("te_chunked", "req", req(b"POST / HTTP/1.1", H, b"Transfer-Encoding: chunked"), dict(flags=K.F_TE | K.F_CHUNKED)),
@@ -242,6 +244,10 @@ CASES = [
      dict(flags=K.F_AUTH_CONN)),
     ("resp_authorization_ignored", "resp", resp(OK, b"Authorization: NTLM x"), dict(flags=0)),
     ("resp_set_cookie_repeated", "resp", resp(OK, b"Set-Cookie: a=1", b"Set-Cookie: b=2"), dict(nh=2)),
+    ("resp_cl_identical_list", "resp", resp(OK, b"Content-Length: 5, 5"), dict(cl=5, flags=K.F_CL | K.F_HOP)),
+    ("resp_cl_identical_repeat", "resp", resp(OK, b"Content-Length: 5", b"Content-Length: 5"),
+     dict(cl=5, flags=K.F_CL | K.F_HOP, nh=2)),
+    ("resp_cl_leading_zeros_forwarded_as_is", "resp", resp(OK, b"Content-Length: 005"), dict(cl=5, flags=K.F_CL)),
     # --- response errors ---
     ("err_resp_status_two_digits", "resp", resp(b"HTTP/1.1 99 X"), E.E_STATUS_LINE),
     ("err_resp_status_leading_zero", "resp", resp(b"HTTP/1.1 099 X"), E.E_STATUS_LINE),
@@ -260,6 +266,7 @@ CASES = [
     ("err_resp_te_empty", "resp", resp(OK, b"Transfer-Encoding: ,"), E.E_TE),
     ("err_resp_cl_bad", "resp", resp(OK, b"Content-Length: abc"), E.E_CONTENT_LENGTH),
     ("err_resp_cl_conflict", "resp", resp(OK, b"Content-Length: 1", b"Content-Length: 2"), E.E_CL_CONFLICT),
+    ("err_resp_cl_list_conflict", "resp", resp(OK, b"Content-Length: 5, 6"), E.E_CL_CONFLICT),
     ("err_resp_obs_fold", "resp", resp(OK, b"X: a", b" b"), E.E_OBS_FOLD),
     ("err_resp_status_line_too_long", "resp", resp(b"HTTP/1.1 200 " + b"O" * 100), E.E_LINE_TOO_LONG, dict(max_line=64)),
 ]

@@ -156,3 +156,50 @@ def test_strip_hop_with_more_connection_headers_than_the_c_parser_notes(impl):
     p = impl.Parser(max_headers=101)
     assert p.parse_response(data) != 0
     assert p.strip_hop(data) == b"HTTP/1.1 200 OK\r\nX-Kept: yes\r\nContent-Length: 0\r\n"
+
+
+# RFC 9112 §6.3 (5): a Content-Length list of one value, or the field repeated with it,
+# is forwarded as one field (as HAProxy does): the first, the value alone when it was a
+# list; later ones go. (id, kind, head lines after the start line, stripped lines.)
+CL_NORMALIZED = [
+    ("list", [b"Host: a", b"Content-Length: 5, 5", b"X: y"], [b"Host: a", b"Content-Length: 5", b"X: y"]),
+    ("list_no_space", [b"Host: a", b"content-length:5,5,5"], [b"Host: a", b"content-length: 5"]),
+    ("list_ows_and_zeros", [b"Host: a", b"Content-Length:\t05 ,5 \t"], [b"Host: a", b"Content-Length: 5"]),
+    ("repeat", [b"Host: a", b"Content-Length: 5", b"X: y", b"Content-Length: 5"],
+     [b"Host: a", b"Content-Length: 5", b"X: y"]),
+    ("repeat_kept_as_sent", [b"Host: a", b"CONTENT-LENGTH:  05", b"Content-Length: 5"],
+     [b"Host: a", b"CONTENT-LENGTH:  05"]),
+    ("repeat_of_a_list", [b"Host: a", b"Content-Length: 5", b"Content-Length: 5,5", b"X: y"],
+     [b"Host: a", b"Content-Length: 5", b"X: y"]),
+    ("list_then_repeat", [b"Host: a", b"Content-Length: 5,5", b"Content-Length: 5"],
+     [b"Host: a", b"Content-Length: 5"]),
+    ("named_by_connection", [b"Host: a", b"Connection: content-length", b"Content-Length: 5, 5"],
+     [b"Host: a", b"Content-Length: 5"]),
+    ("zero_list", [b"Host: a", b"Content-Length: 0, 00"], [b"Host: a", b"Content-Length: 0"]),
+    ("largest", [b"Host: a", b"Content-Length: 999999999999999999,999999999999999999"],
+     [b"Host: a", b"Content-Length: 999999999999999999"]),
+]
+
+
+@pytest.mark.parametrize("kind", ["req", "resp"])
+@pytest.mark.parametrize("lines, stripped", [c[1:] for c in CL_NORMALIZED], ids=[c[0] for c in CL_NORMALIZED])
+def test_a_content_length_list_or_repeat_is_forwarded_as_one_field(impl, kind, lines, stripped):
+    start = b"POST / HTTP/1.1" if kind == "req" else b"HTTP/1.1 200 OK"
+    data = head(start, *lines) + b"hello"
+    p = impl.Parser()
+    r = p.parse_request(data) if kind == "req" else p.parse_response(data)
+    assert r[K.R_FLAGS] & K.F_HOP, "the head would be forwarded untouched"
+    assert p.strip_hop(data) == head(start, *stripped)[:-2]
+    assert p.rewrite(data, b"\r\n") == head(start, *stripped) + b"hello"
+    n = p.rewrite_rc(data, len(data), 0, b"\r\n", 2)
+    assert p.rewritten(n) == head(start, *stripped) + b"hello"
+
+
+@pytest.mark.parametrize("value", [b"5", b"005", b"  5 "])
+def test_a_single_content_length_leaves_the_head_untouched(impl, value):
+    # The fast path: no F_HOP, the bytes go as received (leading zeros too, as HAProxy does).
+    data = head(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: " + value) + b"hello"
+    p = impl.Parser()
+    r = p.parse_request(data)
+    assert r[K.R_FLAGS] == K.F_CL and r[K.R_CONTENT_LENGTH] == 5
+    assert p.strip_hop(data) == data[:r[K.R_END] - 2]

@@ -57,20 +57,26 @@ if hasattr(select, "epoll"):
             self._fd_to_key[fd] = SelectorKey(fileobj, fd, events, data)
             return key
 
-        def dispatch(self, timeout):
-            """Wait up to `timeout` seconds, then call each ready callback with its mask.
+        def dispatch(self, timeout, woke):
+            """Wait up to `timeout` seconds, call `woke()` (the caller reads its clock
+            there, so that what the callbacks time is measured from the wakeup, not
+            from before the wait), then each ready callback with its mask.
 
             Each key is looked up just before its callback runs, so a socket closed
             by an earlier callback of the same batch is skipped. Masks are what
             `select()` would give (an error or hang-up wakes both directions)."""
             get = self._fd_to_key.get
-            for fd, ev in self._selector.poll(timeout, MAX_EVENTS):
+            ready = self._selector.poll(timeout, MAX_EVENTS)
+            woke()
+            for fd, ev in ready:
                 key = get(fd)
                 if key is not None:
                     key.data(_FROM_EPOLL[ev & _LOW] & key.events)
 
 else:   # pragma: no cover - not Linux
     class Selector(selectors.DefaultSelector):
-        def dispatch(self, timeout):
-            for key, mask in self.select(timeout):
+        def dispatch(self, timeout, woke):
+            ready = self.select(timeout)
+            woke()
+            for key, mask in ready:
                 key.data(mask)

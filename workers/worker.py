@@ -720,16 +720,22 @@ class Worker:
         self.send_master({"t": "ready", "pid": os.getpid(), "slot": self.slot})
         dispatch = self.sel.dispatch
         monotonic = time.monotonic
+        woke = self.woke
         while self.running:
             timeout = self.next_tick - monotonic()
-            dispatch(timeout if timeout > 0 else 0)
-            self.now = now = monotonic()
+            dispatch(timeout if timeout > 0 else 0, woke)
             if self.queued:
                 self.run_queues()
+            now = self.now
             if now >= self.next_tick:
                 self.tick(now)
         self.shutdown()
         return EXIT_OK
+
+    def woke(self):
+        """The loop woke up: the time every deadline set by this batch counts from
+        (read before the wait, a deadline could start up to a TICK early)."""
+        self.now = time.monotonic()
 
     def shutdown(self):
         for sess in list(self.sessions):
