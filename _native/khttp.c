@@ -577,6 +577,7 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
                         return KHTTP_E_CL_CONFLICT;
                     if (e == ve)
                         break;
+                    flags |= KHTTP_F_HOP;   /* a list */
                     a = e + 1;
                 }
                 break;
@@ -624,7 +625,6 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
                     }
                     if (e == ve)
                         break;
-                    flags |= KHTTP_F_HOP;   /* a list */
                     a = e + 1;
                 }
                 break;
