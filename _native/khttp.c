@@ -267,6 +267,36 @@ static int64_t method_verdict(const unsigned char *b, int64_t ls, int64_t n, int
     return KHTTP_E_METHOD;
 }
 
+/* E_BARE_CR for the first CR in b[from, to) followed by anything but LF (RFC 9112
+ * §2.2), else 0. It is answered as soon as the byte after the CR is there, head
+ * complete or not: lines ended by bare CRs never make a complete head, and such a
+ * request would wait for `timeout http-request`. Like method_verdict() it comes
+ * before the size limits, and a bare CR that a byte-by-byte reader would meet
+ * only past max_line (start line without LF) or max_head is left to them, so
+ * every prefix of a head is answered as the whole head is. */
+static int64_t bare_cr_verdict(const unsigned char *b, int64_t from, int64_t to, int64_t ls,
+                               int64_t start, int64_t max_line, int64_t max_head)
+{
+    const unsigned char *c;
+    int64_t j, lim;
+    for (;;) {
+        if (from + 1 >= to)
+            return 0;
+        c = memchr(b + from, '\r', (size_t)(to - 1 - from));
+        if (c == NULL)
+            return 0;
+        j = c - b;
+        if (b[j + 1] != '\n')
+            break;
+        from = j + 2;
+    }
+    lim = start + max_head;
+    if (ls + max_line < lim
+        && memchr(b + ls, '\n', (size_t)((j < ls + max_line ? j : ls + max_line) - ls)) == NULL)
+        lim = ls + max_line;
+    return j + 1 < lim ? KHTTP_E_BARE_CR : 0;
+}
+
 static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
 {
     int64_t pos = ls, toff, err;
@@ -454,16 +484,16 @@ static void framing(int64_t *res, int64_t flags, int64_t cl, int64_t host, int i
     res[R_PERSIST] = persist;
 }
 
+static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t start,
+                             int64_t ls, int64_t end, int is_request);
+
 static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t start_,
                           size_t prev_len_, int is_request)
 {
     const unsigned char *b = (const unsigned char *)buf;
     int64_t n = (int64_t)len_, start = (int64_t)start_, prev_len = (int64_t)prev_len_;
-    int64_t max_line = p->max_line, max_head = p->max_head, max_headers = p->max_headers;
-    int64_t *res = p->res, *hdrs = p->hdrs;
-    int64_t ls, s, i, end = 0, pos, err, nh = 0, cl = -1, host = 0, other = 0, flags = 0;
-    int64_t te_codings = 0;
-    int chunked_seen = 0, last_chunked = 0;
+    int64_t max_line = p->max_line, max_head = p->max_head;
+    int64_t ls, s, i, end = 0, err;
     const unsigned char *lf;
 
     p->end = 0;
@@ -499,9 +529,36 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
                                                       ls + max_line : start + max_head)) != 0)
         return err;
     if (end == 0) {
-        int line_bad = n - ls >= max_line && memchr(b + ls, '\n', (size_t)max_line) == NULL;
+        int line_bad;
+        /* Bytes searched at the previous call had no bare CR (but maybe a CR last). */
+        s = start + prev_len - 1;
+        if ((err = bare_cr_verdict(b, s < ls ? ls : s, n, ls, start, max_line, max_head)) != 0)
+            return err;
+        line_bad = n - ls >= max_line && memchr(b + ls, '\n', (size_t)max_line) == NULL;
         return limit_error(line_bad, n - start >= max_head, ls, start, max_line, max_head);
     }
+    err = complete_head(p, b, start, ls, end, is_request);
+    if (err < 0) {
+        /* A head that parses has no bare CR: only a failure needs the search. */
+        int64_t cr = bare_cr_verdict(b, ls, end, ls, start, max_line, max_head);
+        if (cr)
+            return cr;
+    }
+    return err;
+}
+
+/* A head whose end is known: the limits, the start line, each header line, then
+ * the rules over the whole head; R_END or the first error met. */
+static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t start,
+                             int64_t ls, int64_t end, int is_request)
+{
+    int64_t max_line = p->max_line, max_head = p->max_head, max_headers = p->max_headers;
+    int64_t *res = p->res, *hdrs = p->hdrs;
+    int64_t pos, err, nh = 0, cl = -1, host = 0, other = 0, flags = 0;
+    int64_t te_codings = 0;
+    int chunked_seen = 0, last_chunked = 0;
+    const unsigned char *lf;
+
     lf = memchr(b + ls, '\n', (size_t)(end - ls));
     err = limit_error((lf - b) - ls >= max_line, end - start > max_head, ls, start,
                       max_line, max_head);

@@ -9,8 +9,10 @@
  *   - the answer is a function of buf[start:len] only; prev_len (the length of
  *     buf[start:] at the previous call that returned 0) only lets the search
  *     for the blank line skip bytes already searched;
- *   - a head that is incomplete reports only limit errors (line too long, head
- *     too large), so every split of an input gives either 0 or the final answer;
+ *   - a head that is incomplete reports only a bad method byte, a bare CR and
+ *     the limits (line too long, head too large), and a complete head is judged
+ *     in that order first, so every split of an input gives either 0 or the
+ *     final answer;
  *   - a complete head reports the first error a left-to-right reader meets:
  *     limits, start line, then each header line (syntax, then its value's
  *     meaning), then whole-head framing rules.

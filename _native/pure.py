@@ -102,6 +102,26 @@ def _method_verdict(data, ls, n, lim):
     return E_METHOD
 
 
+def _bare_cr_verdict(data, frm, to, ls, start, max_line, max_head):
+    """C's bare_cr_verdict(): E_BARE_CR for the first CR in data[frm:to] followed by
+    anything but LF (RFC 9112 §2.2), as soon as the byte after it is there, unless a
+    byte-by-byte reader would meet it only past max_line (start line without LF) or
+    max_head: the limits answer then, as for a prefix. Else 0."""
+    while True:
+        if frm + 1 >= to:
+            return 0
+        j = data.find(b"\r", frm, to - 1)
+        if j < 0:
+            return 0
+        if data[j + 1] != LF:
+            break
+        frm = j + 2
+    lim = start + max_head
+    if ls + max_line < lim and data.find(b"\n", ls, min(j, ls + max_line)) < 0:
+        lim = ls + max_line
+    return E_BARE_CR if j + 1 < lim else 0
+
+
 def _request_line(data, ls):
     """Exact scan of a request line -> (err, mlen, toff, tlen, version, next)."""
     pos = ls
@@ -366,10 +386,27 @@ class Parser:
                 if err:
                     return err
         if i < 0 and j < 0:
+            # Bytes searched at the previous call had no bare CR (but maybe a CR last).
+            err = _bare_cr_verdict(data, max(ls, start + prev_len - 1), n, ls, start,
+                                   max_line, max_head)
+            if err:
+                return err
             line_bad = n - ls >= max_line and data.find(b"\n", ls, ls + max_line) < 0
             return _limit_error(line_bad, n - start >= max_head, ls, start,
                                 max_line, max_head)
         end = i + 3 if (j < 0 or 0 <= i < j) else j + 2
+        r = self._complete(data, start, ls, end, m, is_request)
+        if r.__class__ is int:
+            # A head that parses has no bare CR: only a failure needs the search.
+            return _bare_cr_verdict(data, ls, end, ls, start, max_line, max_head) or r
+        return r
+
+    def _complete(self, data, start, ls, end, m, is_request):
+        """C's complete_head(): the limits, the start line, each header line, then the
+        rules over the whole head; the R_* list or the first error met. `m` is the
+        request line's match, or None."""
+        max_line = self.max_line
+        max_head = self.max_head
         err = _limit_error(data.find(b"\n", ls) - ls >= max_line, end - start > max_head,
                            ls, start, max_line, max_head)
         if err:

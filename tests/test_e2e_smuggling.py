@@ -14,6 +14,8 @@ connection open after the bad bytes, so only the proxy can have closed it,
 and the next request arrives on a new backend connection.
 """
 
+import time
+
 import pytest
 
 from support.backend import Reply, ScriptedBackend
@@ -181,6 +183,11 @@ REFUSED = [
     ("two-host-lines", req([b"Host: a.example", b"Host: b.example"], start=b"GET / HTTP/1.1")),
     ("two-host-lines-same", req([b"Host: a.example", b"Host: a.example"], start=b"GET / HTTP/1.1")),
     ("no-host-http11", req([b"X-A: b"], start=b"GET / HTTP/1.1")),
+    # a bare CR as a line terminator: the head never completes, and waited for
+    # timeout http-request (issue 12); answered at the byte after the CR
+    ("bare-cr-line-ends", b"GET / HTTP/1.1\rHost: t\r\r"),
+    ("bare-cr-after-header", b"GET / HTTP/1.1\r\nHost: t\rX-A: b\r"),
+    ("bare-cr-in-target", b"GET /\rfoo"),
 ]
 
 
@@ -346,6 +353,22 @@ def test_a_response_content_length_list_or_repeat_reaches_the_client_as_one_fiel
         assert raw_cl_lines(r.raw_head) == [b"Content-Length: 5"], r.raw_head
         again = c.request("GET", "/next")
         assert again.status == 200 and again.conn_id == "s1-1"
+
+
+def test_bare_cr_line_ends_are_answered_at_once_not_at_timeout_http_request(backend_factory,
+                                                                             proxy_factory):
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1, timeouts=("connect 2s", "client 30s", "server 5s",
+                                                "http-request 20s"))
+    with HttpClient(kw.port, timeout=10) as c:
+        t0 = time.monotonic()
+        c.send(b"GET / HTTP/1.1\rHost: t\r\r")
+        r = c.read_response()
+        took = time.monotonic() - t0
+        assert_html_error(r, 400)
+        assert c.wait_closed(2)
+    assert took < 2, "answered after %.1f s: it waited for a timeout" % took
+    assert b.conn_count == 0
 
 
 def test_http10_request_without_host_is_accepted(echo):

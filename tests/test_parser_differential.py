@@ -226,3 +226,32 @@ def test_short_inputs_with_small_limits_answer_every_prefix_as_the_whole():
                 for cut in range(1, len(data)):
                     r = parse(pp, "req", data[:cut])
                     assert r == 0 or r == whole, (data, cut, kwargs, r, whole)
+
+
+@pytest.mark.parametrize("kind", ["req", "resp"])
+def test_bare_cr_after_the_start_line_with_small_limits_answers_every_prefix_as_the_whole(kind):
+    """A bare CR is answered as soon as the byte after it is there (issue 12), before
+    the size limits but only where a byte-by-byte reader meets it first: every tail of
+    up to 4 bytes over CR, LF, a name byte, a colon and a control byte after a start
+    line, under limits that end around it: C and Python agree, and each prefix (fed
+    with the prev_len hint or without) gets 0 or the whole input's answer."""
+    import itertools
+    start = b"GET / HTTP/1.1\r\n" if kind == "req" else b"HTTP/1.1 200 OK\r\n"
+    n = len(start)
+    limits = [dict(max_head=n + k) for k in (1, 2, 3, 4)] + [dict(max_line=n - 2), dict(max_line=n),
+                                                           dict(max_line=n + 1, max_head=n + 2)]
+    alphabet = [b"\r", b"\n", b"a", b":", b"\x01"]
+    for kwargs in limits:
+        pp, nn = pure.Parser(**kwargs), native.Parser(**kwargs)
+        for size in range(1, 5):
+            for combo in itertools.product(alphabet, repeat=size):
+                data = start + b"".join(combo)
+                whole = parse(pp, kind, data)
+                assert whole == parse(nn, kind, data), (data, kwargs)
+                prev = 0
+                for cut in range(1, len(data)):
+                    r = parse(pp, kind, data[:cut])
+                    assert r == 0 or r == whole, (data, cut, kwargs, r, whole)
+                    r = parse(nn, kind, data[:cut], 0, prev)
+                    assert r == 0 or r == whole, (data, cut, kwargs, r, whole)
+                    prev = cut if r == 0 else 0
