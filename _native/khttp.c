@@ -297,6 +297,38 @@ static int64_t bare_cr_verdict(const unsigned char *b, int64_t from, int64_t to,
     return j + 1 < lim ? KHTTP_E_BARE_CR : 0;
 }
 
+#define ALPHA(c) ((unsigned char)(((c) | 0x20) - 'a') < 26)
+#define DIGIT(c) ((unsigned char)((c) - '0') < 10)
+
+/* Is t[0:len) a request-target form that `method` may use (RFC 9112 §3.2)?
+ * origin-form ("/...") for any method but CONNECT, which takes the
+ * authority-form (host ":" port, §3.2.3); the asterisk-form only for OPTIONS
+ * (§3.2.4); absolute-form for any method but CONNECT, with "//" after the
+ * scheme as HAProxy requires (RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT /
+ * "+" / "-" / "." )). Anything else ("foo", "x:80" with GET) would reach the
+ * server as a target it must guess at: HAProxy answers 400, so do we. */
+static int target_form_ok(const unsigned char *t, int64_t len, int method)
+{
+    int64_t i;
+    if (method == M_CONNECT) {
+        for (i = len; i > 0 && DIGIT(t[i - 1]); i--)
+            ;
+        if (i == len || i < 2 || t[i - 1] != ':')
+            return 0;       /* no port, or no host */
+        return memchr(t, '/', (size_t)len) == NULL;
+    }
+    if (t[0] == '/')
+        return 1;
+    if (t[0] == '*')
+        return len == 1 && method == M_OPTIONS;
+    if (!ALPHA(t[0]))
+        return 0;
+    for (i = 1; i < len && (ALPHA(t[i]) || DIGIT(t[i]) || t[i] == '+' || t[i] == '-'
+                            || t[i] == '.'); i++)
+        ;
+    return i + 3 <= len && t[i] == ':' && t[i + 1] == '/' && t[i + 2] == '/';
+}
+
 static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
 {
     int64_t pos = ls, toff, err;
@@ -333,9 +365,13 @@ static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, in
         return err;
     if (major != 1)
         return KHTTP_E_VERSION_UNSUPPORTED;
+    /* The target's form is judged once the version says it is HTTP/1's grammar. */
+    res[R_METHOD] = method_code(b + ls, res[R_METHOD_LEN]);
+    if ((b[toff] != '/' || res[R_METHOD] == M_CONNECT)
+        && !target_form_ok(b + toff, res[R_TARGET_LEN], (int)res[R_METHOD]))
+        return KHTTP_E_TARGET;
     /* RFC 9110 §2.5: a higher 1.x minor version is handled as 1.1. */
     res[R_VERSION] = minor == 0 ? 10 : 11;
-    res[R_METHOD] = method_code(b + ls, res[R_METHOD_LEN]);
     *next = pos + 2;
     return 0;
 }

@@ -17,7 +17,7 @@ from .constants import (
     E_TE_HTTP10, E_TOO_MANY_HEADERS, E_TRAILER, E_VERSION, E_VERSION_UNSUPPORTED,
     F_AUTH_CONN, F_CHUNKED, F_CL, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_CONN_OTHER,
     F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_KEEPALIVE_HDR, F_PROXY_CONN, F_TE, F_UPGRADE,
-    METHOD_CODES, M_CONNECT, M_OTHER, NHOT,
+    METHOD_CODES, M_CONNECT, M_OPTIONS, M_OTHER, NHOT,
     B_CHUNKED, B_CLOSE, B_LENGTH, B_NONE,
     R_BODY, R_BODY_LEN, R_CONN_OTHER_COUNT, R_CONTENT_LENGTH, R_END, R_FLAGS, R_HOST_COUNT,
     R_METHOD, R_METHOD_LEN, R_METHOD_OFF, R_NHEADERS, R_PERSIST, R_REASON_LEN, R_REASON_OFF,
@@ -102,6 +102,25 @@ def _method_verdict(data, ls, n, lim):
     return E_METHOD
 
 
+_SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*://")
+_AUTHORITY = re.compile(rb"[^/]+:[0-9]+\Z")
+
+
+def _target_form_ok(target, method):
+    """C's target_form_ok(): RFC 9112 §3.2's forms, each for the methods that may use
+    it: origin-form but for CONNECT, authority-form (host ":" port) for CONNECT only,
+    "*" for OPTIONS only, absolute-form (scheme "://", as HAProxy requires) but for
+    CONNECT. Anything else ("foo") would reach the server as a target it must guess at."""
+    if method == M_CONNECT:
+        return _AUTHORITY.match(target) is not None
+    c = target[0]
+    if c == 47:     # '/'
+        return True
+    if c == 42:     # '*'
+        return target == b"*" and method == M_OPTIONS
+    return _SCHEME.match(target) is not None
+
+
 def _bare_cr_verdict(data, frm, to, ls, start, max_line, max_head):
     """C's bare_cr_verdict(): E_BARE_CR for the first CR in data[frm:to] followed by
     anything but LF (RFC 9112 §2.2), as soon as the byte after it is there, unless a
@@ -163,6 +182,9 @@ def _request_line(data, ls):
         return E_VERSION, 0, 0, 0, 0, 0
     if major != 1:
         return E_VERSION_UNSUPPORTED, 0, 0, 0, 0, 0
+    # The target's form is judged once the version says it is HTTP/1's grammar.
+    if not _target_form_ok(data[toff:toff + tlen], METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)):
+        return E_TARGET, 0, 0, 0, 0, 0
     return 0, mlen, toff, tlen, (10 if minor == 0 else 11), pos + 2
 
 
@@ -419,6 +441,10 @@ class Parser:
             if m is not None:
                 toff = m.start(1)
                 mlen = toff - 1 - ls
+                method = METHOD_CODES.get(data[ls:toff - 1], M_OTHER)
+                if (data[toff] != 47 or method == M_CONNECT) \
+                        and not _target_form_ok(m.group(1), method):
+                    return E_TARGET
                 res[R_METHOD_OFF] = ls
                 res[R_METHOD_LEN] = mlen
                 res[R_TARGET_OFF] = toff
@@ -434,7 +460,8 @@ class Parser:
                 res[R_TARGET_OFF] = toff
                 res[R_TARGET_LEN] = tlen
                 res[R_VERSION] = version
-            res[R_METHOD] = METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)
+                method = METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)
+            res[R_METHOD] = method
         else:
             m = _STATUS_LINE.match(data, ls)
             if m is not None:

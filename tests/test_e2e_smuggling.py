@@ -183,6 +183,14 @@ REFUSED = [
     ("two-host-lines", req([b"Host: a.example", b"Host: b.example"], start=b"GET / HTTP/1.1")),
     ("two-host-lines-same", req([b"Host: a.example", b"Host: a.example"], start=b"GET / HTTP/1.1")),
     ("no-host-http11", req([b"X-A: b"], start=b"GET / HTTP/1.1")),
+    # request-target forms (RFC 9112 §3.2, issue 12): origin-form, absolute-form, "*" with
+    # OPTIONS, authority-form with CONNECT; anything else was forwarded as it came
+    ("target-relative", req([b"Host: t"], start=b"GET foo HTTP/1.1")),
+    ("target-relative-dot", req([b"Host: t"], start=b"GET ./foo HTTP/1.1")),
+    ("target-asterisk-with-get", req([b"Host: t"], start=b"GET * HTTP/1.1")),
+    ("target-authority-with-get", req([b"Host: t"], start=b"GET t:80 HTTP/1.1")),
+    ("target-scheme-without-slashes", req([b"Host: t"], start=b"GET http:t HTTP/1.1")),
+    ("connect-origin-form", req([b"Host: t"], start=b"CONNECT / HTTP/1.1")),
     # a bare CR as a line terminator: the head never completes, and waited for
     # timeout http-request (issue 12); answered at the byte after the CR
     ("bare-cr-line-ends", b"GET / HTTP/1.1\rHost: t\r\r"),
@@ -369,6 +377,23 @@ def test_bare_cr_line_ends_are_answered_at_once_not_at_timeout_http_request(back
         assert c.wait_closed(2)
     assert took < 2, "answered after %.1f s: it waited for a timeout" % took
     assert b.conn_count == 0
+
+
+def test_options_asterisk_is_forwarded_and_connect_answered_501(echo):
+    """The two methods with a form of their own: OPTIONS * reaches the server as sent;
+    CONNECT (authority-form) gets keepwarm's 501, as before: it is no forward proxy
+    (HAProxy forwards it)."""
+    proxy, backend = echo
+    n = backend.request_count
+    with HttpClient(proxy.port, timeout=3) as c:
+        c.send(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.read_response().status == 200
+    assert [q.target for q in backend.requests[n:]] == ["*"]
+    with HttpClient(proxy.port, timeout=3) as c:
+        c.send(b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n")
+        assert_html_error(c.read_response(), 501)
+        assert c.wait_closed(2)
+    assert backend.request_count == n + 1
 
 
 def test_http10_request_without_host_is_accepted(echo):
