@@ -1,0 +1,1 @@
+"""Soak run: keepwarm beside HAProxy under reloads, kills, idle and slow clients, hostile input."""
