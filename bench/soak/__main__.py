@@ -87,11 +87,11 @@ def raise_nofile(need):
 class ScriptedBackend:
     """bench/soak/backend.py in its own process."""
 
-    def __init__(self, workdir, repo, close_idle_max_ms=0):
+    def __init__(self, workdir, close_idle_max_ms=0):
         self.port = free_port()
         argv = [sys.executable, "-m", "bench.soak.backend", str(self.port),
                 "--close-idle-max-ms", str(close_idle_max_ms)]
-        env = dict(os.environ, PYTHONPATH=str(repo))
+        env = dict(os.environ, PYTHONPATH=str(servers.REPO))  # this harness, whatever --repo
         self.proc = Proc("scripted backend", argv, Path(workdir) / f"backend-{self.port}.log",
                          env=env)
         try:
@@ -157,7 +157,7 @@ def measure(name, args, workdir, nginx_port):
                                    lambda p: slowloris.phases(p, args.slow, args.slow_phase,
                                                               args.busy, Path(workdir)))
         elif name in ("hostile", "closing"):
-            be = ScriptedBackend(workdir, args.repo,
+            be = ScriptedBackend(workdir,
                                  closing.CLOSE_IDLE_MAX_MS if name == "closing" else 0)
             try:
                 if name == "hostile":
@@ -221,7 +221,9 @@ def main(argv=None):
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
 
     dirty = machine["uncommitted"]
-    print(f"\n{machine['date']} · keepwarm {machine['keepwarm_commit']}"
+    commit = machine["keepwarm_commit"] or ""
+    commit = commit.split()[0] if commit and not commit.startswith("fatal") else "(no git)"
+    print(f"\n{machine['date']} · keepwarm {commit} in {args.repo}"
           + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")
           + f" · {machine['haproxy']} · {machine['nproc']} CPUs · "
           f"load at start {machine['loadavg_at_start'][0]:.2f} · {result['elapsed_s']} s\n")

@@ -86,6 +86,9 @@ def parse_proc_net_tcp(text):
 
 
 ESTABLISHED = "01"
+# `python -m` puts the working directory first on sys.path; -P (3.11+) leaves it out,
+# so PYTHONPATH decides which checkout runs (--repo).
+SAFE_PATH = ["-P"] if sys.version_info >= (3, 11) else []
 
 
 class SoakProxy:
@@ -106,7 +109,7 @@ class SoakProxy:
         if self.kind == "keepwarm":
             env = dict(os.environ)
             env["PYTHONPATH"] = str(self.repo) + os.pathsep + env.get("PYTHONPATH", "")
-            argv = [sys.executable, "-m", "proxy", "run", "-f", str(self.conf)]
+            argv = [sys.executable, *SAFE_PATH, "-m", "proxy", "run", "-f", str(self.conf)]
         else:
             env, argv = None, ["haproxy", "-W", "-f", str(self.conf)]
         self.proc = Proc(self.kind, argv, self.dir / f"{self.kind}-{self.port}.log", env=env)
@@ -182,9 +185,10 @@ class SoakProxy:
             request = None
         if request is not None:
             return request(str(self.sock), {"cmd": "stats"}, timeout=timeout_s)
-        out = subprocess.run([sys.executable, "-m", "proxy", "stats", "-s", str(self.sock),
-                              "--json"], capture_output=True, text=True, timeout=timeout_s,
-                             cwd=self.repo, env=dict(os.environ, PYTHONPATH=str(self.repo)))
+        out = subprocess.run([sys.executable, *SAFE_PATH, "-m", "proxy", "stats", "-s",
+                              str(self.sock), "--json"], capture_output=True, text=True,
+                             timeout=timeout_s, cwd=self.repo,
+                             env=dict(os.environ, PYTHONPATH=str(self.repo)))
         if out.returncode != 0:
             raise RuntimeError(f"keepwarm stats exited {out.returncode}: {out.stderr.strip()}")
         return json.loads(out.stdout)
