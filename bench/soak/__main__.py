@@ -214,13 +214,15 @@ def main(argv=None):
             if nginx:
                 nginx.stop()
     result["elapsed_s"] = round(time.monotonic() - t0)
+    # Others may edit the tree during a run; each proxy start reads it afresh.
+    machine["uncommitted_at_end"] = uncommitted(args.repo)
 
     out = args.json or (args.repo / "bench" / "results" /
                         time.strftime("soak-%Y%m%d-%H%M%S.json", time.gmtime()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
 
-    dirty = machine["uncommitted"]
+    dirty = sorted(set(machine["uncommitted"] or []) | set(machine["uncommitted_at_end"] or []))
     commit = machine["keepwarm_commit"] or ""
     commit = commit.split()[0] if commit and not commit.startswith("fatal") else "(no git)"
     print(f"\n{machine['date']} · keepwarm {commit} in {args.repo}"
