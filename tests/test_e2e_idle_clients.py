@@ -92,3 +92,7 @@ def test_a_private_connection_stays_with_its_silent_client(backend_factory, prox
         assert first.status == 401
         assert other.request("GET", "/b").conn_id != first.conn_id
         assert c.request("GET", "/c").conn_id == first.conn_id
+        # Counted among the idle connections while its client is silent.
+        st = kw.wait_stats(lambda s: s["backends"]["be"]["servers"]["s1"]["req_tot"] == 3,
+                           what="3 requests counted")
+        assert st["backends"]["be"]["servers"]["s1"]["idle_conn_cur"] == 2

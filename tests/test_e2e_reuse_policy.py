@@ -163,13 +163,14 @@ def test_pool_max_conn_1_keeps_one_idle_connection_and_closes_the_others(backend
             c.close()
     b.wait_for(lambda be: sum(1 for x in be.connections if x.closed_at is not None) >= 2, timeout=3,
                what="two of three idle connections closed")
-    assert [x.conn_id for x in b.open_connections()] == [1], \
-        "open after pool-max-conn 1: %s" % [x.conn_id for x in b.open_connections()]
+    # The one kept is whichever of the three finished first.
+    kept = [x.conn_id for x in b.open_connections()]
+    assert len(kept) == 1 and b.conn_count == 3, "open after pool-max-conn 1: %s" % kept
     assert all(x.closed_by == "peer" for x in b.connections if x.closed_at is not None)
     st = kw.wait_stats(lambda s: s["backends"]["be"]["servers"]["s1"]["idle_conn_cur"] == 1,
                        what="idle_conn_cur 1")
     assert st["backends"]["be"]["servers"]["s1"]["idle_conn_cur"] == 1
-    assert get(kw.port, "/next").conn_id == "s1-1"
+    assert get(kw.port, "/next").conn_id == "s1-%d" % kept[0]
 
 
 def test_pool_max_conn_0_keeps_no_idle_connection(backend_factory, proxy_factory):

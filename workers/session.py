@@ -105,8 +105,8 @@ class ServerConn:
             self.worker.evict_idle(self)
             return
         if sess.idle is self:
-            # Idle between two requests of its session: the same, but not pooled.
-            sess.idle = None
+            # Private, idle between two requests of its session: the same.
+            sess.take_own_idle()
             self.server.counters.idle_srv_closed += 1
             self.close()
             return
@@ -482,9 +482,9 @@ class Session:
                         return
         lost_private = False
         if conn is not None:
-            # The session's own connection serves it again if the balancer chose
-            # the same server (HAProxy does the same); otherwise others may use it.
-            self.idle = None
+            # The session's own (private) connection serves it again if the
+            # balancer chose the same server (HAProxy does the same).
+            self.take_own_idle()
             if conn.server is not server:
                 lost_private = conn.private
                 worker.release(conn)
@@ -909,7 +909,9 @@ class Session:
                 # client must not pin a server connection (HAProxy does the same).
                 self.worker.release(conn)
             elif self.client_ka and not self.client_eof and self.state == ST_WAIT:
-                self.idle = conn         # private: kept for this session's next request only
+                # Private: kept for this session's next request only.
+                self.idle = conn
+                server.kept.add(conn)
                 self.worker.mark_idle(conn)
             else:
                 conn.close()
@@ -1253,12 +1255,17 @@ class Session:
             self.server.counters.scur -= 1
             conn.close()
 
-    def drop_idle(self):
-        """The session ends: its idle server connection goes to the pool for others."""
+    def take_own_idle(self):
+        """Take back the private connection this session keeps between its requests."""
         conn = self.idle
-        if conn is not None:
-            self.idle = None
-            self.worker.release(conn)
+        self.idle = None
+        conn.server.kept.discard(conn)
+        return conn
+
+    def drop_idle(self):
+        """The session ends: its private idle server connection, if any, closes with it."""
+        if self.idle is not None:
+            self.take_own_idle().close()
 
     def abort(self):
         """Close everything at once (broken peer, unrecoverable mid-stream error)."""

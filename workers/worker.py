@@ -43,7 +43,7 @@ class ServerRuntime:
     """One server as a worker sees it: address, weight, state, idle pool, counters."""
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
-                 "pool", "counters", "idle_limit", "max_reuse", "maxconn", "observe", "errors",
+                 "pool", "kept", "counters", "idle_limit", "max_reuse", "maxconn", "observe", "errors",
                  "up_since")
 
     def __init__(self, backend, config, family, addr, share):
@@ -55,6 +55,7 @@ class ServerRuntime:
         self.weight = config.weight
         self.usable = not config.disabled
         self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn)
+        self.kept = set()       # private idle connections, each kept by its session (sess.idle)
         self.counters = Counters()
         # Idle connections are closed after pool-purge-delay, or pool-idle-timeout if shorter.
         limit = config.pool_purge_delay
@@ -220,6 +221,7 @@ class Worker:
         g = config.global_
         self.parser = Parser(max_headers=101, max_head=16384, max_line=8192)
         self.sessions = set()
+        self.sessions_peak = 0       # the most sessions a tick has seen since the set was made
         share = self.share_of
         self.nworkers = nworkers
         self.backends = {b.name: BackendRuntime(b, addrs, share) for b in config.backends}
@@ -572,24 +574,18 @@ class Worker:
         pooled or kept by a session between its requests."""
         for conn in server.pool.drain():
             conn.close()
-        for sess in self.sessions:
-            conn = sess.idle
-            if conn is not None and conn.server is server:
-                sess.idle = None
-                conn.close()
+        for conn in list(server.kept):
+            conn.session.take_own_idle().close()
 
     def snapshot(self):
         """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
-        attached = {}
-        for sess in self.sessions:
-            if sess.idle is not None:
-                attached[sess.idle.server] = attached.get(sess.idle.server, 0) + 1
         be_snap = {}
         for be in self.backends.values():
             srv = {}
             for s in be.servers:
-                # Idle connections: pooled, plus those kept by a session between its requests.
-                s.counters.idle_conn_cur = len(s.pool) + attached.get(s, 0)
+                # Idle connections: pooled, plus private ones kept by a session
+                # between its requests.
+                s.counters.idle_conn_cur = len(s.pool) + len(s.kept)
                 s.counters.stot = s.counters.req_tot     # streams sent to this server
                 srv[s.name] = s.counters.snapshot()
             be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
@@ -669,9 +665,18 @@ class Worker:
         accept() unregisters them: a few syscalls four times a second)."""
         self.next_tick = now + TICK
         self.try_accepting()
-        for sess in [s for s in self.sessions if s.deadline <= now]:
+        sessions = self.sessions
+        for sess in [s for s in sessions if s.deadline <= now]:
             if sess.state != ST_CLOSED:
                 sess.on_timeout()
+        # A set keeps the size of its peak and every scan pays for it: after a
+        # crowd has gone (thousands of slow or idle clients), make it small again.
+        n = len(sessions)
+        if n > self.sessions_peak:
+            self.sessions_peak = n
+        elif self.sessions_peak > 4 * n + 1024:
+            self.sessions = set(sessions)
+            self.sessions_peak = n
         for be in self.backends.values():
             for s in be.servers:
                 self.purge_pool(s, now)
