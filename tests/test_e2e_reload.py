@@ -463,3 +463,31 @@ def test_reload_answers_a_request_waiting_unread_on_an_idle_keepalive_connection
         assert c.wait_closed(3)
     assert [x.target for x in a.requests] == ["/1", "/2"]
     assert wait_gone(old)
+
+
+def test_reload_answers_a_request_sent_just_after_the_stop_on_an_idle_connection(
+        backend_factory, proxy_factory):
+    """A stopping worker closes an idle keep-alive connection only once it has been
+    idle for a tick (250 ms) since the stop: a busy client's next request, sent the
+    moment its previous answer arrived, is on its way when the stop begins, and a
+    close would cross it (HAProxy closes at once and loses ~2 per reload under wrk
+    -c32). Here it comes 50 ms after the old worker began to stop: it is answered,
+    saying close."""
+    a = backend_factory("a")
+    kw = proxy_factory([a], nbproc=1)
+    with HttpClient(kw.port, timeout=5) as c:
+        assert c.request("GET", "/1").status == 200
+        old = kw.worker_pids(kw.stats())
+        os.kill(old[0], signal.SIGSTOP)
+        try:
+            kw.send_signal(signal.SIGHUP)
+            wait_new_generation(kw, old, 1)
+        finally:
+            os.kill(old[0], signal.SIGCONT)      # it finds the stop waiting, and nothing else
+        time.sleep(0.05)
+        c.send(b"GET /2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and "close" in r.connection_tokens
+        assert c.wait_closed(3)
+    assert [x.target for x in a.requests] == ["/1", "/2"]
+    assert wait_gone(old)
