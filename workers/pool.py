@@ -13,6 +13,7 @@ in the server's idle list the same way). Only private ones (NTLM, `http-reuse
 never`) stay with their session.
 """
 
+from itertools import islice
 
 class IdlePool:
     """Idle connections to one server, owned by one worker.
@@ -62,9 +63,9 @@ class IdlePool:
                 return conn
         return None
 
-    def wanted(self, in_use):
-        """Is one more idle connection worth keeping, with `in_use` connections busy
-        (the one being released counted among them)?
+    def offer(self, conn, in_use):
+        """Keep `conn`, just released with `in_use` connections busy (itself counted
+        among them), if it is worth keeping; False if not (the caller closes it).
 
         HAProxy keeps it when the pool is empty, or while idle + used stay within
         what the traffic was seen to need (srv_add_to_idle_list): a thousand
@@ -72,9 +73,9 @@ class IdlePool:
         connection, not a thousand. `pool-warm-conn` adds its connections to the
         need (as HAProxy's pool-low-conn does); `pool-max-conn` bounds it all."""
         n = len(self.conns)
-        if 0 <= self.max_conn <= n:
+        if n and in_use + n > max(in_use, self.est_need) + self.min_idle:
             return False
-        return n == 0 or in_use + n <= max(in_use, self.est_need) + self.min_idle
+        return self.put(conn)
 
     def put(self, conn):
         """Keep `conn` for later; return False if the pool is full (caller closes it)."""
@@ -108,13 +109,8 @@ class IdlePool:
         self.max_used = in_use
         if idle == 0 or exceed <= 0:
             return []
-        kill = min(idle, (exceed + 1) // 2)
         conns = self.conns
-        gone = []
-        for conn in conns:
-            if len(gone) == kill:
-                break
-            gone.append(conn)
+        gone = list(islice(conns, (exceed + 1) // 2))
         for conn in gone:
             del conns[conn]
         return gone

@@ -1041,8 +1041,11 @@ class Session:
         conn.uses += 1
         self.conn = conn
         self.server = server
-        sc.scur += 1
-        server.pool.used(sc.scur)
+        cur = sc.scur + 1
+        sc.scur = cur
+        if cur > sc.smax:
+            sc.smax = cur        # (this path used to raise scur but never smax)
+        server.pool.used(cur)
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD

@@ -385,7 +385,7 @@ class Worker:
         Closed instead: a private connection (NTLM/Negotiate bound it to its client),
         any under `http-reuse never` (never shared between sessions), those the
         server is done with (DOWN, max-reuse), and those the pool does not want
-        (full, or more idle connections than the traffic needs: IdlePool.wanted)."""
+        (full, or more idle connections than the traffic needs: IdlePool.offer)."""
         server = conn.server
         conn.session = None
         if (not server.usable or not self.running or conn.private
@@ -393,12 +393,10 @@ class Worker:
                 or (server.max_reuse >= 0 and conn.uses > server.max_reuse)):
             conn.close()
             return
-        pool = server.pool
-        if not pool.wanted(server.counters.scur + 1):
+        if not server.pool.offer(conn, server.counters.scur + 1):
             server.counters.idle_purged += 1
             conn.close()
             return
-        pool.conns[conn] = None
         self.mark_idle(conn)
 
     def evict_idle(self, conn):
