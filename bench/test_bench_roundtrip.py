@@ -160,11 +160,10 @@ class Rig:
         """Run the worker until the backend holds a whole request head; return it."""
         worker = self.worker
         dispatch = self.dispatch
-        monotonic = time.monotonic
+        woke = worker.woke      # the loop reads its clock as Worker.run() does
         got = b""
         for _ in range(PUMP_LIMIT):
-            worker.now = monotonic()
-            dispatch(0)
+            dispatch(0, woke)
             be = self.backend
             if be is None:
                 be = self.accept_backend()
@@ -192,11 +191,10 @@ class Rig:
         """Run the worker until `client` holds the whole response; return it."""
         worker = self.worker
         dispatch = self.dispatch
-        monotonic = time.monotonic
+        woke = worker.woke      # the loop reads its clock as Worker.run() does
         got = b""
         for _ in range(PUMP_LIMIT):
-            worker.now = monotonic()
-            dispatch(0)
+            dispatch(0, woke)
             try:
                 got += client.recv(65536, socket.MSG_DONTWAIT)
             except BlockingIOError:
@@ -209,15 +207,14 @@ class Rig:
         """Run the worker until it closes `client`'s connection (EOF)."""
         worker = self.worker
         dispatch = self.dispatch
-        monotonic = time.monotonic
+        woke = worker.woke      # the loop reads its clock as Worker.run() does
         for _ in range(PUMP_LIMIT):
             try:
                 if client.recv(65536, socket.MSG_DONTWAIT) == b"":
                     return
             except BlockingIOError:
                 pass
-            worker.now = monotonic()
-            dispatch(0)
+            dispatch(0, woke)
         raise AssertionError("the proxy did not close a Connection: close client")
 
     def round_trip(self, client):
@@ -301,9 +298,9 @@ def time_in_dispatch(rig, fn, n):
     perf = time.perf_counter
     spent = [0.0]
 
-    def dispatch(timeout):
+    def dispatch(timeout, woke):
         t0 = perf()
-        inner(timeout)
+        inner(timeout, woke)
         spent[0] += perf() - t0
     rig.dispatch = dispatch
     samples = []
