@@ -6,20 +6,17 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from selectors import EVENT_READ
 
 import msgpack
 
 from _native import ChunkedDecoder, Parser
-from proxy.config.model import ForwardFor
 from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
-from workers.balance import make_balancer, slowstart_weight
-from workers.counters import Counters
+from workers.balance import slowstart_weight
 from workers.loop import Selector
-from workers.pool import IdlePool
+from workers.runtime import BackendRuntime, FrontendRuntime
 from workers.session import (
-    IDLE_CHECK_AFTER, RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_HEAD, ST_WAIT,
+    IDLE_CHECK_AFTER, RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_WAIT,
     ServerConn, Session,
 )
 
@@ -27,115 +24,11 @@ ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
 LOG_EVERY = 10.0             # seconds between two log lines about the same resource error
-NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
 GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
 
 # Exit statuses the master understands.
 EXIT_OK = 0
 EXIT_BOOT_FAILED = 4        # reserved: the worker could not start; the master must not fork again
-
-
-def _t(value):
-    return NEVER if value is None else value
-
-
-class ServerRuntime:
-    """One server as a worker sees it: address, weight, state, idle pool, counters."""
-
-    __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
-                 "pool", "kept", "counters", "idle_limit", "max_reuse", "maxconn", "observe", "errors",
-                 "up_since")
-
-    def __init__(self, backend, config, family, addr, share):
-        self.name = config.name
-        self.config = config
-        self.backend = backend
-        self.family = family
-        self.addr = addr
-        self.weight = config.weight
-        self.usable = not config.disabled
-        self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn)
-        self.kept = set()       # private idle connections, each kept by its session (sess.idle)
-        self.counters = Counters()
-        # Idle connections are closed after pool-purge-delay, or pool-idle-timeout if shorter.
-        limit = config.pool_purge_delay
-        if config.pool_idle_timeout is not None:
-            limit = min(limit, config.pool_idle_timeout)
-        self.idle_limit = limit
-        self.max_reuse = config.max_reuse
-        self.maxconn = share(config.maxconn)
-        self.observe = config.observe       # passive health: None, "layer4" or "layer7"
-        self.errors = 0                     # consecutive errors seen on live traffic
-        self.up_since = None                # while slowstart ramps the weight up
-
-
-class BackendRuntime:
-    """A backend in one worker: its servers, balancer, reuse mode and timeouts."""
-
-    def __init__(self, config, addrs, share):
-        self.name = config.name
-        self.config = config
-        self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)], share)
-                        for s in config.servers]
-        self.lb = make_balancer(config, self.servers)
-        # A backend of one server without maxconn needs no balancer on the hot path.
-        only = self.servers[0] if len(self.servers) == 1 else None
-        self.lone = only if only is not None and not only.config.backup and not only.maxconn else None
-        self.queue = deque()                # sessions waiting for a server with room
-        # maxqueue is a per-server limit in HAProxy; with one backend queue per
-        # worker, the queue holds at most this worker's share of their sum.
-        self.maxqueue = share(sum(s.maxqueue for s in config.servers)) \
-            if all(s.maxqueue for s in config.servers) and config.servers else 0
-        self.t_queue = _t(config.timeout_queue)
-        self.counters = Counters()          # what happened with no server chosen (503)
-        self.reuse = config.http_reuse
-        self.retries = config.retries
-        self.retry_on = config.retry_on | frozenset(
-            int(x) for x in config.retry_on if x.isdigit())
-        self.retry_status = frozenset(x for x in self.retry_on if isinstance(x, int))
-        self.redispatch = config.redispatch
-        self.redispatch_interval = config.redispatch_interval
-        self.t_connect = _t(config.timeout_connect)
-        self.t_server = _t(config.timeout_server)
-        # After an Upgrade: `timeout tunnel`, else the server timeout goes on applying.
-        self.t_tunnel = _t(config.timeout_tunnel) if config.timeout_tunnel is not None \
-            else self.t_server
-        # option http-server-close / httpclose: close the server side after each response.
-        self.keepalive = config.http_keep_alive and not (config.http_server_close or config.httpclose)
-
-
-class FrontendRuntime:
-    """A frontend in one worker: its backend, client-side timeouts and counters."""
-
-    def __init__(self, config, backend):
-        self.name = config.name
-        self.config = config
-        self.backend = backend
-        self.counters = Counters()
-        self.t_client = _t(config.timeout_client)
-        self.t_http_request = _t(config.timeout_http_request)
-        self.ignore_probes = config.ignore_probes
-        self.idle_close_on_response = config.idle_close_on_response
-        self.maxconn = config.maxconn    # this worker's share, set by the worker
-        self.paused = False              # at its maxconn: its listeners are not watched
-        self.listeners = []              # this worker's listeners of this frontend
-        self.t_keepalive = _t(config.timeout_http_keep_alive)
-        # HAProxy combines the frontend's and the backend's connection mode and the
-        # stronger one wins: httpclose closes both sides after each exchange,
-        # http-server-close only the server side.
-        be = backend.config if backend is not None else None
-        self.keepalive = not (config.httpclose or (be is not None and be.httpclose))
-        # Header edits (slow path, only when configured): request rules run
-        # frontend then backend, response rules backend then frontend, and
-        # option forwardfor's header goes last, as in HAProxy.
-        self.forwardfor = ForwardFor.combine(config.forwardfor, be.forwardfor if be else None)
-        self.request_rules = config.request_rules + (be.request_rules if be else ())
-        self.response_rules = (be.response_rules if be else ()) + config.response_rules
-        self.rewrite_requests = bool(self.forwardfor or self.request_rules)
-        self.server_keepalive = (backend is not None and backend.keepalive
-                                 and not (config.http_server_close or config.httpclose))
-        # Anything in the configuration that changes every request head.
-        self.edit_requests = self.rewrite_requests or not self.server_keepalive
 
 
 class Listener:
