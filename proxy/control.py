@@ -8,9 +8,9 @@ answered in msgpack; anything else is a text command line (`show stat`,
 import os
 import socket
 import stat
-from contextlib import closing
+from contextlib import contextmanager
 
-import msgpack
+from workers.channel import Channel, ChannelError
 
 DEFAULT_SOCKET_ENV = "KEEPWARM_SOCKET"
 MAX_REQUEST = 65536
@@ -62,19 +62,13 @@ def _recv(sock, path):
         raise ControlError("timed out waiting for keepwarm at %s" % path) from None
 
 
-def _exchange(path, data, timeout, shut):
-    """Connect, send `data` (then half-close when `shut`), and yield what comes back
-    until the master closes. Any socket error is a ControlError in one line."""
+@contextmanager
+def _connection(path, timeout):
+    """A connected control socket, closed after the block; any socket error in the
+    block is a ControlError in one line."""
     sock = _connect(path, timeout)
     try:
-        sock.sendall(data)
-        if shut:
-            sock.shutdown(socket.SHUT_WR)
-        while True:
-            chunk = _recv(sock, path)
-            if not chunk:
-                return
-            yield chunk
+        yield sock
     except OSError as exc:       # _recv's timeout is already a ControlError
         raise ControlError("lost the connection to keepwarm at %s: %s"
                            % (path, exc.strerror or exc)) from None
@@ -82,37 +76,52 @@ def _exchange(path, data, timeout, shut):
         sock.close()
 
 
+def _replies(sock, path):
+    """What the master sends until it closes, chunk by chunk."""
+    while True:
+        chunk = _recv(sock, path)
+        if not chunk:
+            return
+        yield chunk
+
+
 def request(path, message, timeout=CLIENT_TIMEOUT):
     """Send a msgpack request to the master at `path`; return its decoded answer."""
-    unpacker = msgpack.Unpacker(raw=False)
-    with closing(_exchange(path, msgpack.packb(message, use_bin_type=True), timeout,
-                           True)) as chunks:
-        for chunk in chunks:
+    with _connection(path, timeout) as sock:
+        channel = Channel(sock)
+        channel.send_blocking(message, timeout)
+        sock.shutdown(socket.SHUT_WR)
+        for chunk in _replies(sock, path):
             try:
-                unpacker.feed(chunk)
-                for answer in unpacker:
-                    return answer
-            except (ValueError, msgpack.exceptions.UnpackException):
+                answers = channel.feed(chunk)
+            except ChannelError:
                 raise ControlError("unexpected answer from %s: not msgpack (another "
                                    "program's socket?)" % path) from None
+            if answers:
+                return answers[0]
     raise ControlError("keepwarm at %s closed the connection without answering" % path)
 
 
 def request_text(path, line, timeout=CLIENT_TIMEOUT):
     """Send a text command (as `socat` would) and return the text answer."""
-    return b"".join(_exchange(path, line.encode() + b"\n", timeout, False)).decode(
-        errors="replace")
+    with _connection(path, timeout) as sock:
+        sock.sendall(line.encode() + b"\n")
+        return b"".join(_replies(sock, path)).decode(errors="replace")
 
 
 class ControlConn:
-    """One connection to the master's control socket, read without blocking the master."""
+    """One connection to the master's control socket, read without blocking the master.
 
-    __slots__ = ("sock", "buf", "master", "deadline")
+    The master is handed down as `master`: answer(request), answer_text(line), and
+    close_control_conn(conn), called once the answer is sent or the client gave up."""
+
+    __slots__ = ("sock", "buf", "channel", "master", "deadline")
 
     def __init__(self, master, sock, now):
         self.master = master
         self.sock = sock
-        self.buf = b""
+        self.buf = b""           # what the client sent: a text line, or a msgpack request
+        self.channel = None      # once the first byte says msgpack
         # A client that connects and sends nothing is dropped (it would hold a master fd).
         self.deadline = now + CLIENT_TIMEOUT
 
@@ -124,39 +133,43 @@ class ControlConn:
         except OSError:
             data = b""
         self.buf += data
-        request = self.complete_request(eof=not data)
+        request = self.complete_request(data)
         if request is None:
             if not data or len(self.buf) > MAX_REQUEST:
                 self.master.close_control_conn(self)
             return
         kind, body = request
-        if kind == "msgpack":
-            answer = msgpack.packb(self.master.answer(body), use_bin_type=True)
-        else:
-            answer = self.master.answer_text(body).encode()
         # Answers are small; a blocking write with a timeout keeps the master simple.
         try:
-            self.sock.setblocking(True)
-            self.sock.settimeout(1.0)
-            self.sock.sendall(answer)
+            if kind == "msgpack":
+                self.channel.send_blocking(self.master.answer(body), 1.0)
+            else:
+                self.sock.settimeout(1.0)
+                self.sock.sendall(self.master.answer_text(body).encode())
         except OSError:
             pass
         self.master.close_control_conn(self)
 
-    def complete_request(self, eof):
+    def complete_request(self, data):
+        """("msgpack", request) or ("text", line) once the request is whole, else None.
+        `data` is what this read added to `buf` (b"": the client closed)."""
         buf = self.buf
         if not buf:
             return None
-        first = buf[0]
-        if 0x80 <= first <= 0x8f or first in (0xde, 0xdf):
-            unpacker = msgpack.Unpacker(raw=False)
-            unpacker.feed(buf)
+        if self.channel is None and is_msgpack_map(buf[0]):
+            self.channel = Channel(self.sock)
+            data = buf
+        if self.channel is not None:
             try:
-                return "msgpack", unpacker.unpack()
-            except msgpack.OutOfData:
-                return None
-            except Exception:        # noqa: BLE001 - malformed request: answer with an error
+                requests = self.channel.feed(data)
+            except ChannelError:     # malformed request: answer with an error
                 return "msgpack", {"cmd": "?"}
-        if b"\n" in buf or eof:
+            return ("msgpack", requests[0]) if requests else None
+        if b"\n" in buf or not data:
             return "text", buf.split(b"\n", 1)[0].decode(errors="replace").strip()
         return None
+
+
+def is_msgpack_map(first):
+    """A msgpack request is a map (fixmap, map 16, map 32); anything else is a text line."""
+    return 0x80 <= first <= 0x8f or first in (0xde, 0xdf)

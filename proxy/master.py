@@ -16,8 +16,6 @@ import socket
 import sys
 import time
 
-import msgpack
-
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
@@ -25,6 +23,7 @@ from proxy.config.lexer import decimal
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
 from proxy.stats import StatsBook, format_table, show_stat_csv
+from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
 
 LOOP_TICK = 0.25
@@ -73,8 +72,7 @@ class WorkerSlot:
         self.index = index
         self.listeners = []       # (socket, frontend name)
         self.pid = None
-        self.pipe = None
-        self.unpacker = None
+        self.channel = None       # the msgpack pipe to its worker (workers/channel.py)
         self.ready = False
         self.started = 0.0
         self.last_seen = 0.0
@@ -301,24 +299,18 @@ class Master:
             self.send_worker(slot, msg)
 
     def send_worker(self, slot, msg):
-        if slot.pipe is None:
+        if slot.channel is None:
             return
         # Messages are small and workers read their pipe every loop turn; a
         # short blocking write keeps framing intact without a queue per worker.
         try:
-            slot.pipe.settimeout(1.0)
-            slot.pipe.sendall(msgpack.packb(msg, use_bin_type=True))
+            slot.channel.send_blocking(msg, 1.0)
         except OSError as exc:
             # A worker that has not read its pipe for a second is stuck, and a
             # partial message would break the framing: replace the worker.
             self.log("cannot reach worker %d (pid %s): %s; killing it" % (slot.index, slot.pid, exc))
             if slot.pid:
                 self.signal_worker(slot, signal.SIGKILL)
-        finally:
-            try:
-                slot.pipe.setblocking(False)
-            except OSError:
-                pass
 
     def state_messages(self):
         """Messages that tell a new worker which servers are not usable now."""
@@ -482,8 +474,9 @@ class Master:
             return
         # Written before the fork, the current server states are the first thing
         # the worker reads, before it accepts anything.
+        channel = Channel(parent_end)
         for msg in self.state_messages():
-            parent_end.sendall(msgpack.packb(msg, use_bin_type=True))
+            channel.send_blocking(msg, None)
         sys.stdout.flush()
         sys.stderr.flush()
         # Signals wait while the child still runs the master's handlers: a SIGUSR1
@@ -520,8 +513,7 @@ class Master:
         child_end.close()
         parent_end.setblocking(False)
         slot.pid = pid
-        slot.pipe = parent_end
-        slot.unpacker = msgpack.Unpacker(raw=False)
+        slot.channel = channel
         slot.ready = False
         slot.started = slot.last_seen = time.monotonic()
         self.sel.register(parent_end, selectors.EVENT_READ, lambda mask, s=slot: self.read_worker(s))
@@ -552,27 +544,19 @@ class Master:
         for conn in self.control_conns:
             conn.sock.close()
         for other in self.slots + self.retiring:
-            if other.pipe is not None:
-                other.pipe.close()
+            if other.channel is not None:
+                other.channel.close()
             if other is not slot:
                 for sock, _ in other.listeners:
                     sock.close()
 
     def read_worker(self, slot):
-        try:
-            data = slot.pipe.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.sel.unregister(slot.pipe)
-            slot.pipe.close()
-            slot.pipe = None
+        msgs = slot.channel.receive(262144)
+        if msgs is None:
+            self.drop_channel(slot)
             return
         slot.last_seen = time.monotonic()
-        slot.unpacker.feed(data)
-        for msg in slot.unpacker:
+        for msg in msgs:
             if not isinstance(msg, dict):
                 continue
             kind = msg.get("t")
@@ -583,6 +567,11 @@ class Master:
             elif kind == "observe":
                 # A worker saw error-limit consecutive errors on live traffic.
                 self.health.passive_error(str(msg.get("backend")), str(msg.get("server")))
+
+    def drop_channel(self, slot):
+        self.sel.unregister(slot.channel.sock)
+        slot.channel.close()
+        slot.channel = None
 
     def reap_workers(self):
         while True:
@@ -598,16 +587,11 @@ class Master:
                     break
 
     def worker_exited(self, slot, status):
-        if slot.pipe is not None:
+        if slot.channel is not None:
             # Read what the worker said last (its final counters), then drop the pipe.
-            try:
-                self.read_worker(slot)
-            except OSError:
-                pass
-            if slot.pipe is not None:
-                self.sel.unregister(slot.pipe)
-                slot.pipe.close()
-                slot.pipe = None
+            self.read_worker(slot)
+            if slot.channel is not None:
+                self.drop_channel(slot)
         self.book.retire(slot.pid)
         code = os.waitstatus_to_exitcode(status)
         pid, slot.pid = slot.pid, None
