@@ -10,6 +10,7 @@ import socket
 import stat
 from contextlib import contextmanager
 
+from proxy.control_commands import answer, answer_text
 from workers.channel import Channel, ChannelError
 
 DEFAULT_SOCKET_ENV = "KEEPWARM_SOCKET"
@@ -112,8 +113,8 @@ def request_text(path, line, timeout=CLIENT_TIMEOUT):
 class ControlConn:
     """One connection to the master's control socket, read without blocking the master.
 
-    The master is handed down as `master`: answer(request), answer_text(line), and
-    close_control_conn(conn), called once the answer is sent or the client gave up."""
+    The master is handed down as `master`: the actions of proxy/control_commands.py
+    and close_control_conn(conn), called once the answer is sent or the client gave up."""
 
     __slots__ = ("sock", "buf", "channel", "master", "deadline")
 
@@ -142,10 +143,10 @@ class ControlConn:
         # Answers are small; a blocking write with a timeout keeps the master simple.
         try:
             if kind == "msgpack":
-                self.channel.send_blocking(self.master.answer(body), 1.0)
+                self.channel.send_blocking(answer(self.master, body), 1.0)
             else:
                 self.sock.settimeout(1.0)
-                self.sock.sendall(self.master.answer_text(body).encode())
+                self.sock.sendall(answer_text(self.master, body).encode())
         except OSError:
             pass
         self.master.close_control_conn(self)

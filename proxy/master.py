@@ -19,10 +19,9 @@ import time
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
-from proxy.config.lexer import decimal
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
-from proxy.stats import StatsBook, format_table, show_stat_csv
+from proxy.stats import StatsBook
 from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
 
@@ -676,6 +675,7 @@ class Master:
             conn.sock.close()
 
     def info(self):
+        """The process's information: `show info`, `keepwarm info`, the stats' "info"."""
         return {
             "pid": os.getpid(),
             "version": __version__,
@@ -698,83 +698,30 @@ class Master:
                 "ready": slot.ready, "stot": stot, "req_tot": req}
 
     def report(self):
+        """The statistics the workers last sent, with the servers' states (proxy/stats.py)."""
         states = self.health.states()
         for key, weight in self.weights.items():
             states[key] = dict(states.get(key, {}), weight=weight)
         return self.book.report(self.config, self.info(), states)
 
-    def answer(self, request):
-        cmd = request.get("cmd") if isinstance(request, dict) else None
-        if cmd == "stats":
-            return self.report()
-        if cmd == "info":
-            return self.info()
-        return {"error": "unknown request %r" % (cmd,)}
+    # What the control socket's commands do (proxy/control_commands.py parses them
+    # and words the replies): info() and report() above, and these.
 
-    def answer_text(self, line):
-        words = line.split()
-        if words[:2] == ["show", "stat"]:
-            return show_stat_csv(self.report())
-        if words[:2] == ["show", "info"]:
-            info = self.info()
-            keys = (("Name", "keepwarm"), ("Version", info["version"]), ("Pid", info["pid"]),
-                    ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
-                    ("Parser", info["parser"]))
-            return "".join("%s: %s\n" % kv for kv in keys)
-        if len(words) == 3 and words[0] in ("disable", "enable") and words[1] == "server":
-            return self.set_admin(words[2], "maint" if words[0] == "disable" else "ready")
-        if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "state":
-            return self.set_admin(words[2], words[4])
-        if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "weight":
-            return self.set_weight(words[2], words[4])
-        if len(words) == 4 and words[:2] == ["set", "weight"]:
-            return self.set_weight(words[2], words[3])
-        if words[:2] == ["show", "table"] or words[:1] == ["show"]:
-            return format_table(self.report()) + "\n"
-        if words[:1] == ["help"] or not words:
-            return ("The following commands are valid at this level:\n"
-                    "  help                                   : this message\n"
-                    "  show info                              : report information about the running process\n"
-                    "  show stat                              : report counters for each proxy and server (CSV)\n"
-                    "  show table                             : the same as a human table\n"
-                    "  disable server <be>/<srv>              : put a server in maintenance\n"
-                    "  enable server <be>/<srv>               : take it out of maintenance\n"
-                    "  set server <be>/<srv> state <st>       : ready, drain or maint\n"
-                    "  set server <be>/<srv> weight <w>       : change a server's weight (0..256 or N%)\n"
-                    "  set weight <be>/<srv> <w>              : the same\n")
-        return "Unknown command: '%s'. Type 'help' for the list.\n" % line
+    def configured_weight(self, backend, server):
+        """The weight the configuration gives a server; KeyError if there is no such server."""
+        return self.config.backend(backend).server(server).weight
 
-    def set_admin(self, target, state):
-        """`disable server BE/SRV`, `enable server BE/SRV`, `set server BE/SRV state ready|drain|maint`."""
-        backend, _, server = target.partition("/")
-        try:
-            self.health.set_admin(backend, server, state)
-        except KeyError:
-            return "No such server: '%s'.\n" % target
-        except ValueError:
-            return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
+    def set_server_admin(self, backend, server, state):
+        """`state` is one of proxy.health.ADMIN_STATES; KeyError if there is no such server."""
+        self.health.set_admin(backend, server, state)
         self.log("server %s/%s set to %s by the control socket" % (backend, server, state))
-        return "\n"
 
-    def set_weight(self, target, value):
-        """`set weight BE/SRV N` or `set server BE/SRV weight N` (0..256, or N% of the configured)."""
-        backend, _, server = target.partition("/")
-        try:
-            srv = self.config.backend(backend).server(server)
-        except KeyError:
-            return "No such server: '%s'.\n" % target
-        try:
-            weight = (srv.weight * decimal(value[:-1]) // 100) if value.endswith("%") \
-                else decimal(value)
-        except ValueError:
-            weight = -1
-        if not 0 <= weight <= 256:
-            return "Weight must be an integer between 0 and 256, or a percentage.\n"
+    def set_server_weight(self, backend, server, weight):
+        """Every worker, and every worker started later in this generation, uses `weight`."""
         self.weights[(backend, server)] = weight
         self.broadcast({"t": "server", "backend": backend, "server": server, "usable": None,
                         "weight": weight})
         self.log("server %s/%s weight set to %d by the control socket" % (backend, server, weight))
-        return "\n"
 
     # ------------------------------------------------------------------ teardown
 
