@@ -34,6 +34,10 @@ B_LENGTH = 1             # Content-Length bytes
 B_CHUNKED = 2            # chunked transfer coding, ends with the last chunk and trailers
 B_CLOSE = 3              # until the server closes (responses only)
 
+# BodyDecoder.feed_rc() adds this to the bytes consumed when the body is complete
+# (KHTTP_BODY_DONE); consumed is always below it.
+BODY_DONE = 1 << 62
+
 # Method codes (case-sensitive: "get" is M_OTHER, RFC 9110 §9.1).
 M_GET = 1
 M_HEAD = 2

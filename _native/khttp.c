@@ -1,5 +1,5 @@
 /*
- * khttp.c: strict HTTP/1.x head parser and chunked decoder (see khttp.h).
+ * khttp.c: strict HTTP/1.x head parser and message-body decoder (see khttp.h).
  *
  * Every rule has its twin in _native/pure.py, in the same order; the two must
  * give the same answer for every input (tests/test_parser_differential.py).
@@ -954,29 +954,57 @@ int64_t khttp_headers_join(const khttp_parser *p, const char *buf, size_t len,
     return o;
 }
 
-/* Chunked decoder states (same numbers as pure.py). */
+/* Body decoder states (same numbers as pure.py): the chunked machine, S_DONE, and
+ * S_LENGTH, where `size` counts the body bytes left. */
 enum {
     S_SIZE_START, S_SIZE, S_SIZE_WS, S_EXT_NAME_START, S_EXT_NAME, S_EXT_AFTER_NAME,
     S_EXT_VAL_START, S_EXT_TOKEN, S_EXT_QUOTED, S_EXT_QUOTED_ESC, S_EXT_AFTER_VAL,
     S_SIZE_LF, S_DATA, S_DATA_CR, S_DATA_LF, S_TRAILER_START, S_FINAL_LF, S_TR_NAME,
-    S_TR_VALUE, S_TR_LF, S_DONE
+    S_TR_VALUE, S_TR_LF, S_DONE, S_LENGTH
 };
 
-void khttp_chunked_init(khttp_chunked *d, int64_t max_line, int64_t max_trailers)
+void khttp_body_init(khttp_body *d, int64_t max_line, int64_t max_trailers)
 {
-    memset(d, 0, sizeof(*d));
     d->max_line = max_line;
     d->max_trailers = max_trailers;
-    d->state = S_SIZE_START;
+    khttp_body_start_chunked(d);
 }
 
-int khttp_chunked_done(const khttp_chunked *d)
+void khttp_body_start_chunked(khttp_body *d)
+{
+    d->size = 0;
+    d->line_len = 0;
+    d->trailer_len = 0;
+    d->nspans = 0;
+    d->state = S_SIZE_START;
+    d->error = 0;
+}
+
+void khttp_body_start_length(khttp_body *d, int64_t length)
+{
+    khttp_body_start_chunked(d);
+    if (length < 0) { /* the parser never gives one: a caller's bug, said on the first feed */
+        d->state = S_LENGTH;
+        d->error = KHTTP_E_CONTENT_LENGTH;
+        return;
+    }
+    d->size = length;
+    d->state = length ? S_LENGTH : S_DONE;
+}
+
+int khttp_body_done(const khttp_body *d)
 {
     return d->state == S_DONE;
 }
 
-int64_t khttp_chunked_feed(khttp_chunked *d, const char *buf, size_t len_, size_t start_,
-                           int64_t *spans, size_t max_spans)
+int64_t khttp_body_take(khttp_body *d, const char *buf, size_t len, size_t start)
+{
+    int64_t r = khttp_body_feed(d, buf, len, start, NULL, 0);
+    return r >= 0 && d->state == S_DONE ? r + KHTTP_BODY_DONE : r;
+}
+
+int64_t khttp_body_feed(khttp_body *d, const char *buf, size_t len_, size_t start_,
+                        int64_t *spans, size_t max_spans)
 {
     const unsigned char *b = (const unsigned char *)buf;
     int64_t n = (int64_t)len_, start = (int64_t)start_, pos = start;
@@ -987,8 +1015,22 @@ int64_t khttp_chunked_feed(khttp_chunked *d, const char *buf, size_t len_, size_
     d->nspans = 0;
     if (d->error)
         return d->error;
-    if (start > n)
+    if (start >= n)
         return 0;
+    if (state == S_LENGTH) { /* RFC 9112 §6.3 (6): exactly Content-Length bytes */
+        int64_t take = n - start < size ? n - start : size;
+        if (spans != NULL) {
+            if (max_spans == 0)
+                return 0;
+            spans[0] = start;
+            spans[1] = take;
+            d->nspans = 1;
+        }
+        d->size = size - take;
+        if (d->size == 0)
+            d->state = S_DONE;
+        return take;
+    }
     while (pos < n && state != S_DONE) {
         unsigned char c;
         if (state == S_DATA) {

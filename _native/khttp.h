@@ -1,5 +1,5 @@
 /*
- * khttp: a strict HTTP/1.x head parser and chunked-body decoder.
+ * khttp: a strict HTTP/1.x head parser and message-body decoder (length or chunked).
  *
  * No allocation, no global state: the caller owns every buffer.  Results are
  * offsets into the caller's buffer.  A parse returns 0 (incomplete: call again
@@ -127,24 +127,43 @@ int64_t khttp_rewrite(const khttp_parser *p, const char *buf, size_t len,
 int64_t khttp_headers_join(const khttp_parser *p, const char *buf, size_t len,
                            char *out, size_t out_cap);
 
-typedef struct khttp_chunked {
-    int64_t size;         /* chunk size being read, then data bytes left in the chunk */
+/* One message body, framed by its length or chunked (RFC 9112 §6.3, §7.1): a decoder
+ * per connection side, started anew for each message. Nothing is buffered: any split
+ * of the input gives the same answer, and feed never consumes past the body's end, so
+ * the caller knows where the next message begins. */
+typedef struct khttp_body {
+    int64_t size;         /* length mode: body bytes left; chunked: the chunk size being
+                           * read, then the data bytes left in the chunk */
     int64_t line_len;     /* bytes of the current chunk-size line */
     int64_t trailer_len;  /* bytes of the trailer section so far */
-    int64_t max_line;
+    int64_t max_line;     /* chunked limits (length mode has none) */
     int64_t max_trailers;
     int64_t nspans;       /* data spans written by the last feed */
     int32_t state;
-    int32_t error;        /* sticky: once set, every feed returns it */
-} khttp_chunked;
+    int32_t error;        /* sticky: once set, every feed returns it until the next start */
+} khttp_body;
 
-void khttp_chunked_init(khttp_chunked *d, int64_t max_line, int64_t max_trailers);
-/* Consume chunked-body bytes from buf[start:len]; bytes consumed or KHTTP_E_*.
- * When spans is not NULL, records (offset, length) pairs of chunk data, at most
- * max_spans of them, and stops early rather than overflow. */
-int64_t khttp_chunked_feed(khttp_chunked *d, const char *buf, size_t len, size_t start,
-                           int64_t *spans, size_t max_spans);
-int khttp_chunked_done(const khttp_chunked *d);
+/* Set the chunked limits, then start_chunked. */
+void khttp_body_init(khttp_body *d, int64_t max_line, int64_t max_trailers);
+/* The next message's body is `length` bytes (Content-Length): 0 is done at once; a
+ * negative length is a sticky KHTTP_E_CONTENT_LENGTH. */
+void khttp_body_start_length(khttp_body *d, int64_t length);
+/* The next message's body is chunked. */
+void khttp_body_start_chunked(khttp_body *d);
+/* Consume body bytes from buf[start:len]; bytes consumed (0 when start >= len or the
+ * body is done) or KHTTP_E_* (chunked framing errors). When spans is not NULL, records
+ * (offset, length) pairs of body data, at most max_spans of them, and stops early
+ * rather than overflow: in chunked mode the chunk data without the framing, in length
+ * mode the one span consumed. */
+int64_t khttp_body_feed(khttp_body *d, const char *buf, size_t len, size_t start,
+                        int64_t *spans, size_t max_spans);
+/* khttp_body_feed without spans, the form the proxy calls per received piece: one
+ * call says both how much was body and whether the body is complete, as bytes consumed
+ * plus KHTTP_BODY_DONE when it is (consumed is below it: a buffer is smaller), or
+ * KHTTP_E_*. A second call for the done flag costs as much as the feed from Python. */
+#define KHTTP_BODY_DONE 0x4000000000000000
+int64_t khttp_body_take(khttp_body *d, const char *buf, size_t len, size_t start);
+int khttp_body_done(const khttp_body *d);
 /* CDEF END */
 
 #endif

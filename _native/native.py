@@ -1,4 +1,4 @@
-"""The C parser (_native._khttp) behind the same classes as pure.py."""
+"""The C parser and body decoder (_native._khttp) behind the same classes as pure.py."""
 
 from functools import partial
 
@@ -10,7 +10,8 @@ _parse_response = lib.khttp_parse_response
 _strip_hop = lib.khttp_strip_hop
 _rewrite = lib.khttp_rewrite
 _headers_join = lib.khttp_headers_join
-_chunked_feed = lib.khttp_chunked_feed
+_body_feed = lib.khttp_body_feed
+_body_take = lib.khttp_body_take
 _unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
 _NULL = ffi.NULL
@@ -109,22 +110,29 @@ class Parser:
         return _unpack(self._rw, n)
 
 
-class ChunkedDecoder:
-    """Find the end of a chunked body incrementally (RFC 9112 §7.1), any split."""
+class BodyDecoder:
+    """Find the end of one message body, by its length or chunked (RFC 9112 §6.3, §7.1), any split.
 
-    __slots__ = ("max_line", "max_trailers", "_d", "_spans")
+    Started per message with start_length(n) or start_chunked(); a new decoder is
+    in chunked mode. The hot-path forms are C-level partials (no Python frame):
+    start_length(n), start_chunked(), and for bytes feed_rc(data, len(data), start)
+    -> what feed(data, start) returns, plus BODY_DONE when the body is complete
+    (one call instead of feed() and done)."""
+
+    __slots__ = ("max_line", "max_trailers", "_d", "_spans",
+                 "start_length", "start_chunked", "reset", "feed_rc")
 
     def __init__(self, max_line=4096, max_trailers=16384):
         if max_line < 1 or max_trailers < 1:
             raise ValueError("decoder limits must be positive")
         self.max_line = max_line
         self.max_trailers = max_trailers
-        self._d = ffi.new("khttp_chunked *")
+        d = self._d = ffi.new("khttp_body *")
         self._spans = None
-        lib.khttp_chunked_init(self._d, max_line, max_trailers)
-
-    def reset(self):
-        lib.khttp_chunked_init(self._d, self.max_line, self.max_trailers)
+        lib.khttp_body_init(d, max_line, max_trailers)
+        self.start_length = partial(lib.khttp_body_start_length, d)
+        self.start_chunked = self.reset = partial(lib.khttp_body_start_chunked, d)
+        self.feed_rc = partial(_body_take, d)
 
     @property
     def done(self):
@@ -133,12 +141,12 @@ class ChunkedDecoder:
     def feed(self, data, start=0):
         """Consume body bytes from data[start:]; bytes consumed or a negative E_*."""
         try:
-            return _chunked_feed(self._d, data, len(data), start, _NULL, 0)
+            return _body_feed(self._d, data, len(data), start, _NULL, 0)
         except TypeError:
-            return _chunked_feed(self._d, _from_buffer(data), len(data), start, _NULL, 0)
+            return _body_feed(self._d, _from_buffer(data), len(data), start, _NULL, 0)
 
     def feed_spans(self, data, start=0):
-        """Like feed, also returning [(offset, length)] of the chunk data bytes."""
+        """Like feed, also returning [(offset, length)] of the body data bytes."""
         if type(data) is not bytes:
             data = bytes(data)
         if self._spans is None:
@@ -149,7 +157,7 @@ class ChunkedDecoder:
         pos = start
         d = self._d
         while True:
-            rc = _chunked_feed(d, data, n, pos, self._spans, _MAX_SPANS)
+            rc = _body_feed(d, data, n, pos, self._spans, _MAX_SPANS)
             if rc < 0:
                 return rc, []
             k = d.nspans
@@ -160,3 +168,6 @@ class ChunkedDecoder:
             pos += rc
             if k < _MAX_SPANS or pos >= n or d.state == 20:
                 return total, spans
+
+
+ChunkedDecoder = BodyDecoder  # its first name; reset() is start_chunked()

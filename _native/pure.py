@@ -10,6 +10,7 @@ the error.
 import re
 
 from .constants import (
+    BODY_DONE,
     E_BARE_CR, E_BARE_LF, E_CHUNK_CRLF, E_CHUNK_EXT, E_CHUNK_LINE_TOO_LONG,
     E_CHUNK_SIZE, E_CL_CONFLICT, E_CL_TE, E_CONTENT_LENGTH, E_HEAD_TOO_LARGE,
     E_HEADER_NAME, E_HEADER_VALUE, E_LINE_TOO_LONG, E_METHOD, E_NO_COLON,
@@ -656,11 +657,13 @@ class Parser:
         return b"".join(out)
 
 
-# Chunked decoder states (same numbers as khttp.c).
+# Body decoder states (same numbers as khttp.c): the chunked machine, S_DONE, and
+# S_LENGTH, where _size counts the body bytes left.
 (S_SIZE_START, S_SIZE, S_SIZE_WS, S_EXT_NAME_START, S_EXT_NAME, S_EXT_AFTER_NAME,
  S_EXT_VAL_START, S_EXT_TOKEN, S_EXT_QUOTED, S_EXT_QUOTED_ESC, S_EXT_AFTER_VAL,
  S_SIZE_LF, S_DATA, S_DATA_CR, S_DATA_LF, S_TRAILER_START, S_FINAL_LF, S_TR_NAME,
- S_TR_VALUE, S_TR_LF, S_DONE) = range(21)
+ S_TR_VALUE, S_TR_LF, S_DONE, S_LENGTH) = range(22)
+INT64_MAX = 2 ** 63 - 1
 _SIZE_LINE_STATES = frozenset(range(S_SIZE_START, S_SIZE_LF + 1))
 _TRAILER_STATES = frozenset(range(S_TRAILER_START, S_TR_LF + 1))
 # quoted-string text (RFC 9110 §5.6.4): HTAB, SP, VCHAR except " and \, obs-text.
@@ -669,8 +672,11 @@ QDTEXT = frozenset([HTAB, SP, 0x21] + list(range(0x23, 0x5C)) + list(range(0x5D,
 QPAIR = frozenset([HTAB, SP] + list(range(0x21, 0x7F)) + list(range(0x80, 0x100)))
 
 
-class ChunkedDecoder:
-    """Find the end of a chunked body incrementally (RFC 9112 §7.1), any split."""
+class BodyDecoder:
+    """Find the end of one message body, by its length or chunked (RFC 9112 §6.3, §7.1), any split.
+
+    Started per message with start_length(n) or start_chunked(); a new decoder is
+    in chunked mode."""
 
     __slots__ = ("max_line", "max_trailers", "_state", "_size", "_line_len",
                  "_trailer_len", "_error")
@@ -680,14 +686,27 @@ class ChunkedDecoder:
             raise ValueError("decoder limits must be positive")
         self.max_line = max_line
         self.max_trailers = max_trailers
-        self.reset()
+        self.start_chunked()
 
-    def reset(self):
+    def start_chunked(self):
         self._state = S_SIZE_START
         self._size = 0
         self._line_len = 0
         self._trailer_len = 0
         self._error = 0
+
+    reset = start_chunked  # ChunkedDecoder's spelling
+
+    def start_length(self, length):
+        if not -INT64_MAX - 1 <= length <= INT64_MAX:
+            raise OverflowError("int too big to convert")  # as cffi says for an int64_t
+        self.start_chunked()
+        if length < 0:  # the parser never gives one: a caller's bug, said on the first feed
+            self._state = S_LENGTH
+            self._error = E_CONTENT_LENGTH
+            return
+        self._size = length
+        self._state = S_LENGTH if length else S_DONE
 
     @property
     def done(self):
@@ -695,10 +714,31 @@ class ChunkedDecoder:
 
     def feed(self, data, start=0):
         """Consume body bytes from data[start:]; bytes consumed or a negative E_*."""
+        if self._state == S_LENGTH and not self._error:
+            n = len(data) - start
+            if n <= 0:
+                return 0
+            left = self._size
+            if n >= left:
+                self._state = S_DONE
+                self._size = 0
+                return left
+            self._size = left - n
+            return n
         return self._feed(data, start, None)
 
+    def feed_rc(self, data, n, start):
+        """feed(data[:n], start), plus BODY_DONE when the body is complete: the C
+        module's hot-path form, same answer."""
+        if n != len(data):
+            data = data[:n]
+        rc = self.feed(data, start)
+        if rc >= 0 and self._state == S_DONE:
+            return rc + BODY_DONE
+        return rc
+
     def feed_spans(self, data, start=0):
-        """Like feed, also returning [(offset, length)] of the chunk data bytes."""
+        """Like feed, also returning [(offset, length)] of the body data bytes."""
         spans = []
         n = self._feed(data, start, spans)
         return n, (spans if n >= 0 else [])
@@ -711,6 +751,16 @@ class ChunkedDecoder:
         n = len(data)
         pos = start
         state = self._state
+        if state == S_LENGTH:  # RFC 9112 §6.3 (6): exactly Content-Length bytes
+            if pos >= n:
+                return 0
+            take = min(n - pos, self._size)
+            if spans is not None:
+                spans.append((pos, take))
+            self._size -= take
+            if not self._size:
+                self._state = S_DONE
+            return take
         size = self._size
         line_len = self._line_len
         trailer_len = self._trailer_len
@@ -878,3 +928,6 @@ class ChunkedDecoder:
         self._line_len = line_len
         self._trailer_len = trailer_len
         return pos - start
+
+
+ChunkedDecoder = BodyDecoder  # its first name; reset() is start_chunked()

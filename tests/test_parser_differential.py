@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _native import constants as K
-from _native.testing import IMPLEMENTATIONS, parse, parse_in_pieces
+from _native.testing import IMPLEMENTATIONS, feed_in_pieces, parse, parse_in_pieces
 
 from test_parser_conformance import CASES
 
@@ -125,6 +125,46 @@ def test_random_bytes_agree(data, kind):
 def test_generated_heads_agree_at_an_offset(head, start):
     a, b = pure.Parser(), native.Parser()
     assert parse(a, head[0], head[1], start) == parse(b, head[0], head[1], start)
+
+
+BODIES = [b"", b"hello", b"hello world, and more", b"5\r\nhello\r\n0\r\n\r\n",
+          b"0\r\n\r\nGET / HTTP/1.1\r\n\r\n", b"2\r\nhi\r\n0\r\nX: y\r\n\r\nrest", b"5\r\nhelloX"]
+
+
+def message(mod, kind, data, cuts):
+    """What the proxy reads of one message: the head, then the body its framing announces,
+    with the decoder started from R_BODY / R_BODY_LEN as the session starts it."""
+    r = parse(mod.Parser(), kind, data)
+    if not isinstance(r, list) or r[K.R_BODY] not in (K.B_LENGTH, K.B_CHUNKED):
+        return r, None
+    d = mod.BodyDecoder()
+    if r[K.R_BODY] == K.B_LENGTH:
+        d.start_length(r[K.R_BODY_LEN])
+    else:
+        d.start_chunked()
+    end = r[K.R_END]
+    return r, feed_in_pieces(d, data[end:], [c - end for c in cuts if c >= end]), d.done
+
+
+@st.composite
+def framed_heads(draw):
+    """(kind, head) with a body: Content-Length (up to the largest accepted) or chunked."""
+    kind = draw(st.sampled_from(["req", "resp"]))
+    line = b"POST /u HTTP/1.1\r\nHost: a\r\n" if kind == "req" else b"HTTP/1.1 200 OK\r\n"
+    lengths = (0, 1, 5, 11, 21, 10 ** 18 - 1)
+    framing = draw(st.sampled_from([b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip, chunked",
+                                    b"Content-Length: 5, 5"] + [b"Content-Length: %d" % n for n in lengths]))
+    return kind, line + framing + b"\r\n\r\n"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=st.one_of(framed_heads(), framed_heads(), framed_heads(), heads()),
+       body=st.sampled_from(BODIES) | st.binary(max_size=24), cut=st.integers(0, 400))
+def test_generated_messages_head_and_body_agree(head, body, cut):
+    kind, data = head
+    data += body
+    cuts = [min(cut, len(data))]
+    assert message(pure, kind, data, cuts) == message(native, kind, data, cuts)
 
 
 def test_bytearray_and_memoryview_accepted_like_bytes():
