@@ -8,7 +8,12 @@
  *   - parsing in two pieces (with prev_len) gives the same answer as whole;
  *   - a successful parse's offsets lie inside the head;
  *   - strip_hop output fits in the head and starts with the start line;
- *   - the chunked decoder gives the same consumed/error/data for any split.
+ *   - the body decoder gives the same consumed/error/data for any split, through
+ *     khttp_body_feed with spans and through khttp_body_take (whose KHTTP_BODY_DONE
+ *     says what khttp_body_done says); in length mode it
+ *     consumes exactly min(length, input) bytes, all of them data, and is done when
+ *     the input held the whole body; after a length body the rest is decoded as a
+ *     chunked one by the same decoder (a start clears the previous message).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -97,22 +102,35 @@ static void fuzz_head(const uint8_t *data, size_t size, int req, uint8_t lim, ui
     free(whole);
 }
 
-static int64_t feed_all(khttp_chunked *d, const char *b, size_t n, size_t cut, int64_t *data_bytes)
+/* Feed buf[0:n] in two pieces (up to cut, then all), as a socket would deliver it;
+ * with spans, counts the data bytes they cover into *data_bytes. */
+static int64_t feed_all(khttp_body *d, const char *b, size_t n, size_t cut, int use_spans,
+                        int64_t *data_bytes)
 {
     int64_t spans[2 * 4], total = 0, r;
     size_t pos = 0, k, upto = cut;
     *data_bytes = 0;
     for (;;) {
-        r = khttp_chunked_feed(d, b, upto, pos, spans, 4);
+        if (use_spans)
+            r = khttp_body_feed(d, b, upto, pos, spans, 4);
+        else
+            r = khttp_body_take(d, b, upto, pos);
         if (r < 0)
             return r;
-        for (k = 0; k < (size_t)d->nspans; k++) {
-            check(spans[2 * k] >= (int64_t)pos && spans[2 * k] + spans[2 * k + 1] <= (int64_t)upto);
+        if (!use_spans) { /* take says done in its answer */
+            check((r >= KHTTP_BODY_DONE) == khttp_body_done(d));
+            if (r >= KHTTP_BODY_DONE)
+                r -= KHTTP_BODY_DONE;
+        }
+        check(r <= (int64_t)(upto - pos));
+        for (k = 0; use_spans && k < (size_t)d->nspans; k++) {
+            check(spans[2 * k] >= (int64_t)pos && spans[2 * k + 1] > 0
+                  && spans[2 * k] + spans[2 * k + 1] <= (int64_t)pos + r);
             *data_bytes += spans[2 * k + 1];
         }
         total += r;
         pos += (size_t)r;
-        if (khttp_chunked_done(d))
+        if (khttp_body_done(d))
             return total;
         if (pos >= upto) {
             if (upto == n)
@@ -122,21 +140,85 @@ static int64_t feed_all(khttp_chunked *d, const char *b, size_t n, size_t cut, i
     }
 }
 
-static void fuzz_chunked(const uint8_t *data, size_t size, uint8_t lim, uint8_t cut_byte)
+/* Lengths worth trying besides 0..239: around 2^31 and 2^32, the parser's largest
+ * Content-Length, INT64_MAX, and a negative (a caller's bug, a sticky error). */
+static const int64_t big_lengths[] = {
+    INT32_MAX, (int64_t)INT32_MAX + 1, (int64_t)UINT32_MAX, (int64_t)UINT32_MAX + 1,
+    999999999999999999LL, INT64_MAX, -1, INT64_MIN,
+};
+
+static int64_t length_of(uint8_t v)
 {
-    khttp_chunked a, b;
-    char *buf = malloc(size ? size : 1);
-    size_t cut = size ? cut_byte % (size + 1) : 0;
-    int64_t ra, rb, da, db;
-    int64_t max_line = (lim & 2) ? 8 : 4096, max_tr = (lim & 4) ? 12 : 16384;
-    memcpy(buf, data, size);
-    khttp_chunked_init(&a, max_line, max_tr);
-    khttp_chunked_init(&b, max_line, max_tr);
-    ra = feed_all(&a, buf, size, size, &da);
-    rb = feed_all(&b, buf, size, cut, &db);
-    check(ra == rb);
+    if (v < 240)
+        return v;
+    return big_lengths[(v - 240) % (sizeof big_lengths / sizeof big_lengths[0])];
+}
+
+/* Three decoders on one input: whole with spans, split with spans, split without. */
+static void decode_three(khttp_body *a, khttp_body *b, khttp_body *c, const char *buf,
+                         size_t size, size_t cut, int64_t *ra_out, int64_t *da_out)
+{
+    int64_t ra, rb, rc, da, db, dc;
+    ra = feed_all(a, buf, size, size, 1, &da);
+    rb = feed_all(b, buf, size, cut, 1, &db);
+    rc = feed_all(c, buf, size, cut, 0, &dc);
+    check(ra == rb && rb == rc);
     if (ra >= 0)
-        check(da == db && khttp_chunked_done(&a) == khttp_chunked_done(&b) && ra <= (int64_t)size);
+        check(da == db && ra <= (int64_t)size && khttp_body_done(a) == khttp_body_done(b)
+              && khttp_body_done(b) == khttp_body_done(c));
+    *ra_out = ra;
+    *da_out = da;
+    (void)dc;
+}
+
+static void fuzz_body(const uint8_t *data, size_t size, uint8_t lim, uint8_t cut_byte)
+{
+    khttp_body a, b, c;
+    char *buf;
+    size_t cut;
+    int64_t r, length = 0, want, da;
+    int64_t max_line = (lim & 2) ? 8 : 4096, max_tr = (lim & 4) ? 12 : 16384;
+    int length_mode = (lim & 8) != 0;
+
+    if (length_mode) {
+        if (size == 0)
+            return;
+        length = length_of(data[0]);
+        data++;
+        size--;
+    }
+    cut = size ? cut_byte % (size + 1) : 0;
+    buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+    khttp_body_init(&a, max_line, max_tr);
+    khttp_body_init(&b, max_line, max_tr);
+    khttp_body_init(&c, max_line, max_tr);
+    if (length_mode) {
+        khttp_body_start_length(&a, length);
+        khttp_body_start_length(&b, length);
+        khttp_body_start_length(&c, length);
+        check(khttp_body_done(&a) == (length == 0));
+    }
+    decode_three(&a, &b, &c, buf, size, cut, &r, &da);
+    if (length_mode) {
+        if (length < 0) {
+            check(r == KHTTP_E_CONTENT_LENGTH && !khttp_body_done(&a));
+        } else {
+            want = length < (int64_t)size ? length : (int64_t)size;
+            check(r == want && da == r && khttp_body_done(&a) == (length <= (int64_t)size));
+        }
+        if (r >= 0 && khttp_body_done(&a) && (size_t)r < size) {
+            /* The next message, chunked, on the same decoders. */
+            size_t rest = size - (size_t)r;
+            char *next = malloc(rest);
+            memcpy(next, buf + r, rest);
+            khttp_body_start_chunked(&a);
+            khttp_body_start_chunked(&b);
+            khttp_body_start_chunked(&c);
+            decode_three(&a, &b, &c, next, rest, cut % (rest + 1), &r, &da);
+            free(next);
+        }
+    }
     free(buf);
 }
 
@@ -157,7 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_head(data, size, 0, mode / 3, cut);
         break;
     default:
-        fuzz_chunked(data, size, mode / 3, cut);
+        fuzz_body(data, size, mode / 3, cut);
     }
     return 0;
 }
