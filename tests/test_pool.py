@@ -10,12 +10,17 @@ surplus is closed, oldest first).
 from workers.pool import IdlePool
 
 
+class Xprt:
+    def __init__(self):
+        self.sock = object()          # None once closed
+
+
 class Conn:
     """What the pool reads of a connection: open or not, proven, when it expires."""
 
     def __init__(self, name, proven=False, expire=100.0):
         self.name = name
-        self.sock = object()
+        self.xprt = Xprt()
         self.proven = proven
         self.expire = expire
 
@@ -80,7 +85,7 @@ def test_take_is_lifo_and_proven_only_skips_the_unproven():
         pool.put(x)
     assert pool.take(proven_only=True) is a
     assert pool.take() is c
-    c.sock = None                         # closed while idle: skipped
+    c.xprt.sock = None                    # closed while idle: skipped
     pool.put(c)
     assert pool.take() is b
     assert pool.take() is None

@@ -54,11 +54,11 @@ class IdlePool:
         if not proven_only:
             while conns:
                 conn = conns.popitem()[0]
-                if conn.sock is not None:      # else: closed while idle, not yet removed
+                if conn.xprt.sock is not None:      # else: closed while idle, not yet removed
                     return conn
             return None
         for conn in reversed(conns):
-            if conn.sock is not None and conn.proven:
+            if conn.xprt.sock is not None and conn.proven:
                 del conns[conn]
                 return conn
         return None

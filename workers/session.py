@@ -7,8 +7,6 @@ reuse) come from `proxy.http1.rules`; this module only moves bytes and calls
 them. It is the hot path: locals, no logging, no per-header objects.
 """
 
-import errno
-import socket
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
@@ -23,6 +21,7 @@ from proxy.http1.rules import (
     REUSE_NEVER, REUSE_NONE, REUSE_PROVEN,
     IDEMPOTENT, keepalive_hint, persists, reuse_scope,
 )
+from workers.xprt import Transport
 
 RECV_SIZE = 65536
 PIPELINE_HOLD = 65536          # pipelined bytes held while a response is in flight
@@ -51,38 +50,19 @@ END_CLOSE = CONN_CLOSE + END
 END_UPGRADE = b"Connection: upgrade\r\n" + END
 LINGER_TIME = 2.0
 IDLE_CHECK_AFTER = 1.0   # an idle connection unused longer than this is checked before use
-CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                            errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
-
-
-def update_registration(sel, sock, current, events, callback):
-    """Move `sock` from `current` to `events` in the selector (0 = not registered); return `events`."""
-    if current == 0:
-        sel.register(sock, events, callback)
-    elif events == 0:
-        sel.unregister(sock)
-    else:
-        sel.modify(sock, events, callback)
-    return events
 
 
 class ServerConn:
-    """One TCP connection to a server: idle in its pool, or carrying one session's stream."""
+    """One connection to a server: idle in its pool, or carrying one session's stream."""
 
-    __slots__ = ("sock", "send", "recv", "server", "session", "events", "connecting",
-                 "out", "uses", "proven", "private", "warm", "idle_since", "expire", "uses_left",
-                 "hint_timeout", "worker", "err")
+    __slots__ = ("xprt", "server", "session", "uses", "proven", "private", "warm",
+                 "idle_since", "expire", "uses_left", "hint_timeout", "worker")
 
     def __init__(self, worker, server, sock, connecting):
         self.worker = worker
         self.server = server
-        self.sock = sock
-        self.send = sock.send
-        self.recv = sock.recv
+        self.xprt = Transport(worker.sel, sock, self.on_event, connecting)
         self.session = None
-        self.events = 0
-        self.connecting = connecting
-        self.out = b""           # bytes accepted but not yet written to the server
         self.uses = 0            # requests sent on this connection
         self.proven = False      # reused at least once (HAProxy's word): the server keeps connections
         self.private = False     # bound to one client by connection-based auth
@@ -91,12 +71,6 @@ class ServerConn:
         self.expire = 0.0        # while idle: not to be used (closed) from this time on
         self.uses_left = -1      # requests the server still accepts here (-1: no limit known)
         self.hint_timeout = None  # the server's Keep-Alive: timeout=N
-        self.err = 0             # errno of the last failed send
-
-    def set_events(self, events):
-        if events != self.events and self.sock is not None:
-            self.events = update_registration(self.worker.sel, self.sock, self.events, events,
-                                              self.on_event)
 
     def on_event(self, mask):
         sess = self.session
@@ -110,85 +84,35 @@ class ServerConn:
             self.server.counters.idle_srv_closed += 1
             self.close()
             return
+        xprt = self.xprt
         if mask & EVENT_WRITE:
-            if self.connecting:
-                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
+            if xprt.connecting:
+                if xprt.connect_error():
                     sess.server_failed(self, True)
                     return
-                self.connecting = False
                 sess.deadline = self.worker.now + sess.backend.t_server
-            if not self.flush():
-                sess.server_failed(self, self.failed_connecting())
+            if xprt.flush() < 0:
+                sess.server_failed(self, xprt.failed_connecting())
                 return
-            if not self.out:
+            if not xprt.out:
                 # Read the server again unless the client still has our output to take.
-                self.set_events(0 if sess.out else EVENT_READ)
+                xprt.set_events(0 if sess.xprt.out else EVENT_READ)
                 if sess.state == ST_BODY or sess.state == ST_TUNNEL:
                     sess.resume_client()
         if mask & EVENT_READ and self.session is sess:
             sess.read_server()
 
-    def write(self, data):
-        """Send `data` now or queue it; False if the connection is broken.
-
-        A connection still in progress is written to at once too: on loopback and
-        fast networks the handshake is usually done already, which saves a turn
-        of the loop; if not, the kernel says EAGAIN and we wait for writability.
-        """
-        if self.out:
-            self.out += data
-        else:
-            try:
-                n = self.send(data)
-            except BlockingIOError:
-                n = 0
-            except OSError as exc:
-                self.err = exc.errno
-                return False
-            if n:
-                self.connecting = False
-            if n == len(data):
-                return True
-            self.out = data[n:]
-        # Keep reads as they were: a slow client may have paused them.
-        self.set_events((self.events & EVENT_READ) | EVENT_WRITE)
-        return True
-
-    def flush(self):
-        out = self.out
-        try:
-            n = self.send(out)
-        except BlockingIOError:
-            return True
-        except OSError as exc:
-            self.err = exc.errno
-            return False
-        self.out = out[n:]
-        return True
-
-    def failed_connecting(self):
-        """Did this connection fail before the server accepted it?"""
-        return self.connecting or self.err in CONNECT_ERRNOS
-
     def close(self):
-        sock = self.sock
-        if sock is None:
-            return
-        if self.events:
-            self.worker.sel.unregister(sock)
-            self.events = 0
-        self.sock = None
         self.session = None
-        sock.close()
+        self.xprt.close()
 
 
 class Session:
     """One client connection and the stream it currently carries."""
 
     __slots__ = (
-        "worker", "frontend", "fc", "backend", "sock", "peer", "send", "recv", "events", "state",
-        "inbuf", "prev_len", "out", "nreq", "deadline", "client_eof", "reading", "draining",
+        "worker", "frontend", "fc", "backend", "xprt", "peer", "write", "recv", "state",
+        "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # current stream
         "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
         "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key",
@@ -201,15 +125,13 @@ class Session:
         self.frontend = frontend
         self.fc = frontend.counters          # counted on every request: one lookup less
         self.backend = frontend.backend
-        self.sock = sock
+        self.xprt = xprt = Transport(worker.sel, sock, self.on_client)
         self.peer = peer
-        self.send = sock.send
-        self.recv = sock.recv
-        self.events = 0
+        self.write = xprt.write      # bound once: the hot path's two calls into the transport
+        self.recv = xprt.recv
         self.state = ST_HEAD
         self.inbuf = b""
         self.prev_len = 0
-        self.out = b""
         self.nreq = 0
         self.status = 0          # the last response's status (0: none yet)
         self.client_eof = False
@@ -232,20 +154,15 @@ class Session:
 
     # ----------------------------------------------------------- registration
 
-    def set_events(self, events):
-        if events != self.events and self.sock is not None:
-            self.events = update_registration(self.worker.sel, self.sock, self.events, events,
-                                              self.on_client)
-
     def pause_client(self):
         self.reading = False
-        self.set_events(EVENT_WRITE if self.out else 0)
+        self.xprt.set_events(EVENT_WRITE if self.xprt.out else 0)
 
     def resume_client(self):
         if self.client_eof or self.state == ST_CLOSED:
             return
         self.reading = True
-        self.set_events(EVENT_READ | EVENT_WRITE if self.out else EVENT_READ)
+        self.xprt.set_events(EVENT_READ | EVENT_WRITE if self.xprt.out else EVENT_READ)
 
     # ----------------------------------------------------------- client side
 
@@ -260,11 +177,11 @@ class Session:
         calls. (Without defer-accept the request is missing half the time on
         loopback, and a read that fails costs what it saves.)"""
         self.on_client(EVENT_READ)
-        if self.events or self.state == ST_CLOSED or not self.reading:
+        if self.xprt.events or self.state == ST_CLOSED or not self.reading:
             return           # closed, or registered for what it awaits (a slow write)
         if self.state == ST_WAIT and not self.client_ka and not self.upgrading:
             return
-        self.set_events(EVENT_READ)
+        self.xprt.set_events(EVENT_READ)
 
     def on_client(self, mask):
         """The client socket is ready: write what waits for it, then read what it sent."""
@@ -310,21 +227,17 @@ class Session:
             # then close.
             if not self.inbuf:
                 self.client_ka = False
-            self.reading = False
-            self.set_events(EVENT_WRITE if self.out else 0)
+            self.pause_client()
             return
         if state == ST_BODY:
             self.frontend.counters.cli_abrt += 1
-        elif state == ST_TUNNEL and self.conn is not None and not self.conn.out:
+        elif state == ST_TUNNEL and self.conn is not None and not self.conn.xprt.out:
             # Pass the half-close on; the server's side keeps flowing until it closes.
-            self.reading = False
-            self.set_events(EVENT_WRITE if self.out else 0)
-            try:
-                self.conn.sock.shutdown(socket.SHUT_WR)
-            except OSError:
+            self.pause_client()
+            if not self.conn.xprt.shutdown_write():
                 self.close()
             return
-        elif state == ST_HEAD and self.out:
+        elif state == ST_HEAD and self.xprt.out:
             # Between requests, the last answer still on its way: finish it, then close.
             self.close_gracefully()
             return
@@ -537,17 +450,18 @@ class Session:
         self.nreq += 1
         self.rstate = RS_HEAD
         self.resp_started = False
-        if not conn.write(out):
-            self.server_failed(conn, conn.failed_connecting())
+        xprt = conn.xprt
+        if xprt.write(out) < 0:
+            self.server_failed(conn, xprt.failed_connecting())
             return
-        if conn.connecting:
+        if xprt.connecting:
             self.deadline = worker.now + be.t_connect
         elif self.state == ST_BODY:
             self.deadline = worker.now + self.frontend.t_client   # the rest of the body is awaited
         else:
             self.deadline = worker.now + be.t_server
         if self.state == ST_BODY:
-            if conn.out:
+            if xprt.out:
                 self.pause_client()
             elif not self.reading:
                 self.resume_client()     # e.g. a pipelined request whose body was held
@@ -594,7 +508,7 @@ class Session:
             self.answer_error(503, self.backend.counters)
             return
         self.dispatch(out, None, server)
-        if self.state == ST_BODY and self.conn is not None and not self.conn.out:
+        if self.state == ST_BODY and self.conn is not None and not self.conn.xprt.out:
             self.resume_client()
 
     def forward_request_body(self, data):
@@ -628,10 +542,10 @@ class Session:
                 self.finish_stream()
             return
         self.server.counters.bin += len(data)
-        if not conn.write(data):
-            self.server_failed(conn, conn.failed_connecting())
+        if conn.xprt.write(data) < 0:
+            self.server_failed(conn, conn.xprt.failed_connecting())
             return
-        if conn.out and not done:
+        if conn.xprt.out and not done:
             self.pause_client()
 
     # ----------------------------------------------------------- server side
@@ -639,7 +553,7 @@ class Session:
     def read_server(self):
         conn = self.conn
         try:
-            data = conn.recv(RECV_SIZE)
+            data = conn.xprt.recv(RECV_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -651,7 +565,7 @@ class Session:
             elif self.rstate == RS_TUNNEL:
                 self.close_gracefully()
             else:
-                self.server_failed(conn, conn.failed_connecting())
+                self.server_failed(conn, conn.xprt.failed_connecting())
             return
         self.server.counters.bout += len(data)
         rstate = self.rstate
@@ -827,10 +741,10 @@ class Session:
         conn = self.conn
         self.deadline = self.worker.now + self.backend.t_tunnel
         self.server.counters.bin += len(data)
-        if not conn.write(data):
+        if conn.xprt.write(data) < 0:
             self.close()
             return
-        if conn.out:
+        if conn.xprt.out:
             self.pause_client()
 
     def read_keepalive_hint(self, headers):
@@ -902,7 +816,7 @@ class Session:
         if conn is not None:
             self.conn = None
             server.counters.scur -= 1
-            if not self.server_ka or conn.out or (0 <= server.max_reuse < conn.uses):
+            if not self.server_ka or conn.xprt.out or (0 <= server.max_reuse < conn.uses):
                 conn.close()
             elif not (conn.private or self.backend.reuse == REUSE_NEVER):
                 # Into the pool, also for this session's next request: a silent
@@ -925,7 +839,7 @@ class Session:
         self.state = ST_HEAD
         worker = self.worker
         # timeout http-keep-alive starts once the response is fully sent (HAProxy).
-        self.deadline = worker.now + (self.frontend.t_client if self.out
+        self.deadline = worker.now + (self.frontend.t_client if self.xprt.out
                                       else self.frontend.t_keepalive)
         if self.inbuf:
             if self.draining:
@@ -957,7 +871,7 @@ class Session:
             return
         server = self.server
         sc = server.counters
-        pending = conn.out
+        pending = conn.xprt.out
         conn.close()
         self.conn = None
         sc.scur -= 1
@@ -1049,10 +963,11 @@ class Session:
         sc.bin += len(out)
         self.nreq += 1
         self.rstate = RS_HEAD
-        if not conn.write(out):
-            self.server_failed(conn, conn.failed_connecting())
+        if conn.xprt.write(out) < 0:
+            self.server_failed(conn, conn.xprt.failed_connecting())
             return
-        self.deadline = worker.now + (self.backend.t_connect if conn.connecting else self.backend.t_server)
+        self.deadline = worker.now + (self.backend.t_connect if conn.xprt.connecting
+                                      else self.backend.t_server)
 
     def bad_response(self):
         """Unparsable or invalid response head: 502 (or a retry under `retry-on
@@ -1134,7 +1049,7 @@ class Session:
             self.reject(408, counted=True)
         elif self.rstate == RS_HEAD and not self.resp_started:
             conn = self.conn
-            connecting = conn is not None and conn.connecting
+            connecting = conn is not None and conn.xprt.connecting
             self.drop_conn()
             if self.server.observe is not None:
                 self.worker.observed(self.server, False)
@@ -1156,58 +1071,47 @@ class Session:
     # ----------------------------------------------------------- output and closing
 
     def send_client(self, data):
-        if self.out:
-            self.out += data
-        else:
-            try:
-                n = self.send(data)
-            except BlockingIOError:
-                n = 0
-            except OSError:
-                self.abort()
-                return
-            self.fc.bout += n
-            if n == len(data):
-                return
-            self.out = data[n:]
+        xprt = self.xprt
+        n = self.write(data)
+        if n < 0:
+            self.abort()
+            return
+        self.fc.bout += n
+        if not xprt.out:
+            return
         # The client is slower than the server: stop reading the server until it drains.
         conn = self.conn
-        if conn is not None and conn.events & EVENT_READ:
-            conn.set_events(conn.events & ~EVENT_READ)
-        self.set_events(EVENT_READ | EVENT_WRITE if self.reading else EVENT_WRITE)
+        if conn is not None and conn.xprt.events & EVENT_READ:
+            conn.xprt.set_events(conn.xprt.events & ~EVENT_READ)
+        xprt.set_events(EVENT_READ | EVENT_WRITE if self.reading else EVENT_WRITE)
         self.deadline = self.worker.now + self.frontend.t_client
 
     def flush_client(self):
-        out = self.out
-        try:
-            n = self.send(out)
-        except BlockingIOError:
-            return
-        except OSError:
+        xprt = self.xprt
+        n = xprt.flush()
+        if n < 0:
             self.abort()
             return
         self.frontend.counters.bout += n
-        out = out[n:]
-        self.out = out
         self.deadline = self.worker.now + self.frontend.t_client
-        if out:
+        if xprt.out:
             return
         if self.state == ST_LINGER:
             self.linger()
             return
         if self.state == ST_HEAD and not self.inbuf and not self.prev_len:
             self.deadline = self.worker.now + self.frontend.t_keepalive
-        self.set_events(EVENT_READ if self.reading else 0)
+        xprt.set_events(EVENT_READ if self.reading else 0)
         conn = self.conn
         if conn is not None and self.rstate != RS_NONE:
-            conn.set_events(EVENT_READ | EVENT_WRITE if conn.out else EVENT_READ)
+            conn.xprt.set_events(EVENT_READ | EVENT_WRITE if conn.xprt.out else EVENT_READ)
 
     def idle_between_requests(self):
         """Between two requests, with nothing read of the next one and nothing left to
         send: a connection a stopping worker may close. One that has not sent its
         first request yet is not idle: it was accepted to be served."""
         return (self.state == ST_HEAD and (self.nreq or self.status) and not self.inbuf
-                and not self.prev_len and not self.out)
+                and not self.prev_len and not self.xprt.out)
 
     def close_gracefully(self):
         """Close after the pending output is written, without resetting it.
@@ -1221,8 +1125,8 @@ class Session:
         self.state = ST_LINGER
         self.reading = True
         self.deadline = self.worker.now + LINGER_TIME
-        if self.out:
-            self.set_events(EVENT_WRITE)
+        if self.xprt.out:
+            self.xprt.set_events(EVENT_WRITE)
             return
         self.linger()
 
@@ -1243,12 +1147,10 @@ class Session:
         if not data:
             self.close()
             return
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        if not self.xprt.shutdown_write():
             self.close()
             return
-        self.set_events(EVENT_READ)
+        self.xprt.set_events(EVENT_READ)
 
     def drop_conn(self):
         """Close the current stream's server connection, if any (never pooled)."""
@@ -1282,11 +1184,6 @@ class Session:
             self.leave_queue()
         self.drop_conn()
         self.drop_idle()
-        sock = self.sock
-        if self.events:
-            self.worker.sel.unregister(sock)
-            self.events = 0
-        self.sock = None
-        sock.close()
+        self.xprt.close()
         self.frontend.counters.scur -= 1
         self.worker.session_closed(self)

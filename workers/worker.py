@@ -99,7 +99,7 @@ class Listener:
             if deferred:
                 sess.start()          # the request is (almost always) there already
             else:
-                sess.set_events(EVENT_READ)
+                sess.xprt.set_events(EVENT_READ)
 
 
 class Worker:
@@ -195,7 +195,7 @@ class Worker:
             return None
         server.counters.conn_tot += 1
         conn = ServerConn(self, server, sock, err == errno.EINPROGRESS)
-        conn.set_events(EVENT_READ)
+        conn.xprt.set_events(EVENT_READ)
         return conn
 
     def take_idle(self, server, proven_only=False, peek=False):
@@ -219,7 +219,7 @@ class Worker:
             conn.server.counters.idle_purged += 1
             return False
         if peek or now - conn.idle_since >= IDLE_CHECK_AFTER:
-            return self._still_open(conn)
+            return conn.xprt.still_open()
         return True
 
     def warm_pools(self):
@@ -259,18 +259,7 @@ class Worker:
                              else idle_limit_from_hint(conn.server.idle_limit, hint))
         # Watched while idle: a close or stray bytes from the server evict it at once
         # (reads may have been paused for a slow client during the last response).
-        if conn.events != EVENT_READ:
-            conn.set_events(EVENT_READ)
-
-    @staticmethod
-    def _still_open(conn):
-        try:
-            conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        return False    # EOF, or bytes nobody asked for: not a clean idle connection
+        conn.xprt.set_events(EVENT_READ)
 
     def release(self, conn):
         """`conn`'s session is done with it: keep it warm in its server's pool, or close it.
