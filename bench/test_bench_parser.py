@@ -10,6 +10,7 @@ facts (Content-Length, chunked, Connection close / keep-alive) and the headers
 
 import os
 import sys
+from functools import partial
 
 import pytest
 
@@ -202,3 +203,90 @@ def test_h11(benchmark, head):
             return ev.status_code, ev.http_version, framing_from_headers(ev.headers), ev.headers
     r = benchmark.pedantic(run, setup=setup, rounds=20000, warmup_rounds=100)
     assert r[0] in (b"GET", 200)
+
+
+# --- body decoder ---------------------------------------------------------------
+#
+# One 16 KiB body arriving in 4 reads of 4 KiB, as the session relays it: per read,
+# how much is body and whether it is complete. "python-count" is the Content-Length
+# counting the session did in Python (forward_request_body) before the decoder; the
+# decoder rows do the same with feed() + done (the ChunkedDecoder calls the session
+# made for chunked bodies) or with the one-call feed_rc(). Divide by 4 for one read.
+
+BODY_LEN = 16384
+LENGTH_PIECES = [b"x" * 4096] * 4
+CHUNKED_BODY = b"".join(b"%x\r\n" % 4090 + b"y" * 4090 + b"\r\n" for _ in range(4)) + b"0\r\n\r\n"
+CHUNKED_PIECES = [CHUNKED_BODY[i:i + len(CHUNKED_BODY) // 4 + 1]
+                  for i in range(0, len(CHUNKED_BODY), len(CHUNKED_BODY) // 4 + 1)]
+
+
+class _Counting:
+    __slots__ = ("req_left", "inbuf")
+
+
+def python_count_case():
+    s = _Counting()
+
+    def run():
+        s.req_left = BODY_LEN
+        for data in LENGTH_PIECES:
+            left = s.req_left
+            if len(data) >= left:
+                if len(data) > left:
+                    s.inbuf = data[left:]
+                    data = data[:left]
+                done = True
+            else:
+                s.req_left = left - len(data)
+                done = False
+        return done
+    return run
+
+
+def decoder_case(mod, framing, form):
+    d = mod.BodyDecoder()
+    start = d.start_chunked if framing == "chunked" else partial(d.start_length, BODY_LEN)
+    pieces = CHUNKED_PIECES if framing == "chunked" else LENGTH_PIECES
+    if form == "feed":
+        feed = d.feed
+
+        def run():
+            start()
+            for data in pieces:
+                n = feed(data, 0)
+                done = d.done
+                if n != len(data):
+                    data = data[:n]
+            return done
+    else:
+        feed_rc = d.feed_rc
+        done_bit = K.BODY_DONE
+
+        def run():
+            start()
+            for data in pieces:
+                rc = feed_rc(data, len(data), 0)
+                done = rc >= done_bit
+                if done and rc - done_bit != len(data):
+                    data = data[:rc - done_bit]
+            return done
+    return run
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("impl, form", [("native", "feed_rc"), ("native", "feed"),
+                                        ("pure", "feed_rc"), ("pure", "feed"), ("python", "count")])
+def test_body_16k_in_4_reads(benchmark, framing, impl, form):
+    benchmark.group = "body %s 16 KiB / 4 reads" % framing
+    if impl == "python":
+        if framing == "chunked":
+            pytest.skip("Python counting is for Content-Length bodies")
+        benchmark.name = "python-count"
+        run = python_count_case()
+    else:
+        mod = IMPLEMENTATIONS[impl]
+        if mod is None:
+            pytest.skip("C module not built")
+        benchmark.name = "keepwarm-%s %s" % (impl, form)
+        run = decoder_case(mod, framing, form)
+    assert benchmark(run) is True
