@@ -7,22 +7,55 @@ estimate moves half way to the busiest moment seen, never below it; half the
 surplus is closed, oldest first).
 """
 
-from workers.pool import IdlePool
+from workers.counters import Counters
+from workers.pool import IDLE_CHECK_AFTER, IdlePool
 
 
 class Xprt:
+    """The transport as the pool sees it: open or closed, watched, alive to a peek."""
+
     def __init__(self):
         self.sock = object()          # None once closed
+        self.events = 0
+        self.alive = True             # what a MSG_PEEK would find
+        self.peeks = 0
+
+    def set_events(self, events):
+        self.events = events
+
+    def still_open(self):
+        self.peeks += 1
+        return self.alive
+
+    def close(self):
+        self.sock = None
+
+
+class Server:
+    def __init__(self, reuse="safe", max_reuse=-1):
+        self.backend = type("Backend", (), {"reuse": reuse})()
+        self.max_reuse = max_reuse
 
 
 class Conn:
     """What the pool reads of a connection: open or not, proven, when it expires."""
 
-    def __init__(self, name, proven=False, expire=100.0):
+    def __init__(self, name, proven=False, expire=100.0, uses=1, server=None):
         self.name = name
         self.xprt = Xprt()
         self.proven = proven
         self.expire = expire
+        self.uses = uses
+        self.idle_since = 0.0
+        self.hint_timeout = None
+        self.uses_left = -1
+        self.private = False
+        self.warm = False
+        self.session = "a session"
+        self.server = server or Server()
+
+    def close(self):
+        self.xprt.close()
 
     def __repr__(self):
         return self.name
@@ -131,3 +164,92 @@ def test_remove_and_drain():
     pool.remove(a)                        # twice: no error
     assert pool.drain() == [b]
     assert len(pool) == 0
+
+
+# ---------------------------------------------------------------- the idle life
+
+def lifecycle_pool(**kw):
+    return IdlePool(idle_limit=5.0, purge_delay=5.0, counters=Counters(), **kw)
+
+
+def test_release_parks_a_connection_watched_with_its_idle_time_and_proven_state():
+    pool = lifecycle_pool()
+    c = Conn("a", uses=2)
+    pool.release(c, now=10.0, in_use=1)
+    assert list(pool.conns) == [c] and c.session is None
+    assert (c.idle_since, c.expire, c.proven, c.xprt.events) == (10.0, 15.0, True, 1)
+
+
+def test_release_closes_what_must_not_be_kept():
+    pool = lifecycle_pool()
+    private = Conn("private")
+    private.private = True
+    never = Conn("never", server=Server(reuse="never"))
+    worn = Conn("worn", uses=3, server=Server(max_reuse=2))
+    down = Conn("down")
+    for c in (private, never, worn):
+        pool.release(c, 0.0, 1)
+    pool.release(down, 0.0, 1, keep=False)
+    assert len(pool) == 0
+    assert all(c.xprt.sock is None for c in (private, never, worn, down))
+
+
+def test_checkout_peeks_only_when_idle_long_or_asked_and_closes_the_dead():
+    pool = lifecycle_pool()
+    c = Conn("a")
+    pool.release(c, 0.0, 1)
+    assert pool.checkout(0.5) is c and c.xprt.peeks == 0        # fresh: no peek
+    pool.release(c, 1.0, 1)
+    assert pool.checkout(1.5, peek=True) is c and c.xprt.peeks == 1   # a POST: peeked
+    pool.release(c, 2.0, 1)
+    c.xprt.alive = False
+    assert pool.checkout(2.0 + IDLE_CHECK_AFTER) is None        # idle long, peeked, dead
+    assert c.xprt.sock is None
+
+
+def test_checkout_refuses_an_expired_or_spent_connection_and_counts_it():
+    pool = lifecycle_pool()
+    old, spent = Conn("old"), Conn("spent")
+    pool.release(old, 0.0, 2)
+    pool.release(spent, 4.0, 1)
+    spent.uses_left = 0
+    assert pool.checkout(5.0) is None
+    assert pool.counters.idle_purged == 2
+
+
+def test_evict_forgets_and_closes_a_connection_the_server_closed():
+    pool = lifecycle_pool()
+    c = Conn("a")
+    pool.release(c, 0.0, 1)
+    pool.evict(c)
+    assert len(pool) == 0 and c.xprt.sock is None and pool.counters.idle_srv_closed == 1
+
+
+def test_tick_expires_and_purges():
+    pool = lifecycle_pool()
+    for n in range(1, 5):
+        pool.used(n)
+    conns = [Conn("c%d" % i) for i in range(4)]
+    for i, c in enumerate(conns):
+        pool.release(c, float(i), 4 - i)
+    pool.tick(5.5, 0)           # c0 idle 5.5 s > 5 s: closed; the first purge finds no surplus
+    assert conns[0].xprt.sock is None and len(pool) == 3
+    assert pool.counters.idle_purged == 1
+
+
+def test_refill_opens_up_to_the_warm_count_and_parks_them_unproven():
+    pool = lifecycle_pool(min_idle=2)
+    made = []
+
+    def connect():
+        c = Conn("w%d" % len(made), uses=0)
+        made.append(c)
+        return c
+
+    pool.refill(2, connect, 1.0)
+    assert list(pool.conns) == made and all(c.warm and not c.proven for c in made)
+    assert pool.counters.warm_opened == 2
+    pool.refill(2, connect, 2.0)
+    assert len(made) == 2                      # already full: nothing opened
+    pool.refill(3, lambda: None, 3.0)          # connect failed: no error, nothing kept
+    assert len(pool) == 2

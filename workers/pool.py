@@ -1,7 +1,12 @@
-"""The per-server idle pool: warm server connections, newest on top, and how many to keep.
+"""The per-server idle pool: the whole idle life of server connections, and how many to keep.
 
-The contract is urllib3's: take (or get nothing), put back (or refuse), drop
-everything. When a request may reuse is decided by `proxy.http1.rules.reuse_scope`,
+A connection a stream has finished with is released here (kept or closed:
+`release` lists every reason not to keep one, as nginx's upstream keepalive
+module does in one place), parked (its idle time starts, it is watched for the
+server closing it), checked out again (the newest first, after a liveness peek
+when it sat long or the request cannot be replayed), evicted when the server
+closes it, expired and purged. The contract is urllib3's: take (or get
+nothing), put back (or refuse), drop everything. When a request may reuse is decided by `proxy.http1.rules.reuse_scope`,
 not here; how many idle connections are worth keeping is decided here, as
 HAProxy's `srv_add_to_idle_list` and its purge task decide it: from the number
 of connections in use and an estimate of how many the traffic needs.
@@ -14,6 +19,11 @@ never`) stay with their session.
 """
 
 from itertools import islice
+from selectors import EVENT_READ
+
+from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
+
+IDLE_CHECK_AFTER = 1.0   # an idle connection unused longer than this is peeked at before use
 
 class IdlePool:
     """Idle connections to one server, owned by one worker.
@@ -23,15 +33,19 @@ class IdlePool:
     removing one the server closed is O(1).
     """
 
-    __slots__ = ("conns", "max_conn", "min_idle", "max_used", "est_need", "next_purge")
+    __slots__ = ("conns", "max_conn", "min_idle", "max_used", "est_need", "next_purge",
+                 "idle_limit", "purge_delay", "counters")
 
-    def __init__(self, max_conn=-1, min_idle=0):
+    def __init__(self, max_conn=-1, min_idle=0, idle_limit=5.0, purge_delay=5.0, counters=None):
         self.conns = {}
         self.max_conn = max_conn          # -1: unlimited (HAProxy's pool-max-conn default)
         self.min_idle = min_idle          # idle connections wanted beyond the need (pool-warm-conn)
         self.max_used = 0                 # most connections in use at once since the last purge
         self.est_need = 0                 # connections the traffic is estimated to need
         self.next_purge = 0.0             # when the estimate is next revised (purge())
+        self.idle_limit = idle_limit      # an idle connection closes after this long unused
+        self.purge_delay = purge_delay    # pool-purge-delay: how often the surplus goes
+        self.counters = counters          # the server's: idle_purged, idle_srv_closed
 
     def __len__(self):
         return len(self.conns)
@@ -114,6 +128,99 @@ class IdlePool:
         for conn in gone:
             del conns[conn]
         return gone
+
+    # ------------------------------------------------------------ the idle life
+
+    def park(self, conn, now):
+        """`conn` finished an exchange (or was opened warm) and waits for the next one:
+        its idle time starts, and it is watched, so that a close or stray bytes from
+        the server evict it at once (reads may have been paused for a slow client
+        during the last response). Also for a private connection its session keeps."""
+        conn.idle_since = now
+        # HAProxy's "proven": already reused at least once, so the server is known
+        # to keep connections open after a response.
+        conn.proven = conn.uses >= 2
+        hint = conn.hint_timeout
+        conn.expire = now + (self.idle_limit if hint is None
+                             else idle_limit_from_hint(self.idle_limit, hint))
+        conn.xprt.set_events(EVENT_READ)
+
+    def release(self, conn, now, in_use, keep=True):
+        """A stream is done with `conn` (`in_use` connections to this server busy,
+        it among them): keep it for others, or close it. Closed: when `keep` is false
+        (the server is DOWN, or the worker stopping), a private connection
+        (NTLM/Negotiate bound it to its client), any under `http-reuse never`, one
+        past `max-reuse`, and one the pool does not want (offer)."""
+        conn.session = None
+        server = conn.server
+        if (not keep or conn.private or server.backend.reuse == REUSE_NEVER
+                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)):
+            conn.close()
+            return
+        if not self.offer(conn, in_use):
+            self.counters.idle_purged += 1
+            conn.close()
+            return
+        self.park(conn, now)
+
+    def fresh(self, conn, now, peek=False):
+        """May this idle connection carry a request now? Not past its idle limit or the
+        server's announced request budget, and not closed under us: checked with a
+        peek if it sat idle long, or always when `peek` (a request that cannot be
+        replayed if the connection turns out dead)."""
+        if now >= conn.expire or conn.uses_left == 0:
+            self.counters.idle_purged += 1
+            return False
+        if peek or now - conn.idle_since >= IDLE_CHECK_AFTER:
+            return conn.xprt.still_open()
+        return True
+
+    def checkout(self, now, proven_only=False, peek=False):
+        """The most recently used idle connection that is still good (a proven one if
+        asked), or None; the dead ones met on the way are closed."""
+        while True:
+            conn = self.take(proven_only)
+            if conn is None:
+                return None
+            if self.fresh(conn, now, peek):
+                return conn
+            conn.close()
+
+    def evict(self, conn):
+        """A parked connection became readable: the server closed it (or misbehaved)."""
+        self.conns.pop(conn, None)
+        self.counters.idle_srv_closed += 1
+        conn.close()
+
+    def tick(self, now, in_use):
+        """Close the connections past their idle limit and, every pool-purge-delay,
+        the surplus over what the traffic needs (purge)."""
+        gone = self.expired(now) if self.conns else []
+        if now >= self.next_purge:
+            self.next_purge = now + self.purge_delay
+            gone += self.purge(in_use)
+        for conn in gone:
+            self.counters.idle_purged += 1
+            conn.close()
+
+    def refill(self, want, connect, now):
+        """pool-warm-conn: open connections (with `connect()`, None if it failed)
+        until `want` are idle; those opened are parked, never used yet."""
+        for _ in range(want - len(self.conns)):
+            conn = connect()
+            if conn is None:
+                return
+            self.counters.warm_opened += 1
+            conn.warm = True
+            if not self.put(conn):
+                conn.close()
+                return
+            self.park(conn, now)
+
+    def close_all(self):
+        """Close every idle connection (server DOWN, worker stopping)."""
+        for conn in self.drain():
+            conn.close()
 
     def drain(self):
         """Remove and return every idle connection (server DOWN, worker stopping)."""

@@ -24,7 +24,7 @@ class ServerRuntime:
     """One server as a worker sees it: address, weight, state, idle pool, counters."""
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
-                 "pool", "kept", "counters", "idle_limit", "max_reuse", "maxconn", "observe", "errors",
+                 "pool", "kept", "counters", "max_reuse", "maxconn", "observe", "errors",
                  "up_since")
 
     def __init__(self, backend, config, family, addr, share):
@@ -35,14 +35,14 @@ class ServerRuntime:
         self.addr = addr
         self.weight = config.weight
         self.usable = not config.disabled
-        self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn)
-        self.kept = set()       # private idle connections, each kept by its session (sess.idle)
         self.counters = Counters()
         # Idle connections are closed after pool-purge-delay, or pool-idle-timeout if shorter.
         limit = config.pool_purge_delay
         if config.pool_idle_timeout is not None:
             limit = min(limit, config.pool_idle_timeout)
-        self.idle_limit = limit
+        self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn, limit,
+                             config.pool_purge_delay, self.counters)
+        self.kept = set()       # private idle connections, each kept by its session (sess.idle)
         self.max_reuse = config.max_reuse
         self.maxconn = share(config.maxconn)
         self.observe = config.observe       # passive health: None, "layer4" or "layer7"

@@ -49,7 +49,6 @@ END_KEEPALIVE_10 = CONN_KEEPALIVE_10 + END
 END_CLOSE = CONN_CLOSE + END
 END_UPGRADE = b"Connection: upgrade\r\n" + END
 LINGER_TIME = 2.0
-IDLE_CHECK_AFTER = 1.0   # an idle connection unused longer than this is checked before use
 
 
 class ServerConn:
@@ -76,7 +75,7 @@ class ServerConn:
         sess = self.session
         if sess is None:
             # Idle in the pool: readable means the server closed it or sent junk.
-            self.worker.evict_idle(self)
+            self.server.pool.evict(self)
             return
         if sess.idle is self:
             # Private, idle between two requests of its session: the same.
@@ -402,7 +401,7 @@ class Session:
                 lost_private = conn.private
                 worker.release(conn)
                 conn = None
-            elif not worker.still_fresh(conn, self.replay is None):
+            elif not server.pool.fresh(conn, worker.now, self.replay is None):
                 conn.close()
                 conn = None
         if server is None:
@@ -419,7 +418,8 @@ class Session:
             else:
                 # A request that cannot be replayed is sent only on a connection
                 # just seen open (peeked), whatever its idle time.
-                conn = worker.take_idle(server, scope == REUSE_PROVEN, self.replay is None)
+                conn = server.pool.checkout(worker.now, scope == REUSE_PROVEN,
+                                            self.replay is None)
                 if conn is None:
                     if lost_private:
                         sc.nreuse_private += 1
@@ -826,7 +826,7 @@ class Session:
                 # Private: kept for this session's next request only.
                 self.idle = conn
                 server.kept.add(conn)
-                self.worker.mark_idle(conn)
+                server.pool.park(conn, self.worker.now)
             else:
                 conn.close()
         self.rstate = RS_NONE

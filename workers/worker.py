@@ -11,12 +11,11 @@ from selectors import EVENT_READ
 import msgpack
 
 from _native import ChunkedDecoder, Parser
-from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
 from workers.balance import slowstart_weight
 from workers.loop import Selector
 from workers.runtime import BackendRuntime, FrontendRuntime
 from workers.session import (
-    IDLE_CHECK_AFTER, RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_WAIT,
+    RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_WAIT,
     ServerConn, Session,
 )
 
@@ -198,30 +197,6 @@ class Worker:
         conn.xprt.set_events(EVENT_READ)
         return conn
 
-    def take_idle(self, server, proven_only=False, peek=False):
-        """Check out an idle connection (the most recently used that is still good)."""
-        pool = server.pool
-        while True:
-            conn = pool.take(proven_only)
-            if conn is None:
-                return None
-            if self.still_fresh(conn, peek):
-                return conn
-            conn.close()
-
-    def still_fresh(self, conn, peek=False):
-        """May this idle connection carry a request now? Not past its idle limit or the
-        server's announced request budget, and not closed under us: checked with a
-        peek if it sat idle long, or always when `peek` (a request that cannot be
-        replayed if the connection turns out dead)."""
-        now = self.now
-        if now >= conn.expire or conn.uses_left == 0:
-            conn.server.counters.idle_purged += 1
-            return False
-        if peek or now - conn.idle_since >= IDLE_CHECK_AFTER:
-            return conn.xprt.still_open()
-        return True
-
     def warm_pools(self):
         """pool-warm-conn N: keep N idle connections open to every usable server.
 
@@ -233,59 +208,15 @@ class Worker:
             return
         for be in self.backends.values():
             for s in be.servers:
-                missing = s.config.pool_warm_conn - len(s.pool)
-                if missing <= 0 or not s.usable:
-                    continue
-                for _ in range(missing):
-                    conn = self.connect(s)
-                    if conn is None:
-                        break
-                    s.counters.warm_opened += 1
-                    conn.warm = True
-                    if not s.pool.put(conn):
-                        conn.close()
-                        break
-                    self.mark_idle(conn)
-
-    def mark_idle(self, conn):
-        """`conn` just finished an exchange (or was opened warm) and waits for the next one."""
-        now = self.now
-        conn.idle_since = now
-        # HAProxy's "proven": already reused at least once, so the server is known
-        # to keep connections open after a response.
-        conn.proven = conn.uses >= 2
-        hint = conn.hint_timeout
-        conn.expire = now + (conn.server.idle_limit if hint is None
-                             else idle_limit_from_hint(conn.server.idle_limit, hint))
-        # Watched while idle: a close or stray bytes from the server evict it at once
-        # (reads may have been paused for a slow client during the last response).
-        conn.xprt.set_events(EVENT_READ)
+                want = s.config.pool_warm_conn
+                if want > len(s.pool) and s.usable:
+                    s.pool.refill(want, lambda: self.connect(s), self.now)
 
     def release(self, conn):
-        """`conn`'s session is done with it: keep it warm in its server's pool, or close it.
-
-        Closed instead: a private connection (NTLM/Negotiate bound it to its client),
-        any under `http-reuse never` (never shared between sessions), those the
-        server is done with (DOWN, max-reuse), and those the pool does not want
-        (full, or more idle connections than the traffic needs: IdlePool.offer)."""
+        """`conn`'s stream is done with it: to its server's pool (IdlePool.release)."""
         server = conn.server
-        conn.session = None
-        if (not server.usable or not self.running or conn.private
-                or server.backend.reuse == REUSE_NEVER
-                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)):
-            conn.close()
-            return
-        if not server.pool.offer(conn, server.counters.scur + 1):
-            server.counters.idle_purged += 1
-            conn.close()
-            return
-        self.mark_idle(conn)
-
-    def evict_idle(self, conn):
-        """An idle pooled connection became readable: the server closed it (or misbehaved)."""
-        conn.server.pool.remove(conn)
-        conn.server.counters.idle_srv_closed += 1
-        conn.close()
+        server.pool.release(conn, self.now, server.counters.scur + 1,
+                            server.usable and self.running)
 
     def session_closed(self, sess):
         self.sessions.discard(sess)
@@ -453,8 +384,7 @@ class Worker:
     def close_idle_to(self, server):
         """A server went DOWN or out of service: close every idle connection to it at once,
         pooled or kept by a session between its requests."""
-        for conn in server.pool.drain():
-            conn.close()
+        server.pool.close_all()
         for conn in list(server.kept):
             conn.session.take_own_idle().close()
 
@@ -573,7 +503,7 @@ class Worker:
             self.sessions_peak = n
         for be in self.backends.values():
             for s in be.servers:
-                self.purge_pool(s, now)
+                s.pool.tick(now, s.counters.scur)
         self.warm_pools()
         self.ramp_weights(now)
         self.send_master({"t": "stats", "c": self.snapshot()})
@@ -581,18 +511,6 @@ class Worker:
             self.close_idle_sessions()
             if not self.sessions or now >= self.stopping_at:
                 self.running = False
-
-    def purge_pool(self, server, now):
-        """Close `server`'s idle connections past their idle limit and, every
-        pool-purge-delay, the surplus over what the traffic needs (IdlePool.purge)."""
-        pool = server.pool
-        gone = pool.expired(now) if pool.conns else ()
-        if now >= pool.next_purge:
-            pool.next_purge = now + server.config.pool_purge_delay
-            gone = list(gone) + pool.purge(server.counters.scur)
-        for conn in gone:
-            server.counters.idle_purged += 1
-            conn.close()
 
     def setup_signals(self):
         self.wakeup_r, wakeup_w = socket.socketpair()
@@ -641,8 +559,7 @@ class Worker:
             sess.close()
         for be in self.backends.values():
             for s in be.servers:
-                for conn in s.pool.drain():
-                    conn.close()
+                s.pool.close_all()
         self.pause_accepting()
         self.pipe_out = b""
         try:
