@@ -8,10 +8,9 @@ import sys
 import time
 from selectors import EVENT_READ
 
-import msgpack
-
 from _native import ChunkedDecoder, Parser
 from workers.balance import slowstart_weight
+from workers.channel import Channel
 from workers.loop import Selector
 from workers.runtime import BackendRuntime, FrontendRuntime
 from workers.session import (
@@ -107,7 +106,7 @@ class Worker:
     def __init__(self, config, slot, listeners, pipe, addrs, nworkers):
         self.config = config
         self.slot = slot
-        self.pipe = pipe
+        self.channel = Channel(pipe)   # to and from the master (workers/channel.py)
         self.sel = Selector()
         self.now = time.monotonic()
         g = config.global_
@@ -140,8 +139,6 @@ class Worker:
         self.running = True
         self.stopping_at = None
         self.idle_seen = set()       # while stopping: sessions idle at the last tick
-        self.unpacker = msgpack.Unpacker(raw=False)
-        self.pipe_out = b""
         self.next_tick = self.now + TICK
         self.signals = []
 
@@ -285,30 +282,17 @@ class Worker:
     # ----------------------------------------------------------- master pipe
 
     def send_master(self, msg):
-        data = self.pipe_out + msgpack.packb(msg, use_bin_type=True)
-        try:
-            n = self.pipe.send(data)
-        except BlockingIOError:
-            n = 0
-        except OSError:
+        if not self.channel.send(msg):
             self.running = False     # the master is gone
-            return
-        self.pipe_out = data[n:]
 
     def on_master(self, mask):
-        try:
-            data = self.pipe.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
+        msgs = self.channel.receive()
+        if msgs is None:
             # The master died: a worker never outlives it.
             self.running = False
             self.stopping_at = None
             return
-        self.unpacker.feed(data)
-        for msg in self.unpacker:
+        for msg in msgs:
             self.handle_master_message(msg)
 
     def handle_master_message(self, msg):
@@ -528,8 +512,8 @@ class Worker:
         self.sel.register(self.wakeup_r, EVENT_READ, self.on_signal)
 
     def run(self):
-        self.pipe.setblocking(False)
-        self.sel.register(self.pipe, EVENT_READ, self.on_master)
+        self.channel.sock.setblocking(False)
+        self.sel.register(self.channel.sock, EVENT_READ, self.on_master)
         self.setup_signals()
         self.on_master(EVENT_READ)          # server states the master wrote before forking us
         self.warm_pools()
@@ -561,11 +545,9 @@ class Worker:
             for s in be.servers:
                 s.pool.close_all()
         self.pause_accepting()
-        self.pipe_out = b""
         try:
-            self.pipe.setblocking(True)
-            self.pipe.settimeout(1.0)
-            self.pipe.sendall(msgpack.packb({"t": "bye", "c": self.snapshot()}, use_bin_type=True))
+            # What send_master() queued goes first: it may end a frame begun.
+            self.channel.send_blocking({"t": "bye", "c": self.snapshot()}, 1.0)
         except OSError:
             pass
 
