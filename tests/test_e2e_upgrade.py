@@ -13,7 +13,8 @@ UPGRADE_REQ = (b"GET /chat HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConne
 class EchoUpgradeServer:
     """Answers an Upgrade request with 101, then echoes every byte; records what it saw."""
 
-    def __init__(self):
+    def __init__(self, accept=b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"):
+        self.accept = accept         # RFC 6455 §1.3's example answer to UPGRADE_REQ's key
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -42,7 +43,7 @@ class EchoUpgradeServer:
             head, _, rest = buf.partition(b"\r\n\r\n")
             self.heads.append(head)
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\n\r\n" + rest)
+                         b"Connection: Upgrade\r\n" + self.accept + b"\r\n" + rest)
             try:
                 for _ in range(1000):
                     data = conn.recv(65536)
@@ -104,6 +105,38 @@ def test_tunnel_is_closed_after_timeout_tunnel(proxy_factory):
             assert 0.7 <= waited <= 3.0, waited
     finally:
         srv.close()
+
+
+def test_websocket_101_without_sec_websocket_accept_is_a_bad_gateway(proxy_factory):
+    # HAProxy 2.6 (mux_h1, h1_search_websocket_key) refuses such a 101 with 502:
+    # no tunnel is opened to a server that did not complete the handshake.
+    srv = EchoUpgradeServer(accept=b"")
+    try:
+        kw = proxy_factory([("s1", srv.port)], nbproc=1)
+        with socket.create_connection(("127.0.0.1", kw.port), timeout=5) as c:
+            c.sendall(UPGRADE_REQ)
+            head = _read_until(c, b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 502 "), head[:80]
+            # The server's connection is dropped, not turned into a tunnel.
+            assert srv.closed.wait(5), "the server connection stayed open"
+    finally:
+        srv.close()
+
+
+def test_websocket_upgrade_without_sec_websocket_key_is_a_bad_request(backend_factory,
+                                                                    proxy_factory):
+    b = backend_factory("s1")
+    kw = proxy_factory([b], nbproc=1)
+    for key in (b"", b"Sec-WebSocket-Key: short\r\n"):
+        with socket.create_connection(("127.0.0.1", kw.port), timeout=5) as c:
+            c.sendall(b"GET /chat HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\n" + key + b"Sec-WebSocket-Version: 13\r\n\r\n")
+            assert _read_until(c, b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    # Another protocol's upgrade carries no such key and is forwarded.
+    with socket.create_connection(("127.0.0.1", kw.port), timeout=5) as c:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+        assert _read_until(c, b"\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    assert b.request_count == 1
 
 
 def test_101_without_an_upgrade_request_is_a_bad_gateway(backend_factory, proxy_factory):

@@ -10,7 +10,8 @@ import pytest
 from _native import constants as K
 from _native.testing import IMPLEMENTATIONS
 from proxy.http1.rules import (
-    BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, classify_request, classify_response,
+    BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, STATUS_CLASS, classify_request,
+    classify_response, status_class, websocket_handshake_ok,
 )
 
 
@@ -124,3 +125,29 @@ def test_the_session_reads_only_hot_slots_from_result():
     assert "R_END" in used
     cold = [n for n in used if getattr(K, n) >= K.NHOT and n not in ("R_TARGET_OFF", "R_TARGET_LEN")]
     assert cold == []
+
+
+# ---------------------------------------------------------------- WebSocket handshake
+
+KEY = (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ==")
+WS = (b"Upgrade", b"websocket")
+
+
+@pytest.mark.parametrize("headers,response,ok", [
+    ([WS, KEY], False, True),
+    ([(b"upgrade", b"WebSocket"), (b"sec-websocket-key", b" dGhlIHNhbXBsZSBub25jZQ== ")], False, True),
+    ([WS], False, False),                                        # no key
+    ([WS, (b"Sec-WebSocket-Key", b"short")], False, False),      # not 16 bytes in base64
+    ([(b"Upgrade", b"h2c")], False, True),                       # not WebSocket: not looked at
+    ([WS, (b"Sec-WebSocket-Accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")], True, True),
+    ([WS], True, False),                                         # 101 without the accept
+    ([WS, KEY], True, False),                                    # a key is no accept
+    ([(b"Upgrade", b"h2c")], True, True),
+])
+def test_websocket_handshake_needs_its_key_and_its_accept(headers, response, ok):
+    assert websocket_handshake_ok(headers, response) is ok
+
+
+def test_status_class_table_matches_the_function():
+    assert all(STATUS_CLASS[s] == status_class(s) for s in range(1000))
+    assert (STATUS_CLASS[99], STATUS_CLASS[101], STATUS_CLASS[599], STATUS_CLASS[600]) == (0, 1, 5, 0)

@@ -25,6 +25,11 @@ from proxy.http1.rules import REUSE_NEVER, idle_limit_from_hint
 
 IDLE_CHECK_AFTER = 1.0   # an idle connection unused longer than this is peeked at before use
 
+def worn_out(conn):
+    """`max-reuse N`: a connection carries at most N + 1 requests (-1: no limit)."""
+    return 0 <= conn.server.max_reuse < conn.uses
+
+
 class IdlePool:
     """Idle connections to one server, owned by one worker.
 
@@ -153,8 +158,7 @@ class IdlePool:
         past `max-reuse`, and one the pool does not want (offer)."""
         conn.session = None
         server = conn.server
-        if (not keep or conn.private or server.backend.reuse == REUSE_NEVER
-                or (server.max_reuse >= 0 and conn.uses > server.max_reuse)):
+        if not keep or conn.private or server.backend.reuse == REUSE_NEVER or worn_out(conn):
             conn.close()
             return
         if not self.offer(conn, in_use):

@@ -19,8 +19,9 @@ from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE,
     REUSE_NEVER, REUSE_NONE, REUSE_PROVEN,
-    IDEMPOTENT, keepalive_hint, persists, reuse_scope,
+    IDEMPOTENT, STATUS_CLASS, keepalive_hint, persists, reuse_scope, websocket_handshake_ok,
 )
+from workers.pool import worn_out
 from workers.xprt import Transport
 
 RECV_SIZE = 65536
@@ -276,6 +277,9 @@ class Session:
         flags = r[R_FLAGS]
         if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or fe.edit_requests:
             head = self.request_head(r, data, flags, version)
+            if self.upgrading and not websocket_handshake_ok(parser.headers(data), False):
+                self.reject(400)         # a WebSocket upgrade without its key (HAProxy: 400)
+                return
         else:
             # The common case: the original head bytes, untouched.
             self.upgrading = False
@@ -602,10 +606,12 @@ class Session:
             if status >= 200:
                 break
             if status == 101:
-                if self.upgrading and self.state == ST_WAIT:
+                if (self.upgrading and self.state == ST_WAIT
+                        and websocket_handshake_ok(parser.headers(data), True)):
                     self.start_tunnel(data, r[R_END])
                 else:
-                    # No Upgrade was asked for: switching protocols is a protocol error.
+                    # No Upgrade was asked for, or a WebSocket one answered without
+                    # Sec-WebSocket-Accept: a protocol error (HAProxy: 502).
                     self.bad_response()
                 return
             # 1xx interim response (100 Continue, 103 Early Hints): relay, then await
@@ -656,7 +662,7 @@ class Session:
                      and self.state != ST_BODY and not dechunk)
         self.client_ka = client_ka
         fe = self.frontend
-        cls = status // 100 if status < 600 else 0
+        cls = STATUS_CLASS[status]
         self.fc.hrsp[cls] += 1
         server.counters.hrsp[cls] += 1
         self.resp_started = True
@@ -783,7 +789,7 @@ class Session:
                 if head is not None:
                     # Nothing reached the client yet: it can still get a clean 502
                     # (counted instead of the status the server announced).
-                    cls = self.status // 100 if self.status < 600 else 0
+                    cls = STATUS_CLASS[self.status]
                     self.frontend.counters.hrsp[cls] -= 1
                     self.server.counters.hrsp[cls] -= 1
                     self.resp_started = False
@@ -816,7 +822,7 @@ class Session:
         if conn is not None:
             self.conn = None
             server.counters.scur -= 1
-            if not self.server_ka or conn.xprt.out or (0 <= server.max_reuse < conn.uses):
+            if not self.server_ka or conn.xprt.out or worn_out(conn):
                 conn.close()
             elif not (conn.private or self.backend.reuse == REUSE_NEVER):
                 # Into the pool, also for this session's next request: a silent
@@ -992,7 +998,7 @@ class Session:
         self.rstate = RS_NONE
         self.resp_started = True
         self.status = status
-        cls = status // 100
+        cls = STATUS_CLASS[status]
         self.frontend.counters.hrsp[cls] += 1
         counters.hrsp[cls] += 1
         keep = self.client_ka and self.state == ST_WAIT
@@ -1010,7 +1016,7 @@ class Session:
 
         `counted`: the request was already counted in req_tot (it failed mid-body)."""
         fe = self.frontend
-        fe.counters.hrsp[status // 100] += 1
+        fe.counters.hrsp[STATUS_CLASS[status]] += 1
         if not counted:
             fe.counters.req_tot += 1
         self.rstate = RS_NONE

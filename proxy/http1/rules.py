@@ -112,6 +112,31 @@ def status_class(status):
     return c if 1 <= c <= 5 else 0
 
 
+# status_class for every three-digit status, as one index on the hot path.
+STATUS_CLASS = tuple(status_class(s) for s in range(1000))
+
+
+def websocket_handshake_ok(headers, response):
+    """A WebSocket handshake (Upgrade: websocket) is only valid with its key: a
+    request carries Sec-WebSocket-Key of 24 characters (RFC 6455 §4.1: 16 bytes,
+    base64), a 101 response Sec-WebSocket-Accept (§4.2.2). HAProxy 2.6 refuses a
+    request without it (400) and a response without it (502); the accept value is
+    checked by the client (HAProxy checks it only for keys it made itself).
+    Other upgrades (h2c, ...) are not looked at. `headers`: (name, value) pairs."""
+    websocket = False
+    key = None
+    want = b"sec-websocket-accept" if response else b"sec-websocket-key"
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"upgrade" and b"websocket" in value.lower():
+            websocket = True
+        elif lname == want and key is None:
+            key = value.strip()
+    if not websocket:
+        return True
+    return key is not None and (response or len(key) == 24)
+
+
 def keepalive_hint(value):
     """Parse a server's `Keep-Alive: timeout=N, max=M` (RFC 2068 §19.7.1, still sent by
     Apache and others): (timeout seconds or None, max requests or None). Unknown or
