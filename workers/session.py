@@ -10,6 +10,7 @@ them. It is the hot path: locals, no logging, no per-header objects.
 from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
+    BODY_DONE,
     ERROR_STATUS, F_AUTH_CONN, F_CONN_UPGRADE, F_HOP, F_KEEPALIVE_HDR, F_UPGRADE, M_HEAD,
     R_BODY, R_BODY_LEN, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS,
     R_TARGET_LEN, R_TARGET_OFF, R_VERDICT, R_VERSION,
@@ -22,7 +23,6 @@ from proxy.http1.rules import (
     IDEMPOTENT, STATUS_CLASS, keepalive_hint, persists, reuse_scope, websocket_handshake_ok,
 )
 from workers.pool import worn_out
-from workers.xprt import Transport
 
 RECV_SIZE = 65536
 PIPELINE_HOLD = 65536          # pipelined bytes held while a response is in flight
@@ -61,7 +61,7 @@ class ServerConn:
     def __init__(self, worker, server, sock, connecting):
         self.worker = worker
         self.server = server
-        self.xprt = Transport(worker.sel, sock, self.on_event, connecting)
+        self.xprt = worker.transport(worker.sel, sock, self.on_event, connecting)
         self.session = None
         self.uses = 0            # requests sent on this connection
         self.proven = False      # reused at least once (HAProxy's word): the server keeps connections
@@ -114,10 +114,10 @@ class Session:
         "worker", "frontend", "fc", "backend", "xprt", "peer", "write", "recv", "state",
         "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # current stream
-        "method", "version", "client_ka", "req_kind", "req_left", "req_dec", "replay",
+        "method", "version", "client_ka", "req_dec", "replay",
         "retries", "replayed", "server", "conn", "idle", "rstate", "queued_out", "lb_key",
         "upgrading", "dechunk", "rbuf", "rprev", "resp_kind",
-        "resp_left", "resp_dec", "server_ka", "resp_started", "status",
+        "resp_dec", "server_ka", "resp_started", "status",
     )
 
     def __init__(self, worker, frontend, sock, peer):
@@ -125,7 +125,7 @@ class Session:
         self.frontend = frontend
         self.fc = frontend.counters          # counted on every request: one lookup less
         self.backend = frontend.backend
-        self.xprt = xprt = Transport(worker.sel, sock, self.on_client)
+        self.xprt = xprt = worker.transport(worker.sel, sock, self.on_client)
         self.peer = peer
         self.write = xprt.write      # bound once: the hot path's two calls into the transport
         self.recv = xprt.recv
@@ -284,36 +284,29 @@ class Session:
             # The common case: the original head bytes, untouched.
             self.upgrading = False
             head = data if end == dlen else data[:end]
-        self.req_kind = kind
         if kind == BODY_NONE:
             done = True
             if end != dlen:
                 self.inbuf = data[end:]
-        elif kind == BODY_LENGTH:
-            avail = dlen - end
-            length = r[R_BODY_LEN]
-            if avail >= length:
-                head += data[end:end + length]
-                self.inbuf = data[end + length:]
-                done = True
-            else:
-                head += data[end:]
-                self.req_left = length - avail
-                done = False
         else:
+            # One decoder for both framings (_native's BodyDecoder): what of the
+            # bytes in hand is body, and whether it is all there.
             dec = self.req_dec
             if dec is None:
-                dec = self.req_dec = worker.new_chunked()
+                dec = self.req_dec = worker.new_body_decoder()
+            if kind == BODY_LENGTH:
+                dec.start_length(r[R_BODY_LEN])
             else:
-                dec.reset()
-            n = dec.feed(data, end)
+                dec.start_chunked()
+            n = dec.feed_rc(data, dlen, end)
             if n < 0:
                 self.reject(400)
                 return
-            head += data[end:end + n]
-            done = dec.done
+            done = n >= BODY_DONE
             if done:
+                n -= BODY_DONE
                 self.inbuf = data[end + n:]
+            head += data[end:end + n]
         if self.client_eof:
             # Pipelined behind a half-close. The rest of a body can never come (the
             # answer before it may still be on its way: finish that, then close); the
@@ -517,25 +510,15 @@ class Session:
 
     def forward_request_body(self, data):
         conn = self.conn
-        if self.req_kind == BODY_LENGTH:
-            left = self.req_left
-            if len(data) >= left:
-                if len(data) > left:
-                    self.inbuf = data[left:]
-                    data = data[:left]
-                done = True
-            else:
-                self.req_left = left - len(data)
-                done = False
-        else:
-            dec = self.req_dec
-            n = dec.feed(data, 0)
-            if n < 0:
-                self.reject(400, counted=True)
-                return
-            done = dec.done
+        n = self.req_dec.feed_rc(data, len(data), 0)
+        if n < 0:
+            self.reject(400, counted=True)
+            return
+        done = n >= BODY_DONE
+        if done:
+            n -= BODY_DONE
             if n != len(data):
-                self.inbuf = data[n:]
+                self.inbuf = data[n:]       # pipelined after the body
                 data = data[:n]
         if done:
             self.state = ST_WAIT
@@ -706,14 +689,14 @@ class Session:
             self.send_client(head)
             self.finish_stream()
             return
-        if kind == BODY_LENGTH:
-            self.resp_left = r[R_BODY_LEN]
-        elif kind == BODY_CHUNKED:
+        if kind != BODY_CLOSE:
             dec = self.resp_dec
             if dec is None:
-                dec = self.resp_dec = worker.new_chunked()
+                dec = self.resp_dec = worker.new_body_decoder()
+            if kind == BODY_LENGTH:
+                dec.start_length(r[R_BODY_LEN])
             else:
-                dec.reset()
+                dec.start_chunked()
         if body:
             self.forward_response_body(body, head)
         else:
@@ -767,24 +750,15 @@ class Session:
 
     def forward_response_body(self, data, head=None):
         """Relay response body bytes (after `head`, when given: one send for both)."""
-        kind = self.resp_kind
         done = False
-        if kind == BODY_LENGTH:
-            left = self.resp_left
-            n = len(data)
-            if n >= left:
-                if n > left:
-                    self.server_ka = False
-                    data = data[:left]
-                done = True
-            else:
-                self.resp_left = left - n
-        elif kind == BODY_CHUNKED:
+        if self.resp_kind != BODY_CLOSE:
             dec = self.resp_dec
             if self.dechunk:
                 n, spans = dec.feed_spans(data, 0)
+                if n >= 0 and dec.done:
+                    n += BODY_DONE
             else:
-                n = dec.feed(data, 0)
+                n = dec.feed_rc(data, len(data), 0)
             if n < 0:
                 if head is not None:
                     # Nothing reached the client yet: it can still get a clean 502
@@ -799,10 +773,11 @@ class Session:
                 self.server.counters.eresp += 1
                 self.abort()
                 return
-            if dec.done:
+            if n >= BODY_DONE:
                 done = True
+                n -= BODY_DONE
                 if n != len(data):
-                    self.server_ka = False
+                    self.server_ka = False      # bytes after the body: not clean
                     data = data[:n]
             if self.dechunk:
                 data = b"".join([data[off:off + ln] for off, ln in spans])

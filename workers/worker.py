@@ -8,7 +8,7 @@ import sys
 import time
 from selectors import EVENT_READ
 
-from _native import ChunkedDecoder, Parser
+from _native import BodyDecoder, Parser
 from workers.balance import slowstart_weight
 from workers.channel import Channel
 from workers.loop import Selector
@@ -17,6 +17,7 @@ from workers.session import (
     RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_WAIT,
     ServerConn, Session,
 )
+from workers.xprt import Transport
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
@@ -103,6 +104,9 @@ class Listener:
 class Worker:
     """Everything one worker process owns, and its loop."""
 
+    # The transport every connection gets, both sides (a test slots another in).
+    transport = Transport
+
     def __init__(self, config, slot, listeners, pipe, addrs, nworkers):
         self.config = config
         self.slot = slot
@@ -172,8 +176,8 @@ class Worker:
                 sess.dequeued(server)
             be.counters.qcur = len(queue)
 
-    def new_chunked(self):
-        return ChunkedDecoder()
+    def new_body_decoder(self):
+        return BodyDecoder()
 
     def connect(self, server):
         """Open a non-blocking connection to `server`; None if it failed at once."""
