@@ -2,6 +2,7 @@
 serve new connections on the same listening sockets while the old ones finish
 their streams; a configuration that does not load changes nothing."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -434,6 +435,20 @@ def test_worker_restarts_are_counted_across_reloads(backend_factory, proxy_facto
 
 
 
+@contextlib.contextmanager
+def old_worker_held(kw, old):
+    """Reload with the (single) old worker held by SIGSTOP until the block ends, the
+    new generation ready: the master's stop waits in its pipe, ahead of anything
+    the block sends."""
+    os.kill(old[0], signal.SIGSTOP)
+    try:
+        kw.send_signal(signal.SIGHUP)
+        wait_new_generation(kw, old, 1)
+        yield
+    finally:
+        os.kill(old[0], signal.SIGCONT)
+
+
 def test_reload_answers_a_request_waiting_unread_on_an_idle_keepalive_connection(
         backend_factory, proxy_factory):
     """At a reload the old worker closes its idle keep-alive connections. One whose
@@ -449,14 +464,9 @@ def test_reload_answers_a_request_waiting_unread_on_an_idle_keepalive_connection
     with HttpClient(kw.port, timeout=5) as c:
         assert c.request("GET", "/1").status == 200
         old = kw.worker_pids(kw.stats())
-        os.kill(old[0], signal.SIGSTOP)
-        try:
-            kw.send_signal(signal.SIGHUP)
-            wait_new_generation(kw, old, 1)
+        with old_worker_held(kw, old):
             c.send(b"GET /2 HTTP/1.1\r\nHost: t\r\n\r\n")
             time.sleep(0.2)                  # on loopback it is there long before
-        finally:
-            os.kill(old[0], signal.SIGCONT)
         r = c.read_response()
         assert r.status == 200 and r.body.startswith(b"hello from a")
         assert "close" in r.connection_tokens
@@ -478,12 +488,8 @@ def test_reload_answers_a_request_sent_just_after_the_stop_on_an_idle_connection
     with HttpClient(kw.port, timeout=5) as c:
         assert c.request("GET", "/1").status == 200
         old = kw.worker_pids(kw.stats())
-        os.kill(old[0], signal.SIGSTOP)
-        try:
-            kw.send_signal(signal.SIGHUP)
-            wait_new_generation(kw, old, 1)
-        finally:
-            os.kill(old[0], signal.SIGCONT)      # it finds the stop waiting, and nothing else
+        with old_worker_held(kw, old):
+            pass                             # it finds the stop waiting, and nothing else
         time.sleep(0.05)
         c.send(b"GET /2 HTTP/1.1\r\nHost: t\r\n\r\n")
         r = c.read_response()
