@@ -51,7 +51,6 @@ class Conn:
         self.uses_left = -1
         self.private = False
         self.warm = False
-        self.session = "a session"
         self.server = server or Server()
 
     def close(self):
@@ -176,7 +175,7 @@ def test_release_parks_a_connection_watched_with_its_idle_time_and_proven_state(
     pool = lifecycle_pool()
     c = Conn("a", uses=2)
     pool.release(c, now=10.0, in_use=1)
-    assert list(pool.conns) == [c] and c.session is None
+    assert list(pool.conns) == [c]
     assert (c.idle_since, c.expire, c.proven, c.xprt.events) == (10.0, 15.0, True, 1)
 
 

@@ -113,8 +113,7 @@ def short_worker(backend_factory):
             worker.run_queues()
             if worker.now >= worker.next_tick:
                 worker.next_tick = worker.now + 0.25
-                for sess in [s for s in worker.sessions if s.deadline <= worker.now]:
-                    sess.on_timeout()
+                worker.expire_sessions(worker.now)
         t.join(1)
         assert not t.is_alive(), "the client did not finish in 30 s"
         if "error" in box:

@@ -11,11 +11,11 @@ not here; how many idle connections are worth keeping is decided here, as
 HAProxy's `srv_add_to_idle_list` and its purge task decide it: from the number
 of connections in use and an estimate of how many the traffic needs.
 
-Every idle connection that others may use lives here, also one a client session
-has just finished with and will want again: a session does not pin a server
+Every idle connection that others may use lives here, also one a client's stream
+has just finished with and will want again: a client does not pin a server
 connection while its client is silent (HAProxy 2.6 puts non-private connections
 in the server's idle list the same way). Only private ones (NTLM, `http-reuse
-never`) stay with their session.
+never`) stay with their stream (`H1Back.keeper`).
 """
 
 from itertools import islice
@@ -140,7 +140,7 @@ class IdlePool:
         """`conn` finished an exchange (or was opened warm) and waits for the next one:
         its idle time starts, and it is watched, so that a close or stray bytes from
         the server evict it at once (reads may have been paused for a slow client
-        during the last response). Also for a private connection its session keeps."""
+        during the last response). Also for a private connection its stream keeps."""
         conn.idle_since = now
         # HAProxy's "proven": already reused at least once, so the server is known
         # to keep connections open after a response.
@@ -156,7 +156,6 @@ class IdlePool:
         (the server is DOWN, or the worker stopping), a private connection
         (NTLM/Negotiate bound it to its client), any under `http-reuse never`, one
         past `max-reuse`, and one the pool does not want (offer)."""
-        conn.session = None
         server = conn.server
         if not keep or conn.private or server.backend.reuse == REUSE_NEVER or worn_out(conn):
             conn.close()

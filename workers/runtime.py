@@ -42,7 +42,7 @@ class ServerRuntime:
             limit = min(limit, config.pool_idle_timeout)
         self.pool = IdlePool(config.pool_max_conn, config.pool_warm_conn, limit,
                              config.pool_purge_delay, self.counters)
-        self.kept = set()       # private idle connections, each kept by its session (sess.idle)
+        self.kept = set()       # private idle connections, each kept by its stream (conn.keeper)
         self.max_reuse = config.max_reuse
         self.maxconn = share(config.maxconn)
         self.observe = config.observe       # passive health: None, "layer4" or "layer7"
@@ -62,7 +62,7 @@ class BackendRuntime:
         # A backend of one server without maxconn needs no balancer on the hot path.
         only = self.servers[0] if len(self.servers) == 1 else None
         self.lone = only if only is not None and not only.config.backup and not only.maxconn else None
-        self.queue = deque()                # sessions waiting for a server with room
+        self.queue = deque()                # streams waiting for a server with room
         # maxqueue is a per-server limit in HAProxy; with one backend queue per
         # worker, the queue holds at most this worker's share of their sum.
         self.maxqueue = share(sum(s.maxqueue for s in config.servers)) \

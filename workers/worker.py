@@ -12,11 +12,10 @@ from _native import BodyDecoder, Parser
 from workers.balance import slowstart_weight
 from workers.channel import Channel
 from workers.loop import Selector
+from workers.h1_back import H1Back
+from workers.h1_front import H1Front
 from workers.runtime import BackendRuntime, FrontendRuntime
-from workers.session import (
-    RS_HEAD, RS_NONE, RS_QUEUED, ST_BODY, ST_CLOSED, ST_WAIT,
-    ServerConn, Session,
-)
+from workers.stream import serve_queue
 from workers.xprt import Transport
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
@@ -93,12 +92,12 @@ class Listener:
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             # TCP_NODELAY is inherited from the listener (set by the master).
             sock.setblocking(False)
-            sess = Session(worker, fe, sock, addr)
+            sess = H1Front(worker, fe, sock, addr)
             sessions.add(sess)
             if deferred:
                 sess.start()          # the request is (almost always) there already
             else:
-                sess.xprt.set_events(EVENT_READ)
+                sess.watch()
 
 
 class Worker:
@@ -161,20 +160,8 @@ class Worker:
     def run_queues(self):
         """Hand queued requests to servers that have room again (after each batch of events)."""
         for be in self.backends.values():
-            queue = be.queue
-            while queue:
-                sess = queue[0]
-                if sess.rstate != RS_QUEUED or sess.state == ST_CLOSED:
-                    queue.popleft()
-                    self.queued -= 1
-                    continue
-                server = be.lb.pick(None, sess.lb_key)
-                if server is None and be.lb.saturated:
-                    break
-                queue.popleft()
-                self.queued -= 1
-                sess.dequeued(server)
-            be.counters.qcur = len(queue)
+            if be.queue:
+                self.queued -= serve_queue(be)
 
     def new_body_decoder(self):
         return BodyDecoder()
@@ -194,7 +181,7 @@ class Worker:
             sock.close()
             return None
         server.counters.conn_tot += 1
-        conn = ServerConn(self, server, sock, err == errno.EINPROGRESS)
+        conn = H1Back(self, server, sock, err == errno.EINPROGRESS)
         conn.xprt.set_events(EVENT_READ)
         return conn
 
@@ -213,18 +200,18 @@ class Worker:
                 if want > len(s.pool) and s.usable:
                     s.pool.refill(want, lambda: self.connect(s), self.now)
 
-    def release(self, conn):
-        """`conn`'s stream is done with it: to its server's pool (IdlePool.release)."""
-        server = conn.server
-        server.pool.release(conn, self.now, server.counters.scur + 1,
-                            server.usable and self.running)
-
-    def session_closed(self, sess):
+    def session_closed(self, sess, frontend):
+        """A session (client endpoint or tunnel) of `frontend` ended."""
         self.sessions.discard(sess)
         if not self.accepting:
             self.try_accepting()
-        elif sess.frontend.paused and self.running:
-            self.resume_frontend(sess.frontend)
+        elif frontend.paused and self.running:
+            self.resume_frontend(frontend)
+
+    def session_replaced(self, old, new):
+        """A client connection changed hands (an HTTP/1 endpoint became a tunnel)."""
+        self.sessions.discard(old)
+        self.sessions.add(new)
 
     def try_accepting(self):
         """Accept again after a pause (global maxconn, an accept error) if the worker
@@ -339,10 +326,9 @@ class Worker:
 
     def shutdown_sessions(self, on_server):
         """on-marked-down shutdown-sessions / on-marked-up shutdown-backup-sessions:
-        end at once every session whose stream is on a matching server."""
-        for sess in [x for x in self.sessions if x.conn is not None and on_server(x.server)]:
-            sess.server.counters.srv_abrt += 1
-            sess.abort()
+        end at once every session whose exchange is on a matching server."""
+        for sess in list(self.sessions):
+            sess.on_server_down(on_server)
 
     def ramp_weights(self, now):
         """slowstart: a server that came UP gets its weight back gradually."""
@@ -374,7 +360,7 @@ class Worker:
         pooled or kept by a session between its requests."""
         server.pool.close_all()
         for conn in list(server.kept):
-            conn.session.take_own_idle().close()
+            conn.keeper.idle_lost(conn, False)
 
     def snapshot(self):
         """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
@@ -410,9 +396,7 @@ class Worker:
         for fe in self.frontends:
             fe.keepalive = False
         for sess in self.sessions:
-            if sess.state in (ST_WAIT, ST_BODY) and sess.rstate in (RS_NONE, RS_HEAD,
-                                                                     RS_QUEUED):
-                sess.client_ka = False
+            sess.stopping()
         if self.accepting:
             for lst in self.listeners:
                 for _ in range(DRAIN_BATCHES):
@@ -446,15 +430,9 @@ class Worker:
         to be served; `timeout http-request` bounds its wait), and the idle ones of a
         frontend with `option idle-close-on-response` (they wait for one more
         request or their keep-alive timeout)."""
-        idle = {x for x in self.sessions
-                if not x.frontend.idle_close_on_response and x.idle_between_requests()}
+        idle = {x for x in self.sessions if x.idle_between_requests()}
         for sess in idle & self.idle_seen:
-            # A request may have arrived since, unread: serve it; close only what
-            # has nothing pending, without a reset (close_gracefully reads once
-            # more, then closes, or shuts down and lingers if bytes came meanwhile).
-            sess.on_client(EVENT_READ)
-            if sess.idle_between_requests():
-                sess.close_gracefully()
+            sess.close_if_idle()
         self.idle_seen = idle - self.idle_seen
 
     def on_signal(self, mask):
@@ -477,10 +455,8 @@ class Worker:
         accept() unregisters them: a few syscalls four times a second)."""
         self.next_tick = now + TICK
         self.try_accepting()
+        self.expire_sessions(now)
         sessions = self.sessions
-        for sess in [s for s in sessions if s.deadline <= now]:
-            if sess.state != ST_CLOSED:
-                sess.on_timeout()
         # A set keeps the size of its peak and every scan pays for it: after a
         # crowd has gone (thousands of slow or idle clients), make it small again.
         n = len(sessions)
@@ -499,6 +475,12 @@ class Worker:
             self.close_idle_sessions()
             if not self.sessions or now >= self.stopping_at:
                 self.running = False
+
+    def expire_sessions(self, now):
+        """Each session has two deadlines, its client side's and its stream's (the
+        timer protocol of workers/README.md): whichever is due, it handles it."""
+        for sess in [s for s in self.sessions if s.deadline <= now or s.stream.deadline <= now]:
+            sess.on_timeout(now)
 
     def setup_signals(self):
         self.wakeup_r, wakeup_w = socket.socketpair()

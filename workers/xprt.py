@@ -54,6 +54,13 @@ class Transport:
             self.events = update_registration(self.sel, self.sock, self.events, events,
                                               self.on_io)
 
+    def retarget(self, on_io):
+        """Hand the connection to a new owner (a tunnel after a 101): readiness goes
+        to `on_io` from now on."""
+        self.on_io = on_io
+        if self.events:
+            self.sel.modify(self.sock, self.events, on_io)
+
     def write(self, data):
         """Send `data` now, or keep what the socket does not take and wait for
         writability (reads stay as they were). Returns the bytes sent now, or -1
