@@ -138,3 +138,42 @@ def test_error_response_says_close_exactly_when_the_proxy_closes(backend_factory
             assert c.wait_closed(2), "said Connection: close but kept the connection open"
         else:
             assert c.request("GET", "/good").status == 200, "closed without saying so"
+
+
+def full_listener():
+    """A listening socket whose accept queue is full: further connects to it hang
+    (the kernel drops their SYNs), which is a connect timeout on loopback."""
+    import socket
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(lst.getsockname())
+        fillers.append(s)
+    time.sleep(0.1)
+    return lst, fillers
+
+
+def test_timeout_connect_while_a_request_body_streams_is_a_503(proxy_factory):
+    """The server never completes the handshake while the client is still sending
+    its body: `timeout connect` is the stream's, whatever the client is doing; it
+    gets 503 (HAProxy's answer to a connect timeout), not a 408."""
+    lst, fillers = full_listener()
+    try:
+        kw = proxy_factory([("hung", "127.0.0.1:%d" % lst.getsockname()[1])], nbproc=1,
+                           timeouts=("connect 300ms", "client 5s", "server 5s"),
+                           backend_lines=["retries 0"])
+        with HttpClient(kw.port, timeout=5) as c:
+            c.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            started = time.monotonic()
+            r = c.read_response()
+            waited = time.monotonic() - started
+        assert_html_error(r, 503)
+        assert waited < 3, "the 503 came after %.2f s" % waited
+    finally:
+        for s in fillers:
+            s.close()
+        lst.close()

@@ -17,6 +17,7 @@ class Xprt:
     def __init__(self):
         self.sock = object()          # None once closed
         self.events = 0
+        self.data = None              # the event callback the connection's owner set
         self.alive = True             # what a MSG_PEEK would find
         self.peeks = 0
 
@@ -52,6 +53,8 @@ class Conn:
         self.private = False
         self.warm = False
         self.server = server or Server()
+        self.busy_io = ("busy", name)     # H1Back's two callbacks, bound once
+        self.idle_io = ("idle", name)
 
     def close(self):
         self.xprt.close()
@@ -177,6 +180,19 @@ def test_release_parks_a_connection_watched_with_its_idle_time_and_proven_state(
     pool.release(c, now=10.0, in_use=1)
     assert list(pool.conns) == [c]
     assert (c.idle_since, c.expire, c.proven, c.xprt.events) == (10.0, 15.0, True, 1)
+    assert c.xprt.data == ("idle", "a")          # its events go to the parked callback
+
+
+def test_a_connection_handed_out_gets_its_busy_callback_back():
+    pool = lifecycle_pool()
+    c, p = Conn("c"), Conn("p", proven=True, uses=2)
+    pool.release(p, 0.0, 1)
+    assert pool.checkout(0.1, proven_only=True) is p and p.xprt.data == ("busy", "p")
+    pool.release(c, 0.0, 1)
+    assert pool.checkout(0.1) is c and c.xprt.data == ("busy", "c")
+    pool.park(c, 0.2)
+    pool.unpark(c)                               # a private one its stream takes back
+    assert c.xprt.data == ("busy", "c")
 
 
 def test_release_closes_what_must_not_be_kept():

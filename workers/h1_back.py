@@ -10,7 +10,9 @@ stream's `sink`, the client side's writer the stream bound once.
 
 While no stream uses it, the connection is idle: parked in its server's pool
 (`workers/pool.py` writes `idle_since`/`expire`/`proven` then), or kept by one
-stream between its requests when it is private (`keeper`).
+stream between its requests when it is private (`keeper`). A parked
+connection's events go to `on_idle`, a busy one's to `on_event`: the pool
+swaps the two callbacks when it parks and hands out a connection.
 """
 
 from selectors import EVENT_READ, EVENT_WRITE
@@ -31,7 +33,7 @@ RS_BODY = 2      # relaying the response body
 class H1Back:
     """One connection to a server: idle, or carrying one stream's exchange."""
 
-    __slots__ = ("worker", "server", "xprt", "stream", "keeper", "t_server",
+    __slots__ = ("worker", "server", "xprt", "stream", "keeper", "t_server", "busy_io", "idle_io",
                  # the connection's life (the pool reads these)
                  "uses", "proven", "private", "warm", "idle_since", "expire", "uses_left",
                  "hint_timeout",
@@ -41,7 +43,11 @@ class H1Back:
     def __init__(self, worker, server, sock, connecting):
         self.worker = worker
         self.server = server
-        self.xprt = worker.transport(worker.sel, sock, self.on_event, connecting)
+        # Two event callbacks, bound once: carrying a stream, or parked (the pool
+        # swaps them: Transport.data, no system call).
+        self.busy_io = self.on_event
+        self.idle_io = self.on_idle
+        self.xprt = worker.transport(worker.sel, sock, self.busy_io, connecting)
         self.stream = None       # the stream this connection carries now (None: idle)
         self.keeper = None       # while idle and private: the stream that keeps it
         self.t_server = server.backend.t_server
@@ -63,9 +69,6 @@ class H1Back:
 
     def on_event(self, mask):
         st = self.stream
-        if st is None:
-            self.on_idle()
-            return
         xprt = self.xprt
         if mask & EVENT_WRITE:
             if xprt.connecting:
@@ -102,8 +105,8 @@ class H1Back:
             st.deadline = self.worker.now + self.t_server
             self.on_body(data, None, st)
 
-    def on_idle(self):
-        """Readable while idle: the server closed it, or sent bytes nobody asked for."""
+    def on_idle(self, mask):
+        """Readable while parked: the server closed it, or sent bytes nobody asked for."""
         keeper = self.keeper
         if keeper is not None:
             keeper.idle_lost(self, True)     # private, between two requests of its stream

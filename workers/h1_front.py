@@ -326,7 +326,8 @@ class H1Front:
                 head = apply_rules(head, DROP_TE)
                 self.dechunk = dec = self.worker.new_body_decoder()
                 dec.start_chunked()
-                self.send(head + tail)   # the body goes through response_body, decoded
+                self.stream.sink = self.send_decoded     # until stream_done()
+                self.send(head + tail)   # the body goes through send_decoded
                 return b""
             head += tail
             if whole:
@@ -338,13 +339,10 @@ class H1Front:
             return None
         return data if end == len(data) else data[:end]
 
-    def response_body(self, data):
-        """Response bytes for the client (decoded for an HTTP/1.0 client of a chunked body)."""
-        dec = self.dechunk
-        if dec is not None:
-            n, spans = dec.feed_spans(data, 0)
-            data = b"".join([data[off:off + ln] for off, ln in spans])
-        self.send(data)
+    def send_decoded(self, data):
+        """The stream's sink while an HTTP/1.0 client gets a chunked body: its data only."""
+        n, spans = self.dechunk.feed_spans(data, 0)
+        self.send(b"".join([data[off:off + ln] for off, ln in spans]))
 
     def interim(self, head):
         """A 1xx response (100 Continue, 103 Early Hints): relayed, never to an
@@ -369,7 +367,9 @@ class H1Front:
 
     def stream_done(self):
         """The exchange ended: take the next request, or close."""
-        self.dechunk = None
+        if self.dechunk is not None:
+            self.dechunk = None
+            self.stream.sink = self.send
         if self.state == RQ_BODY or not self.client_ka:
             self.close_gracefully()
             return

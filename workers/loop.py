@@ -57,6 +57,24 @@ if hasattr(select, "epoll"):
             self._fd_to_key[fd] = SelectorKey(fileobj, fd, events, data)
             return key
 
+        # A transport is its own selector key (fileobj, fd, events, data: the callback):
+        # registering one builds no SelectorKey, and its owner changes its callback
+        # by assigning `data`, with no system call (workers/xprt.py).
+
+        def add(self, key, events):
+            self._selector.register(key.fd, _TO_EPOLL[events & 3])
+            self._fd_to_key[key.fd] = key
+
+        def change(self, key, events):
+            self._selector.modify(key.fd, _TO_EPOLL[events & 3])
+
+        def remove(self, key):
+            self._fd_to_key.pop(key.fd, None)
+            try:
+                self._selector.unregister(key.fd)
+            except OSError:
+                pass        # already closed: the kernel forgot it with the fd
+
         def dispatch(self, timeout, woke):
             """Wait up to `timeout` seconds, call `woke()` (the caller reads its clock
             there, so that what the callbacks time is measured from the wakeup, not
@@ -75,8 +93,18 @@ if hasattr(select, "epoll"):
 
 else:   # pragma: no cover - not Linux
     class Selector(selectors.DefaultSelector):
+        def add(self, key, events):
+            self.register(key.fileobj, events, key)
+
+        def change(self, key, events):
+            self.modify(key.fileobj, events, key)
+
+        def remove(self, key):
+            self.unregister(key.fileobj)
+
         def dispatch(self, timeout, woke):
             ready = self.select(timeout)
             woke()
             for key, mask in ready:
-                key.data(mask)
+                data = key.data
+                (data if callable(data) else data.data)(mask)

@@ -73,12 +73,16 @@ class IdlePool:
         if not proven_only:
             while conns:
                 conn = conns.popitem()[0]
-                if conn.xprt.sock is not None:      # else: closed while idle, not yet removed
+                xprt = conn.xprt
+                if xprt.sock is not None:           # else: closed while idle, not yet removed
+                    xprt.data = conn.busy_io        # its events go to the exchange again
                     return conn
             return None
         for conn in reversed(conns):
-            if conn.xprt.sock is not None and conn.proven:
+            xprt = conn.xprt
+            if xprt.sock is not None and conn.proven:
                 del conns[conn]
+                xprt.data = conn.busy_io
                 return conn
         return None
 
@@ -148,7 +152,13 @@ class IdlePool:
         hint = conn.hint_timeout
         conn.expire = now + (self.idle_limit if hint is None
                              else idle_limit_from_hint(self.idle_limit, hint))
-        conn.xprt.set_events(EVENT_READ)
+        xprt = conn.xprt
+        xprt.data = conn.idle_io      # a parked connection's own callback (H1Back.on_idle)
+        xprt.set_events(EVENT_READ)
+
+    def unpark(self, conn):
+        """A private connection its stream kept goes back to work."""
+        conn.xprt.data = conn.busy_io
 
     def release(self, conn, now, in_use, keep=True):
         """A stream is done with `conn` (`in_use` connections to this server busy,

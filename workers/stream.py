@@ -15,7 +15,8 @@ fixed set of methods on objects handed over (HAProxy's stconn / mux_ops):
     the client endpoint (`front`, given at construction; H1Front today):
         response_head(data, r, end, kind, whole) -> head bytes still to send, or None
                                   when the front sent the whole response itself
-        response_body(data)       body bytes for the client (bound once: `sink`)
+        send(data)                body bytes for the client (bound once: `sink`; the
+                                  front may point `sink` elsewhere for one response)
         interim(head)             a 1xx response head (bound once: `interim`)
         answer(status)            this stream's own error answer (503, 502, 504...)
         stream_done()             the exchange ended: next request, or close
@@ -68,7 +69,7 @@ class Stream:
         self.backend = frontend.backend
         self.peer = peer
         # The two front methods called per response, bound once.
-        self.sink = front.response_body
+        self.sink = front.send
         self.interim = front.interim
         self.keep_server = frontend.server_keepalive
         self.conn = None         # the server connection of the exchange in flight
@@ -569,7 +570,9 @@ class Stream:
         conn = self.idle
         self.idle = None
         conn.keeper = None
-        conn.server.kept.discard(conn)
+        server = conn.server
+        server.kept.discard(conn)
+        server.pool.unpark(conn)
         return conn
 
     def uses_server(self, matches):

@@ -8,8 +8,10 @@ own bound method: no extra call on the hot path) and writes with `write`; a
 TLS transport offers the same attributes and methods and nothing above
 changes.
 
-The owner is told of readiness through the callback it gave (`on_io(mask)`),
-the one upward conversation; it reads `out` to know whether bytes wait, and
+The owner is told of readiness through the callback it gave (`on_io(mask)`,
+kept in `data`: the transport is its own selector key, so an owner that
+changes state changes callback by assignment, `retarget`), the one upward
+conversation; it reads `out` to know whether bytes wait, and
 `err`/`failed_connecting()` to know why a write failed.
 """
 
@@ -22,44 +24,41 @@ CONNECT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUN
                             errno.ETIMEDOUT, errno.EADDRNOTAVAIL))
 
 
-def update_registration(sel, sock, current, events, callback):
-    """Move `sock` from `current` to `events` in the selector (0 = not registered); return `events`."""
-    if current == 0:
-        sel.register(sock, events, callback)
-    elif events == 0:
-        sel.unregister(sock)
-    else:
-        sel.modify(sock, events, callback)
-    return events
-
-
 class Transport:
     """A plain TCP connection (client or server side) and its unsent bytes."""
 
-    __slots__ = ("sel", "sock", "recv", "send", "out", "events", "on_io", "err", "connecting")
+    __slots__ = ("sel", "sock", "fileobj", "fd", "recv", "send", "out", "events", "data",
+                 "err", "connecting")
 
     def __init__(self, sel, sock, on_io, connecting=False):
         self.sel = sel
         self.sock = sock
+        self.fileobj = sock          # (fileobj, fd, events, data): the transport is its
+        self.fd = sock.fileno()      # own selector key (workers/loop.py)
         self.recv = sock.recv        # recv(n): bytes, b"" at EOF; BlockingIOError when none
         self.send = sock.send
         self.out = b""               # bytes accepted but not yet taken by the socket
         self.events = 0              # what the selector watches (0: not registered)
-        self.on_io = on_io
+        self.data = on_io            # the owner's callback, on_io(mask)
         self.err = 0                 # errno of the last failed send
         self.connecting = connecting  # a connect() still in progress (server side)
 
     def set_events(self, events):
-        if events != self.events and self.sock is not None:
-            self.events = update_registration(self.sel, self.sock, self.events, events,
-                                              self.on_io)
+        current = self.events
+        if events != current and self.sock is not None:
+            if current == 0:
+                self.sel.add(self, events)
+            elif events == 0:
+                self.sel.remove(self)
+            else:
+                self.sel.change(self, events)
+            self.events = events
 
     def retarget(self, on_io):
-        """Hand the connection to a new owner (a tunnel after a 101): readiness goes
-        to `on_io` from now on."""
-        self.on_io = on_io
-        if self.events:
-            self.sel.modify(self.sock, self.events, on_io)
+        """Hand the connection to a new owner, or the same owner's other state (a
+        tunnel after a 101; a server connection parked in its pool): readiness
+        goes to `on_io` from now on. An assignment: no system call."""
+        self.data = on_io
 
     def write(self, data):
         """Send `data` now, or keep what the socket does not take and wait for
@@ -135,7 +134,7 @@ class Transport:
         if sock is None:
             return
         if self.events:
-            self.sel.unregister(sock)
+            self.sel.remove(self)
             self.events = 0
         self.sock = None
         sock.close()
