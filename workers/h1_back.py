@@ -113,6 +113,11 @@ class H1Back:
         else:
             self.server.pool.evict(self)
 
+    def drop_kept(self):
+        """Private and kept by a stream between its requests: close it now (its
+        server went DOWN)."""
+        self.keeper.idle_lost(self, False)
+
     def on_head(self, data, st):
         parser = self.worker.parser
         if self.rbuf:

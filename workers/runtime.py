@@ -92,6 +92,9 @@ class FrontendRuntime:
         self.name = config.name
         self.config = config
         self.backend = backend
+        # router(r, data) -> BackendRuntime for frontends with use_backend rules;
+        # None: every request goes to `backend` (the routing issue builds it).
+        self.router = None
         self.counters = Counters()
         self.t_client = _t(config.timeout_client)
         self.t_http_request = _t(config.timeout_http_request)

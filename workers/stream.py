@@ -54,7 +54,7 @@ class Stream:
     """The exchange a client connection carries now (one at a time in HTTP/1)."""
 
     __slots__ = (
-        "worker", "front", "frontend", "fc", "backend", "peer", "sink", "interim",
+        "worker", "front", "frontend", "fc", "backend", "router", "peer", "sink", "interim",
         "keep_server", "conn", "server", "idle", "nreq", "phase", "deadline",
         # the current request
         "replay", "retries", "replayed", "lb_key", "queued_out", "head_req", "req_done",
@@ -66,7 +66,8 @@ class Stream:
         self.front = front
         self.frontend = frontend
         self.fc = frontend.counters
-        self.backend = frontend.backend
+        self.backend = frontend.backend      # default_backend, unless a rule routes elsewhere
+        self.router = frontend.router
         self.peer = peer
         # The two front methods called per response, bound once.
         self.sink = front.send
@@ -90,7 +91,12 @@ class Stream:
 
     def start(self, head, r, data, done):
         """A request head (and the body bytes in hand, all of it when `done`) to send."""
-        be = self.backend            # the routing issue picks it here (route.py)
+        router = self.router
+        if router is not None:
+            # The frontend's rules pick the backend (use_backend): the one routing
+            # call, skipped when there are none (the routing issue fills it in).
+            self.backend = router(r, data)
+        be = self.backend
         method = r[R_METHOD]
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
         self.replay = head if done and method in IDEMPOTENT else None
@@ -366,17 +372,17 @@ class Stream:
         server = self.server
         server.counters.scur -= 1
         conn.stream = None
-        if not (conn.server_ka and self.keep_server and self.req_done) or conn.xprt.out \
-                or worn_out(conn):
+        if not (conn.server_ka and self.keep_server and self.req_done) or conn.xprt.out:
             # (An answer before the whole request body arrived ends the connection:
             # the rest of the body must never be read as a next request.)
             conn.close()
         elif not (conn.private or self.backend.reuse == REUSE_NEVER):
-            # Into the pool, also for this stream's next request: a silent client
-            # must not pin a server connection (HAProxy does the same).
+            # Into the pool (which closes it if worn out or not wanted), also for this
+            # stream's next request: a silent client must not pin a server
+            # connection (HAProxy does the same).
             server.pool.release(conn, self.worker.now, server.counters.scur + 1,
                                 server.usable and self.worker.running)
-        elif self.front.continues():
+        elif not worn_out(conn) and self.front.continues():
             # Private: kept for this client's next request only.
             self.idle = conn
             conn.keeper = self

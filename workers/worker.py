@@ -360,7 +360,7 @@ class Worker:
         pooled or kept by a session between its requests."""
         server.pool.close_all()
         for conn in list(server.kept):
-            conn.keeper.idle_lost(conn, False)
+            conn.drop_kept()
 
     def snapshot(self):
         """Counters for the master: {"fe": {name: [...]}, "be": {name: {"own": [...], "srv": {name: [...]}}}}."""
