@@ -235,12 +235,62 @@ class Frontend:
 
 
 @dataclass(frozen=True)
+class StatsSocket:
+    """``stats socket ADDR [mode OCTAL] [level user|operator|admin] [uid N] [gid N]
+    [user NAME] [group NAME] ...``: the runtime API's address (a UNIX path, or
+    ``host``/``port`` for a TCP one) and who may use it."""
+
+    path: Optional[str] = None       # a UNIX socket path
+    host: Optional[str] = None       # a TCP socket (ipv4@/ipv6@/ADDR:PORT)
+    port: int = 0
+    mode: Optional[int] = None       # file mode of the UNIX socket
+    level: str = "admin"             # HAProxy's default on a stats socket
+    uid: Optional[int] = None        # owner of the UNIX socket
+    gid: Optional[int] = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Global:
-    """The ``global`` section."""
+    """The ``global`` section. Times in seconds; None: not set."""
 
     maxconn: int = 4096
+    maxconn_set: bool = False        # written in the file (else ulimit-n sizes it, as HAProxy)
     workers: Optional[int] = None    # from nbproc/nbthread; None = CPU count
-    stats_socket: Optional[str] = None
+    stats_socket: Optional[str] = None       # the UNIX path of `stats socket` (None: TCP or none)
+    stats_sockets: Tuple[StatsSocket, ...] = ()
+    stats_timeout: float = 10.0      # an idle runtime API connection is closed after this
+    stats_maxconn: int = 10          # runtime API connections at once
+    # process management (HAProxy's master-worker mode)
+    daemon: bool = False
+    master_worker: bool = False
+    pidfile: Optional[str] = None
+    uid: Optional[int] = None        # user/uid: the identity after setup
+    gid: Optional[int] = None        # group/gid
+    chroot: Optional[str] = None
+    ulimit_n: Optional[int] = None   # None: computed from maxconn
+    cpu_map: Tuple[Tuple[Tuple[int, ...], Tuple[int, ...]], ...] = ()   # (workers 1-based, cpus)
+    hard_stop_after: Optional[float] = None
+    grace: Optional[float] = None
+    spread_checks: int = 0           # percent of random spread on health-check intervals
+    max_spread_checks: Optional[float] = None
+    mworker_max_reloads: Optional[int] = None
+    set_dumpable: bool = False
+    # identity, shown by `show info` and the stats page
+    description: Optional[str] = None
+    node: Optional[str] = None
+    hostname: Optional[str] = None
+    localpeer: Optional[str] = None
+    # TLS, stored for the TLS issue
+    ca_base: Optional[str] = None
+    crt_base: Optional[str] = None
+    ssl_defaults: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()   # ssl-default-* keyword, words
+    ssl_dh_param_file: Optional[str] = None
+    ssl_default_dh_param: Optional[int] = None
+    # buffers and limits of the HTTP parser
+    bufsize: int = 16384             # tune.bufsize: the largest request or response head
+    maxrewrite: int = 1024           # tune.maxrewrite: room kept for header rewrites
+    max_headers: int = 101           # tune.http.maxhdr
 
 
 @dataclass(frozen=True)
