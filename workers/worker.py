@@ -113,7 +113,10 @@ class Worker:
         self.sel = Selector()
         self.now = time.monotonic()
         g = config.global_
-        self.parser = Parser(max_headers=101, max_head=16384, max_line=8192)
+        # tune.bufsize bounds a head (request or response), tune.http.maxhdr its
+        # header count (docs/configuration.md: HAProxy keeps tune.maxrewrite of
+        # the buffer free on requests; keepwarm builds rewritten heads anew).
+        self.parser = Parser(max_headers=g.max_headers, max_head=g.bufsize, max_line=8192)
         self.sessions = set()
         self.sessions_peak = 0       # the most sessions a tick has seen since the set was made
         share = self.share_of
