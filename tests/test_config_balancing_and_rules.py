@@ -10,6 +10,7 @@ from proxy.config.model import BalanceArgs, ForwardFor
 
 TIMEOUTS = """\
 defaults
+    mode http
     timeout connect 5s
     timeout client 30s
     timeout server 30s
@@ -117,7 +118,7 @@ def test_balance_in_a_frontend_is_ignored_with_a_warning():
 ])
 def test_balance_errors(line, words):
     err = backend_error(line + "\n")
-    assert words in err.message and err.line == 9
+    assert words in err.message and err.line == 10
 
 
 @pytest.mark.parametrize("line", ["balance url_param userid", "balance rdp-cookie",
@@ -199,7 +200,7 @@ def test_retry_on_errors(line, words):
 
 def test_retry_on_in_a_frontend_is_an_error_as_in_haproxy():
     err = error(TIMEOUTS + FE + "    retry-on conn-failure\nbackend be\n")
-    assert "only available in backend or listen section" in err.message and err.line == 8
+    assert "only available in backend or listen section" in err.message and err.line == 9
 
 
 def test_retry_on_in_defaults_is_inherited():
@@ -287,15 +288,15 @@ def test_rules_of_a_named_defaults_come_first():
 def test_rules_are_not_allowed_in_an_anonymous_defaults_section():
     err = error(TIMEOUTS + "    http-request set-header X-A 1\n")
     assert err.message == "'http-request' not allowed in anonymous 'defaults' section."
-    assert err.line == 5
+    assert err.line == 6
 
 
 def test_a_defaults_section_with_rules_serves_frontends_or_backends_not_both():
-    head = "defaults base\n    timeout connect 5s\n    timeout client 5s\n" \
+    head = "defaults base\n    mode http\n    timeout connect 5s\n    timeout client 5s\n" \
            "    timeout server 5s\n    http-response del-header Server\n"
     err = error(head + FE + "backend be\n")
     assert "frontends and backends cannot inherit from the same defaults" in err.message
-    assert err.line == 9 and "t.cfg:1" in err.message
+    assert err.line == 10 and "t.cfg:1" in err.message
 
 
 def test_a_listen_or_defaults_cannot_inherit_rules():
@@ -318,7 +319,7 @@ def test_a_listen_or_defaults_cannot_inherit_rules():
 ])
 def test_header_rule_errors(line, words):
     err = backend_error(line + "\n")
-    assert words in err.message and err.line == 9
+    assert words in err.message and err.line == 10
 
 
 @pytest.mark.parametrize("line", [
@@ -370,7 +371,7 @@ def test_default_server_sets_the_new_keywords_for_following_servers():
 ])
 def test_server_keyword_errors(options, words):
     err = backend_error("server s 127.0.0.1:1 " + options + "\n")
-    assert words in err.message and err.line == 9
+    assert words in err.message and err.line == 10
 
 
 # ------------------------------------------- http-ignore-probes, idle-close-on-response

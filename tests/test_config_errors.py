@@ -5,10 +5,11 @@ import textwrap
 
 import pytest
 
-from proxy.config import ConfigError, load, parse
+from proxy.config import ConfigError, ConfigErrors, load, parse
 
 HEAD = """\
 defaults
+    mode http
     timeout connect 5s
     timeout client 30s
     timeout server 30s
@@ -17,8 +18,8 @@ frontend fe
     default_backend be
 backend be
 """
-# the first line added after HEAD is line 9
-LINE = 9
+# the first line added after HEAD is line 10
+LINE = 10
 
 
 def error(text, env=None):
@@ -87,8 +88,8 @@ def test_keyword_out_of_section():
 
 
 @pytest.mark.parametrize("text", [
-    "global\n    chroot /var/empty\n",
-    "global\n    tune.bufsize 32768\n",
+    "global\n    lua-load /etc/haproxy/x.lua\n",
+    "global\n    tune.comp.maxlevel 5\n",
     HEAD + "    use_backend x if y\n",
     HEAD + "    http-request deny\n",
     HEAD + "    http-request set-header X %[src]\n",
@@ -113,6 +114,31 @@ def test_mode_tcp_is_refused():
 
 def test_unknown_mode():
     assert "unknown proxy mode" in error("defaults\n    mode smtp\n").message
+
+
+AMQP = """\
+defaults
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+listen amqp
+    bind :5672
+    server rabbit 127.0.0.1:5672
+"""
+
+
+def test_a_proxy_with_no_mode_anywhere_is_mode_tcp_and_refused():
+    # HAProxy: no 'mode' in the section nor in its defaults section is 'mode tcp'
+    err = error(AMQP)
+    assert isinstance(err, ConfigErrors) and len(err.errors) == 1
+    assert err.line == 5
+    assert err.message == ("listen 'amqp' has no 'mode' line, nor has its defaults section: "
+                           "HAProxy runs it in 'mode tcp', which keepwarm does not support "
+                           "(yet)")
+    assert "mode http" in err.hint
+    # the same file with 'mode http' in its defaults section is accepted
+    ok = parse(AMQP.replace("defaults\n", "defaults\n    mode http\n"), "ok.cfg", env={})
+    assert ok.frontends[0].name == "amqp" and ok.backend("amqp").servers[0].port == 5672
 
 
 def test_unknown_option_suggests_a_supported_one():
@@ -226,44 +252,82 @@ def test_global_value_errors():
     assert "integer" in error("global\n    maxconn lots\n").message
     assert "within 1 and 64 (got 0)" in error("global\n    nbthread 0\n").message
     assert "expects a path" in error("global\n    stats socket\n").message
-    assert "UNIX socket" in error("global\n    stats socket 127.0.0.1:9999\n").message
-    assert "not supported" in error("global\n    stats timeout 10s\n").message
+    assert "UNIX socket" in error("global\n    stats socket nowhere\n").hint
+    assert "unknown parameter 'lvl'" in error("global\n    stats socket /s lvl admin\n").message
+    assert "octal" in error("global\n    stats socket /s mode rw\n").message
+    assert "user, operator or admin" in error("global\n    stats socket /s level root\n").message
+    assert "integer" in error("global\n    stats maxconn many\n").message
     assert "takes no argument" in error("global x\n").message
 
 
 # ---------------------------------------------------------------- whole-config checks
 
 def test_frontend_without_bind():
-    err = error("frontend fe\n    default_backend be\nbackend be\n")
+    err = error("frontend fe\n    mode http\n    default_backend be\n"
+                "backend be\n    mode http\n")
     assert err.line == 1 and "has no 'bind' directive" in err.message
 
 
 def test_frontend_without_default_backend():
-    err = error("frontend fe\n    bind :80\n")
+    err = error("frontend fe\n    mode http\n    bind :80\n")
     assert err.line == 1 and "no default_backend" in err.message
 
 
 def test_default_backend_naming_a_missing_backend_suggests_the_closest():
-    err = error("frontend fe\n    bind :80\n    default_backend web_server\n"
-                "backend web_servers\n")
-    assert err.line == 3 and "'web_server'" in err.message
+    err = error("frontend fe\n    mode http\n    bind :80\n    default_backend web_server\n"
+                "backend web_servers\n    mode http\n")
+    assert err.line == 4 and "'web_server'" in err.message
     assert err.hint == "did you mean 'web_servers'?"
 
 
 def test_default_backend_naming_a_frontend_is_an_error():
-    err = error("frontend a\n    bind :80\n    default_backend b\n"
-                "frontend b\n    bind :81\n    default_backend a\n")
+    err = error("frontend a\n    mode http\n    bind :80\n    default_backend b\n"
+                "frontend b\n    mode http\n    bind :81\n    default_backend a\n")
     assert "unable to find required default_backend" in err.message
 
 
 @pytest.mark.parametrize("text,line", [
-    ("backend a\nbackend a\n", 2),
-    ("frontend a\n    bind :80\n    default_backend b\nlisten a\n    bind :81\nbackend b\n", 4),
-    ("listen a\n    bind :80\nbackend a\n", 3),
+    ("backend a\n    mode http\nbackend a\n    mode http\n", 3),
+    ("frontend a\n    mode http\n    bind :80\n    default_backend b\n"
+     "listen a\n    mode http\n    bind :81\nbackend b\n    mode http\n", 5),
+    ("listen a\n    mode http\n    bind :80\nbackend a\n    mode http\n", 4),
 ])
 def test_duplicate_proxy_names(text, line):
     err = error(text)
     assert err.line == line and "same name" in err.message
+
+
+def test_every_error_of_a_file_is_reported_in_file_order():
+    err = error("""\
+        global
+            maxcon 10
+            maxconn lots
+        defaults
+            mode http
+            timeout connect 5s
+            timeout client 30s
+            timeout server 30s
+        frontend fe
+            bind 127.0.0.1:8080
+            default_backend be
+            frobnicate on
+        backend be
+            balance fastest
+            server s1 bad_host!:80
+    """)
+    assert isinstance(err, ConfigErrors)
+    assert [e.line for e in err.errors] == [2, 3, 12, 14, 15]
+    expected = ["unknown keyword 'maxcon' in 'global' section",
+                "'maxconn' expects an integer argument (got 'lots')",
+                "unknown keyword 'frobnicate' in 'frontend fe' section",
+                "unknown load balancing algorithm 'fastest'",
+                "server 's1': invalid address 'bad_host!:80'"]
+    for e, words in zip(err.errors, expected):
+        assert e.file == "bad.cfg" and words in e.message, (e.line, e.message)
+    # the exception reads as its first error; str() lists them all, one per error
+    assert (err.line, err.message) == (err.errors[0].line, err.errors[0].message)
+    assert [line.split(":")[1] for line in str(err).splitlines()
+            if line.startswith("bad.cfg:")] == ["2", "3", "12", "14", "15"]
 
 
 def test_duplicate_server_names():

@@ -9,6 +9,7 @@ from proxy.config import (Backend, Bind, Config, HttpCheck, Server,
 
 TIMEOUTS = """
 defaults
+    mode http
     timeout connect 5s
     timeout client 30s
     timeout server 30s
@@ -126,21 +127,27 @@ def test_nbproc_sets_workers_and_warns_it_was_removed_from_haproxy():
     assert any("'nbproc' was removed in HAProxy 2.5" in w for w in c.warnings)
 
 
-def test_stats_socket_extra_parameters_are_ignored_with_a_warning():
-    c = cfg("global\n stats socket /tmp/s.sock mode 600 level admin\n" + TIMEOUTS
-            + MINIMAL_FE + "backend be\n")
-    assert c.global_.stats_socket == "/tmp/s.sock"
-    assert any(":2: warning: 'stats socket' parameters ignored" in w for w in c.warnings)
+def test_stats_socket_parameters_are_read():
+    c = cfg("global\n stats socket /tmp/s.sock mode 600 level operator expose-fd listeners\n"
+            " stats socket ipv4@127.0.0.1:9999 level user\n stats timeout 30s\n"
+            " stats maxconn 5\n" + TIMEOUTS + MINIMAL_FE + "backend be\n")
+    g = c.global_
+    assert g.stats_socket == "/tmp/s.sock"
+    unix, tcp = g.stats_sockets
+    assert (unix.path, unix.mode, unix.level, unix.line) == ("/tmp/s.sock", 0o600, "operator", 2)
+    assert (tcp.path, tcp.host, tcp.port, tcp.level) == (None, "127.0.0.1", 9999, "user")
+    assert (g.stats_timeout, g.stats_maxconn) == (30.0, 5)
+    assert not c.warnings
 
 
-def test_daemon_and_log_are_accepted_with_warnings():
+def test_daemon_is_read_and_log_is_accepted_with_warnings():
     c = cfg("global\n daemon\n log 127.0.0.1 local0\n" + TIMEOUTS + " log global\n"
             " option httplog\n" + MINIMAL_FE + "backend be\n")
+    assert c.global_.daemon
     w = "\n".join(c.warnings)
-    assert "t.cfg:2: warning: 'daemon' is ignored" in w
     assert "t.cfg:3: warning: 'log' is accepted but ignored" in w
-    assert "t.cfg:9: warning: 'log' is accepted but ignored" in w
-    assert "t.cfg:10: warning: 'option httplog' is accepted but ignored" in w
+    assert "t.cfg:10: warning: 'log' is accepted but ignored" in w
+    assert "t.cfg:11: warning: 'option httplog' is accepted but ignored" in w
 
 
 # ---------------------------------------------------------------- frontend
@@ -151,7 +158,7 @@ def test_bind_forms():
     assert [(b.host, b.port) for b in fe.binds] == [
         ("0.0.0.0", 80), ("0.0.0.0", 81), ("10.0.0.1", 82), ("::1", 83),
         ("0.0.0.0", 90), ("0.0.0.0", 91), ("0.0.0.0", 92)]
-    assert [b.line for b in fe.binds][:3] == [7, 8, 9]
+    assert [b.line for b in fe.binds][:3] == [8, 9, 10]
     assert not any(b.defer_accept for b in fe.binds)
 
 
@@ -167,7 +174,7 @@ def test_frontend_maxconn_defaults_to_the_global_one():
 
 
 def test_frontend_timeouts_fall_back_as_haproxy_documents():
-    head = "defaults\n timeout connect 1s\n timeout server 1s\n"
+    head = "defaults\n mode http\n timeout connect 1s\n timeout server 1s\n"
     fe = frontend("bind :80\n default_backend be\n timeout client 7s\n", head)
     assert (fe.timeout_client, fe.timeout_http_request, fe.timeout_http_keep_alive) == (7, 7, 7)
     fe = frontend("bind :80\n default_backend be\n timeout client 7s\n"
@@ -179,19 +186,20 @@ def test_frontend_timeouts_fall_back_as_haproxy_documents():
 
 
 def test_timeouts_unset_are_none_meaning_infinite():
-    fe = frontend("bind :80\n default_backend be\n", head="")
+    fe = frontend("bind :80\n default_backend be\n", head="defaults\n mode http\n")
     assert fe.timeout_client is None and fe.timeout_http_keep_alive is None
 
 
 def test_zero_timeout_means_not_set():
-    fe = frontend("bind :80\n default_backend be\n timeout client 0\n", head="")
+    fe = frontend("bind :80\n default_backend be\n timeout client 0\n",
+                  head="defaults\n mode http\n")
     assert fe.timeout_client is None
 
 
 def test_setting_a_timeout_twice_in_a_section_warns():
     c = cfg(TIMEOUTS + MINIMAL_FE + " timeout client 1s\n timeout client 2s\nbackend be\n")
     assert c.frontends[0].timeout_client == 2.0
-    assert any(":11: warning: overwriting 'timeout client'" in w for w in c.warnings)
+    assert any(":12: warning: overwriting 'timeout client'" in w for w in c.warnings)
 
 
 def test_backend_only_timeout_in_a_frontend_is_ignored_with_a_warning():
@@ -232,8 +240,8 @@ def test_no_option_cancels_a_mode_inherited_from_defaults():
 # ---------------------------------------------------------------- backend
 
 def test_backend_defaults():
-    be = backend("server s 127.0.0.1:1\n", head="")
-    assert be == Backend(name="be", line=5, servers=be.servers)
+    be = backend("server s 127.0.0.1:1\n", head="defaults\n mode http\n")
+    assert be == Backend(name="be", line=7, servers=be.servers)
 
 
 def test_backend_keywords():
@@ -294,7 +302,7 @@ def test_backend_without_servers_is_allowed():
 
 def test_server_defaults():
     s = server("")
-    assert s == Server(name="s1", host="127.0.0.1", port=9000, line=11)
+    assert s == Server(name="s1", host="127.0.0.1", port=9000, line=12)
     assert (s.check, s.inter, s.rise, s.fall, s.weight, s.maxconn) == (False, 2.0, 2, 3, 1, 0)
     assert (s.pool_max_conn, s.pool_purge_delay, s.max_reuse) == (-1, 5.0, -1)
 
@@ -352,12 +360,14 @@ def test_server_address_forms(addr, host, port):
 def test_latest_defaults_section_applies_to_following_proxies():
     c = cfg("""\
         defaults
+            mode http
             timeout connect 1s
             timeout client 1s
             timeout server 1s
             retries 7
         backend a
         defaults
+            mode http
             timeout connect 2s
             timeout client 2s
             timeout server 2s
@@ -380,11 +390,13 @@ def test_section_values_override_defaults():
 def test_named_defaults_and_from():
     c = cfg("""\
         defaults base
+            mode http
             timeout connect 1s
             timeout client 1s
             timeout server 1s
             retries 9
         defaults
+            mode http
             timeout connect 2s
             timeout client 2s
             timeout server 2s
@@ -507,7 +519,7 @@ backend be
 
 def test_warning_directive_lands_in_config_warnings():
     c = cfg(TIMEOUTS + MINIMAL_FE + "backend be\n.warning \"check me\"\n")
-    assert c.warnings == ("t.cfg:11: warning: 'check me'",)
+    assert c.warnings == ("t.cfg:12: warning: 'check me'",)
 
 
 def test_unused_backends_and_several_frontends():
