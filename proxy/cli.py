@@ -1,4 +1,4 @@
-"""The `keepwarm` command line: run, check, stats, version."""
+"""The `keepwarm` command line: run, check, stats, version; HAProxy's flags (`keepwarm -f FILE -W ...`)."""
 
 import errno
 import json
@@ -82,15 +82,30 @@ def _socket_path(config):
 WRITE_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF))
 
 
+def haproxy_flags(args):
+    """Whether a command line is HAProxy's (`keepwarm -f FILE -Ws ...`) rather than a
+    keepwarm COMMAND: it starts with a flag other than help."""
+    return bool(args) and args[0].startswith("-") and args[0] not in ("-h", "--help")
+
+
 class _Commands(click.Group):
     """The command group. An OSError nothing else handled ends the command with one
     line and status 1 instead of a traceback: most often output that cannot be
     written (stdout or stderr on a full disk); click itself already handles a
-    closed pipe (`| head`)."""
+    closed pipe (`| head`). A command line that starts with a flag is HAProxy's
+    (proxy/haproxy_cli.py)."""
 
-    def main(self, *args, **kwargs):
+    def main(self, args=None, *rest, **kwargs):
+        words = list(sys.argv[1:] if args is None else args)
+        if haproxy_flags(words):
+            from proxy import haproxy_cli
+            try:
+                status = haproxy_cli.main(words)
+            except KeyboardInterrupt:     # Ctrl-C before the master's handlers are set
+                status = 130
+            sys.exit(status)
         try:
-            return super().main(*args, **kwargs)
+            return super().main(args, *rest, **kwargs)
         except OSError as exc:
             what = "cannot write the output: " if exc.errno in WRITE_ERRORS else ""
             try:
@@ -133,6 +148,7 @@ def run(config_path, with_demo_backends):
     $KEEPWARM_SOCKET, else /tmp/keepwarm-<uid>.sock.
     """
     from proxy.master import Master
+    from proxy.service import Service
 
     config = _load(config_path, say=_note)
     if with_demo_backends:
@@ -146,7 +162,8 @@ def run(config_path, with_demo_backends):
     else:
         pids = []
     try:
-        status = Master(config, _socket_path(config), config_path=config_path).run()
+        status = Master(config, _socket_path(config), config_path=config_path,
+                        service=Service(pidfile=config.global_.pidfile, log=_note)).run()
     finally:
         for pid in pids:
             try:

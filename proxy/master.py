@@ -21,6 +21,7 @@ from proxy import __version__
 from proxy.config import ConfigError, load
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
+from proxy.service import Service, ServiceError, check_privileges, enter_worker, fd_limit_wanted
 from proxy.stats import StatsBook
 from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
@@ -82,7 +83,7 @@ class WorkerSlot:
 
 
 class Master:
-    def __init__(self, config, socket_path, log=None, config_path=None):
+    def __init__(self, config, socket_path, log=None, config_path=None, service=None):
         self.config = config
         self.config_path = config_path   # read again on reload
         self.socket_path = socket_path
@@ -104,6 +105,11 @@ class Master:
         self.health = None
         self.weights = {}            # (backend, server) -> weight set at run time
         self.log_stream = log or sys.stderr
+        # systemd notify, daemon, pidfile, old pids (proxy/service.py); the default does none
+        self.service = service or Service(log=self.log)
+        self.announce = "start"      # READY=1 owed once the current generation is ready
+        self.grace_until = None      # `grace`: a soft stop waits until then, still accepting
+        self.control_ino = None      # the control socket's inode: unlink only our own
 
     # ------------------------------------------------------------------ setup
 
@@ -190,7 +196,16 @@ class Master:
 
     def open_control(self):
         path = self.socket_path
-        if os.path.exists(path):
+        if self.service.takeover:
+            # -sf/-st: the old instance answers there until it goes; bind beside it and
+            # rename over it, as HAProxy does with its UNIX sockets.
+            bind_path = "%s.%d.tmp" % (path, os.getpid())
+            try:
+                os.unlink(bind_path)
+            except OSError:
+                pass
+        elif os.path.exists(path):
+            bind_path = path
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             probe.settimeout(0.5)
             try:
@@ -202,12 +217,22 @@ class Master:
                                    "(set 'stats socket' or KEEPWARM_SOCKET to run a second one)" % path)
             finally:
                 probe.close()
+        else:
+            bind_path = path
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(path)
+            sock.bind(bind_path)
             sock.listen(16)
+            if bind_path != path:
+                os.rename(bind_path, path)
+            self.control_ino = os.stat(path).st_ino
         except OSError as exc:
             sock.close()
+            if bind_path != path:
+                try:
+                    os.unlink(bind_path)
+                except OSError:
+                    pass
             raise StartupError("cannot create control socket %s: %s" % (path, exc.strerror or exc)) from None
         sock.setblocking(False)
         self.control = sock
@@ -242,12 +267,17 @@ class Master:
             signal.signal(signum, signal.SIG_IGN)    # until init_signals: no reload yet
         self.fit_fd_limit(self.config)
         try:
+            problem = check_privileges(self.config.global_)
+            if problem:
+                raise StartupError(problem)
             self.addrs = self.resolve_servers()
             self.open_listeners()
             self.open_control()
-        except StartupError as exc:
+            self.service.bound()
+        except (StartupError, ServiceError) as exc:
             self.log("cannot start: %s" % exc)
             self.close_sockets()
+            self.service.exited()
             return 1
         self.init_signals()
         self.health = HealthChecker(self.sel, self.config, self.addrs, self.server_changed, self.log)
@@ -263,6 +293,9 @@ class Master:
                 self.health.tick(time.monotonic())
                 self.handle_signals()
                 self.reap_workers()
+                if self.grace_until is not None and time.monotonic() >= self.grace_until:
+                    self.grace_until = None
+                    self.stop(graceful=True)
                 if self.stopping:
                     if not any(slot.pid for slot in self.slots + self.retiring):
                         break
@@ -277,6 +310,7 @@ class Master:
             self.reap_workers()
             self.health.close()
             self.close_sockets()
+            self.service.exited()
         self.log("stopped")
         return self.exit_status
 
@@ -326,21 +360,45 @@ class Master:
             if signum in (signal.SIGTERM, signal.SIGINT):
                 self.stop(graceful=False)
             elif signum in (signal.SIGQUIT, signal.SIGUSR1):
-                self.stop(graceful=True)
+                self.soft_stop()
             elif signum in (signal.SIGHUP, signal.SIGUSR2):
                 reload = True        # several at once make one reload
         if reload:
             self.reload()
 
+    def soft_stop(self):
+        """SIGUSR1/SIGQUIT: a graceful stop, after `grace` if the config sets one (the
+        workers keep accepting meanwhile, as HAProxy's listeners do)."""
+        grace = self.config.global_.grace
+        if self.stopping or self.grace_until is not None:
+            return
+        if grace:
+            self.grace_until = time.monotonic() + grace
+            self.log("soft stop in %gs (grace); still accepting until then" % grace)
+            return
+        self.stop(graceful=True)
+
+    def soft_stop_limit(self):
+        """How long a soft stop may last before what is still alive is killed:
+        `hard-stop-after`, else a little longer than the workers' own limit."""
+        return self.config.global_.hard_stop_after or GRACEFUL_GRACE
+
     def stop(self, graceful, status=0):
         if self.stopping == "fast" or (self.stopping and graceful):
             return
         self.stopping = "graceful" if graceful else "fast"
+        self.grace_until = None
         if status:
             self.exit_status = status
         self.log("%s stop" % ("graceful" if graceful else "fast"))
+        self.service.stopping()
+        # The master's copies go now: once the workers have taken what waits in the
+        # accept queues and closed theirs, the sockets leave the SO_REUSEPORT group,
+        # and a newer instance bound beside this one (-sf) gets every new connection.
+        for sock in self.listening_sockets():
+            sock.close()
         if graceful:
-            self.stop_deadline = time.monotonic() + GRACEFUL_GRACE
+            self.stop_deadline = time.monotonic() + self.soft_stop_limit()
             self.kill_workers(signal.SIGUSR1)
         else:
             self.stop_deadline = time.monotonic() + STOP_GRACE
@@ -358,15 +416,19 @@ class Master:
         if self.config_path is None:
             self.log("reload: no configuration file to read again; nothing changed")
             return
+        self.service.reloading()
         try:
             config = load(self.config_path)
         except ConfigError as exc:
-            self.log("reload failed, still running the previous configuration: %s"
-                     % str(exc).replace("\n", " "))
+            self.reload_failed(str(exc).replace("\n", " "))
             return
         except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
-            self.log("reload failed, still running the previous configuration: cannot load "
-                     "%s: %s: %s" % (self.config_path, type(exc).__name__, exc))
+            self.reload_failed("cannot load %s: %s: %s"
+                               % (self.config_path, type(exc).__name__, exc))
+            return
+        problem = check_privileges(config.global_)
+        if problem:
+            self.reload_failed(problem)
             return
         nworkers = config.global_.workers or os.cpu_count() or 1
         slots = [WorkerSlot(i) for i in range(nworkers)]
@@ -386,7 +448,7 @@ class Master:
                 for sock, _ in slot.listeners:
                     if id(sock) not in kept:
                         sock.close()
-            self.log("reload failed, still running the previous configuration: %s" % exc)
+            self.reload_failed(str(exc))
             return
         self.fit_fd_limit(config)
         if (config.global_.stats_socket or self.socket_path) != self.socket_path:
@@ -395,7 +457,7 @@ class Master:
         for warning in config.warnings:
             self.log("reload: %s" % warning)
         old = self.slots
-        deadline = time.monotonic() + GRACEFUL_GRACE
+        deadline = time.monotonic() + (config.global_.hard_stop_after or GRACEFUL_GRACE)
         for slot in old:
             slot.kill_at = deadline
             if slot.pid:
@@ -416,18 +478,39 @@ class Master:
         for slot in slots:
             self.spawn_worker(slot)
         self.reloads += 1
+        self.announce = "reload"
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
                  % (self.config_path, nworkers, len(self.retiring)))
+
+    def reload_failed(self, reason):
+        self.log("reload failed, still running the previous configuration: %s" % reason)
+        self.service.reload_failed(reason)
+
+    def generation_ready(self):
+        """Every worker of the current generation said it is ready: READY=1 for the
+        start or the reload that made it (once)."""
+        announce, self.announce = self.announce, None
+        if announce == "start":
+            self.service.ready(self.nworkers)
+        else:
+            self.service.reloaded(self.nworkers)
 
     def fit_fd_limit(self, config):
         """Raise the soft RLIMIT_NOFILE, which the workers inherit, to what maxconn
         needs (HAProxy computes its ulimit-n the same way: a client and a server
         connection per maxconn, plus room for listeners, pools and checks), within the
         hard limit; say so when the hard limit is too low for it."""
-        want = 2 * config.global_.maxconn + FD_MARGIN
+        want = fd_limit_wanted(config.global_, FD_MARGIN)
         try:
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            if soft != resource.RLIM_INFINITY and soft < want:
+            if config.global_.ulimit_n and soft != want:
+                # `ulimit-n N`: exactly N, the hard limit raised too when privileged.
+                if hard != resource.RLIM_INFINITY and want > hard and os.geteuid() == 0:
+                    hard = want
+                top = want if hard == resource.RLIM_INFINITY else min(want, hard)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+                soft = top
+            elif soft != resource.RLIM_INFINITY and soft < want:
                 top = want if hard == resource.RLIM_INFINITY else min(want, hard)
                 if top > soft:
                     resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
@@ -436,10 +519,11 @@ class Master:
             self.log("cannot read or raise the file descriptor limit: %s" % _reason(exc))
             return
         if soft != resource.RLIM_INFINITY and soft < want:
-            self.log("maxconn %d needs about %d file descriptors, but the limit is %d "
+            self.log("%s %d file descriptors, but the limit is %d "
                      "(ulimit -n, hard limit %s): connections past it will be refused; "
                      "raise the limit or lower maxconn"
-                     % (config.global_.maxconn, want, soft,
+                     % ("ulimit-n asks for" if config.global_.ulimit_n else
+                        "maxconn %d needs about" % config.global_.maxconn, want, soft,
                         "unlimited" if hard == resource.RLIM_INFINITY else hard))
 
     def listening_sockets(self):
@@ -496,9 +580,17 @@ class Master:
             try:
                 parent_end.close()
                 self.after_fork_in_child(slot)
+                try:
+                    enter_worker(self.config.global_, slot.index + 1, self.log)
+                except ServiceError as exc:
+                    self.log("worker %d cannot start: %s" % (slot.index, exc))
+                    status = EXIT_BOOT_FAILED
+                    raise SystemExit
                 signal.pthread_sigmask(signal.SIG_SETMASK, saved)
                 status = worker_main(self.config, slot.index, slot.listeners, child_end,
                                      self.addrs, self.nworkers)
+            except SystemExit:
+                pass
             except BaseException:        # noqa: BLE001 - nothing may escape a forked child
                 import traceback
                 traceback.print_exc()
@@ -535,6 +627,7 @@ class Master:
             signal.signal(signum, signal.SIG_IGN)
         if self.health is not None:
             self.health.close_after_fork()
+        self.service.close_after_fork()
         self.sel.close()
         self.wakeup_r.close()
         self.wakeup_w.close()
@@ -561,6 +654,8 @@ class Master:
             kind = msg.get("t")
             if kind == "ready":
                 slot.ready = True
+                if self.announce and slot in self.slots and all(s.ready for s in self.slots):
+                    self.generation_ready()
             elif kind in ("stats", "bye"):
                 self.book.update(slot.pid, msg.get("c", {}))
             elif kind == "observe":
@@ -736,7 +831,9 @@ class Master:
             self.control.close()
             self.control = None
             try:
-                os.unlink(self.socket_path)
+                # A newer instance (-sf) may have put its own socket there.
+                if os.stat(self.socket_path).st_ino == self.control_ino:
+                    os.unlink(self.socket_path)
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     self.log("cannot remove %s: %s" % (self.socket_path, exc))

@@ -1,0 +1,209 @@
+"""HAProxy's command line and the service helpers, without starting a proxy:
+argument grammar, -f directories, sd_notify datagrams, cpu-map choice, pidfile."""
+
+import dataclasses
+import os
+import signal
+import socket
+
+import pytest
+
+from proxy import haproxy_cli
+from proxy.cli import haproxy_flags
+from proxy.config.model import Global
+from proxy.haproxy_cli import UsageError, expand_configs, one_config, parse_args
+from proxy.service import (Service, cpus_for_worker, fd_limit_wanted, notify_address,
+                           notify_message, sd_notify)
+
+
+# ---------------------------------------------------------------- dispatch
+
+@pytest.mark.parametrize("args,expected", [
+    (["-f", "x.cfg"], True), (["-v"], True), (["-Ws", "-f", "x"], True),
+    (["run", "-f", "x"], False), (["-h"], False), (["--help"], False), ([], False),
+    (["check", "-f", "x"], False),
+])
+def test_a_command_line_starting_with_a_flag_is_haproxys(args, expected):
+    assert haproxy_flags(args) is expected
+
+
+# ---------------------------------------------------------------- grammar
+
+def test_systemd_unit_line_parses():
+    o = parse_args(["-Ws", "-f", "/etc/haproxy/haproxy.cfg", "-p", "/run/haproxy.pid", "-q"])
+    assert o.systemd and o.master_worker and o.foreground and o.quiet
+    assert o.configs == ["/etc/haproxy/haproxy.cfg"] and o.pidfile == "/run/haproxy.pid"
+
+
+def test_several_f_and_double_dash_collect_config_paths():
+    o = parse_args(["-f", "a.cfg", "-f", "conf.d", "--", "b.cfg", "-c.cfg"])
+    assert o.configs == ["a.cfg", "conf.d", "b.cfg", "-c.cfg"]
+
+
+def test_sf_takes_pids_up_to_the_next_flag():
+    o = parse_args(["-f", "x", "-sf", "12", "34", "-q"])
+    assert o.old_pids == (12, 34) and o.old_signal == signal.SIGUSR1 and o.quiet
+
+
+def test_st_terminates_and_an_empty_pid_list_is_fine():
+    assert parse_args(["-f", "x", "-st", "7"]).old_signal == signal.SIGTERM
+    # `-sf $(cat pidfile)` with no pidfile yet: HAProxy accepts an empty list too.
+    assert parse_args(["-f", "x", "-sf"]).old_pids == ()
+
+
+@pytest.mark.parametrize("bad", ["abc", "0", "12x"])
+def test_sf_refuses_what_is_not_a_pid(bad):
+    with pytest.raises(UsageError, match="not a process id"):
+        parse_args(["-f", "x", "-sf", "5", bad])
+
+
+def test_check_daemon_foreground_flags():
+    o = parse_args(["-c", "-f", "x", "-D", "-db"])
+    assert o.check and o.daemon and o.foreground
+
+
+def test_version_needs_no_config():
+    assert parse_args(["-v"]).version == 1
+    assert parse_args(["-vv"]).version == 2
+
+
+def test_x_is_accepted_with_a_note():
+    o = parse_args(["-f", "x", "-x", "/run/haproxy.sock"])
+    assert o.takeover_socket == "/run/haproxy.sock" and "ignored" in o.notes[0]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["-f", "x", "-Z"], "unknown option '-Z'"),
+    (["-f"], "-f expects a value"),
+    (["-p"], "-p expects a value"),
+    (["-f", "x", "-n", "100"], "-n is not supported"),
+    (["-f", "x", "-S", "/m.sock"], "-S is not supported"),
+    (["-c"], "no configuration file"),
+    (["-f", "x", "stray"], "unexpected argument 'stray'"),
+])
+def test_usage_errors_are_one_line(argv, needle):
+    with pytest.raises(UsageError) as info:
+        parse_args(argv)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_main_prints_usage_and_exits_1_on_an_unknown_flag(capsys):
+    assert haproxy_cli.main(["-Z"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("keepwarm: unknown option '-Z'\nUsage: keepwarm")
+    assert "Traceback" not in err
+
+
+def test_main_version_lines(capsys):
+    assert haproxy_cli.main(["-vv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("keepwarm version ") and any("Head parser" in l for l in out)
+
+
+# ---------------------------------------------------------------- -f DIR
+
+def test_a_directory_stands_for_its_cfg_files_in_lexical_order(tmp_path):
+    for name in ("20-b.cfg", "10-a.cfg", ".hidden.cfg", "notes.txt", "x.cfg.bak"):
+        (tmp_path / name).write_text("global\n")
+    (tmp_path / "sub.cfg").mkdir()
+    assert expand_configs([str(tmp_path)]) == [str(tmp_path / "10-a.cfg"),
+                                               str(tmp_path / "20-b.cfg")]
+
+
+def test_one_cfg_in_a_directory_is_the_config(tmp_path):
+    (tmp_path / "haproxy.cfg").write_text("global\n")
+    assert one_config([str(tmp_path)]) == str(tmp_path / "haproxy.cfg")
+
+
+def test_several_files_are_refused_until_the_parser_reads_several(tmp_path):
+    (tmp_path / "a.cfg").write_text("global\n")
+    (tmp_path / "b.cfg").write_text("global\n")
+    with pytest.raises(UsageError, match="reads one configuration file.*2"):
+        one_config([str(tmp_path)])
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+    with pytest.raises(UsageError, match="cannot open configuration file/directory"):
+        one_config([str(tmp_path / "nope.cfg")])
+    with pytest.raises(UsageError, match="no configuration file in"):
+        one_config([str(tmp_path)])
+
+
+# ---------------------------------------------------------------- sd_notify
+
+def test_notify_address_path_abstract_and_unset():
+    assert notify_address("/run/systemd/notify") == "/run/systemd/notify"
+    assert notify_address("@/org/freedesktop/systemd1/notify/1") == \
+        "\0/org/freedesktop/systemd1/notify/1"
+    assert notify_address(None) is None and notify_address("") is None
+
+
+def test_notify_message_is_key_value_lines_in_order():
+    assert notify_message(READY=1, MAINPID=42, STATUS="a\nb") == \
+        b"READY=1\nMAINPID=42\nSTATUS=a b\n"
+
+
+def test_sd_notify_sends_one_datagram_to_a_path(tmp_path):
+    path = str(tmp_path / "notify")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.settimeout(5)
+    rx.bind(path)
+    try:
+        assert sd_notify(notify_address(path), b"READY=1\n")
+        assert rx.recv(4096) == b"READY=1\n"
+    finally:
+        rx.close()
+
+
+def test_sd_notify_reaches_an_abstract_socket():
+    name = "keepwarm-test-%d" % os.getpid()
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.settimeout(5)
+    rx.bind("\0" + name)
+    try:
+        assert sd_notify(notify_address("@" + name), b"RELOADING=1\n")
+        assert rx.recv(4096) == b"RELOADING=1\n"
+    finally:
+        rx.close()
+
+
+def test_sd_notify_without_a_listener_says_false(tmp_path):
+    assert sd_notify(str(tmp_path / "nobody-listens"), b"READY=1\n") is False
+    assert sd_notify(None, b"READY=1\n") is False
+
+
+# ---------------------------------------------------------------- cpu-map, ulimit-n
+
+def test_cpu_map_later_lines_replace_earlier_ones():
+    cpu_map = (((1, 2, 3, 4), (0, 1, 2, 3)), ((2,), (7,)))
+    assert cpus_for_worker(cpu_map, 1) == (0, 1, 2, 3)
+    assert cpus_for_worker(cpu_map, 2) == (7,)
+    assert cpus_for_worker(cpu_map, 5) is None
+    assert cpus_for_worker((), 1) is None
+
+
+def test_fd_limit_is_ulimit_n_when_written_else_from_maxconn():
+    assert fd_limit_wanted(Global(maxconn=1000), 256) == 2256
+    assert fd_limit_wanted(dataclasses.replace(Global(), ulimit_n=5000), 256) == 5000
+
+
+# ---------------------------------------------------------------- pidfile
+
+def test_pidfile_written_with_our_pid_and_removed_only_if_still_ours(tmp_path):
+    path = tmp_path / "kw.pid"
+    svc = Service(pidfile=str(path))
+    svc.bound()
+    assert path.read_text() == "%d\n" % os.getpid()
+    svc.exited()
+    assert not path.exists()
+    svc = Service(pidfile=str(path))
+    svc.bound()
+    path.write_text("999999\n")          # a newer instance (-sf) wrote its pid
+    svc.exited()
+    assert path.read_text() == "999999\n"
+
+
+def test_pidfile_that_cannot_be_created_is_a_service_error(tmp_path):
+    from proxy.service import ServiceError
+    with pytest.raises(ServiceError, match="cannot create pidfile"):
+        Service(pidfile=str(tmp_path / "no" / "such" / "dir.pid")).bound()
