@@ -151,6 +151,9 @@ def run(config_path, with_demo_backends):
     from proxy.service import Service
 
     config = _load(config_path, say=_note)
+    if config.global_.daemon:
+        _note("keepwarm: 'daemon' is ignored by `keepwarm run`, which stays in the foreground "
+              "(`keepwarm -D -f FILE` goes to the background)")
     if with_demo_backends:
         from proxy.demo import start_in_background
         addrs = sorted({(s.host, s.port) for b in config.backends for s in b.servers})

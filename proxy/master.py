@@ -21,7 +21,8 @@ from proxy import __version__
 from proxy.config import ConfigError, load
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
-from proxy.service import Service, ServiceError, check_privileges, enter_worker, fd_limit_wanted
+from proxy.service import (Service, ServiceError, check_privileges, enter_worker, fd_limit_wanted,
+                           fit_maxconn)
 from proxy.stats import StatsBook
 from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
@@ -80,10 +81,12 @@ class WorkerSlot:
         self.backoff = 0.0
         self.respawn_at = 0.0
         self.kill_at = None       # a retired slot's worker: SIGKILL if still alive then
+        self.reloads = 0          # reloads its worker has outlived (mworker-max-reloads)
 
 
 class Master:
     def __init__(self, config, socket_path, log=None, config_path=None, service=None):
+        config = fit_maxconn(config, FD_MARGIN)
         self.config = config
         self.config_path = config_path   # read again on reload
         self.socket_path = socket_path
@@ -430,6 +433,7 @@ class Master:
         if problem:
             self.reload_failed(problem)
             return
+        config = fit_maxconn(config, FD_MARGIN)
         nworkers = config.global_.workers or os.cpu_count() or 1
         slots = [WorkerSlot(i) for i in range(nworkers)]
         running = self.listening_sockets()
@@ -467,6 +471,7 @@ class Master:
                 self.send_worker(slot, {"t": "stop", "graceful": True})
                 self.signal_worker(slot, signal.SIGUSR1)
         self.retiring = [slot for slot in self.retiring + old if slot.pid]
+        self.retire_old_reloads(config.global_.mworker_max_reloads)
         self.restarts_before += sum(slot.restarts for slot in old)
         self.config, self.addrs, self.nworkers, self.slots = config, addrs, nworkers, slots
         # As in HAProxy without a server-state file, run-time changes made through the
@@ -481,6 +486,16 @@ class Master:
         self.announce = "reload"
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
                  % (self.config_path, nworkers, len(self.retiring)))
+
+    def retire_old_reloads(self, limit):
+        """`mworker-max-reloads N`: an old worker that has outlived more than N reloads
+        is told to stop now (SIGTERM), as HAProxy's master does."""
+        for slot in self.retiring:
+            slot.reloads += 1
+            if limit is not None and slot.reloads > limit and slot.pid:
+                self.log("old worker %d (pid %d) outlived %d reload(s) (mworker-max-reloads "
+                         "%d); terminating it" % (slot.index, slot.pid, slot.reloads, limit))
+                self.signal_worker(slot, signal.SIGTERM)
 
     def reload_failed(self, reason):
         self.log("reload failed, still running the previous configuration: %s" % reason)

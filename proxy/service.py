@@ -8,6 +8,7 @@ before it serves anything.
 """
 
 import ctypes
+import dataclasses
 import errno
 import os
 import resource
@@ -79,6 +80,16 @@ def fd_limit_wanted(global_, margin):
     if global_.ulimit_n:
         return global_.ulimit_n
     return 2 * global_.maxconn + margin
+
+
+def fit_maxconn(config, margin):
+    """`ulimit-n N` without `maxconn`: maxconn is what N descriptors allow (a client and
+    a server connection each, after `margin`), as HAProxy derives it from the limit."""
+    g = config.global_
+    if not g.ulimit_n or g.maxconn_set:
+        return config
+    maxconn = max(1, (g.ulimit_n - margin) // 2)
+    return dataclasses.replace(config, global_=dataclasses.replace(g, maxconn=maxconn))
 
 
 # ---------------------------------------------------------------- privileges

@@ -348,6 +348,42 @@ def test_workers_run_chrooted_as_nobody_without_capabilities(tmp_path, backend_f
                               for w in st["info"]["workers"]), what="reloaded workers")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="setuid needs root")
+@pytest.mark.parametrize("dumpable", [False, True], ids=["default", "set-dumpable"])
+def test_set_dumpable_keeps_a_setuid_worker_dumpable(tmp_path, backend_factory,
+                                                     haproxy_factory, dumpable):
+    # The kernel makes a process that changed its uid non-dumpable, and then its
+    # /proc/PID files belong to root; PR_SET_DUMPABLE gives them back to its uid.
+    nobody = pwd.getpwnam("nobody")
+    lines = ["user nobody"] + (["set-dumpable"] if dumpable else [])
+    needs_global(lines, lambda g: g.uid == nobody.pw_uid and g.set_dumpable == dumpable)
+    be = backend_factory("s1")
+    text, port, sock = config_for(be, tmp_path, global_lines=lines)
+    kw = haproxy_factory(text, port, sock=sock)
+    for pid in kw.worker_pids(kw.stats()):
+        owner = os.stat("/proc/%d/status" % pid).st_uid
+        assert owner == (nobody.pw_uid if dumpable else 0)
+
+
+def test_mworker_max_reloads_terminates_old_workers(tmp_path, backend_factory, haproxy_factory):
+    needs_global(["mworker-max-reloads 0"], lambda g: g.mworker_max_reloads == 0)
+    be = slow_backend(backend_factory, 20)
+    text, port, sock = config_for(be, tmp_path, global_lines=["mworker-max-reloads 0"],
+                                  nbproc=1)
+    text = text.replace("server 5s", "server 30s").replace("client 5s", "client 30s")
+    kw = haproxy_factory(text, port, sock=sock, workers=1)
+    old = kw.worker_pids(kw.stats())
+    c = HttpClient(port, timeout=30)
+    try:
+        c.send_request("GET", "/slow")
+        be.wait_requests(1)
+        kw.send_signal(signal.SIGUSR2)
+        # Without the limit the old worker would finish its stream (20 s).
+        wait_until(lambda: not any(alive(p) for p in old), 5, "the old worker to be terminated")
+    finally:
+        c.close()
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_cpu_map_pins_each_worker(tmp_path, backend_factory, haproxy_factory):
     cpus = sorted(os.sched_getaffinity(0))[:2]

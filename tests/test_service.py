@@ -207,3 +207,14 @@ def test_pidfile_that_cannot_be_created_is_a_service_error(tmp_path):
     from proxy.service import ServiceError
     with pytest.raises(ServiceError, match="cannot create pidfile"):
         Service(pidfile=str(tmp_path / "no" / "such" / "dir.pid")).bound()
+
+
+def test_ulimit_n_without_maxconn_sizes_maxconn():
+    from proxy.config.model import Config
+    from proxy.service import fit_maxconn
+    cfg = Config(path="x", global_=dataclasses.replace(Global(), ulimit_n=3000))
+    assert fit_maxconn(cfg, 256).global_.maxconn == 1372
+    written = Config(path="x", global_=dataclasses.replace(Global(), ulimit_n=3000,
+                                                           maxconn=50, maxconn_set=True))
+    assert fit_maxconn(written, 256).global_.maxconn == 50
+    assert fit_maxconn(Config(path="x"), 256).global_.maxconn == Global().maxconn
