@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 USAGE = """\
 Usage: keepwarm [-f <cfgfile|cfgdir>]* [-c] [-q] [-D | -db] [-W | -Ws] [-p <pidfile>]
-                [-sf|-st <pid>*] [-x <socket>] [-v | -vv] [-- <cfgfile>*]
+                [-sf|-st <pid>*] [-x <socket>] [-S <socket>] [-v | -vv] [-- <cfgfile>*]
        keepwarm COMMAND ...   (run, check, stats, server, version; keepwarm --help)
   -f  configuration file, or a directory whose *.cfg files are read in lexical order
   -c  check the configuration and exit (0: valid, 1: not); -q: say nothing when valid
@@ -24,6 +24,7 @@ Usage: keepwarm [-f <cfgfile|cfgdir>]* [-c] [-q] [-D | -db] [-W | -Ws] [-p <pidf
   -p  write the master's pid to this file
   -sf/-st  once started, tell these old pids to finish (SIGUSR1) or stop (SIGTERM)
   -x  accepted for compatibility: listeners are bound anew (SO_REUSEPORT), not taken over
+  -S  accepted for compatibility and ignored: there is no master CLI
   -v  version; -vv version and build details"""
 
 # HAProxy flags keepwarm knows but does not implement: the reason says why.
@@ -33,7 +34,6 @@ UNSUPPORTED = {
     "-m": "memory limits are not implemented",
     "-L": "peers are not implemented",
     "-C": "start keepwarm in the directory you want relative paths read from",
-    "-S": "there is no master CLI; use 'stats socket' and `keepwarm stats`",
     "-cc": "conditions are not implemented",
 }
 IGNORED_DEBUG = {"-de", "-dp", "-dS", "-dG", "-dV", "-dr", "-dL", "-dD", "-dW", "-dR"}
@@ -112,6 +112,11 @@ def parse_args(argv):
                 if not text.isdigit() or int(text) <= 0:
                     raise UsageError("%s: '%s' is not a process id" % (word, argv[i]))
                 old.append(int(text))
+        elif word == "-S":
+            # In HAProxy's own unit (EXTRAOPTS): refusing it would break a swapped unit.
+            opts.notes.append("-S %s ignored: keepwarm has no master CLI; its control socket "
+                              "is the config's 'stats socket' (`keepwarm stats`)" % value(word))
+            i += 1
         elif word == "-x":
             opts.takeover_socket = value(word)
             opts.notes.append("-x %s ignored: keepwarm binds its listeners anew beside the "

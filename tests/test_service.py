@@ -67,6 +67,11 @@ def test_version_needs_no_config():
     assert parse_args(["-vv"]).version == 2
 
 
+def test_master_cli_socket_of_haproxys_unit_is_accepted_with_a_note():
+    o = parse_args(["-Ws", "-f", "x", "-S", "/run/haproxy-master.sock"])
+    assert o.configs == ["x"] and "no master CLI" in o.notes[0]
+
+
 def test_x_is_accepted_with_a_note():
     o = parse_args(["-f", "x", "-x", "/run/haproxy.sock"])
     assert o.takeover_socket == "/run/haproxy.sock" and "ignored" in o.notes[0]
@@ -77,7 +82,8 @@ def test_x_is_accepted_with_a_note():
     (["-f"], "-f expects a value"),
     (["-p"], "-p expects a value"),
     (["-f", "x", "-n", "100"], "-n is not supported"),
-    (["-f", "x", "-S", "/m.sock"], "-S is not supported"),
+    (["-f", "x", "-S"], "-S expects a value"),
+    (["-f", "x", "-m", "100"], "-m is not supported"),
     (["-c"], "no configuration file"),
     (["-f", "x", "stray"], "unexpected argument 'stray'"),
 ])
@@ -218,3 +224,45 @@ def test_ulimit_n_without_maxconn_sizes_maxconn():
                                                            maxconn=50, maxconn_set=True))
     assert fit_maxconn(written, 256).global_.maxconn == 50
     assert fit_maxconn(Config(path="x"), 256).global_.maxconn == Global().maxconn
+
+
+# ---------------------------------------------------------------- the systemd unit
+
+UNIT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "contrib", "systemd", "keepwarm.service")
+
+
+def _unit_lines():
+    with open(UNIT) as f:
+        return [l.strip() for l in f if "=" in l and not l.lstrip().startswith("#")]
+
+
+def test_unit_is_type_notify_with_checked_reloads():
+    lines = _unit_lines()
+    for wanted in ("Type=notify", "KillMode=mixed", "Restart=always",
+                   "ExecReload=/bin/kill -USR2 $MAINPID"):
+        assert wanted in lines
+    execs = [l.split("=", 1)[1] for l in lines if l.startswith(("ExecStart", "ExecReload"))]
+    # Every keepwarm command line of the unit is one our parser takes, as systemd
+    # expands it (EXTRAOPTS empty).
+    env = {"$CONFIG": "/etc/keepwarm/keepwarm.cfg", "$PIDFILE": "/run/keepwarm.pid"}
+    for line in execs:
+        words = [env.get(w, w) for w in line.split() if w != "$EXTRAOPTS"]
+        if words[0].endswith("/keepwarm"):
+            opts = parse_args(words[1:])
+            assert opts.configs == ["/etc/keepwarm/keepwarm.cfg"]
+    assert any("-Ws" in l and "-c" not in l.split() for l in execs)
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    import shutil
+    import subprocess
+    analyze, keepwarm = shutil.which("systemd-analyze"), shutil.which("keepwarm")
+    if not analyze or not keepwarm:
+        pytest.skip("needs systemd-analyze and an installed keepwarm")
+    unit = tmp_path / "keepwarm.service"
+    with open(UNIT) as f:
+        unit.write_text(f.read().replace("/usr/local/bin/keepwarm", keepwarm))
+    r = subprocess.run([analyze, "verify", str(unit)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert r.returncode == 0 and "keepwarm.service" not in r.stdout, r.stdout
