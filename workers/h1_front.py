@@ -350,10 +350,15 @@ class H1Front:
         if self.version != 10:
             self.send(head)
 
-    def answer(self, status):
-        """Send keepwarm's own error response for the current stream, then go on or close."""
-        keep = self.client_ka and self.state == RQ_DONE
-        self.send(error_response(status, close=not keep))
+    def answer(self, status, page=None):
+        """Send keepwarm's own error response for the current stream, then go on or
+        close; `page`: an `errorfile`'s response instead, sent verbatim, after which
+        the connection closes (an empty one: closed without a response)."""
+        keep = self.client_ka and self.state == RQ_DONE and page is None
+        if page is None:
+            self.send(error_response(status, close=not keep))
+        elif page:
+            self.send(page)
         if self.state == CLOSED:
             return
         if keep:
@@ -430,7 +435,11 @@ class H1Front:
             fc.req_tot += 1
         self.client_ka = False
         self.inbuf = b""
-        self.send(error_response(status, close=True))
+        page = self.frontend.errorfiles.get(status)
+        if page is None:
+            self.send(error_response(status, close=True))
+        elif page:
+            self.send(page)                # errorfile: verbatim
         if self.state != CLOSED:
             self.close_gracefully()
 

@@ -76,6 +76,7 @@ class BackendRuntime:
         self.retry_status = frozenset(x for x in self.retry_on if isinstance(x, int))
         self.redispatch = config.redispatch
         self.redispatch_interval = config.redispatch_interval
+        self.errorfiles = dict(config.errorfiles)   # status -> whole response (errorfile)
         self.t_connect = _t(config.timeout_connect)
         self.t_server = _t(config.timeout_server)
         # After an Upgrade: `timeout tunnel`, else the server timeout goes on applying.
@@ -96,6 +97,7 @@ class FrontendRuntime:
         # None: every request goes to `backend` (the routing issue builds it).
         self.router = None
         self.counters = Counters()
+        self.errorfiles = dict(config.errorfiles)   # status -> whole response (errorfile)
         self.t_client = _t(config.timeout_client)
         self.t_http_request = _t(config.timeout_http_request)
         self.ignore_probes = config.ignore_probes

@@ -18,7 +18,8 @@ fixed set of methods on objects handed over (HAProxy's stconn / mux_ops):
         send(data)                body bytes for the client (bound once: `sink`; the
                                   front may point `sink` elsewhere for one response)
         interim(head)             a 1xx response head (bound once: `interim`)
-        answer(status)            this stream's own error answer (503, 502, 504...)
+        answer(status, page)      this stream's own error answer (503, 502, 504...;
+                                  `page`: an errorfile's response, or None)
         stream_done()             the exchange ended: next request, or close
         continues()               will there be a next request? (private connections)
         upgraded(data, end, xprt, server, t_tunnel) -> bool
@@ -530,7 +531,10 @@ class Stream:
         self.fc.hrsp[cls] += 1
         counters.hrsp[cls] += 1
         self.drop_conn()
-        self.front.answer(status)
+        # errorfile: the backend's for this status, else the frontend's (HAProxy's order)
+        page = self.backend.errorfiles.get(status)
+        self.front.answer(status, page if page is not None
+                          else self.frontend.errorfiles.get(status))
 
     def on_timeout(self):
         """`deadline` passed: timeout queue, connect or server."""

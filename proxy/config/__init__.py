@@ -7,15 +7,16 @@
 
 from __future__ import annotations
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors
 from .model import Backend, Bind, Config, Frontend, Global, HttpCheck, Server
 
-__all__ = ["load", "parse", "ConfigError", "Config", "Global", "Frontend", "Backend",
+__all__ = ["load", "parse", "ConfigError", "ConfigErrors", "Config", "Global", "Frontend", "Backend",
            "Server", "Bind", "HttpCheck"]
 
 
 def parse(text: str, filename: str = "<string>", env=None) -> Config:
-    """Parse configuration text; raise ConfigError on the first mistake."""
+    """Parse configuration text; raise ConfigErrors (a ConfigError: the first one)
+    listing every mistake."""
     from .parser import parse_text
     return parse_text(text, filename, env=env)
 

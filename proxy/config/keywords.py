@@ -10,6 +10,13 @@ from __future__ import annotations
 DOC = "docs/configuration.md"
 UNSUPPORTED_HINT = "see %s for what keepwarm supports" % DOC
 
+# Keywords of the user's seed document that HAProxy never had, and what to write.
+SEED_HINTS = {
+    "keepalive-timeout": "use 'timeout http-keep-alive <time>' in defaults/frontend",
+    "http-server-close": ("'option http-server-close' is a switch without a value; idle "
+                          "server connections are reaped by 'pool-purge-delay'"),
+}
+
 SECTIONS = ("global", "defaults", "frontend", "backend", "listen")
 
 # Sections HAProxy has and keepwarm does not.

@@ -206,8 +206,18 @@ class _Cond:
 def tokenize(text: str, filename: str = "<string>",
              env: Optional[Mapping[str, str]] = None,
              warn: Optional[Callable[[int, str], None]] = None,
-             require_final_lf: bool = False) -> Iterator[Line]:
-    """Yield the non-empty lines of a configuration, conditional blocks applied."""
+             require_final_lf: bool = False, strict: bool = True) -> Iterator[Line]:
+    """Yield the non-empty lines of a configuration, conditional blocks applied.
+
+    A line that cannot be read raises its ConfigError, or with `strict` false is
+    yielded as that error, and reading goes on (`keepwarm check` reports all)."""
+    for item in _tokenize(text, filename, env, warn, require_final_lf):
+        if strict and isinstance(item, ConfigError):
+            raise item
+        yield item
+
+
+def _tokenize(text, filename, env, warn, require_final_lf):
     if env is None:
         env = os.environ
     stack: List[_Cond] = []
@@ -217,44 +227,54 @@ def tokenize(text: str, filename: str = "<string>",
         lines.pop()
     elif require_final_lf and text:
         # HAProxy >= 2.3 refuses a file whose last line has no LF (truncated?)
-        raise ConfigError(filename, last, "missing LF on last line, file might have been "
+        yield ConfigError(filename, last, "missing LF on last line, file might have been "
                           "truncated", "end the file with a newline")
     for lineno, raw in enumerate(lines, 1):
-        words = split_words(raw, filename, lineno, env)
-        if not words:
+        try:
+            words = split_words(raw, filename, lineno, env)
+            if not words:
+                continue
+            active = not stack or (stack[-1].taking and stack[-1].parent_active)
+            if words[0].startswith("."):
+                _directive(words, stack, filename, lineno, env, active, warn)
+                continue
+        except ConfigError as exc:
+            yield exc                   # reported; the next lines are still read
             continue
-        active = not stack or (stack[-1].taking and stack[-1].parent_active)
-        head = words[0]
-        if head.startswith("."):
-            if head in (".if", ".elif", ".else", ".endif"):
-                try:
-                    _conditional(head, words, stack, filename, lineno, env, active)
-                except RecursionError:
-                    raise ConfigError(filename, lineno, "condition nested too deeply") from None
-                except ValueError as exc:
-                    raise ConfigError(filename, lineno, str(exc)) from None
-                continue
-            if not active:
-                continue
-            if head in (".warning", ".notice", ".diag", ".alert"):
-                if len(words) > 2:
-                    raise ConfigError(filename, lineno, "unexpected argument '%s' for '%s'"
-                                      % (words[2], head),
-                                      "use quotes if the message should contain spaces")
-                msg = words[1] if len(words) > 1 else ""
-                if head == ".alert":
-                    raise ConfigError(filename, lineno, "'%s'" % msg)
-                if head == ".warning" and warn:
-                    warn(lineno, "'%s'" % msg)
-                continue
-            raise ConfigError(filename, lineno, "unknown directive '%s'" % head,
-                              "known directives: .if .elif .else .endif .warning "
-                              ".notice .diag .alert")
         if active:
             yield Line(lineno, tuple(words))
     if stack:
-        raise ConfigError(filename, stack[-1].line, "non-terminated '.if' block",
+        yield ConfigError(filename, stack[-1].line, "non-terminated '.if' block",
                           "add '.endif'")
+
+
+def _directive(words, stack, filename, lineno, env, active, warn):
+    """A `.if`-family line or a diagnostic (`.warning`, `.alert`...); raise ConfigError."""
+    head = words[0]
+    if head in (".if", ".elif", ".else", ".endif"):
+        try:
+            _conditional(head, words, stack, filename, lineno, env, active)
+        except RecursionError:
+            raise ConfigError(filename, lineno, "condition nested too deeply") from None
+        except ValueError as exc:
+            raise ConfigError(filename, lineno, str(exc)) from None
+        return
+    if not active:
+        return
+    if head in (".warning", ".notice", ".diag", ".alert"):
+        if len(words) > 2:
+            raise ConfigError(filename, lineno, "unexpected argument '%s' for '%s'"
+                              % (words[2], head),
+                              "use quotes if the message should contain spaces")
+        msg = words[1] if len(words) > 1 else ""
+        if head == ".alert":
+            raise ConfigError(filename, lineno, "'%s'" % msg)
+        if head == ".warning" and warn:
+            warn(lineno, "'%s'" % msg)
+        return
+    raise ConfigError(filename, lineno, "unknown directive '%s'" % head,
+                      "known directives: .if .elif .else .endif .warning "
+                      ".notice .diag .alert")
 
 
 def _conditional(head, words, stack, filename, lineno, env, active):

@@ -194,6 +194,7 @@ class Backend:
     http_server_close: bool = False
     httpclose: bool = False
     http_keep_alive: bool = True
+    errorfiles: Tuple[Tuple[int, bytes], ...] = ()   # errorfile CODE FILE: (code, response)
 
     def server(self, name: str) -> Server:
         for srv in self.servers:
@@ -232,6 +233,7 @@ class Frontend:
     # option idle-close-on-response: at a graceful stop (reload), idle keep-alive
     # connections wait for one more request, answered with Connection: close
     idle_close_on_response: bool = False
+    errorfiles: Tuple[Tuple[int, bytes], ...] = ()   # errorfile CODE FILE: (code, response)
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import checks, keywords
+from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors
+from .global_section import GlobalSection
 from .lexer import Line, decimal, tokenize
 from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
                     HttpCheck, Server)
 from .servers import server_options
-from .values import Ctx as _Ctx, int_arg as _int, no_args as _no_args, time_arg as _time
+from .values import Ctx as _Ctx, int_arg as _int, time_arg as _time
 
 # HTTP connection modes; one per proxy, each option replaces the others (HAProxy's
 # PR_O_HTTP_MODE).  Keep-alive is the default since HAProxy 1.9/2.0.
@@ -34,16 +36,11 @@ _CAP_NAMES = {FE: "frontend", BE: "backend"}
 SWITCH_OPTIONS = {"allbackups": ("allbackups", BE), "http-ignore-probes": ("ignore_probes", FE),
                   "idle-close-on-response": ("idle_close_on_response", FE)}
 
-SEED_HINTS = {
-    "keepalive-timeout": "use 'timeout http-keep-alive <time>' in defaults/frontend",
-    "http-server-close": ("'option http-server-close' is a switch without a value; idle "
-                          "server connections are reaped by 'pool-purge-delay'"),
-}
+SEED_HINTS = keywords.SEED_HINTS
 UNSUPPORTED_HINT = keywords.UNSUPPORTED_HINT
 
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:-]+")
 _INT = re.compile(r"-?[0-9]+")
-MAX_WORKERS = 64    # HAProxy 2.6's MAX_THREADS: nbthread/nbproc above it are refused
 
 _SERVER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Server)
                     if f.default is not dataclasses.MISSING and f.name != "line"}
@@ -79,12 +76,13 @@ class _Proxy:
                 "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
                 "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
-                "idle_close_on_response": False,
+                "idle_close_on_response": False, "mode": None, "errorfiles": {},
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
         else:
             self.values = dict(base.values)
+            self.values["errorfiles"] = dict(base.values["errorfiles"])
             self.server_defaults = dict(base.server_defaults)
             self.check = checks.copy_check(base.check)
 
@@ -103,34 +101,50 @@ def parse_text(text: str, filename: str = "<string>",
                require_final_lf: bool = False) -> Config:
     """Parse a whole configuration; raise ConfigError at the first mistake."""
     ctx = _Ctx(filename)
-    return _Parser(ctx).run(tokenize(text, filename, env, warn=ctx.warn,
-                                     require_final_lf=require_final_lf))
+    # setenv & co change what later lines expand: a copy, so that parsing never
+    # changes this process's environment (the master, a test run).
+    env = dict(os.environ if env is None else env)
+    return _Parser(ctx, env).run(tokenize(text, filename, env, warn=ctx.warn,
+                                          require_final_lf=require_final_lf, strict=False))
 
 
 class _Parser:
-    def __init__(self, ctx: _Ctx):
+    def __init__(self, ctx: _Ctx, env: Optional[Dict[str, str]] = None):
         self.ctx = ctx
         self.section: Optional[str] = None
         self.proxy: Optional[_Proxy] = None
         self.defaults = _Proxy("defaults", "", 0, None)
         self.named_defaults: Dict[str, _Proxy] = {}
         self.proxies: List[_Proxy] = []
-        self.global_values: Dict[str, object] = {"maxconn": 4096, "workers": None,
-                                                 "stats_socket": None}
-        self.global_set: Dict[str, int] = {}
+        self.global_ = GlobalSection(ctx, env if env is not None else {})
+        self.errors: List[ConfigError] = []
 
     # ------------------------------------------------------------ driving
 
     def run(self, lines) -> Config:
+        """Read every line, collecting every error (HAProxy reports them all), then
+        check the whole; raise ConfigErrors if there was any."""
+        errors = self.errors
         for line in lines:
+            if isinstance(line, ConfigError):
+                errors.append(line)         # a line the lexer could not read
+                continue
             try:
                 self.line(line)
+            except ConfigError as exc:
+                errors.append(exc)
             except (ValueError, RecursionError) as exc:
                 # A number or a value no check above caught (decimal() refuses
                 # what does not fit): still one located line, never a traceback.
-                raise self.ctx.error(line.number, str(exc) if isinstance(exc, ValueError)
-                                     else "line nested too deeply") from None
-        return self.finish()
+                errors.append(self.ctx.error(line.number, str(exc) if isinstance(
+                    exc, ValueError) else "line nested too deeply"))
+        try:
+            config = self.finish()
+        except ConfigError as exc:
+            errors.append(exc)
+        if errors:
+            raise ConfigErrors(errors)      # in the order found: lines first, then the whole
+        return config
 
     def line(self, line: Line) -> None:
         words = list(line.words)
@@ -153,7 +167,7 @@ class _Parser:
                                  "start a section first: global, defaults, frontend NAME, "
                                  "backend NAME or listen NAME")
         if self.section == "global":
-            self.global_keyword(line.number, words, modifier)
+            self.global_.keyword(line.number, words, modifier)
         else:
             self.proxy_keyword(line.number, words, modifier)
 
@@ -233,69 +247,6 @@ class _Parser:
         return self.ctx.error(lineno, "unknown keyword '%s' in '%s' section" % (word, where),
                               "did you mean '%s'?" % close[0] if close else None)
 
-    # ------------------------------------------------------------ global
-
-    def global_keyword(self, lineno: int, words: List[str], modifier) -> None:
-        kw, args = words[0], words[1:]
-        ctx = self.ctx
-        if kw == "log":
-            ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
-                     % ("no " if modifier == "no" else ""))
-            return
-        if modifier:
-            raise ctx.error(lineno, "negation/default is not supported for '%s'" % kw)
-        if kw == "maxconn":
-            self.global_values["maxconn"] = _int(ctx, lineno, kw, args, minimum=1)
-        elif kw in ("nbproc", "nbthread"):
-            n = _int(ctx, lineno, kw, args, minimum=1, maximum=MAX_WORKERS)
-            if kw == "nbproc":
-                ctx.warn(lineno, "'nbproc' was removed in HAProxy 2.5; keepwarm reads it as "
-                         "the number of worker processes (prefer 'nbthread')")
-            other = "nbthread" if kw == "nbproc" else "nbproc"
-            if other in self.global_set and self.global_values["workers"] != n:
-                ctx.warn(lineno, "'%s %d' overrides '%s %s' set at line %d"
-                         % (kw, n, other, self.global_values["workers"],
-                            self.global_set[other]))
-            self.global_values["workers"] = n
-            self.global_set[kw] = lineno
-        elif kw == "stats":
-            self.global_stats(lineno, args)
-        elif kw == "daemon":
-            _no_args(ctx, lineno, kw, args)
-            ctx.warn(lineno, "'daemon' is ignored: keepwarm runs in the foreground "
-                     "(use your service manager to background it)")
-        elif kw == "master-worker":
-            ctx.warn(lineno, "'master-worker' is ignored: keepwarm always runs a master "
-                     "and its workers")
-        else:
-            raise self.unknown(lineno, kw, "global",
-                               ("maxconn", "nbproc", "nbthread", "stats", "daemon", "log",
-                                "master-worker"),
-                               keywords.GLOBAL, keywords.GLOBAL_PREFIXES)
-
-    def global_stats(self, lineno: int, args: List[str]) -> None:
-        ctx = self.ctx
-        if not args or args[0] != "socket":
-            sub = args[0] if args else ""
-            if sub in ("timeout", "maxconn", "bind-process"):
-                raise ctx.error(lineno, "'stats %s' is not supported by keepwarm (yet)" % sub,
-                                UNSUPPORTED_HINT)
-            raise ctx.error(lineno, "'stats' in 'global' section expects 'socket', "
-                            "'timeout', 'maxconn' or 'bind-process' (got '%s')" % sub)
-        if len(args) < 2:
-            raise ctx.error(lineno, "'stats socket' expects a path",
-                            "e.g. 'stats socket /run/keepwarm.sock'")
-        path = args[1]
-        if not (path.startswith("/") or path.startswith("./") or path.startswith("unix@")):
-            raise ctx.error(lineno, "'stats socket %s': only UNIX socket paths are supported "
-                            "by keepwarm (yet)" % path, "write an absolute path")
-        if path.startswith("unix@"):
-            path = path[5:]
-        if len(args) > 2:
-            ctx.warn(lineno, "'stats socket' parameters ignored by keepwarm: %s"
-                     % " ".join(args[2:]))
-        self.global_values["stats_socket"] = path
-
     # ------------------------------------------------------------ proxies
 
     def proxy_keyword(self, lineno: int, words: List[str], modifier) -> None:
@@ -333,6 +284,7 @@ class _Parser:
             raise self.ctx.error(lineno, "'mode' expects one argument: http",
                                  "keepwarm supports only 'mode http'")
         if args[0] == "http":
+            px.values["mode"] = "http"
             return
         if args[0] == "tcp":
             raise self.ctx.error(lineno, "keepwarm supports only mode http",
@@ -344,6 +296,7 @@ class _Parser:
         self.not_in_defaults(px, lineno, "bind")
         if self.notcap(px, lineno, "bind", FE):
             return
+        px.set_here.setdefault("bind", lineno)   # (a bad one is reported here, not as "no bind")
         if not args:
             raise self.ctx.error(lineno, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}"
                                  "... as arguments", "e.g. 'bind *:8080'")
@@ -365,6 +318,25 @@ class _Parser:
                                      "several addresses are separated by commas, not spaces; "
                                      "the one option keepwarm knows is 'defer-accept'")
         px.binds.extend(Bind(host, port, lineno, defer_accept) for host, port in addrs)
+
+    def kw_errorfile(self, px, lineno, args, modifier):
+        """errorfile CODE FILE: read and checked now, sent verbatim for CODE."""
+        ctx = self.ctx
+        if len(args) != 2:
+            raise ctx.error(lineno, "'errorfile' expects <code> and <file> as arguments",
+                            "e.g. 'errorfile 503 /etc/haproxy/errors/503.http'")
+        code = _int(ctx, lineno, "errorfile", args[:1], minimum=100, maximum=599)
+        if code not in errorfiles.CODES:
+            ctx.warn(lineno, "status code '%d' not handled by 'errorfile', error "
+                     "customization will be ignored" % code)
+            return
+        g = self.global_.build()
+        try:
+            data = errorfiles.read_errorfile(args[1], g.bufsize - g.maxrewrite)
+        except errorfiles.ErrorfileError as exc:
+            raise ctx.error(lineno, str(exc), "an error file holds a whole HTTP response: "
+                            "status line, headers, an empty line, the body") from None
+        px.values["errorfiles"][code] = data
 
     def kw_default_backend(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "default_backend", FE):
@@ -619,30 +591,42 @@ class _Parser:
 
     def finish(self) -> Config:
         ctx = self.ctx
-        g = self.global_values
-        global_ = Global(maxconn=g["maxconn"], workers=g["workers"],
-                         stats_socket=g["stats_socket"])
+        errors = self.errors
+        for px in self.proxies:
+            if px.values["mode"] is None:
+                # HAProxy: no `mode` in the section nor in its defaults is mode tcp.
+                errors.append(ctx.error(px.line, "%s '%s' has no 'mode' line, nor has its "
+                                        "defaults section: HAProxy runs it in 'mode tcp', "
+                                        "which keepwarm does not support (yet)"
+                                        % (px.kind, px.name),
+                                        "if it carries HTTP, add 'mode http' to it or to "
+                                        "its defaults section"))
+        global_ = self.global_.build()
         self.check_names()
-        frontends: List[Frontend] = []
+        built: List[Tuple[_Proxy, Frontend]] = []
         backends: List[Backend] = []
         for px in self.proxies:
-            if px.cap & FE:
-                frontends.append(self.build_frontend(px, global_))
-            if px.cap & BE:
-                backends.append(self.build_backend(px))
+            try:
+                if px.cap & FE:
+                    built.append((px, self.build_frontend(px, global_)))
+                if px.cap & BE:
+                    backends.append(self.build_backend(px))
+            except ConfigError as exc:
+                errors.append(exc)
+        frontends = [fe for _, fe in built]
         names = {be.name for be in backends}
-        for px, fe in zip([p for p in self.proxies if p.cap & FE], frontends):
+        for px, fe in built:
             line = px.set_here.get("default_backend", px.line)
             if fe.default_backend is None:
-                raise ctx.error(px.line, "frontend '%s' has no default_backend" % fe.name,
-                                "add 'default_backend NAME' (keepwarm has no use_backend "
-                                "rules yet)")
-            if fe.default_backend not in names:
+                errors.append(ctx.error(px.line, "frontend '%s' has no default_backend"
+                                        % fe.name, "add 'default_backend NAME' (keepwarm "
+                                        "has no use_backend rules yet)"))
+            elif fe.default_backend not in names:
                 close = difflib.get_close_matches(fe.default_backend, sorted(names), n=1)
-                raise ctx.error(line, "proxy '%s': unable to find required default_backend: "
-                                "'%s'" % (fe.name, fe.default_backend),
-                                "did you mean '%s'?" % close[0] if close else
-                                "declare 'backend %s'" % fe.default_backend)
+                errors.append(ctx.error(line, "proxy '%s': unable to find required "
+                                        "default_backend: '%s'" % (fe.name, fe.default_backend),
+                                        "did you mean '%s'?" % close[0] if close else
+                                        "declare 'backend %s'" % fe.default_backend))
         for px in self.proxies:
             self.warn_timeouts(px)
             if px.cap & BE and px.check["enabled"] is False and (
@@ -660,15 +644,16 @@ class _Parser:
                     continue
                 other = seen.get((cap, px.name))
                 if other is not None and other is not px:
-                    raise self.ctx.error(px.line, "%s '%s' has the same name as %s '%s' "
-                                         "declared at line %d" % (px.kind, px.name, other.kind,
-                                                                  other.name, other.line),
-                                         "proxy names must be unique per frontend/backend")
+                    self.errors.append(self.ctx.error(
+                        px.line, "%s '%s' has the same name as %s '%s' declared at line %d"
+                        % (px.kind, px.name, other.kind, other.name, other.line),
+                        "proxy names must be unique per frontend/backend"))
+                    continue
                 seen[(cap, px.name)] = px
 
     def build_frontend(self, px: _Proxy, global_: Global) -> Frontend:
         v = px.values
-        if not px.binds:
+        if not px.binds and "bind" not in px.set_here:
             raise self.ctx.error(px.line, "%s '%s' has no 'bind' directive. Please declare it "
                                  "as a backend if this was intended" % (px.kind, px.name),
                                  "add e.g. 'bind *:8080'")
@@ -687,7 +672,8 @@ class _Parser:
             response_rules=v["response_rules"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             ignore_probes=v["ignore_probes"],
-            idle_close_on_response=v["idle_close_on_response"])
+            idle_close_on_response=v["idle_close_on_response"],
+            errorfiles=tuple(sorted(v["errorfiles"].items())))
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -714,7 +700,8 @@ class _Parser:
             timeout_tunnel=v["timeout_tunnel"], timeout_check=v["timeout_check"],
             retries=v["retries"], redispatch=v["redispatch"],
             redispatch_interval=v["redispatch_interval"],
-            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL)
+            http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
+            errorfiles=tuple(sorted(v["errorfiles"].items())))
 
     def warn_timeouts(self, px: _Proxy) -> None:
         missing = []
@@ -735,6 +722,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "mode": _Parser.kw_mode,
     "bind": _Parser.kw_bind,
     "default_backend": _Parser.kw_default_backend,
+    "errorfile": _Parser.kw_errorfile,
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,
