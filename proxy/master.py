@@ -505,9 +505,9 @@ class Master:
         """Every worker of the current generation said it is ready: READY=1 for the
         start or the reload that made it (once)."""
         announce, self.announce = self.announce, None
-        if announce == "start":
-            self.service.ready(self.nworkers)
-        else:
+        if not self.service.started:
+            self.service.ready(self.nworkers)     # the start, even if a reload came first
+        elif announce == "reload":
             self.service.reloaded(self.nworkers)
 
     def fit_fd_limit(self, config):

@@ -232,14 +232,20 @@ class Service:
             self.ready_w = None
         self.tell_old_pids()
 
+    # Before the first READY=1 systemd is still waiting for the start: a reload
+    # then says nothing, and the start's READY=1 comes when the workers are ready.
+
     def reloading(self):
-        sd_notify(self.notify, notify_message(RELOADING=1, STATUS="reloading"))
+        if self.started:
+            sd_notify(self.notify, notify_message(RELOADING=1, STATUS="reloading"))
 
     def reloaded(self, nworkers):
         sd_notify(self.notify, notify_message(
             READY=1, STATUS="reloaded, %d worker(s)" % nworkers))
 
     def reload_failed(self, reason):
+        if not self.started:
+            return
         sd_notify(self.notify, notify_message(
             READY=1, STATUS="reload failed, still running the previous configuration: %s"
             % reason))

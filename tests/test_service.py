@@ -266,3 +266,34 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     r = subprocess.run([analyze, "verify", str(unit)], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=60)
     assert r.returncode == 0 and "keepwarm.service" not in r.stdout, r.stdout
+
+
+# ---------------------------------------------------------------- milestones
+
+def test_service_milestones_send_what_systemd_expects(tmp_path):
+    import subprocess
+    path = str(tmp_path / "notify")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.settimeout(5)
+    rx.bind(path)
+    old = subprocess.Popen(["sleep", "30"])
+    try:
+        svc = Service(notify_socket=path, old_pids=[old.pid], old_signal=signal.SIGTERM)
+        svc.reloading()                 # before the start's READY=1: nothing
+        svc.reload_failed("x")
+        svc.ready(2)
+        assert rx.recv(4096) == b"READY=1\nMAINPID=%d\nSTATUS=ready, 2 worker(s)\n" % os.getpid()
+        assert old.wait(timeout=5) == -signal.SIGTERM          # -st: the old pid was told
+        svc.ready(2)                    # once only
+        svc.reloading()
+        assert rx.recv(4096) == b"RELOADING=1\nSTATUS=reloading\n"
+        svc.reload_failed("bad.cfg:3: unknown keyword")
+        assert rx.recv(4096).startswith(b"READY=1\nSTATUS=reload failed, still running the "
+                                        b"previous configuration: bad.cfg:3")
+        svc.stopping()
+        assert rx.recv(4096) == b"STOPPING=1\n"
+    finally:
+        rx.close()
+        if old.poll() is None:
+            old.kill()
+            old.wait(timeout=5)
