@@ -108,8 +108,18 @@ def test_haproxy_keywords_keepwarm_lacks_are_refused_as_not_supported(text):
 
 
 def test_mode_tcp_is_refused():
-    err = error("defaults\n    mode tcp\n")
+    err = error("frontend fe\n    mode tcp\n")
     assert err.line == 2 and err.message == "keepwarm supports only mode http"
+
+
+def test_mode_tcp_in_defaults_is_refused_only_where_a_proxy_keeps_it():
+    """HAProxy accepts a tcp defaults section whose proxies all say `mode http`."""
+    ok = ("defaults\n    mode tcp\n    timeout client 5s\n    timeout connect 5s\n"
+          "    timeout server 5s\nfrontend fe\n    mode http\n    bind :80\n"
+          "    default_backend be\nbackend be\n    mode http\n    server s 127.0.0.1:1\n")
+    parse(ok, "ok.cfg", env={})
+    err = error(ok.replace("backend be\n    mode http\n", "backend be\n"))
+    assert err.line == 10 and "'mode tcp' (from its defaults section)" in err.message
 
 
 def test_unknown_mode():

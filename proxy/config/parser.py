@@ -99,7 +99,7 @@ class _Proxy:
 def parse_text(text: str, filename: str = "<string>",
                env: Optional[Mapping[str, str]] = None,
                require_final_lf: bool = False) -> Config:
-    """Parse a whole configuration; raise ConfigError at the first mistake."""
+    """Parse a whole configuration; raise ConfigErrors listing every mistake."""
     ctx = _Ctx(filename)
     # setenv & co change what later lines expand: a copy, so that parsing never
     # changes this process's environment (the master, a test run).
@@ -287,6 +287,9 @@ class _Parser:
             px.values["mode"] = "http"
             return
         if args[0] == "tcp":
+            if px.kind == "defaults":
+                px.values["mode"] = "tcp"       # refused in the proxies that keep it
+                return
             raise self.ctx.error(lineno, "keepwarm supports only mode http",
                                  "'mode tcp' is valid HAProxy but keepwarm proxies HTTP only")
         raise self.ctx.error(lineno, "unknown proxy mode '%s'" % args[0],
@@ -593,7 +596,12 @@ class _Parser:
         ctx = self.ctx
         errors = self.errors
         for px in self.proxies:
-            if px.values["mode"] is None:
+            if px.values["mode"] == "tcp":
+                errors.append(ctx.error(px.line, "%s '%s' is in 'mode tcp' (from its defaults "
+                                        "section), which keepwarm does not support (yet)"
+                                        % (px.kind, px.name),
+                                        "if it carries HTTP, add 'mode http' to it"))
+            elif px.values["mode"] is None:
                 # HAProxy: no `mode` in the section nor in its defaults is mode tcp.
                 errors.append(ctx.error(px.line, "%s '%s' has no 'mode' line, nor has its "
                                         "defaults section: HAProxy runs it in 'mode tcp', "
