@@ -257,3 +257,32 @@ def test_debians_default_config_loads_unchanged(tmp_path):
     assert c.frontends[0].timeout_client == 50.0
     # What keepwarm does not do yet is said, not hidden: the logs.
     assert any("'log' is accepted but ignored" in w for w in c.warnings)
+
+
+# ---------------------------------------------------------------- HAProxy's leniency
+
+def test_what_haproxy_reads_with_atol_is_accepted_with_a_warning():
+    """HAProxy 2.6.12 `-c` calls `maxconn 100k`, `ulimit-n 4000x` and `retries 3x` valid
+    (atol stops at the first non-digit); keepwarm reads them the same and warns."""
+    c = parse("global\n    maxconn 100k\n    ulimit-n 4000x\n" + REST.replace(
+        "backend be\n", "backend be\n    retries 3x\n"), "g.cfg", env={})
+    assert (c.global_.maxconn, c.global_.ulimit_n, c.backends[0].retries) == (100, 4000, 3)
+    w = "\n".join(c.warnings)
+    assert "g.cfg:2: warning: 'maxconn' '100k': HAProxy reads it as 100" in w
+    assert "g.cfg:3:" in w and "g.cfg:13:" in w
+    # nbthread is parsed strictly by HAProxy too
+    assert "integer" in glob_error("nbthread 2x\n").message
+
+
+def test_a_timeout_with_characters_after_its_unit_is_read_with_a_warning():
+    """HAProxy 2.6.12: `timeout client 5sx` warns "unexpected character 'x' after the
+    timer value '5sx'" and uses 5 s."""
+    c = parse("global\n" + REST.replace("timeout client 30s", "timeout client 5sx"),
+              "g.cfg", env={})
+    assert c.frontends[0].timeout_client == 5.0
+    assert any("unexpected character 'x' after the timer value '5sx'" in w
+               for w in c.warnings)
+    for bad in ("x5s", "5x", "1.5s", "30d"):      # errors in HAProxy 2.6.12 too
+        with pytest.raises(ConfigError):
+            parse("global\n" + REST.replace("timeout client 30s", "timeout client " + bad),
+                  "g.cfg", env={})

@@ -153,7 +153,9 @@ class GlobalSection:
                   "spread-checks": (0, 50), "tune.bufsize": (1024, 1 << 24),
                   "tune.maxrewrite": (0, 1 << 24), "tune.http.maxhdr": (1, 32767)}
         low, high = limits[kw]
-        value = int_arg(self.ctx, lineno, kw, args, minimum=low, maximum=high)
+        # HAProxy reads maxconn and ulimit-n with atol(): trailing characters are ignored
+        value = int_arg(self.ctx, lineno, kw, args, minimum=low, maximum=high,
+                        lenient=kw in ("maxconn", "ulimit-n"))
         key = {"tune.bufsize": "bufsize", "tune.maxrewrite": "maxrewrite",
                "tune.http.maxhdr": "max_headers"}.get(kw, kw.replace("-", "_"))
         self.once(lineno, key, value)

@@ -352,7 +352,7 @@ class _Parser:
     def kw_maxconn(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "maxconn", FE):
             return
-        px.values["maxconn"] = _int(self.ctx, lineno, "maxconn", args, minimum=0)
+        px.values["maxconn"] = _int(self.ctx, lineno, "maxconn", args, minimum=0, lenient=True)
 
     def kw_timeout(self, px, lineno, args, modifier):
         ctx = self.ctx
@@ -376,7 +376,7 @@ class _Parser:
         if len(args) > 2:
             raise ctx.error(lineno, "'%s' : unexpected extra argument '%s' after value '%s'"
                             % (label, args[2], args[1]))
-        seconds = _time(ctx, lineno, label, args[1])
+        seconds = _time(ctx, lineno, label, args[1], lenient=True)
         if px.kind == "backend" and name in ("http-request", "http-keep-alive"):
             ctx.warn(lineno, "'%s' in a backend has no effect: the frontend's value applies"
                      % label)
@@ -448,7 +448,7 @@ class _Parser:
     def kw_retries(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "retries", BE):
             return
-        px.values["retries"] = _int(self.ctx, lineno, "retries", args, minimum=0)
+        px.values["retries"] = _int(self.ctx, lineno, "retries", args, minimum=0, lenient=True)
 
     def kw_log(self, px, lineno, args, modifier):
         self.ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
