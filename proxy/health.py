@@ -34,6 +34,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import random
 import selectors
 import socket
 import time
@@ -336,6 +337,16 @@ class Probe:
         self.registered = False
 
 
+def spread_interval(inter: float, percent: int, draw: float) -> float:
+    """`spread-checks P`: the interval moved by up to ±P% (`draw` uniform in [0, 1)),
+    as HAProxy's srv_getinter users do, so that checks of servers on one host do
+    not fall in step."""
+    if not percent:
+        return inter
+    rv = inter * percent / 100.0
+    return inter + rv - 2.0 * rv * draw
+
+
 class HealthChecker:
     """Runs every server's checks on the master's selector and keeps their states.
 
@@ -359,10 +370,15 @@ class HealthChecker:
                 hs = ServerHealth(be, srv, family, sockaddr, now)
                 self.servers[hs.key] = hs
                 lst.append(hs)
-        # HAProxy spreads the first checks over the shortest interval.
+        g = config.global_
+        self.spread = g.spread_checks        # percent of random spread on each interval
+        # HAProxy spreads the first checks over the shortest interval, or over
+        # max-spread-checks when that is shorter.
         probing = [hs for hs in self.servers.values() if hs.probing]
         if probing:
             first = min(hs.interval() for hs in probing)
+            if g.max_spread_checks is not None:
+                first = min(first, g.max_spread_checks)
             for pos, hs in enumerate(probing):
                 hs.next_at = now + first * pos / len(probing)
 
@@ -508,7 +524,7 @@ class HealthChecker:
         hs.check_status, hs.check_code, hs.check_info = result, code, info
         hs.check_duration = duration
         hs.record(result in ("L4OK", "L7OK"))
-        hs.next_at = now + hs.interval()
+        hs.next_at = now + spread_interval(hs.interval(), self.spread, random.random())
         self.report(hs, before_kind, before_health, now)
 
     def report(self, hs, before_kind, before_health, now) -> None:

@@ -665,3 +665,38 @@ def test_a_forked_worker_drops_its_copies_of_probe_sockets(backend_factory, harn
         if pid:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
+
+
+# ---------------------------------------------------------------- spread-checks
+
+def test_spread_interval_moves_each_interval_by_up_to_the_percent():
+    from proxy.health import spread_interval
+    assert spread_interval(2.0, 0, 0.7) == 2.0
+    assert spread_interval(2.0, 50, 0.0) == 3.0 and spread_interval(2.0, 50, 0.5) == 2.0
+    assert abs(spread_interval(2.0, 50, 0.999999) - 1.0) < 1e-5
+
+
+def test_spread_checks_spreads_the_intervals_and_max_spread_checks_the_first_ones(
+        backend_factory):
+    """Checks every 200ms with spread-checks 50: the gaps between one server's probes
+    vary between 100 and 300 ms (not all equal, as without it); max-spread-checks 0s
+    starts every server's first check at once instead of over the first interval."""
+    servers = [backend_factory("s%d" % i) for i in range(4)]
+    text = ("backend be\n    option httpchk GET /\n" + "".join(
+        "    server s%d 127.0.0.1:%d check inter 200ms\n" % (i, b.port)
+        for i, b in enumerate(servers)))
+    h = Harness(text, header="global\n    spread-checks 50\n    max-spread-checks 0s\n"
+                + HEADER)
+    firsts = [hs.next_at for hs in h.checker.servers.values()]
+    assert max(firsts) - min(firsts) < 0.05, "first checks not started together"
+    gaps = []
+    for _ in range(8):
+        before = {k: hs.next_at for k, hs in h.checker.servers.items()}
+        h.run_until(lambda: any(hs.next_at is not None and hs.next_at != before[k]
+                                and hs.probe is None
+                                for k, hs in h.checker.servers.items()), 3, "a probe")
+        for k, hs in h.checker.servers.items():
+            if hs.next_at is not None and hs.next_at != before[k] and hs.probe is None:
+                gaps.append(hs.next_at - time.monotonic())
+    assert gaps and all(0.05 <= g <= 0.31 for g in gaps), gaps
+    assert max(gaps) - min(gaps) > 0.02, "no spread: %r" % gaps
