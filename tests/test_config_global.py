@@ -286,3 +286,27 @@ def test_a_timeout_with_characters_after_its_unit_is_read_with_a_warning():
         with pytest.raises(ConfigError):
             parse("global\n" + REST.replace("timeout client 30s", "timeout client " + bad),
                   "g.cfg", env={})
+
+
+# ---------------------------------------------------------------- several files
+
+def test_several_files_and_a_directory_read_as_one_configuration(tmp_path):
+    """HAProxy's `-f A -f DIR`: sections continue across files, a directory's *.cfg
+    files are read in lexical order, and each error names its own file and line."""
+    a = tmp_path / "a.cfg"
+    a.write_text("global\n    maxconn 50\n" + REST.split("frontend fe")[0])
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "20-backend.cfg").write_text("backend be\n    server s1 127.0.0.1:9000\n")
+    (d / "10-frontend.cfg").write_text("frontend fe\n    bind 127.0.0.1:8080\n"
+                                       "    default_backend be\n")
+    (d / "notes.txt").write_text("not a config\n")
+    c = load([str(a), str(d)])
+    assert c.global_.maxconn == 50 and c.frontends[0].default_backend == "be"
+    assert c.backends[0].servers[0].port == 9000
+    (d / "20-backend.cfg").write_text("backend be\n    frobnicate\n")
+    (d / "30-more.cfg").write_text("frontend other\n    bind :81\n    default_backend nowhere\n")
+    with pytest.raises(ConfigError) as exc:
+        load([str(a), str(d)])
+    found = [(os.path.basename(e.file), e.line) for e in exc.value.errors]
+    assert found == [("20-backend.cfg", 2), ("30-more.cfg", 3)], found

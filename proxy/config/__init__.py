@@ -1,11 +1,13 @@
 """keepwarm's configuration: HAProxy's language parsed into a frozen model.
 
-    load(path) -> Config          read and validate a file
+    load(path) -> Config          read and validate a file, a directory, or a list of them
     parse(text, filename) -> Config
     ConfigError                   .file .line .message .hint
 """
 
 from __future__ import annotations
+
+import os
 
 from .errors import ConfigError, ConfigErrors
 from .model import Backend, Bind, Config, Frontend, Global, HttpCheck, Server
@@ -24,9 +26,26 @@ def parse(text: str, filename: str = "<string>", env=None) -> Config:
 MAX_CONFIG_BYTES = 16 << 20     # far above any real configuration; /dev/zero is not one
 
 
-def load(path: str, env=None) -> Config:
-    """Read and parse the configuration file at ``path``."""
-    from .parser import parse_text
+def load(path, env=None) -> Config:
+    """Read and parse the configuration at ``path``: a file, a directory (its
+    ``*.cfg`` files in lexical order, as HAProxy reads one), or a list of those
+    (HAProxy's ``-f A -f B``), read as one configuration."""
+    from .parser import parse_files
+    paths = [path] if isinstance(path, str) else list(path)
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            names = sorted(n for n in os.listdir(p) if n.endswith(".cfg")
+                           and not n.startswith("."))
+            if not names:
+                raise ConfigError(p, 0, "no *.cfg file in this directory")
+            files.extend(_read(os.path.join(p, n)) for n in names)
+        else:
+            files.append(_read(p))
+    return parse_files(files, env=env)
+
+
+def _read(path: str):
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
@@ -36,8 +55,7 @@ def load(path: str, env=None) -> Config:
         raise ConfigError(path, 0, "configuration file is larger than %d MiB"
                           % (MAX_CONFIG_BYTES >> 20), "is this the right file?")
     try:
-        text = data.decode("utf-8")
+        return path, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ConfigError(path, line, "configuration file is not valid UTF-8")
-    return parse_text(text, path, env=env, require_final_lf=True)

@@ -61,6 +61,7 @@ class _Proxy:
         self.set_here: Dict[str, int] = {}
         self.expect_here = False
         self.base = base
+        self.file = ""
         # A defaults section with http-request/http-response rules may be used by
         # frontends or by backends, not both (HAProxy 2.5+); remember which.
         self.rules_used_by: Optional[str] = None
@@ -106,6 +107,22 @@ def parse_text(text: str, filename: str = "<string>",
     env = dict(os.environ if env is None else env)
     return _Parser(ctx, env).run(tokenize(text, filename, env, warn=ctx.warn,
                                           require_final_lf=require_final_lf, strict=False))
+
+
+def parse_files(files, env: Optional[Mapping[str, str]] = None) -> Config:
+    """Parse several files as one configuration, in order (HAProxy's `-f A -f B`):
+    sections continue across files, each error names its own file."""
+    ctx = _Ctx(files[0][0])
+    env = dict(os.environ if env is None else env)
+
+    def lines():
+        for name, text in files:
+            ctx.filename = name
+            yield from tokenize(text, name, env, warn=ctx.warn, require_final_lf=True,
+                                strict=False)
+        ctx.filename = files[0][0]
+
+    return _Parser(ctx, env).run(lines())
 
 
 class _Parser:
@@ -206,6 +223,7 @@ class _Parser:
         if base is not None and base.has_rules:
             self.check_rules_inheritance(lineno, kind, base)
         proxy = _Proxy(kind, name, lineno, base)
+        proxy.file = self.ctx.filename      # several files (-f A -f B): where it was declared
         if kind == "defaults":
             self.defaults = proxy
             if name:
@@ -216,7 +234,7 @@ class _Parser:
 
     def check_rules_inheritance(self, lineno: int, kind: str, base: _Proxy) -> None:
         """HAProxy's limits on inheriting from a defaults section that has rules."""
-        where = "%s:%d" % (self.ctx.filename, base.line)
+        where = "%s:%d" % (base.file, base.line)
         if kind == "listen":
             raise self.ctx.error(lineno, "a listen section cannot inherit from a defaults "
                                  "section defining TCP/HTTP rules.",
@@ -595,7 +613,9 @@ class _Parser:
     def finish(self) -> Config:
         ctx = self.ctx
         errors = self.errors
+        first_file = ctx.filename
         for px in self.proxies:
+            ctx.filename = px.file
             if px.values["mode"] == "tcp":
                 errors.append(ctx.error(px.line, "%s '%s' is in 'mode tcp' (from its defaults "
                                         "section), which keepwarm does not support (yet)"
@@ -614,6 +634,7 @@ class _Parser:
         built: List[Tuple[_Proxy, Frontend]] = []
         backends: List[Backend] = []
         for px in self.proxies:
+            ctx.filename = px.file
             try:
                 if px.cap & FE:
                     built.append((px, self.build_frontend(px, global_)))
@@ -624,6 +645,7 @@ class _Parser:
         frontends = [fe for _, fe in built]
         names = {be.name for be in backends}
         for px, fe in built:
+            ctx.filename = px.file
             line = px.set_here.get("default_backend", px.line)
             if fe.default_backend is None:
                 errors.append(ctx.error(px.line, "frontend '%s' has no default_backend"
@@ -636,17 +658,20 @@ class _Parser:
                                         "did you mean '%s'?" % close[0] if close else
                                         "declare 'backend %s'" % fe.default_backend))
         for px in self.proxies:
+            ctx.filename = px.file
             self.warn_timeouts(px)
             if px.cap & BE and px.check["enabled"] is False and (
                     px.check["expect_kind"] or px.check["headers"]):
                 ctx.warn(px.line, "%s '%s': 'http-check' rules have no effect without "
                          "'option httpchk'" % (px.kind, px.name))
+        ctx.filename = first_file
         return Config(path=ctx.filename, global_=global_, frontends=tuple(frontends),
                       backends=tuple(backends), warnings=tuple(ctx.warnings))
 
     def check_names(self) -> None:
         seen: Dict[Tuple[int, str], _Proxy] = {}
         for px in self.proxies:
+            self.ctx.filename = px.file
             for cap in (FE, BE):
                 if not px.cap & cap:
                     continue
