@@ -410,6 +410,9 @@ def test_ulimit_n_sets_the_descriptor_limit(tmp_path, backend_factory, haproxy_f
 
 # ---------------------------------------------------------------- -sf hand-over under load
 
+HANDOVER_CLIENTS = 4     # client loops at once during the hand-over
+
+
 class ClientLoop(threading.Thread):
     """Requests without pause until stopped (bounded in count and time): keep-alive
     connections of a few requests each, and fresh connections of one request.
@@ -477,24 +480,29 @@ def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, hapro
     pidfile = tmp_path / "kw.pid"
     a = haproxy_factory(text, port, sock=sock, flags=["-W", "-p", str(pidfile)], name="a")
     a_workers = a.worker_pids(a.stats())
-    loop = ClientLoop(port)
-    loop.start()
+    loops = [ClientLoop(port) for _ in range(HANDOVER_CLIENTS)]
+    ok = lambda: sum(loop.ok for loop in loops)
+    running = lambda: all(loop.is_alive() for loop in loops)
+    for loop in loops:
+        loop.start()
     try:
-        wait_until(lambda: loop.ok >= 200 or not loop.is_alive(), 20, "traffic through A")
+        wait_until(lambda: ok() >= 400 or not running(), 20, "traffic through A")
         b = haproxy_factory(text, port, sock=sock, name="b",
                             flags=["-W", "-p", str(pidfile), "-sf", pidfile.read_text().strip()])
         assert a.proc.wait(timeout=40) == 0, a.stderr_text()
         wait_until(lambda: not any(alive(p) for p in a_workers), 10, "A's workers to exit")
-        served_by_a = loop.ok
-        wait_until(lambda: loop.ok >= served_by_a + 200 or not loop.is_alive(), 20,
-                   "traffic through B")
+        served_by_a = ok()
+        wait_until(lambda: ok() >= served_by_a + 400 or not running(), 20, "traffic through B")
     finally:
-        loop.stop_flag.set()
-        loop.join(timeout=15)
-    assert not loop.failures, "%d failed of %d: %s" % (len(loop.failures), loop.ok,
-                                                       loop.failures[:5])
-    print("hand-over: %d ok, %d resent on a closed keep-alive connection" % (loop.ok, loop.resent))
-    assert loop.ok >= 400
+        for loop in loops:
+            loop.stop_flag.set()
+        for loop in loops:
+            loop.join(timeout=15)
+    failures = [f for loop in loops for f in loop.failures]
+    resent = sum(loop.resent for loop in loops)
+    assert not failures, "%d failed of %d: %s" % (len(failures), ok(), failures[:5])
+    print("hand-over: %d ok, %d resent on a closed keep-alive connection" % (ok(), resent))
+    assert ok() >= 800
     assert pidfile.read_text() == "%d\n" % b.pid
     # B took the control socket over: `keepwarm stats` reaches the new master.
     assert b.stats()["info"]["pid"] == b.pid
