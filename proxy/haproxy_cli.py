@@ -7,7 +7,6 @@ that call haproxy work with the name swapped.
 
 import os
 import signal
-import stat
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -137,47 +136,6 @@ def parse_args(argv):
     return opts
 
 
-def expand_configs(paths):
-    """The files -f names: a directory stands for its regular *.cfg files not starting
-    with '.', in lexical order (HAProxy's cfgfiles_expand_directories). Raises
-    UsageError with the path and the reason."""
-    files = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            raise UsageError("cannot open configuration file/directory %s: %s"
-                             % (path, exc.strerror)) from None
-        if not stat.S_ISDIR(st.st_mode):
-            files.append(path)
-            continue
-        try:
-            names = sorted(os.listdir(path))
-        except OSError as exc:
-            raise UsageError("cannot open configuration directory %s: %s"
-                             % (path, exc.strerror)) from None
-        for name in names:
-            full = os.path.join(path, name)
-            if name.startswith(".") or not name.endswith(".cfg") or not os.path.isfile(full):
-                continue
-            files.append(full)
-    return files
-
-
-def one_config(paths):
-    """The single file keepwarm can read from what -f named (the parser reads one
-    file: errors keep their file:line)."""
-    files = expand_configs(paths)
-    if not files:
-        raise UsageError("no configuration file in %s (a directory's files must end in .cfg)"
-                         % ", ".join(paths))
-    if len(files) > 1:
-        raise UsageError("keepwarm reads one configuration file, and %s name %d (%s): "
-                         "merge them into one file" % (", ".join(paths), len(files),
-                                                       ", ".join(files)))
-    return files[0]
-
-
 def version_lines(level):
     import _native
     from proxy import __version__
@@ -211,14 +169,10 @@ def main(argv):
     if opts.version:
         _say(sys.stdout, "\n".join(version_lines(opts.version)))
         return 0
-    try:
-        path = one_config(opts.configs)
-    except UsageError as exc:
-        _say(sys.stderr, "keepwarm: %s" % exc)
-        return 1
     from proxy.config import ConfigError, load
     try:
-        config = load(path)
+        # Several -f (files or directories of *.cfg) are read as one configuration.
+        config = load(opts.configs)
     except ConfigError as exc:
         _say(sys.stderr, "keepwarm: %s" % exc)
         return 1
@@ -232,10 +186,12 @@ def main(argv):
         _say(sys.stderr, warning)
     for note in opts.notes:
         _say(sys.stderr, "keepwarm: %s" % note)
-    return run(opts, config, path)
+    return run(opts, config, [os.path.abspath(p) for p in opts.configs])
 
 
-def run(opts, config, path):
+def run(opts, config, paths):
+    """Run the master; `paths` (absolute: a daemon chdirs to /) are read again on reload,
+    a directory's *.cfg files listed anew, as HAProxy's re-executed master does."""
     from proxy.control import default_socket_path
     from proxy.master import Master
     from proxy.service import Service
@@ -243,7 +199,7 @@ def run(opts, config, path):
     # HAProxy: -Ws and -db keep the foreground whatever 'daemon' says.
     daemon = (opts.daemon or g.daemon) and not opts.foreground
     socket_path = os.path.abspath(g.stats_socket or default_socket_path())
-    master = Master(config, socket_path, config_path=os.path.abspath(path))
+    master = Master(config, socket_path, config_path=paths[0] if len(paths) == 1 else paths)
     master.service = Service(
         daemon=daemon, pidfile=opts.pidfile or g.pidfile,
         notify_socket=os.environ.get("NOTIFY_SOCKET") if opts.systemd else None,

@@ -88,7 +88,7 @@ class Master:
     def __init__(self, config, socket_path, log=None, config_path=None, service=None):
         config = fit_maxconn(config, FD_MARGIN)
         self.config = config
-        self.config_path = config_path   # read again on reload
+        self.config_path = config_path   # read again on reload: a path, or a list (-f A -f B)
         self.socket_path = socket_path
         self.nworkers = config.global_.workers or os.cpu_count() or 1
         self.slots = [WorkerSlot(i) for i in range(self.nworkers)]
@@ -427,7 +427,7 @@ class Master:
             return
         except Exception as exc:     # noqa: BLE001 - a reload must never take the master down
             self.reload_failed("cannot load %s: %s: %s"
-                               % (self.config_path, type(exc).__name__, exc))
+                               % (self.config_name(), type(exc).__name__, exc))
             return
         problem = check_privileges(config.global_)
         if problem:
@@ -485,7 +485,7 @@ class Master:
         self.reloads += 1
         self.announce = "reload"
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
-                 % (self.config_path, nworkers, len(self.retiring)))
+                 % (self.config_name(), nworkers, len(self.retiring)))
 
     def retire_old_reloads(self, limit):
         """`mworker-max-reloads N`: an old worker that has outlived more than N reloads
@@ -496,6 +496,10 @@ class Master:
                 self.log("old worker %d (pid %d) outlived %d reload(s) (mworker-max-reloads "
                          "%d); terminating it" % (slot.index, slot.pid, slot.reloads, limit))
                 self.signal_worker(slot, signal.SIGTERM)
+
+    def config_name(self):
+        path = self.config_path
+        return path if isinstance(path, str) else ", ".join(path)
 
     def reload_failed(self, reason):
         self.log("reload failed, still running the previous configuration: %s" % reason)

@@ -24,16 +24,18 @@ from support.proxy import (READY_TIMEOUT, REPO_ROOT, ProxyProcess, alive, free_p
 class HaproxyMode(ProxyProcess):
     """A keepwarm started with HAProxy's flags: `python -m proxy FLAGS -f CFG`."""
 
-    def __init__(self, config_text, workdir, *, flags=(), **kw):
+    def __init__(self, config_text, workdir, *, flags=(), files=None, **kw):
         super().__init__(config_text, workdir, **kw)
         self.flags = list(flags)
+        self.files = [str(self.cfg)] if files is None else [str(f) for f in files]
 
     def start(self, wait=True, timeout=READY_TIMEOUT):
         env = dict(os.environ)
         env.update(self.env)
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen(proxy_command(*self.flags, "-f", str(self.cfg)),
+        files = [w for f in self.files for w in ("-f", f)]
+        self.proc = subprocess.Popen(proxy_command(*self.flags, *files),
                                      cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err, start_new_session=True)
         self.known_pids.add(self.proc.pid)
@@ -48,9 +50,10 @@ def haproxy_factory(tmp_path):
     every instance is stopped at teardown."""
     made = []
 
-    def start(config_text, port, *, sock, flags=(), env=None, name="kw", wait=True, workers=2):
+    def start(config_text, port, *, sock, flags=(), env=None, name="kw", wait=True, workers=2,
+              files=None):
         p = HaproxyMode(config_text, tmp_path / name, bind_ports=[port], sock=sock,
-                        workers=workers, env=env, name=name, flags=flags)
+                        workers=workers, env=env, name=name, flags=flags, files=files)
         made.append(p)
         p.start(wait=wait)
         return p
@@ -111,6 +114,37 @@ def test_dash_c_says_valid_and_exits_0(tmp_path, backend_factory):
     assert (r.returncode, r.stdout) == (0, "Configuration file is valid\n"), r.stderr
     r = run_cli("-c", "-q", "-f", str(tmp_path))         # a directory with one .cfg
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_several_f_and_a_directory_are_read_as_one_configuration(tmp_path, backend_factory,
+                                                                  haproxy_factory):
+    be = backend_factory("s1")
+    text, port, sock = config_for(be, tmp_path)
+    head, proxies = text.split("\ndefaults", 1)
+    (tmp_path / "global.cfg").write_text(head + "\n")
+    confd = tmp_path / "conf.d"
+    confd.mkdir()
+    defaults, rest = ("defaults" + proxies).split("\nfrontend", 1)
+    (confd / "10-defaults.cfg").write_text(defaults + "\n")
+    (confd / "20-site.cfg").write_text("frontend" + rest)
+    (confd / "README").write_text("not a .cfg: skipped\n")
+    r = run_cli("-c", "-f", str(tmp_path / "global.cfg"), "-f", str(confd))
+    assert (r.returncode, r.stdout) == (0, "Configuration file is valid\n"), r.stderr
+    kw = haproxy_factory("", port, sock=sock, flags=["-W"],
+                         files=[tmp_path / "global.cfg", confd])
+    with HttpClient(port) as c:
+        assert c.request("GET", "/").status == 200
+    # A reload lists the directory anew: a broken new file there makes it fail.
+    (confd / "30-broken.cfg").write_text("frontend broken\n    no-such-keyword\n")
+    kw.send_signal(signal.SIGUSR2)
+    wait_until(lambda: "30-broken.cfg:2" in kw.stderr_text(), 10, "the reload to fail")
+
+
+def test_missing_file_and_empty_directory_exit_1(tmp_path):
+    r = run_cli("-c", "-f", str(tmp_path / "nope.cfg"))
+    assert r.returncode == 1 and "nope.cfg" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("-c", "-f", str(tmp_path))
+    assert r.returncode == 1 and "no *.cfg file" in r.stderr
 
 
 def test_dash_c_on_a_broken_config_exits_1_with_file_and_line(tmp_path):

@@ -1,5 +1,5 @@
 """HAProxy's command line and the service helpers, without starting a proxy:
-argument grammar, -f directories, sd_notify datagrams, cpu-map choice, pidfile."""
+argument grammar, sd_notify datagrams, cpu-map choice, pidfile, the systemd unit."""
 
 import dataclasses
 import os
@@ -11,7 +11,7 @@ import pytest
 from proxy import haproxy_cli
 from proxy.cli import haproxy_flags
 from proxy.config.model import Global
-from proxy.haproxy_cli import UsageError, expand_configs, one_config, parse_args
+from proxy.haproxy_cli import UsageError, parse_args
 from proxy.service import (Service, cpus_for_worker, fd_limit_wanted, notify_address,
                            notify_message, sd_notify)
 
@@ -104,35 +104,6 @@ def test_main_version_lines(capsys):
     assert haproxy_cli.main(["-vv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("keepwarm version ") and any("Head parser" in l for l in out)
-
-
-# ---------------------------------------------------------------- -f DIR
-
-def test_a_directory_stands_for_its_cfg_files_in_lexical_order(tmp_path):
-    for name in ("20-b.cfg", "10-a.cfg", ".hidden.cfg", "notes.txt", "x.cfg.bak"):
-        (tmp_path / name).write_text("global\n")
-    (tmp_path / "sub.cfg").mkdir()
-    assert expand_configs([str(tmp_path)]) == [str(tmp_path / "10-a.cfg"),
-                                               str(tmp_path / "20-b.cfg")]
-
-
-def test_one_cfg_in_a_directory_is_the_config(tmp_path):
-    (tmp_path / "haproxy.cfg").write_text("global\n")
-    assert one_config([str(tmp_path)]) == str(tmp_path / "haproxy.cfg")
-
-
-def test_several_files_are_refused_until_the_parser_reads_several(tmp_path):
-    (tmp_path / "a.cfg").write_text("global\n")
-    (tmp_path / "b.cfg").write_text("global\n")
-    with pytest.raises(UsageError, match="reads one configuration file.*2"):
-        one_config([str(tmp_path)])
-
-
-def test_missing_path_and_empty_directory(tmp_path):
-    with pytest.raises(UsageError, match="cannot open configuration file/directory"):
-        one_config([str(tmp_path / "nope.cfg")])
-    with pytest.raises(UsageError, match="no configuration file in"):
-        one_config([str(tmp_path)])
 
 
 # ---------------------------------------------------------------- sd_notify
