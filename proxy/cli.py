@@ -97,14 +97,14 @@ class _Commands(click.Group):
 
     def main(self, args=None, *rest, **kwargs):
         words = list(sys.argv[1:] if args is None else args)
-        if haproxy_flags(words):
-            from proxy import haproxy_cli
-            try:
-                status = haproxy_cli.main(words)
-            except KeyboardInterrupt:     # Ctrl-C before the master's handlers are set
-                status = 130
-            sys.exit(status)
         try:
+            if haproxy_flags(words):
+                from proxy import haproxy_cli
+                try:
+                    status = haproxy_cli.main(words)
+                except KeyboardInterrupt:     # Ctrl-C before the master's handlers are set
+                    status = 130
+                sys.exit(status)
             return super().main(args, *rest, **kwargs)
         except OSError as exc:
             what = "cannot write the output: " if exc.errno in WRITE_ERRORS else ""

@@ -277,6 +277,31 @@ def test_daemon_detaches_writes_the_pidfile_and_removes_it_at_exit(tmp_path, bac
                 os.kill(p, signal.SIGKILL)
 
 
+def test_daemon_reloads_a_config_given_by_a_relative_path(tmp_path, backend_factory):
+    # The daemon chdirs to /: the path it was given must still name the file.
+    be = backend_factory("s1")
+    text, port, sock = config_for(be, tmp_path)
+    cfg, pidfile = tmp_path / "d.cfg", tmp_path / "d.pid"
+    cfg.write_text(text)
+    r = run_cli("-D", "-f", os.path.relpath(cfg, REPO_ROOT), "-p",
+                os.path.relpath(pidfile, REPO_ROOT), timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        os.kill(pid, signal.SIGUSR2)
+
+        def reloaded():
+            r = run_cli("stats", "--json", "-s", sock)
+            return r.returncode == 0 and json.loads(r.stdout)["info"]["reloads"] == 1
+        wait_until(reloaded, 10, "the daemon to reload")
+        with HttpClient(port) as c:
+            assert c.request("GET", "/").status == 200
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not alive(pid), 10, "the daemon to exit")
+    assert not pidfile.exists()
+
+
 def test_daemon_that_cannot_bind_says_so_on_the_terminal(tmp_path, backend_factory):
     be = backend_factory("s1")
     taken = socket.socket()
