@@ -22,7 +22,7 @@ Usage: keepwarm [-f <cfgfile|cfgdir>]* [-c] [-q] [-D | -db] [-W | -Ws] [-p <pidf
   -Ws master-worker mode with systemd notify (Type=notify units)
   -p  write the master's pid to this file
   -sf/-st  once started, tell these old pids to finish (SIGUSR1) or stop (SIGTERM)
-  -x  accepted for compatibility: listeners are bound anew (SO_REUSEPORT), not taken over
+  -x  take the listening sockets over from the instance whose control socket this is
   -S  accepted for compatibility and ignored: there is no master CLI
   -v  version; -vv version and build details"""
 
@@ -118,9 +118,6 @@ def parse_args(argv):
             i += 1
         elif word == "-x":
             opts.takeover_socket = value(word)
-            opts.notes.append("-x %s ignored: keepwarm binds its listeners anew beside the "
-                              "old process (SO_REUSEPORT) instead of taking them over"
-                              % opts.takeover_socket)
             i += 1
         elif word in IGNORED_DEBUG or word.startswith("-dM") or word.startswith("-dK"):
             opts.notes.append("%s ignored: an HAProxy debugging flag" % word)
@@ -147,7 +144,7 @@ def version_lines(level):
                   "Python: %s" % sys.version.split()[0],
                   "Head parser: %s" % _native.IMPLEMENTATION,
                   "Process model: master and forked workers, SO_REUSEPORT listeners",
-                  "Features: +SYSTEMD_NOTIFY +DAEMON +CHROOT +CPU_MAP +REUSEPORT -TAKEOVER"]
+                  "Features: +SYSTEMD_NOTIFY +DAEMON +CHROOT +CPU_MAP +REUSEPORT +TAKEOVER"]
     return lines
 
 
@@ -203,5 +200,7 @@ def run(opts, config, paths):
     master.service = Service(
         daemon=daemon, pidfile=opts.pidfile or g.pidfile,
         notify_socket=os.environ.get("NOTIFY_SOCKET") if opts.systemd else None,
-        old_pids=opts.old_pids, old_signal=opts.old_signal, log=master.log)
+        old_pids=opts.old_pids, old_signal=opts.old_signal,
+        takeover_socket=opts.takeover_socket and os.path.abspath(opts.takeover_socket),
+        log=master.log)
     return master.run()

@@ -21,8 +21,8 @@ from proxy import __version__
 from proxy.config import ConfigError, load
 from proxy.control import ControlConn
 from proxy.health import HealthChecker
-from proxy.service import (Service, ServiceError, check_privileges, enter_worker, fd_limit_wanted,
-                           fit_maxconn)
+from proxy.service import (GETSOCKS, Service, ServiceError, check_privileges, enter_worker,
+                           fd_limit_wanted, fit_maxconn, peer_may_take, send_listeners)
 from proxy.stats import StatsBook
 from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
@@ -164,6 +164,19 @@ class Master:
                     slots[j % len(slots)].listeners.append((existing[j], fe.name))
         return kept
 
+    def take_listeners_over(self):
+        """Open the listeners, on the old instance's very sockets where -x got them
+        (nothing waiting in their queues is lost when it stops); close the ones this
+        configuration does not bind."""
+        inherited = self.service.inherited_listeners()
+        try:
+            for sock, bind in self.open_listeners(reusable=inherited):
+                set_defer_accept(sock, bind)
+        finally:
+            for socks in inherited.values():
+                for sock in socks:
+                    sock.close()
+
     @staticmethod
     def bind_address(fe, bind):
         """(family, host, port) a bind listens on, as its socket's getsockname() says."""
@@ -274,7 +287,7 @@ class Master:
             if problem:
                 raise StartupError(problem)
             self.addrs = self.resolve_servers()
-            self.open_listeners()
+            self.take_listeners_over()
             self.open_control()
             self.service.bound()
         except (StartupError, ServiceError) as exc:
@@ -772,7 +785,33 @@ class Master:
         sock.setblocking(False)
         conn = ControlConn(self, sock, time.monotonic())
         self.control_conns.add(conn)
-        self.sel.register(sock, selectors.EVENT_READ, conn.on_event)
+        self.sel.register(sock, selectors.EVENT_READ, lambda mask: self.first_request(conn, mask))
+
+    def first_request(self, conn, mask):
+        """The first bytes of a control connection: `_getsocks` (a new instance started
+        with -x asks for the listening sockets, HAProxy's request) is answered here;
+        anything else is ControlConn's from now on."""
+        try:
+            head = conn.sock.recv(len(GETSOCKS), socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+        except OSError:
+            head = b""
+        if head != GETSOCKS:
+            self.sel.modify(conn.sock, selectors.EVENT_READ, conn.on_event)
+            conn.on_event(mask)
+            return
+        if self.stopping or not peer_may_take(conn.sock):
+            self.log("refused the listening sockets to a -x request%s"
+                     % (" (stopping)" if self.stopping else " from another user"))
+        else:
+            try:
+                send_listeners(conn.sock, self.listening_sockets())
+                self.log("handed %d listening socket(s) over to a new instance (-x)"
+                         % len(self.listening_sockets()))
+            except OSError as exc:
+                self.log("cannot hand the listening sockets over: %s" % _reason(exc))
+        self.close_control_conn(conn)
 
     def expire_control_conns(self):
         now = time.monotonic()

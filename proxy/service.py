@@ -61,6 +61,78 @@ def sd_notify(address, data):
         sock.close()
 
 
+# ---------------------------------------------------------------- listener takeover (-x)
+
+GETSOCKS = b"_getsocks"       # the request on the control socket, as HAProxy names it
+TAKEOVER_TIMEOUT = 5.0
+MAX_TAKEOVER = 4096           # listening sockets one answer may carry
+
+
+def peer_may_take(sock):
+    """Whether the process at the other end of a UNIX socket may have our listening
+    sockets: root, or our own user (SO_PEERCRED)."""
+    import struct
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return False
+    _, uid, _ = struct.unpack("3i", creds)
+    return uid == 0 or uid == os.geteuid()
+
+
+def send_listeners(sock, listeners):
+    """Answer a takeover request: one message per listening socket, its address as a
+    text line, the descriptor alongside (SCM_RIGHTS); then close. `listeners` is a
+    list of sockets; the peer's uid was checked by the caller."""
+    sock.settimeout(TAKEOVER_TIMEOUT)
+    # Read the request out first: a UNIX socket closed with unread bytes resets its peer
+    # before it has read what was sent.
+    try:
+        sock.recv(256)
+    except OSError:
+        pass
+    for lst in listeners[:MAX_TAKEOVER]:
+        host, port = lst.getsockname()[:2]
+        line = ("%d %s %d\n" % (lst.family, host, port)).encode()
+        socket.send_fds(sock, [line], [lst.fileno()])
+
+
+def fetch_listeners(path):
+    """-x PATH: ask the instance whose control socket is PATH for its listening
+    sockets. Returns {(family, host, port): [socket, ...]}, the shape the master's
+    open_listeners() takes for sockets to reuse. Raises OSError or ValueError."""
+    got = {}
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(TAKEOVER_TIMEOUT)
+        sock.connect(path)
+        sock.sendall(GETSOCKS + b"\n")
+        count = 0
+        while count < MAX_TAKEOVER:
+            # Each message carries one descriptor: the kernel does not merge a
+            # message with descriptors into the next read.
+            data, fds, _, _ = socket.recv_fds(sock, 256, 1)
+            if not data and not fds:
+                break
+            if len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise ValueError("an answer without its socket (not a keepwarm control socket?)")
+            lst = socket.socket(fileno=fds[0])
+            family, host, port = data.decode().split()
+            lst.setblocking(False)
+            got.setdefault((int(family), host, int(port)), []).append(lst)
+            count += 1
+    except BaseException:
+        for socks in got.values():
+            for lst in socks:
+                lst.close()
+        raise
+    finally:
+        sock.close()
+    return got
+
+
 # ---------------------------------------------------------------- cpu-map (sans-IO part)
 
 def cpus_for_worker(cpu_map, worker):
@@ -173,12 +245,13 @@ class Service:
     global section, acted on at the master's milestones."""
 
     def __init__(self, *, daemon=False, pidfile=None, notify_socket=None, old_pids=(),
-                 old_signal=signal.SIGUSR1, log=None):
+                 old_signal=signal.SIGUSR1, takeover_socket=None, log=None):
         self.daemon = daemon
         self.pidfile = os.path.abspath(pidfile) if pidfile else None
         self.notify = notify_address(notify_socket)
         self.old_pids = tuple(old_pids)
         self.old_signal = old_signal
+        self.takeover_socket = takeover_socket
         self.log = log or (lambda message: None)
         self.pid_fd = None
         self.ready_w = None          # -D: the pipe the waiting parent reads "ready" from
@@ -187,9 +260,25 @@ class Service:
 
     @property
     def takeover(self):
-        """Whether an older instance is being replaced (-sf/-st): its control socket
-        path is taken over rather than refused."""
-        return bool(self.old_pids)
+        """Whether an older instance is being replaced (-sf/-st, -x): its control
+        socket path is taken over rather than refused."""
+        return bool(self.old_pids or self.takeover_socket)
+
+    def inherited_listeners(self):
+        """-x: the old instance's listening sockets, by address (empty without -x, or
+        when it cannot be asked: then the listeners are bound anew, beside it)."""
+        if not self.takeover_socket:
+            return {}
+        try:
+            got = fetch_listeners(self.takeover_socket)
+        except (OSError, ValueError, UnicodeError) as exc:
+            self.log("-x %s: cannot take the listening sockets over (%s); binding anew "
+                     "beside the old instance" % (self.takeover_socket,
+                                                  getattr(exc, "strerror", None) or exc))
+            return {}
+        self.log("-x %s: took %d listening socket(s) over"
+                 % (self.takeover_socket, sum(len(v) for v in got.values())))
+        return got
 
     # -- milestones ----------------------------------------------------------
 

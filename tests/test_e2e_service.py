@@ -533,12 +533,24 @@ class ClientLoop(threading.Thread):
             client.close()
 
 
-def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, haproxy_factory):
+def listening_inodes(port):
+    """Inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp, state 0A)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return {int(r[9]) for r in rows if r[1] == want and r[3] == "0A"}
+
+
+@pytest.mark.parametrize("takeover", [False, True], ids=["sf", "sf-x"])
+def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, haproxy_factory,
+                                                takeover):
     be = backend_factory("s1")
     text, port, sock = config_for(be, tmp_path)
     pidfile = tmp_path / "kw.pid"
     a = haproxy_factory(text, port, sock=sock, flags=["-W", "-p", str(pidfile)], name="a")
     a_workers = a.worker_pids(a.stats())
+    a_sockets = listening_inodes(port)
+    assert len(a_sockets) == 2
     loops = [ClientLoop(port) for _ in range(HANDOVER_CLIENTS)]
     ok = lambda: sum(loop.ok for loop in loops)
     running = lambda: all(loop.is_alive() for loop in loops)
@@ -547,7 +559,8 @@ def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, hapro
     try:
         wait_until(lambda: ok() >= 400 or not running(), 20, "traffic through A")
         b = haproxy_factory(text, port, sock=sock, name="b",
-                            flags=["-W", "-p", str(pidfile), "-sf", pidfile.read_text().strip()])
+                            flags=["-W", "-p", str(pidfile)] + (["-x", sock] if takeover else [])
+                            + ["-sf", pidfile.read_text().strip()])
         assert a.proc.wait(timeout=40) == 0, a.stderr_text()
         wait_until(lambda: not any(alive(p) for p in a_workers), 10, "A's workers to exit")
         served_by_a = ok()
@@ -560,7 +573,14 @@ def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, hapro
     failures = [f for loop in loops for f in loop.failures]
     resent = sum(loop.resent for loop in loops)
     assert not failures, "%d failed of %d: %s" % (len(failures), ok(), failures[:5])
-    print("hand-over: %d ok, %d resent on a closed keep-alive connection" % (ok(), resent))
+    print("hand-over%s: %d ok, %d resent on a closed keep-alive connection"
+          % (" with -x" if takeover else "", ok(), resent))
+    # -x: B listens on A's very sockets; without it, on sockets of its own.
+    if takeover:
+        assert listening_inodes(port) == a_sockets
+        assert "took 2 listening socket(s) over" in b.stderr_text()
+    else:
+        assert not listening_inodes(port) & a_sockets
     assert ok() >= 800
     assert pidfile.read_text() == "%d\n" % b.pid
     # B took the control socket over: `keepwarm stats` reaches the new master.

@@ -72,9 +72,56 @@ def test_master_cli_socket_of_haproxys_unit_is_accepted_with_a_note():
     assert o.configs == ["x"] and "no master CLI" in o.notes[0]
 
 
-def test_x_is_accepted_with_a_note():
+def test_x_names_the_old_instances_control_socket():
     o = parse_args(["-f", "x", "-x", "/run/haproxy.sock"])
-    assert o.takeover_socket == "/run/haproxy.sock" and "ignored" in o.notes[0]
+    assert o.takeover_socket == "/run/haproxy.sock" and not o.notes
+
+
+def test_listeners_travel_over_a_unix_socket_with_their_addresses():
+    from proxy.service import fetch_listeners, send_listeners
+    import tempfile
+    lst = [socket.socket() for _ in range(3)]
+    try:
+        for s in lst:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        lst[0].bind(("127.0.0.1", 0))
+        port = lst[0].getsockname()[1]
+        lst[1].bind(("127.0.0.1", port))
+        lst[2].bind(("127.0.0.1", 0))
+        for s in lst:
+            s.listen(8)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "ctl.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+            srv.settimeout(5)
+            import threading
+
+            def answer():
+                conn, _ = srv.accept()
+                conn.settimeout(5)
+                assert conn.recv(64, socket.MSG_PEEK) == b"_getsocks\n"
+                send_listeners(conn, lst)
+                conn.close()
+            t = threading.Thread(target=answer)
+            t.start()
+            got = fetch_listeners(path)
+            t.join(5)
+            srv.close()
+        assert sorted(got) == sorted({(socket.AF_INET, "127.0.0.1", port),
+                                      (socket.AF_INET, "127.0.0.1", lst[2].getsockname()[1])})
+        same = got[(socket.AF_INET, "127.0.0.1", port)]
+        assert len(same) == 2
+        # The very same sockets (same kernel object), not new ones.
+        ino = lambda s: os.fstat(s.fileno()).st_ino
+        assert {ino(s) for s in same} == {ino(lst[0]), ino(lst[1])}
+        for socks in got.values():
+            for s in socks:
+                s.close()
+    finally:
+        for s in lst:
+            s.close()
 
 
 @pytest.mark.parametrize("argv,needle", [
