@@ -4,7 +4,10 @@ Shaped like gunicorn's arbiter: signal handlers only record the signal and wake
 the loop (signal.set_wakeup_fd); the loop then calls plainly named methods.
 SIGHUP and SIGUSR2 reload: the configuration is read again and, if it is valid,
 a new generation of workers starts on it while the old one finishes its
-streams (HAProxy's master-worker reload, nginx's SIGHUP).
+streams (HAProxy's master-worker reload, nginx's SIGHUP). What a service manager
+sees (systemd notify, daemon mode, pidfile, -sf/-x hand-over) and what a worker
+drops after fork (chroot, uid/gid, cpu-map) is proxy/service.py's, called at the
+master's milestones: bound, ready, reloading, reloaded, stopping, exited.
 """
 
 import errno
