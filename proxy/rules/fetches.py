@@ -1,0 +1,406 @@
+"""The sample fetches: HAProxy 2.6's names, arguments and types (section 7.3).
+
+Each ``make(args, ctx)`` returns ``fn(txn)`` with the arguments bound; header
+fetches also have a ``many`` form that yields every occurrence, which ACLs
+use (``hdr_beg(x) a`` matches when any value does).
+"""
+
+from __future__ import annotations
+
+from .sample import Arg, T_ANY, T_BOOL, T_INT, T_IP, T_STR, fetch, read_int
+
+S, I = Arg.STR, Arg.INT
+
+
+# ------------------------------------------------------------------ constants and internal
+
+@fetch("always_true", T_BOOL, match="bool")
+def _always_true(args, ctx):
+    return lambda txn: True
+
+
+@fetch("always_false", T_BOOL, match="bool")
+def _always_false(args, ctx):
+    return lambda txn: False
+
+
+@fetch("int", T_INT, (I,), 1)
+def _int(args, ctx):
+    n = args[0]
+    return lambda txn: n
+
+
+@fetch("str", T_STR, (S,), 1)
+def _str(args, ctx):
+    s = args[0].encode("utf-8", "surrogateescape")
+    return lambda txn: s
+
+
+@fetch("bool", T_BOOL, (I,), 1)
+def _bool(args, ctx):
+    b = bool(args[0])
+    return lambda txn: b
+
+
+@fetch("env", T_STR, (S,), 1)
+def _env(args, ctx):
+    # Read once at load: workers never see their environment change after it.
+    v = ctx.env.get(args[0])
+    v = None if v is None else v.encode("utf-8", "surrogateescape")
+    return lambda txn: v
+
+
+@fetch("var", T_ANY, (Arg.VAR, S), 1)
+def _var(args, ctx):
+    (scope, name) = args[0]
+    default = args[1].encode("utf-8", "surrogateescape") if len(args) > 1 else None
+    if scope == "proc":
+        return lambda txn: txn.world.proc_vars.get(name, default)
+    attr = {"sess": "sess_vars", "txn": "txn_vars", "req": "req_vars", "res": "res_vars"}[scope]
+
+    def read(txn):
+        return getattr(txn, attr).get(name, default)
+    return read
+
+
+@fetch("nbsrv", T_INT, (Arg.BACKEND,), 0)
+def _nbsrv(args, ctx):
+    if args:
+        name = args[0]
+        return lambda txn: txn.world.nbsrv(name)
+    return lambda txn: txn.world.nbsrv(txn.be_name.decode("ascii", "replace"))
+
+
+@fetch("fe_name", T_STR)
+def _fe_name(args, ctx):
+    return lambda txn: txn.fe_name
+
+
+@fetch("be_name", T_STR)
+def _be_name(args, ctx):
+    return lambda txn: txn.be_name or None
+
+
+@fetch("src", T_IP, match="ip")
+def _src(args, ctx):
+    return lambda txn: txn.src
+
+
+@fetch("src_port", T_INT)
+def _src_port(args, ctx):
+    return lambda txn: txn.src_port
+
+
+@fetch("dst", T_IP, match="ip")
+def _dst(args, ctx):
+    return lambda txn: txn.dst
+
+
+@fetch("dst_port", T_INT)
+def _dst_port(args, ctx):
+    return lambda txn: txn.dst_port
+
+
+# TLS is not there yet: a plain connection's answers (no TLS, no SNI).
+@fetch("ssl_fc", T_BOOL, match="bool")
+def _ssl_fc(args, ctx):
+    return lambda txn: False
+
+
+@fetch("ssl_fc_sni", T_STR)
+def _ssl_fc_sni(args, ctx):
+    return lambda txn: None
+
+
+# ------------------------------------------------------------------ request line
+
+@fetch("method", T_STR, use="req", match="meth")
+def _method(args, ctx):
+    return lambda txn: txn.method
+
+
+@fetch("path", T_STR, use="req")
+def _path(args, ctx):
+    return lambda txn: txn.path
+
+
+@fetch("url", T_STR, use="req")
+def _url(args, ctx):
+    return lambda txn: txn.target
+
+
+@fetch("query", T_STR, use="req")
+def _query(args, ctx):
+    return lambda txn: txn.query
+
+
+@fetch("base", T_STR, use="req")
+def _base(args, ctx):
+    # Measured against HAProxy 2.6.12: 'http://h.com' and '*' give the Host alone.
+    def base(txn):
+        path = txn.path
+        host = txn.index().get(b"host")
+        if host:
+            return host[0] + (path or b"")
+        return path
+    return base
+
+
+@fetch("req.ver", T_STR, use="req", aliases=("req_ver",))
+def _req_ver(args, ctx):
+    return lambda txn: txn.version
+
+
+@fetch("req.proto_http", T_BOOL, use="req", match="bool")
+def _proto_http(args, ctx):
+    return lambda txn: True
+
+
+@fetch("wait_end", T_BOOL, match="bool")
+def _wait_end(args, ctx):
+    return lambda txn: True
+
+
+@fetch("req.len", T_INT, use="req", aliases=("req_len",))
+def _req_len(args, ctx):
+    # The request bytes in hand after the head: the body's first bytes.
+    def length(txn):
+        r = txn.res
+        return 0 if r.__class__ is tuple else max(0, len(txn.data) - r[0])
+    return length
+
+
+@fetch("status", T_INT, use="res")
+def _status(args, ctx):
+    return lambda txn: txn.status
+
+
+# ------------------------------------------------------------------ headers
+
+def split_values(value: bytes):
+    """A field's comma-separated values, trimmed, commas inside quotes kept."""
+    if b"," not in value:
+        return [value.strip(b" \t")]
+    out, start, quoted, i, n = [], 0, False, 0, len(value)
+    while i < n:
+        c = value[i]
+        if c == 0x22:
+            quoted = not quoted
+        elif c == 0x5C and quoted:
+            i += 1
+        elif c == 0x2C and not quoted:
+            out.append(value[start:i].strip(b" \t"))
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip(b" \t"))
+    return out
+
+
+def _pick(values, occ):
+    """HAProxy's <occ>: 1 is the first, -1 the last, 0 (or beyond) none."""
+    if occ > 0:
+        return values[occ - 1] if occ <= len(values) else None
+    if occ < 0:
+        return values[occ] if -occ <= len(values) else None
+    return None
+
+
+def _header_fetch(side, full):
+    """hdr/req.hdr/req.fhdr/res.hdr...: `side` picks the header index, `full`
+    keeps whole lines (fhdr) instead of comma-separated values."""
+    def values_of(txn, key):
+        index = txn.index() if side(txn) else txn.res_index()
+        if key is None:
+            lines = [v for vs in index.values() for v in vs]
+        else:
+            lines = index.get(key)
+            if not lines:
+                return ()
+        if full:
+            return lines
+        return [v for line in lines for v in split_values(line)]
+
+    def make(args, ctx):
+        key = args[0].lower().encode("latin-1") if args and args[0] else None
+        occ = args[1] if len(args) > 1 else -1
+
+        def one(txn):
+            return _pick(values_of(txn, key), occ)
+        return one
+
+    def many(args, ctx):
+        key = args[0].lower().encode("latin-1") if args and args[0] else None
+        if len(args) > 1:
+            occ = args[1]
+            return lambda txn: [v for v in (_pick(values_of(txn, key), occ),) if v is not None]
+        return lambda txn: values_of(txn, key)
+    return make, many, values_of
+
+
+def _is_req(txn):
+    return True
+
+
+def _is_res(txn):
+    return False
+
+
+def _register_headers():
+    for names, side, full, use in (
+            (("req.hdr",), _is_req, False, "req"),
+            (("req.fhdr",), _is_req, True, "req"),
+            (("res.hdr", "shdr"), _is_res, False, "res"),
+            (("res.fhdr",), _is_res, True, "res")):
+        make, many, values_of = _header_fetch(side, full)
+        fetch(names[0], T_STR, (S, I), 0, many=many, use=use, aliases=names[1:])(make)
+        cnt = _counter(values_of)
+        prefix = names[0]
+        fetch(prefix + "_cnt", T_INT, (S,), 0, use=use)(cnt)
+        fetch(prefix + "_val", T_INT, (S, I), 0, use=use)(_valued(make))
+    # hdr() & co read the request in request rules and the response in response
+    # rules, as HAProxy's direction-dependent forms do; resolved at compile time.
+    for name, req_name, res_name in (("hdr", "req.hdr", "res.hdr"),
+                                     ("hdr_cnt", "req.hdr_cnt", "res.hdr_cnt"),
+                                     ("hdr_val", "req.hdr_val", "res.hdr_val"),
+                                     ("fhdr", "req.fhdr", "res.fhdr")):
+        _directional(name, req_name, res_name)
+
+
+def _counter(values_of):
+    def make(args, ctx):
+        key = args[0].lower().encode("latin-1") if args and args[0] else None
+        return lambda txn: len(values_of(txn, key))
+    return make
+
+
+def _valued(make_str):
+    def make(args, ctx):
+        one = make_str(args, ctx)
+
+        def value(txn):
+            v = one(txn)
+            return None if v is None else read_int(v)
+        return value
+    return make
+
+
+def _directional(name, req_name, res_name):
+    from .sample import FETCHES
+    req, res = FETCHES[req_name], FETCHES[res_name]
+
+    def pick(ctx):
+        return res if ctx.phase == "res" else req
+
+    def make(args, ctx):
+        return pick(ctx).make(args, ctx)
+
+    def many(args, ctx):
+        f = pick(ctx)
+        return (f.many or (lambda a, c: None))(args, ctx)
+    fetch(name, req.type, req.spec, req.nmin, many=many if req.many else None, use="")(make)
+
+
+_register_headers()
+
+
+# ------------------------------------------------------------------ cookies and URL parameters
+
+def _cookies(txn, side):
+    index = txn.index() if side == "req" else txn.res_index()
+    out = []
+    if side == "req":
+        for line in index.get(b"cookie", ()):
+            for part in line.split(b";"):
+                name, eq, value = part.partition(b"=")
+                if eq:
+                    out.append((name.strip(b" \t"), value.strip(b" \t")))
+    else:
+        for line in index.get(b"set-cookie", ()):
+            name, eq, value = line.split(b";", 1)[0].partition(b"=")
+            if eq:
+                out.append((name.strip(b" \t"), value.strip(b" \t")))
+    return out
+
+
+def _register_cookies():
+    for names, side in ((("req.cook", "cook"), "req"), (("res.cook", "scook"), "res")):
+        def make(args, ctx, side=side):
+            name = args[0].encode("latin-1") if args and args[0] else None
+
+            def last(txn):
+                found = None
+                for n, v in _cookies(txn, side):
+                    if name is None:
+                        return v            # no name: the first cookie
+                    if n == name:
+                        found = v           # a name: its last occurrence
+                return found
+            return last
+
+        def many(args, ctx, side=side):
+            name = args[0].encode("latin-1") if args and args[0] else None
+            return lambda txn: [v for n, v in _cookies(txn, side) if name is None or n == name]
+
+        def count(args, ctx, many=many):
+            every = many(args, ctx)
+            return lambda txn: len(every(txn))
+
+        def value(args, ctx, make=make):
+            one = make(args, ctx)
+            return lambda txn: None if (v := one(txn)) is None else read_int(v)
+        fetch(names[0], T_STR, (S,), 0, many=many, use=side, aliases=names[1:])(make)
+        fetch(names[0] + "_cnt", T_INT, (S,), 0, use=side, aliases=(names[1] + "_cnt",))(count)
+        fetch(names[0] + "_val", T_INT, (S,), 0, use=side, aliases=(names[1] + "_val",))(value)
+
+
+_register_cookies()
+
+
+def _params(txn, delim):
+    target = txn.target
+    q = target.find(b"?")
+    if delim:
+        d = target.find(delim)
+        if d >= 0 and (q < 0 or d < q):
+            q = d
+    if q < 0:
+        return ()
+    qs = target[q + 1:]
+    if delim:
+        qs = qs.replace(delim, b"&")
+    out = []
+    for part in qs.split(b"&"):
+        name, eq, value = part.partition(b"=")
+        if eq:
+            out.append((name, value))
+    return out
+
+
+def _url_param_args(args):
+    name = args[0].encode("latin-1") if args and args[0] else None
+    delim = args[1].encode("latin-1")[:1] if len(args) > 1 else b""
+    return name, delim
+
+
+@fetch("url_param", T_STR, (S, S), 0, use="req", aliases=("urlp",),
+       many=lambda args, ctx: _url_param_many(args))
+def _url_param(args, ctx):
+    name, delim = _url_param_args(args)
+
+    def first(txn):
+        for n, v in _params(txn, delim):
+            if name is None or n == name:
+                return v
+        return None
+    return first
+
+
+def _url_param_many(args):
+    name, delim = _url_param_args(args)
+    return lambda txn: [v for n, v in _params(txn, delim) if name is None or n == name]
+
+
+@fetch("urlp_val", T_INT, (S, S), 0, use="req")
+def _urlp_val(args, ctx):
+    one = _url_param(args, ctx)
+    return lambda txn: None if (v := one(txn)) is None else read_int(v)

@@ -1,0 +1,254 @@
+"""Log-format strings (HAProxy 8.2.6): ``%[sample,conv...]``, ``%{+Q}`` flags and
+the ``%ci``-style aliases, compiled once into ``fmt(txn) -> bytes``.
+
+One implementation for both uses HAProxy has:
+
+- ``mode="log"`` (``log-format``, ``unique-id-format``): an empty or missing
+  value is written '-' (unless quoted: ``""``), and runs of spaces in the
+  literal text are merged;
+- ``mode="http"`` (``http-request set-header``, ``lf-string``, ``redirect``...):
+  a missing value is written as nothing, and the control characters of a
+  ``%[...]`` value are %-encoded so that a header stays one line.
+
+Aliases read the txn; the ones only the wiring knows (timers ``Tt``/``Tw``/...,
+``s`` the server, ``ID`` the unique id, byte counts, termination state, dates)
+are read from ``txn.log[NAME]`` and written '-' when absent there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, List, Optional
+
+from .errors import RuleError, did_you_mean
+from .sample import T_BIN, Ctx, _bin2str, as_str, compile_sample
+
+_URL_ENCODE = frozenset(list(range(32)) + list(range(127, 256)) + [ord('"'), ord("#")])
+_HTTP_ENCODE = frozenset(list(range(0, 9)) + list(range(10, 32)) + [127])
+_RFC5424_ESCAPE = frozenset(b'"\\]')
+
+
+def _encode(value: bytes, table, escape: bytes) -> bytes:
+    if not any(c in table for c in value):
+        return value
+    return b"".join(escape + b"%02X" % c if c in table else bytes((c,)) for c in value)
+
+
+def _escape(value: bytes) -> bytes:
+    if not any(c in _RFC5424_ESCAPE for c in value):
+        return value
+    return b"".join(b"\\" + bytes((c,)) if c in _RFC5424_ESCAPE else bytes((c,))
+                    for c in value)
+
+
+# ------------------------------------------------------------------ aliases
+
+def _request_line(txn):
+    return b"%s %s HTTP/%s" % (txn.method, txn.target, txn.version)
+
+
+def _path_part(txn):
+    t = txn.target
+    q = t.find(b"?")
+    return t if q < 0 else t[:q]
+
+
+def _query_part(txn):
+    t = txn.target
+    q = t.find(b"?")
+    return b"" if q < 0 else t[q:]
+
+
+# name -> (getter(txn), kind): kind 'str', 'url' (url-encoded with '#'),
+# 'ip', 'port', 'int'.
+ALIASES = {
+    "ci": (lambda txn: txn.src, "ip"), "cp": (lambda txn: txn.src_port, "port"),
+    "fi": (lambda txn: txn.dst, "ip"), "fp": (lambda txn: txn.dst_port, "port"),
+    "f": (lambda txn: txn.fe_name, "str"), "ft": (lambda txn: txn.fe_name, "str"),
+    "b": (lambda txn: txn.be_name, "str"),
+    "H": (lambda txn: txn.world.hostname, "str"), "pid": (lambda txn: txn.world.pid, "int"),
+    "r": (_request_line, "url"), "HM": (lambda txn: txn.method, "url"),
+    "HU": (lambda txn: txn.target, "url"), "HP": (_path_part, "url"),
+    "HPO": (lambda txn: txn.path, "url"), "HQ": (_query_part, "url"),
+    "HV": (lambda txn: b"HTTP/" + txn.version, "url"),
+    "ST": (lambda txn: txn.status, "int"),
+}
+# Values the wiring fills into txn.log (timers, counters, names, dates, states).
+WIRED = ("s", "ID", "T", "Ta", "Tc", "Td", "Th", "Ti", "Tl", "Tq", "TR", "Tr", "Ts", "Tt",
+         "Tu", "Tw", "B", "U", "ac", "bc", "bi", "bp", "bq", "fc", "lc", "ms", "rc", "rt",
+         "sc", "si", "sp", "sq", "t", "tr", "trg", "trl", "ts", "tsc", "CC", "CS", "hr",
+         "hrl", "hs", "hsl", "sslc", "sslv")
+_FLAGS = {"Q": "quote", "X": "hex", "E": "escape", "M": "mandatory"}
+
+
+class _Opts:
+    __slots__ = ("quote", "hex", "escape", "mandatory")
+
+    def __init__(self, quote=False, hex=False, escape=False, mandatory=False):
+        self.quote, self.hex, self.escape, self.mandatory = quote, hex, escape, mandatory
+
+    def copy(self):
+        return _Opts(self.quote, self.hex, self.escape, self.mandatory)
+
+
+def _parse_flags(text: str, base: _Opts) -> _Opts:
+    opts = base.copy()
+    for flag in text.split(","):
+        if len(flag) != 2 or flag[0] not in "+-" or flag[1] not in _FLAGS:
+            raise RuleError("log-format: unknown flag '%s' in '%%{%s}'" % (flag, text),
+                            "flags are +Q (quote), +X (hex), +E (escape), +M (mandatory), "
+                            "or '-' to remove one")
+        setattr(opts, _FLAGS[flag[1]], flag[0] == "+")
+    return opts
+
+
+def _text(raw_fn, opts: _Opts, http: bool, url: bool = False, sample: bool = False):
+    """A string value written with its flags: quotes, escapes, '-' when empty."""
+    quote, esc, dash = opts.quote, opts.escape, opts.mandatory and not opts.quote
+
+    def write(txn):
+        v = raw_fn(txn)
+        if v:
+            if url:
+                v = _encode(v, _URL_ENCODE, b"#")
+            elif sample and http:
+                v = _encode(v, _HTTP_ENCODE, b"%")
+            if esc:
+                v = _escape(v)
+        elif dash:
+            v = b"-"
+        else:
+            v = b""
+        return b'"' + v + b'"' if quote else v
+    return write
+
+
+def _alias(name: str, opts: _Opts, http: bool):
+    if name in ALIASES:
+        get, kind = ALIASES[name]
+    else:
+        def get(txn, name=name):
+            return txn.log.get(name)
+        kind = "any"
+    hexa = opts.hex
+    if kind in ("ip", "port", "int", "any"):
+        def raw(txn):
+            v = get(txn)
+            if v is None:
+                return None
+            if hexa and kind == "ip" and v.version == 4:
+                return b"%08X" % int(v)
+            if hexa and v.__class__ is int:
+                return (b"%04X" if kind == "port" else b"%X") % v
+            return as_str(v) if not isinstance(v, str) else v.encode()
+        return _text(raw, opts, http)
+    return _text(get, opts, http, url=kind == "url")
+
+
+# ------------------------------------------------------------------ compiling
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log") -> Callable:
+    """``text`` -> ``fmt(txn) -> bytes``; ``uses`` on the result: 'req'/'res' when
+    a ``%[...]`` reads request or response headers."""
+    ctx = ctx or Ctx(phase="log")
+    http = mode == "http"
+    base = _Opts(mandatory=not http)
+    parts: List[object] = []
+    literal: List[str] = []
+    uses = set()
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "%":
+            if c == " " and not http and literal and literal[-1] == " ":
+                i += 1                       # LOG_OPT_MERGE_SPACES
+                continue
+            literal.append(c)
+            i += 1
+            continue
+        if i + 1 < n and text[i + 1] == "%":
+            literal.append("%")
+            i += 2
+            continue
+        start = i
+        i += 1
+        opts = base
+        if i < n and text[i] == "{":
+            end = text.find("}", i)
+            if end < 0:
+                raise RuleError("log-format: missing '}' after '%s'" % text[start:],
+                                "flags are written %{+Q}")
+            opts = _parse_flags(text[i + 1:end], base)
+            i = end + 1
+        if i < n and text[i] == "[":
+            end = text.find("]", i)
+            if end < 0:
+                raise RuleError("log-format: missing ']' after '%s'" % text[start:start + 40],
+                                "a sample expression is written %[fetch,converter]")
+            expr = compile_sample(text[i + 1:end], ctx)
+            if expr.uses:
+                uses.add(expr.uses)
+            value = expr.value
+            if expr.type == T_BIN:
+                def raw(txn, value=value):
+                    v = value(txn)
+                    return None if v is None else _bin2str(v)
+            else:
+                def raw(txn, value=value):
+                    v = value(txn)
+                    return None if v is None else as_str(v)
+            part = _text(raw, opts, http, sample=True)
+            i = end + 1
+        else:
+            m = _NAME.match(text, i)
+            if not m:
+                raise RuleError("log-format: a '%%' must be followed by a variable, '[', "
+                                "'{' or another '%%' (at '%s')" % text[start:start + 20],
+                                "write '%%' for a literal '%'")
+            name = m.group(0)
+            i = m.end()
+            if name == "o":
+                base = opts                  # %o: its flags apply to what follows
+                continue
+            if name not in ALIASES and name not in WIRED:
+                raise RuleError("log-format: no such format variable '%%%s'" % name,
+                                did_you_mean(name, list(ALIASES) + list(WIRED)))
+            if ALIASES.get(name, (None, ""))[1] == "url" or name in ("HPO",):
+                uses.add("req")
+            part = _alias(name, opts, http)
+        if literal:
+            parts.append("".join(literal).encode("utf-8", "surrogateescape"))
+            literal = []
+        parts.append(part)
+    if literal:
+        parts.append("".join(literal).encode("utf-8", "surrogateescape"))
+    fmt = _assemble(parts)
+    fmt.uses = frozenset(uses)
+    return fmt
+
+
+def _assemble(parts):
+    if not parts:
+        def empty(txn):
+            return b""
+        return empty
+    if len(parts) == 1 and parts[0].__class__ is bytes:
+        const = parts[0]
+
+        def constant(txn):
+            return const
+        return constant
+    if len(parts) == 1:
+        only = parts[0]
+
+        def single(txn):
+            return only(txn)
+        return single
+    plan = tuple(parts)
+
+    def fmt(txn):
+        return b"".join([p if p.__class__ is bytes else p(txn) for p in plan])
+    return fmt

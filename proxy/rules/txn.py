@@ -1,0 +1,262 @@
+"""What a sample fetch reads: one transaction, built cheaply, computed lazily.
+
+A ``Txn`` holds references to what the stream already has (the head bytes, the
+parser's result list, the addresses, the proxy names) and computes the rest —
+the target's parts, the header index, the response's headers — on the first
+fetch that asks, once per transaction. Nothing is parsed when no rule asks.
+
+Header lists come from the worker's head parser (``parser.headers(data)``),
+which only knows the *last* message it parsed. A txn reads them lazily while
+that is still its own message; ``detach()`` copies them now, and the wiring
+calls it before the parser parses anything else when a later evaluation (the
+response's rules reading request headers, a log line written at the end)
+still needs them (``uses`` on the compiled callable says which).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable, Dict, List, Optional, Tuple
+
+from _native.constants import (R_METHOD_LEN, R_METHOD_OFF, R_TARGET_LEN,
+                               R_TARGET_OFF, R_VERSION)
+
+Headers = List[Tuple[bytes, bytes]]
+
+
+class World:
+    """What one worker process shares between its transactions: the ``proc``
+    variables, ``nbsrv(BACKEND)`` (a callable the wiring provides: the usable
+    servers of a backend now), and the log's host name and pid."""
+
+    __slots__ = ("proc_vars", "nbsrv", "hostname", "pid")
+
+    def __init__(self, nbsrv: Optional[Callable[[str], int]] = None,
+                 hostname: bytes = b"", pid: int = 0):
+        self.proc_vars: Dict[str, object] = {}
+        self.nbsrv = nbsrv if nbsrv is not None else (lambda name: 0)
+        self.hostname = hostname
+        self.pid = pid
+
+
+class Txn:
+    """One request (and later its response) as the rule engine sees it.
+
+    Built by the stream per request::
+
+        Txn(world, data, parser, src=(ip, port), dst=(ip, port),
+            fe_name=b"fe", be_name=b"be", sess_vars=session_dict)
+
+    ``data`` is the buffer holding the request head, ``parser`` the head parser
+    that just parsed it (its ``result_all()`` is read once here). Addresses are
+    ``(host, port)`` as ``socket`` gives them; they become ``ipaddress`` objects
+    on the first fetch that reads them. ``set_response`` adds the response.
+    ``log`` holds the values only the wiring knows (timers ``Tt``, ``Tw``...,
+    ``s`` the server name, ``ID`` the unique id, bytes, termination state),
+    read by the log-format aliases; a missing one is logged as '-'.
+    """
+
+    __slots__ = ("world", "data", "parser", "res", "peer", "local", "fe_name", "be_name",
+                 "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
+                 "_hdrs", "_index", "_target", "_path", "_query", "_src", "_dst",
+                 "status", "res_data", "res_parser", "_res_hdrs", "_res_index")
+
+    def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
+                 fe_name: bytes = b"", be_name: bytes = b"",
+                 sess_vars: Optional[Dict[str, object]] = None):
+        self.world = world
+        self.data = data
+        self.parser = parser
+        self.res = parser.result_all() if parser is not None else None
+        self.peer = src
+        self.local = dst
+        self.fe_name = fe_name
+        self.be_name = be_name
+        self.sess_vars = {} if sess_vars is None else sess_vars
+        self.txn_vars: Dict[str, object] = {}
+        self.req_vars: Dict[str, object] = {}
+        self.res_vars: Dict[str, object] = {}
+        self.log: Dict[str, object] = {}
+        self._hdrs = self._index = self._target = self._path = self._query = None
+        self._src = self._dst = None
+        self.status = None
+        self.res_data = self.res_parser = self._res_hdrs = self._res_index = None
+
+    @classmethod
+    def from_parts(cls, world: World, method: bytes, target: bytes, version: bytes = b"1.1",
+                   headers: Headers = (), **kw) -> "Txn":
+        """A txn from already split parts (tests, the CLI, a check): no parser."""
+        txn = cls(world, b"", None, **kw)
+        txn.res = (method, target, version)
+        txn._hdrs = list(headers)
+        return txn
+
+    # ------------------------------------------------------------ request line
+
+    @property
+    def method(self) -> bytes:
+        r = self.res
+        if r.__class__ is tuple:
+            return r[0]
+        off = r[R_METHOD_OFF]
+        return self.data[off:off + r[R_METHOD_LEN]]
+
+    @property
+    def target(self) -> bytes:
+        t = self._target
+        if t is None:
+            r = self.res
+            if r.__class__ is tuple:
+                t = r[1]
+            else:
+                off = r[R_TARGET_OFF]
+                t = bytes(self.data[off:off + r[R_TARGET_LEN]])
+            self._target = t
+        return t
+
+    def set_target(self, target: bytes) -> None:
+        """A rule rewrote the URI (replace-path & co): later fetches see the new one."""
+        self._target = target
+        self._path = self._query = None
+
+    @property
+    def version(self) -> bytes:
+        r = self.res
+        if r.__class__ is tuple:
+            return r[2]
+        return b"1.1" if r[R_VERSION] == 11 else b"1.0"
+
+    @property
+    def path(self) -> Optional[bytes]:
+        """The target's path (no query; an absolute URI loses its scheme and
+        authority); None for '*' and authority-form targets."""
+        p = self._path
+        if p is None:
+            t = self.target
+            q = t.find(b"?")
+            p = t if q < 0 else t[:q]
+            if not p.startswith(b"/"):
+                s = p.find(b"://")
+                if s > 0:
+                    # 'http://h.com' has no path (HAProxy 2.6.12: path is empty,
+                    # base is the Host alone).
+                    slash = p.find(b"/", s + 3)
+                    p = False if slash < 0 else p[slash:]
+                else:
+                    p = False            # '*', host:port: no path at all
+            self._path = p
+        return p or None
+
+    @property
+    def query(self) -> Optional[bytes]:
+        q = self._query
+        if q is None:
+            t = self.target
+            i = t.find(b"?")
+            q = False if i < 0 else t[i + 1:]
+            self._query = q
+        return None if q is False else q
+
+    # ------------------------------------------------------------ headers
+
+    def headers(self) -> Headers:
+        """The request's header fields, in order, names as sent."""
+        h = self._hdrs
+        if h is None:
+            h = self._hdrs = self.parser.headers(self.data)
+        return h
+
+    def index(self) -> Dict[bytes, List[bytes]]:
+        """Lower-cased name -> the field values in order (whole lines, not split)."""
+        i = self._index
+        if i is None:
+            i = self._index = _index(self.headers())
+        return i
+
+    def set_response(self, status: int, data: bytes, parser) -> None:
+        """The response head arrived (``parser`` just parsed it from ``data``)."""
+        self.status = status
+        self.res_data = data
+        self.res_parser = parser
+        self._res_hdrs = self._res_index = None
+
+    def res_headers(self) -> Headers:
+        h = self._res_hdrs
+        if h is None:
+            if self.res_parser is None:
+                return []
+            h = self._res_hdrs = self.res_parser.headers(self.res_data)
+        return h
+
+    def res_index(self) -> Dict[bytes, List[bytes]]:
+        i = self._res_index
+        if i is None:
+            i = self._res_index = _index(self.res_headers())
+        return i
+
+    def detach(self) -> None:
+        """Copy what still lives in the parser (header lists) so that the parser
+        may parse the next message; cheap when they were read already."""
+        if self._hdrs is None and self.parser is not None:
+            self._hdrs = self.parser.headers(self.data)
+        if self._res_hdrs is None and self.res_parser is not None:
+            self._res_hdrs = self.res_parser.headers(self.res_data)
+
+    # ------------------------------------------------------------ addresses
+
+    @property
+    def src(self):
+        a = self._src
+        if a is None and self.peer:
+            a = self._src = _ip(self.peer[0])
+        return a
+
+    @property
+    def src_port(self) -> Optional[int]:
+        return self.peer[1] if self.peer else None
+
+    @property
+    def dst(self):
+        a = self._dst
+        if a is None and self.local:
+            a = self._dst = _ip(self.local[0])
+        return a
+
+    @property
+    def dst_port(self) -> Optional[int]:
+        return self.local[1] if self.local else None
+
+    # ------------------------------------------------------------ variables
+
+    def vars(self, scope: str) -> Dict[str, object]:
+        if scope == "txn":
+            return self.txn_vars
+        if scope == "sess":
+            return self.sess_vars
+        if scope == "req":
+            return self.req_vars
+        if scope == "res":
+            return self.res_vars
+        return self.world.proc_vars
+
+
+def _index(headers: Headers) -> Dict[bytes, List[bytes]]:
+    index: Dict[bytes, List[bytes]] = {}
+    for name, value in headers:
+        key = name.lower()
+        got = index.get(key)
+        if got is None:
+            index[key] = [value]
+        else:
+            got.append(value)
+    return index
+
+
+def _ip(host):
+    if isinstance(host, (bytes, bytearray)):
+        host = host.decode("ascii")
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None                  # a UNIX socket path: no address
+
