@@ -63,11 +63,13 @@ class Txn:
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
-                 sess_vars: Optional[Dict[str, object]] = None):
+                 sess_vars: Optional[Dict[str, object]] = None, result=None):
         self.world = world
         self.data = data
         self.parser = parser
-        self.res = parser.result_all() if parser is not None else None
+        # The parser's whole R_* list (the stream holds only its hot prefix).
+        self.res = result if result is not None else \
+            parser.result_all() if parser is not None else None
         self.peer = src
         self.local = dst
         self.fe_name = fe_name
