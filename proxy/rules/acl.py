@@ -54,7 +54,7 @@ _NAME_OK = re.compile(r"[A-Za-z0-9_.:-]+")
 
 def _default_match(fetch_match: Optional[str], typ: str, criterion: str) -> str:
     if fetch_match is not None:
-        return "str" if fetch_match == "meth" else fetch_match
+        return fetch_match
     if typ == T_BOOL:
         return "bool"
     if typ == T_INT:

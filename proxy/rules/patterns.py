@@ -19,8 +19,10 @@ from .sample import T_BIN, T_BOOL, T_INT, T_IP, T_STR, compile_regex
 # The sample type each match method compares (a sample is cast to it first).
 MATCH_TYPES = {"found": None, "bool": T_BOOL, "int": T_INT, "ip": T_IP, "bin": T_BIN,
                "len": T_STR, "str": T_STR, "sub": T_STR, "reg": T_STR, "beg": T_STR,
-               "end": T_STR, "dir": T_STR, "dom": T_STR}
-STRING_METHODS = ("str", "sub", "reg", "beg", "end", "dir", "dom", "len", "bin")
+               "end": T_STR, "dir": T_STR, "dom": T_STR, "meth": T_STR}
+STRING_METHODS = ("str", "sub", "reg", "beg", "end", "dir", "dom", "len", "bin", "meth")
+# RFC 9110's methods and PATCH: the ones HAProxy knows by name (HTTP_METH_*).
+KNOWN_METHODS = frozenset(b"GET HEAD POST PUT DELETE OPTIONS TRACE CONNECT PATCH".split())
 
 _DIR_DELIMS = b"/?"
 _DOM_DELIMS = b"/?.:"
@@ -40,6 +42,8 @@ def build(method: str, items: List[Item], what: str) -> Callable:
     """The lookup ``find(sample) -> payload or None`` for `items` under `method`."""
     if method in ("str", "bin"):
         return _exact(method, items, what)
+    if method == "meth":
+        return _methods(items)
     if method in ("int", "len"):
         return _ranges(method, items, what)
     if method == "ip":
@@ -74,6 +78,28 @@ def _exact(method, items, what):
     def find(v):
         p = exact.get(v)
         return folded.get(v.lower()) if p is None else p
+    return find
+
+
+def _methods(items):
+    """HAProxy's method match: a known method (GET...) matches only itself, case
+    included; '-i' only compares two unknown methods (measured with 2.6.12:
+    'method -i get' does not match GET, and matches a request's 'get')."""
+    known, other, folded = {}, {}, {}
+    for text, icase, payload in items:
+        key = _b(text)
+        if key in KNOWN_METHODS:
+            known.setdefault(key, payload)
+        elif icase:
+            folded.setdefault(key.lower(), payload)
+        else:
+            other.setdefault(key, payload)
+
+    def find(v):
+        if v in KNOWN_METHODS:
+            return known.get(v)
+        p = other.get(v)
+        return folded.get(v.lower()) if p is None and folded else p
     return find
 
 
