@@ -103,10 +103,9 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
     except PhaseError as exc:
         # HAProxy loads it with a warning: the ACL never matches in these rules.
         if warnings is not None:
-            warnings.append("ACL '%s' will never match because it uses keyword '%s' which "
-                            "is not available in %s rules" % (
-                                criterion, exc.fetch_name,
-                                "request" if ctx.phase == "req" else "response"))
+            warnings.append("ACL '%s' will never match because it uses keyword '%s' "
+                            "which is not available here (%s)" % (
+                                criterion, exc.fetch_name, exc.message))
         return _never
     except RuleError as exc:
         raise RuleError("%s in ACL expression '%s'" % (exc.message, criterion),

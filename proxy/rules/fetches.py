@@ -114,7 +114,7 @@ def _ssl_fc_sni(args, ctx):
 
 # ------------------------------------------------------------------ request line
 
-@fetch("method", T_STR, use="req", match="meth")
+@fetch("method", T_STR, use="req_info", match="meth")
 def _method(args, ctx):
     return lambda txn: txn.method
 
@@ -170,7 +170,7 @@ def _req_len(args, ctx):
     return length
 
 
-@fetch("status", T_INT, use="res")
+@fetch("status", T_INT, use="res_info")
 def _status(args, ctx):
     return lambda txn: txn.status
 
@@ -297,7 +297,7 @@ def _directional(name, req_name, res_name):
     def many(args, ctx):
         f = pick(ctx)
         return (f.many or (lambda a, c: None))(args, ctx)
-    fetch(name, req.type, req.spec, req.nmin, many=many if req.many else None, use="")(make)
+    fetch(name, req.type, req.spec, req.nmin, many=many if req.many else None, use="dir")(make)
 
 
 _register_headers()

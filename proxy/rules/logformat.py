@@ -104,7 +104,10 @@ def _parse_flags(text: str, base: _Opts) -> _Opts:
 
 def _text(raw_fn, opts: _Opts, http: bool, url: bool = False, sample: bool = False):
     """A string value written with its flags: quotes, escapes, '-' when empty."""
-    quote, esc, dash = opts.quote, opts.escape, opts.mandatory and not opts.quote
+    # Measured with 2.6.12: in a header or lf-string, %{+Q}[...] is not quoted
+    # (HAProxy's lf_encode_chunk writes no quotes) while %{+Q}ci is.
+    quote = opts.quote and not (http and sample)
+    esc, dash = opts.escape, opts.mandatory and not quote
 
     def write(txn):
         v = raw_fn(txn)
@@ -153,7 +156,7 @@ _NAME = re.compile(r"[A-Za-z0-9_]+")
 def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log") -> Callable:
     """``text`` -> ``fmt(txn) -> bytes``; ``uses`` on the result: 'req'/'res' when
     a ``%[...]`` reads request or response headers."""
-    ctx = ctx or Ctx(phase="log")
+    ctx = ctx or Ctx(phase="log" if mode == "log" else "req")
     http = mode == "http"
     base = _Opts(mandatory=not http)
     parts: List[object] = []

@@ -30,7 +30,8 @@ class Ctx:
     ``env()``; ``backends``: the backend names, to check ``nbsrv(NAME)`` (None:
     not checked); ``base_dir``: where relative map and pattern files are;
     ``read_file``: how a file is read (a test may pass a dict's ``__getitem__``);
-    ``phase``: 'req' (http-request, use_backend), 'res' (http-response) or 'log'."""
+    ``phase``: 'req' (http-request, use_backend), 'res' (http-response), 'log'
+    (log-format), or 'any' (no check: a named ACL before its use)."""
 
     def __init__(self, env: Optional[Mapping[str, str]] = None, backends=None,
                  base_dir: str = "", read_file: Optional[Callable[[str], str]] = None,
@@ -316,17 +317,29 @@ class Expr:
         self.uses = uses
 
 
-class PhaseError(RuleError):
-    """A fetch of the response in a request rule, or of the request in a response
-    rule (HAProxy refuses them in samples, and warns that an ACL never matches)."""
+# Where a fetch's data exists (HAProxy's SMP_USE_* against SMP_VAL_*, measured with
+# haproxy -c): request headers and URL in request rules only, response headers in
+# response rules only; the method and the status also in response rules and logs.
+USABLE_IN = {"req": ("req", "any"), "res": ("res", "any"),
+             "req_info": ("req", "res", "log", "any"), "res_info": ("res", "log", "any")}
+_NEEDS = {"req": "the HTTP request headers", "res": "the HTTP response headers",
+          "req_info": "the HTTP request", "res_info": "the HTTP response"}
+_PHASES = {"req": "request rules do not have", "res": "response rules do not have",
+           "log": "a log-format does not have"}
 
-    def __init__(self, name: str, use: str):
-        need = "HTTP response" if use == "res" else "HTTP request"
-        here = "request" if use == "res" else "response"
-        super().__init__("sample fetch '%s' may not be used here: it needs the %s, which "
-                         "%s rules do not have" % (name, need, here),
-                         "keep what the response rules need in a variable: http-request "
-                         "set-var(txn.NAME) ... then var(txn.NAME)" if use == "req" else None)
+
+class PhaseError(RuleError):
+    """A fetch whose data the rule does not have: the response's in a request
+    rule, request headers in a response rule or a log line (HAProxy refuses
+    them in samples, and warns that an ACL using them never matches)."""
+
+    def __init__(self, name: str, use: str, phase: str):
+        hint = None
+        if use == "req":
+            hint = ("keep what is needed later in a variable: http-request "
+                    "set-var(txn.NAME) %s, then var(txn.NAME)" % name)
+        super().__init__("sample fetch '%s' may not be used here: it needs %s, which %s"
+                         % (name, _NEEDS[use], _PHASES.get(phase, phase)), hint)
         self.fetch_name = name
 
 
@@ -346,8 +359,12 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
     name, args, pos = split_call(text, 0, "sample fetch '%s'" % text)
     f = fetch_def or find_fetch(name, ctx)
     label = "fetch method '%s'" % name
-    if f.use and ctx.phase in ("req", "res") and f.use != ctx.phase:
-        raise PhaseError(name, f.use)
+    if f.use:
+        use = f.use
+        if use == "dir":                     # hdr() & co: the request's, or the response's
+            use = "res" if ctx.phase == "res" else "req"
+        if ctx.phase not in USABLE_IN[use]:
+            raise PhaseError(name, use, ctx.phase)
     if args is None and f.nmin:
         raise RuleError("%s expects %d argument%s (%s)" % (label, f.nmin,
                         "" if f.nmin == 1 else "s", ", ".join(f.spec[:f.nmin])),

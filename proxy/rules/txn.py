@@ -58,7 +58,7 @@ class Txn:
 
     __slots__ = ("world", "data", "parser", "res", "peer", "local", "fe_name", "be_name",
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
-                 "_hdrs", "_index", "_target", "_path", "_query", "_src", "_dst",
+                 "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
                  "status", "res_data", "res_parser", "_res_hdrs", "_res_index")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
@@ -79,7 +79,8 @@ class Txn:
         self.req_vars: Dict[str, object] = {}
         self.res_vars: Dict[str, object] = {}
         self.log: Dict[str, object] = {}
-        self._hdrs = self._index = self._target = self._path = self._query = None
+        self._hdrs = self._index = self._method = self._target = self._path = None
+        self._query = None
         self._src = self._dst = None
         self.status = None
         self.res_data = self.res_parser = self._res_hdrs = self._res_index = None
@@ -97,11 +98,16 @@ class Txn:
 
     @property
     def method(self) -> bytes:
-        r = self.res
-        if r.__class__ is tuple:
-            return r[0]
-        off = r[R_METHOD_OFF]
-        return self.data[off:off + r[R_METHOD_LEN]]
+        m = self._method
+        if m is None:
+            r = self.res
+            if r.__class__ is tuple:
+                m = r[0]
+            else:
+                off = r[R_METHOD_OFF]
+                m = bytes(self.data[off:off + r[R_METHOD_LEN]])
+            self._method = m
+        return m
 
     @property
     def target(self) -> bytes:
@@ -197,8 +203,11 @@ class Txn:
         return i
 
     def detach(self) -> None:
-        """Copy what still lives in the parser (header lists) so that the parser
-        may parse the next message; cheap when they were read already."""
+        """Copy what still lives in the head buffer or the parser (the request
+        line, the header lists) so that both may be reused for the next message;
+        cheap when they were read already."""
+        if self.res is not None:
+            self.method, self.target         # noqa: B018  (computed and kept)
         if self._hdrs is None and self.parser is not None:
             self._hdrs = self.parser.headers(self.data)
         if self._res_hdrs is None and self.res_parser is not None:
