@@ -114,6 +114,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
     icase = False
     items: List[patterns.Item] = []
     map_mode = False             # -M: a -f file is a map, its first column the pattern
+    files = 0
     args = words[1:]
     i = 0
     while i < len(args):
@@ -136,7 +137,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
                 raise RuleError("ACL option '%s' expects an argument" % word)
             value = args[i + 1]
             if word == "-m":
-                if items:
+                if items or files:
                     raise RuleError("'-m' must only be specified before patterns and files "
                                     "in parsing ACL expression")
                 method = patterns.check_method(value)
@@ -144,6 +145,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
                 if not re.fullmatch(r"-?[0-9]+", value):
                     raise RuleError("the argument of -u must be an integer")
             else:
+                files += 1
                 for line in ctx.read(value, "pattern").splitlines():
                     line = line.lstrip(" \t").rstrip("\r")
                     if line and not line.startswith("#"):
