@@ -315,3 +315,18 @@ def test_service_milestones_send_what_systemd_expects(tmp_path):
         if old.poll() is None:
             old.kill()
             old.wait(timeout=5)
+
+
+def test_privileges_need_root_and_an_existing_jail(tmp_path, monkeypatch):
+    from proxy.service import check_privileges
+    g = Global()
+    assert check_privileges(g) is None
+    assert "not a directory" in check_privileges(
+        dataclasses.replace(g, chroot=str(tmp_path / "nope")))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "getegid", lambda: 1000)
+    assert "needs keepwarm to be started as root" in check_privileges(
+        dataclasses.replace(g, chroot=str(tmp_path)))
+    assert "user/uid 65534 needs" in check_privileges(dataclasses.replace(g, uid=65534))
+    assert "group/gid 65534 needs" in check_privileges(dataclasses.replace(g, gid=65534))
+    assert check_privileges(dataclasses.replace(g, uid=1000, gid=1000)) is None
