@@ -192,7 +192,7 @@ def test_terms_short_circuit():
     acls = Acls()
     acls.add("t always_true".split())
     acls.named["spy"] = [[["always_true"], acls.ctx, None]]
-    acls._compiled[("spy", "req")] = lambda txn: calls.append(1) or True
+    acls._compiled[("spy", "req", None, None)] = lambda txn: calls.append(1) or True
     cond("if t || spy", acls)(txn(REQ1))
     cond("if !t spy", acls)(txn(REQ1))
     assert calls == []

@@ -141,3 +141,31 @@ def test_condition_errors():
 def test_an_error_from_an_anonymous_acl_names_its_expression():
     e = cond_error("if { hdr(a,b) x }")
     assert "hdr(a,b)" in e.message
+
+
+def test_backend_fetches_where_no_backend_is_chosen_yet():
+    """Measured: be_name in a frontend's http-request rule is refused ("needs
+    'backend' which is not available here"), accepted in its http-response rules
+    and in a listen section; nbsrv without a name is refused in a frontend ("has
+    not backend capability"); in a use_backend condition be_name never matches."""
+    with pytest.raises(RuleError):
+        compile_sample("be_name", Ctx(proxy="frontend", phase="req"))
+    compile_sample("be_name", Ctx(proxy="frontend", phase="res"))
+    compile_sample("be_name", Ctx(proxy="listen", phase="req"))
+    with pytest.raises(RuleError):
+        compile_sample("nbsrv", Ctx(proxy="frontend"))
+    compile_sample("nbsrv", Ctx(proxy="listen"))
+    compile_sample("nbsrv(b)", Ctx(proxy="frontend"))
+    acls = Acls(Ctx(proxy="listen"))
+    acls.add("mine be_name x".split())
+    cond = compile_condition("if mine".split(), acls,
+                             Ctx(proxy="listen", rule="use_backend"))
+    assert any("never match" in w for w in acls.warnings)
+    from proxy.rules import Txn, World
+    assert not cond(Txn.from_parts(World(), b"GET", b"/", be_name=b"x"))
+
+
+@pytest.mark.parametrize("keyword", ["url_param_beg(a)", "req.fhdr_beg(a)", "urlp_ip(a)"])
+def test_derived_keywords_haproxy_does_not_have(keyword):
+    """Measured: unknown fetch methods for HAProxy 2.6.12."""
+    assert "unknown fetch method" in acl_error(keyword + " x").message

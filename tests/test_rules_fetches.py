@@ -215,3 +215,13 @@ def test_txn_from_parts():
     t = Txn.from_parts(World(), b"POST", b"/x?y", headers=[(b"Host", b"h")])
     assert value("method", t) == b"POST"
     assert value("base", t) == b"h/x"
+
+
+def test_url_ip_and_url_port_of_an_absolute_uri():
+    t = Txn.from_parts(World(), b"GET", b"http://10.0.0.1:8080/x")
+    assert value("url_ip", t) == ipaddress.ip_address("10.0.0.1")
+    assert value("url_port", t) == 8080
+    t = Txn.from_parts(World(), b"GET", b"http://[::1]/x")
+    assert value("url_ip", t) == ipaddress.ip_address("::1")
+    assert value("url_port", t) == 80
+    assert value("url_ip", Txn.from_parts(World(), b"GET", b"/x")) is None

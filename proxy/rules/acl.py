@@ -20,19 +20,17 @@ from .sample import (FETCHES, T_BIN, T_BOOL, T_INT, T_IP, T_STR, Ctx, PhaseError
 # <fetch>_<match> keywords (path_beg, hdr_sub(host)...): fetch -> its derived matches.
 _STR_DERIVED = ("beg", "dir", "dom", "end", "len", "reg", "sub")
 DERIVED_BASES = {
-    "path": _STR_DERIVED, "url": _STR_DERIVED + ("ip",), "base": _STR_DERIVED,
+# (Measured: url_param_beg, req.fhdr_beg and urlp_ip are unknown to HAProxy 2.6.12.)
+    "path": _STR_DERIVED, "url": _STR_DERIVED, "base": _STR_DERIVED,
     "hdr": _STR_DERIVED + ("ip",), "req.hdr": _STR_DERIVED + ("ip",),
     "res.hdr": _STR_DERIVED + ("ip",), "shdr": _STR_DERIVED + ("ip",),
-    "fhdr": _STR_DERIVED, "req.fhdr": _STR_DERIVED,
     "cook": _STR_DERIVED, "req.cook": _STR_DERIVED, "res.cook": _STR_DERIVED,
-    "scook": _STR_DERIVED, "urlp": _STR_DERIVED + ("ip",), "url_param": _STR_DERIVED,
+    "scook": _STR_DERIVED, "urlp": _STR_DERIVED,
 }
 DERIVED: Dict[str, tuple] = {}
 for _base, _matches in DERIVED_BASES.items():
     for _m in _matches:
         DERIVED["%s_%s" % (_base, _m)] = (_base, _m)
-# A few keywords of ACLs only (HAProxy's acl_kws): the fetch they read and their match.
-DERIVED.update({"hdr_ip": ("hdr", "ip"), "url_ip": ("url", "ip")})
 
 # HAProxy's predefined ACLs (7.4), compiled on first use.
 PREDEFINED = {
@@ -238,30 +236,27 @@ class Acls:
             raise RuleError("missing ACL criterion after ACL name '%s'" % name,
                             "e.g. 'acl %s path_beg /api'" % name)
         ctx = ctx or self.ctx
-        test = compile_acl(words[1:], _with_phase(ctx, "any"), self.warnings)
+        test = compile_acl(words[1:], ctx.replace(phase="any"), self.warnings)
         self.named.setdefault(name, []).append([words[1:], ctx, test])
         self._compiled = {k: v for k, v in self._compiled.items() if k[0] != name}
 
-    def get(self, name: str, phase: str = "req") -> Optional[Callable]:
-        key = (name, phase)
+    def get(self, name: str, ctx: Optional[Ctx] = None) -> Optional[Callable]:
+        """The named ACL as the condition compiled in `ctx` uses it (its phase,
+        proxy and rule decide what its fetches may read)."""
+        ctx = ctx or self.ctx
+        key = (name, ctx.phase, ctx.proxy, ctx.rule)
         got = self._compiled.get(key)
         if got is not None:
             return got
         lines = self.named.get(name)
         if lines is None:
-            return predefined(name, phase)
-        tests = tuple(compile_acl(w, _with_phase(c, phase), self.warnings)
+            return predefined(name, ctx.phase)
+        tests = tuple(compile_acl(w, c.replace(phase=ctx.phase, proxy=ctx.proxy,
+                                              rule=ctx.rule), self.warnings)
                       for w, c, _ in lines)
         got = tests[0] if len(tests) == 1 else (lambda txn: any(t(txn) for t in tests))
         self._compiled[key] = got
         return got
-
-
-def _with_phase(ctx: Ctx, phase: str) -> Ctx:
-    if ctx.phase == phase:
-        return ctx
-    return Ctx(env=ctx.env, backends=ctx.backends, base_dir=ctx.base_dir,
-               read_file=ctx.read_file, phase=phase)
 
 
 _PREDEFINED_CACHE: Dict[str, Callable] = {}
@@ -316,7 +311,7 @@ def compile_condition(words: List[str], acls: Optional[Acls] = None,
             test = compile_acl(words[i + 1:end], ctx, acls.warnings)
             i = end + 1
         else:
-            test = acls.get(word, ctx.phase)
+            test = acls.get(word, ctx)
             if test is None:
                 raise RuleError("no such ACL : '%s'" % word,
                                 did_you_mean(word, list(acls.named) + list(PREDEFINED)))

@@ -7,7 +7,8 @@ use (``hdr_beg(x) a`` matches when any value does).
 
 from __future__ import annotations
 
-from .sample import Arg, T_ANY, T_BOOL, T_INT, T_IP, T_STR, fetch, read_int
+from .errors import RuleError
+from .sample import Arg, T_ANY, T_BOOL, T_INT, T_IP, T_STR, _str2ip as str2ip, fetch, read_int
 
 S, I = Arg.STR, Arg.INT
 
@@ -68,6 +69,11 @@ def _nbsrv(args, ctx):
     if args:
         name = args[0]
         return lambda txn: txn.world.nbsrv(name)
+    if ctx.proxy == "frontend":
+        # Measured: "proxy 'x', referenced in arg 1 of sample fetch keyword 'nbsrv'
+        # ..., has not backend capability."
+        raise RuleError("fetch method 'nbsrv' without a backend name reads this proxy's "
+                        "servers, and a frontend has none", "name one: nbsrv(BACKEND)")
     return lambda txn: txn.world.nbsrv(txn.be_name.decode("ascii", "replace"))
 
 
@@ -76,7 +82,7 @@ def _fe_name(args, ctx):
     return lambda txn: txn.fe_name
 
 
-@fetch("be_name", T_STR)
+@fetch("be_name", T_STR, use="be")
 def _be_name(args, ctx):
     return lambda txn: txn.be_name or None
 
@@ -127,6 +133,40 @@ def _path(args, ctx):
 @fetch("url", T_STR, use="req")
 def _url(args, ctx):
     return lambda txn: txn.target
+
+
+def _url_host(txn):
+    """The host of an absolute-form target ('http://1.2.3.4:8080/x'), and its port."""
+    t = txn.target
+    s = t.find(b"://")
+    if s < 0:
+        return None, None
+    end = len(t)
+    for c in (b"/", b"?"):
+        i = t.find(c, s + 3)
+        if 0 <= i < end:
+            end = i
+    host = t[s + 3:end].rpartition(b"@")[2]
+    if host.startswith(b"["):
+        h, _, rest = host[1:].partition(b"]")
+        port = rest[1:] if rest.startswith(b":") else b""
+    else:
+        h, _, port = host.partition(b":")
+    return h, (int(port) if port.isdigit() else 80 if t[:s].lower() == b"http" else
+               443 if t[:s].lower() == b"https" else None)
+
+
+@fetch("url_ip", T_IP, use="req", match="ip")
+def _url_ip(args, ctx):
+    def ip(txn):
+        host = _url_host(txn)[0]
+        return None if host is None else str2ip(host)
+    return ip
+
+
+@fetch("url_port", T_INT, use="req")
+def _url_port(args, ctx):
+    return lambda txn: _url_host(txn)[1]
 
 
 @fetch("query", T_STR, use="req")

@@ -35,12 +35,20 @@ class Ctx:
 
     def __init__(self, env: Optional[Mapping[str, str]] = None, backends=None,
                  base_dir: str = "", read_file: Optional[Callable[[str], str]] = None,
-                 phase: str = "req"):
+                 phase: str = "req", proxy: Optional[str] = None, rule: Optional[str] = None):
         self.env = os.environ if env is None else env
         self.backends = backends
         self.base_dir = base_dir
         self.read_file = read_file or _read_file
         self.phase = phase
+        self.proxy = proxy           # 'frontend', 'backend', 'listen' (None: not checked)
+        self.rule = rule             # 'use_backend' for its condition (no backend yet)
+
+    def replace(self, **kw) -> "Ctx":
+        new = Ctx.__new__(Ctx)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(kw)
+        return new
 
     def read(self, name: str, what: str) -> str:
         path = name if os.path.isabs(name) or not self.base_dir else \
@@ -323,9 +331,11 @@ class Expr:
 USABLE_IN = {"req": ("req", "any"), "res": ("res", "any"),
              "req_info": ("req", "res", "log", "any"), "res_info": ("res", "log", "any")}
 _NEEDS = {"req": "the HTTP request headers", "res": "the HTTP response headers",
-          "req_info": "the HTTP request", "res_info": "the HTTP response"}
+          "req_info": "the HTTP request", "res_info": "the HTTP response",
+          "be": "the backend"}
 _PHASES = {"req": "request rules do not have", "res": "response rules do not have",
-           "log": "a log-format does not have"}
+           "log": "a log-format does not have",
+           "use_backend": "is not chosen yet in a use_backend condition"}
 
 
 class PhaseError(RuleError):
@@ -363,7 +373,12 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
         use = f.use
         if use == "dir":                     # hdr() & co: the request's, or the response's
             use = "res" if ctx.phase == "res" else "req"
-        if ctx.phase not in USABLE_IN[use]:
+        if use == "be":
+            # Measured: be_name is refused in a frontend's http-request rules and
+            # never matches in a use_backend condition: no backend is chosen yet.
+            if ctx.rule == "use_backend" or (ctx.phase == "req" and ctx.proxy == "frontend"):
+                raise PhaseError(name, use, "use_backend" if ctx.rule else ctx.phase)
+        elif ctx.phase not in USABLE_IN[use]:
             raise PhaseError(name, use, ctx.phase)
     if args is None and f.nmin:
         raise RuleError("%s expects %d argument%s (%s)" % (label, f.nmin,
