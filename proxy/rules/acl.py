@@ -194,6 +194,21 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
                             "is meant, or use '-m found' to test for existence)" % criterion)
         return lambda txn: False
     find = patterns.build(method, items, what)
+    if expr.fetch.many is None and not expr.multi:
+        # One sample at most (path, src, method...): no list to walk.
+        one = expr.value
+        if cast is None:
+            def match_one(txn):
+                v = one(txn)
+                return v is not None and find(v) is not None
+        else:
+            def match_one(txn):
+                v = one(txn)
+                if v is None:
+                    return False
+                v = cast(v)
+                return v is not None and find(v) is not None
+        return match_one
     if cast is None:
         def match(txn):
             for v in get(txn):

@@ -258,7 +258,10 @@ def _header_fetch(side, full):
                 return ()
         if full:
             return lines
-        return [v for line in lines for v in split_values(line)]
+        for line in lines:
+            if b"," in line:
+                return [v for line in lines for v in split_values(line)]
+        return lines                 # the parser trimmed them already: nothing to split
 
     def make(args, ctx):
         key = args[0].lower().encode("latin-1") if args and args[0] else None

@@ -23,22 +23,21 @@ from typing import Callable, List, Optional
 from .errors import RuleError, did_you_mean
 from .sample import T_BIN, Ctx, _bin2str, as_str, compile_sample
 
-_URL_ENCODE = frozenset(list(range(32)) + list(range(127, 256)) + [ord('"'), ord("#")])
-_HTTP_ENCODE = frozenset(list(range(0, 9)) + list(range(10, 32)) + [127])
-_RFC5424_ESCAPE = frozenset(b'"\\]')
+# HAProxy's url_encode_map (%r, %HU...: '#XX'), http_encode_map (a %[...] in a
+# header: '%XX'), and the characters +E escapes with a backslash.
+_URL_ENCODE = re.compile(rb'[\x00-\x1f"#\x7f-\xff]')
+_HTTP_ENCODE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_RFC5424_ESCAPE = re.compile(rb'(["\\\]])')
 
 
-def _encode(value: bytes, table, escape: bytes) -> bytes:
-    if not any(c in table for c in value):
+def _encode(value: bytes, rx, escape: bytes) -> bytes:
+    if rx.search(value) is None:
         return value
-    return b"".join(escape + b"%02X" % c if c in table else bytes((c,)) for c in value)
+    return rx.sub(lambda m: escape + b"%02X" % m.group()[0], value)
 
 
 def _escape(value: bytes) -> bytes:
-    if not any(c in _RFC5424_ESCAPE for c in value):
-        return value
-    return b"".join(b"\\" + bytes((c,)) if c in _RFC5424_ESCAPE else bytes((c,))
-                    for c in value)
+    return _RFC5424_ESCAPE.sub(rb"\\\1", value)
 
 
 # ------------------------------------------------------------------ aliases

@@ -314,9 +314,10 @@ class Expr:
     ``values(txn)`` (every sample, for ACLs); ``type`` the final type, ``uses``
     the fetch's need ('req', 'res' or '')."""
 
-    __slots__ = ("text", "type", "value", "values", "fetch", "uses")
+    __slots__ = ("text", "type", "value", "values", "fetch", "uses", "multi")
 
-    def __init__(self, text, type_, value, values, fetch_def, uses):
+    def __init__(self, text, type_, value, values, fetch_def, uses, multi=False):
+        self.multi = multi           # values() may give more than one sample
         self.text = text
         self.type = type_
         self.value = value
@@ -413,7 +414,7 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
         values = _then_many(values, chain) if values is not None else None
     if values is None:
         values = _one(value)
-    return Expr(text, typ, value, values, f, f.use)
+    return Expr(text, typ, value, values, f, f.use, multi=f.many is not None)
 
 
 def _chain(convs):

@@ -263,11 +263,19 @@ def _index(headers: Headers) -> Dict[bytes, List[bytes]]:
     return index
 
 
+_IPS: Dict[object, object] = {}     # address text -> ipaddress object (parsing costs ~2 µs)
+
+
 def _ip(host):
-    if isinstance(host, (bytes, bytearray)):
-        host = host.decode("ascii")
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None                  # a UNIX socket path: no address
+    ip = _IPS.get(host)
+    if ip is None:
+        text = host.decode("ascii") if isinstance(host, (bytes, bytearray)) else host
+        try:
+            ip = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return None              # a UNIX socket path: no address
+        if len(_IPS) >= 4096:
+            _IPS.clear()
+        _IPS[host] = ip
+    return ip
 
