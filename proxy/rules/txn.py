@@ -6,11 +6,11 @@ the target's parts, the header index, the response's headers — on the first
 fetch that asks, once per transaction. Nothing is parsed when no rule asks.
 
 Header lists come from the worker's head parser (``parser.headers(data)``),
-which only knows the *last* message it parsed. A txn reads them lazily while
-that is still its own message; ``detach()`` copies them now, and the wiring
-calls it before the parser parses anything else when a later evaluation (the
-response's rules reading request headers, a log line written at the end)
-still needs them (``uses`` on the compiled callable says which).
+which only knows the *last* message it parsed, and the request line from the
+head buffer. A txn reads them lazily while they are still its own;
+``detach()`` copies them now, and the wiring calls it before the buffer or the
+parser is reused when the txn will be read later (a log line's ``%r``; a
+log-format's ``uses`` says when it reads the request).
 """
 
 from __future__ import annotations
