@@ -36,7 +36,7 @@ def conv(expr, ctx=None, t=None):
 def test_lower_upper_len():
     assert conv("path,lower") == b"/api/v1/x"
     assert conv("path,upper") == b"/API/V1/X"
-    assert conv("path,len") == 9
+    assert conv("path,length") == 9
 
 
 def test_hex_base64_and_back():

@@ -44,7 +44,6 @@ def test_unknown_converter_says_did_you_mean():
     ("hdr(a,b)", "not an integer"),                # measured: "failed to parse 'b' as type 'integer'"
     ("int(x)", "not an integer"),
     ("str", "expects 1 argument"),
-    ("str()", "expects 1 argument"),
     ("path(1)", "does not take any argument"),     # measured: "expected ')' before '1)]'"
     ("path,lower(1)", "does not take any argument"),
     ("hdr(a,1,2)", "at most 2 arguments"),
@@ -62,6 +61,12 @@ def test_unknown_converter_says_did_you_mean():
 ])
 def test_argument_errors(text, words):
     assert words in sample_error(text).message
+
+
+def test_len_is_called_length_in_haproxy_26():
+    """Measured: haproxy -c refuses 'str(abc),len' (the converter is 'length')."""
+    e = sample_error("str(abc),len")
+    assert "unknown converter 'len'" in e.message and "length" in e.hint
 
 
 def test_bad_regex():

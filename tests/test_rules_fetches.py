@@ -151,6 +151,7 @@ def test_nbsrv_goes_through_the_world():
 def test_constants_and_env():
     assert value("int(-5)") == -5
     assert value("str(abc)") == b"abc"
+    assert value("str()") == b""          # measured: one empty argument to HAProxy
     assert value("always_true") is True
     assert value("always_false") is False
     assert value("env(HOME_X)", env={"HOME_X": "/x"}) == b"/x"

@@ -33,8 +33,9 @@ def _upper(args, ctx):
     return lambda v, txn: v.upper()
 
 
-@converter("len", T_STR, T_INT)
-def _len(args, ctx):
+@converter("length", T_STR, T_INT)
+def _length(args, ctx):
+    # HAProxy 2.6 calls it 'length' ('len' is refused at load, measured).
     return lambda v, txn: len(v)
 
 

@@ -189,7 +189,28 @@ def _word_regex(pattern: bytes, delims: bytes, icase: bool):
                       re.IGNORECASE if icase else 0)
 
 
+def _longest_prefix(items):
+    """HAProxy keeps exact-case prefixes in a tree: the longest one wins
+    (measured: map_beg gives '/ab' before '/a' for '/abc', whatever the order)."""
+    exact = sorted(((_b(t), p) for t, c, p in items if not c), key=lambda x: -len(x[0]))
+    folded = sorted(((_b(t).lower(), p) for t, c, p in items if c), key=lambda x: -len(x[0]))
+
+    def find(v):
+        for prefix, payload in exact:
+            if v.startswith(prefix):
+                return payload
+        if folded:
+            low = v.lower()
+            for prefix, payload in folded:
+                if low.startswith(prefix):
+                    return payload
+        return None
+    return find
+
+
 def _ordered(method, items, what):
+    if method == "beg":
+        return _longest_prefix(items)
     tests = []
     for text, icase, payload in items:
         p = _b(text)

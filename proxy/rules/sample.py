@@ -196,8 +196,8 @@ def split_call(text: str, pos: int, what: str):
         else:
             cur.append(c)
         pos += 1
-    if args == [""]:
-        args = []
+    # 'str()' is one empty argument to HAProxy (measured: str(),concat(x) is 'x');
+    # check_args drops it for a keyword that takes none.
     return name, args, pos
 
 
@@ -225,6 +225,8 @@ def check_args(args: Optional[List[str]], spec: Sequence[str], nmin: int, what: 
                ctx: Ctx) -> list:
     """Count and convert the arguments of a fetch or converter by its spec."""
     args = args or []
+    if args == [""] and not spec:
+        args = []
     if len(args) < nmin:
         raise RuleError("%s expects %s%d argument%s (%s), got %d"
                         % (what, "at least " if nmin < len(spec) else "", nmin,
@@ -385,7 +387,7 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
         raise RuleError("%s expects %d argument%s (%s)" % (label, f.nmin,
                         "" if f.nmin == 1 else "s", ", ".join(f.spec[:f.nmin])),
                         "e.g. '%s(%s)'" % (name, ",".join(f.spec[:f.nmin])))
-    if args and not f.spec:
+    if args and args != [""] and not f.spec:
         raise RuleError("%s does not take any argument" % label)
     argv = check_args(args, f.spec, f.nmin, label, ctx)
     value = f.make(argv, ctx)
@@ -402,7 +404,7 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
         if c is None:
             raise RuleError("unknown converter '%s'" % cname, did_you_mean(cname, CONVERTERS))
         clabel = "converter '%s'" % cname
-        if cargs and not c.spec:
+        if cargs and cargs != [""] and not c.spec:
             raise RuleError("%s does not take any argument" % clabel)
         cargv = check_args(cargs, c.spec, c.nmin, clabel, ctx)
         cast = caster(typ, c.in_type, "converter '%s' after %s" % (cname, text[:text.find(cname) - 1]))
