@@ -113,18 +113,21 @@ def request_text(path, line, timeout=CLIENT_TIMEOUT):
 class ControlConn:
     """One connection to the master's control socket, read without blocking the master.
 
-    The master is handed down as `master`: the actions of proxy/control_commands.py
-    and close_control_conn(conn), called once the answer is sent or the client gave up."""
+    `owner` (proxy/control_server.py) is told close_control_conn(conn) once the answer
+    is sent or the client gave up; `actions` (the master) does what the commands of
+    proxy/control_commands.py ask, within the socket's `level`."""
 
-    __slots__ = ("sock", "buf", "channel", "master", "deadline")
+    __slots__ = ("sock", "buf", "channel", "master", "deadline", "level", "actions")
 
-    def __init__(self, master, sock, now):
-        self.master = master
+    def __init__(self, owner, sock, now, timeout=CLIENT_TIMEOUT, level="admin", actions=None):
+        self.master = owner
+        self.actions = owner if actions is None else actions
+        self.level = level       # the stats socket's: user, operator or admin
         self.sock = sock
         self.buf = b""           # what the client sent: a text line, or a msgpack request
         self.channel = None      # once the first byte says msgpack
-        # A client that connects and sends nothing is dropped (it would hold a master fd).
-        self.deadline = now + CLIENT_TIMEOUT
+        # `stats timeout`: a client that stays silent is dropped (it would hold a master fd).
+        self.deadline = now + timeout
 
     def on_event(self, mask):
         try:
@@ -143,10 +146,10 @@ class ControlConn:
         # Answers are small; a blocking write with a timeout keeps the master simple.
         try:
             if kind == "msgpack":
-                self.channel.send_blocking(answer(self.master, body), 1.0)
+                self.channel.send_blocking(answer(self.actions, body), 1.0)
             else:
                 self.sock.settimeout(1.0)
-                self.sock.sendall(answer_text(self.master, body).encode())
+                self.sock.sendall(answer_text(self.actions, body, self.level).encode())
         except OSError:
             pass
         self.master.close_control_conn(self)

@@ -45,9 +45,17 @@ def answer(actions, request):
     return {"error": "unknown request %r" % (cmd,)}
 
 
-def answer_text(actions, line):
-    """One stats-socket text command line answered in text, as HAProxy words it."""
+# Commands that change state: HAProxy's "admin" level only.
+ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight")}
+DENIED = "Permission denied\n"
+
+
+def answer_text(actions, line, level="admin"):
+    """One stats-socket text command line answered in text, as HAProxy words it;
+    `level` is the socket's (`stats socket ... level user|operator|admin`)."""
     words = line.split()
+    if level != "admin" and tuple(words[:2]) in ADMIN_ONLY:
+        return DENIED
     if words[:2] == ["show", "stat"]:
         return show_stat_csv(actions.report())
     if words[:2] == ["show", "info"]:
@@ -71,7 +79,8 @@ def show_info(info):
     """`show info`: `Key: value` lines, with the key names hatop and haproxyadmin read."""
     keys = (("Name", "keepwarm"), ("Version", info["version"]), ("Pid", info["pid"]),
             ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
-            ("Parser", info["parser"]))
+            ("Parser", info["parser"]), ("node", info.get("node", "")),
+            ("description", info.get("description", "")))
     return "".join("%s: %s\n" % kv for kv in keys)
 
 

@@ -10,7 +10,6 @@ drops after fork (chroot, uid/gid, cpu-map) is proxy/service.py's, called at the
 master's milestones: bound, ready, reloading, reloaded, stopping, exited.
 """
 
-import errno
 import os
 import resource
 import selectors
@@ -22,10 +21,10 @@ import time
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
-from proxy.control import ControlConn
+from proxy.control_server import ControlError as ControlOpenError, ControlServer
 from proxy.health import HealthChecker
-from proxy.service import (GETSOCKS, Service, ServiceError, check_privileges, enter_worker,
-                           fd_limit_wanted, fit_maxconn, peer_may_take, send_listeners)
+from proxy.service import (Service, ServiceError, check_privileges, enter_worker,
+                           fd_limit_wanted, fit_maxconn)
 from proxy.stats import StatsBook
 from workers.channel import Channel
 from workers.worker import EXIT_BOOT_FAILED, worker_main
@@ -105,8 +104,7 @@ class Master:
         self.stop_deadline = None
         self.exit_status = 0
         self.started = time.time()
-        self.control = None
-        self.control_conns = set()
+        self.control = None          # the runtime API's sockets (proxy/control_server.py)
         self.addrs = {}
         self.health = None
         self.weights = {}            # (backend, server) -> weight set at run time
@@ -115,7 +113,6 @@ class Master:
         self.service = service or Service(log=self.log)
         self.announce = "start"      # READY=1 owed once the current generation is ready
         self.grace_until = None      # `grace`: a soft stop waits until then, still accepting
-        self.control_ino = None      # the control socket's inode: unlink only our own
 
     # ------------------------------------------------------------------ setup
 
@@ -214,48 +211,14 @@ class Master:
         return sock
 
     def open_control(self):
-        path = self.socket_path
-        if self.service.takeover:
-            # -sf/-st: the old instance answers there until it goes; bind beside it and
-            # rename over it, as HAProxy does with its UNIX sockets.
-            bind_path = "%s.%d.tmp" % (path, os.getpid())
-            try:
-                os.unlink(bind_path)
-            except OSError:
-                pass
-        elif os.path.exists(path):
-            bind_path = path
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            probe.settimeout(0.5)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)          # stale socket left by a dead instance
-            else:
-                raise StartupError("another keepwarm instance answers on %s "
-                                   "(set 'stats socket' or KEEPWARM_SOCKET to run a second one)" % path)
-            finally:
-                probe.close()
-        else:
-            bind_path = path
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        g = self.config.global_
+        self.control = ControlServer(self.sel, self, self.socket_path, g.stats_sockets,
+                                     g.stats_timeout, g.stats_maxconn, self.service.takeover)
         try:
-            sock.bind(bind_path)
-            sock.listen(16)
-            if bind_path != path:
-                os.rename(bind_path, path)
-            self.control_ino = os.stat(path).st_ino
-        except OSError as exc:
-            sock.close()
-            if bind_path != path:
-                try:
-                    os.unlink(bind_path)
-                except OSError:
-                    pass
-            raise StartupError("cannot create control socket %s: %s" % (path, exc.strerror or exc)) from None
-        sock.setblocking(False)
-        self.control = sock
-        self.sel.register(sock, selectors.EVENT_READ, self.accept_control)
+            self.control.open()
+        except ControlOpenError as exc:
+            self.control = None
+            raise StartupError(str(exc)) from None
 
     def init_signals(self):
         self.wakeup_r, self.wakeup_w = socket.socketpair()
@@ -323,7 +286,8 @@ class Master:
                 else:
                     self.manage_workers()
                     self.murder_workers()
-                self.expire_control_conns()
+                if self.control is not None:
+                    self.control.expire()
         finally:
             self.kill_workers(signal.SIGKILL)
             self.reap_workers()
@@ -667,9 +631,7 @@ class Master:
         self.wakeup_r.close()
         self.wakeup_w.close()
         if self.control is not None:
-            self.control.close()
-        for conn in self.control_conns:
-            conn.sock.close()
+            self.control.close_after_fork()
         for other in self.slots + self.retiring:
             if other.channel is not None:
                 other.channel.close()
@@ -778,58 +740,6 @@ class Master:
         except ProcessLookupError:
             pass
 
-    # ------------------------------------------------------------------ control socket
-
-    def accept_control(self, mask):
-        try:
-            sock, _ = self.control.accept()
-        except OSError:
-            return
-        sock.setblocking(False)
-        conn = ControlConn(self, sock, time.monotonic())
-        self.control_conns.add(conn)
-        self.sel.register(sock, selectors.EVENT_READ, lambda mask: self.first_request(conn, mask))
-
-    def first_request(self, conn, mask):
-        """The first bytes of a control connection: `_getsocks` (a new instance started
-        with -x asks for the listening sockets, HAProxy's request) is answered here;
-        anything else is ControlConn's from now on."""
-        try:
-            head = conn.sock.recv(len(GETSOCKS), socket.MSG_PEEK)
-        except BlockingIOError:
-            return
-        except OSError:
-            head = b""
-        if head != GETSOCKS:
-            self.sel.modify(conn.sock, selectors.EVENT_READ, conn.on_event)
-            conn.on_event(mask)
-            return
-        if self.stopping or not peer_may_take(conn.sock):
-            self.log("refused the listening sockets to a -x request%s"
-                     % (" (stopping)" if self.stopping else " from another user"))
-        else:
-            try:
-                send_listeners(conn.sock, self.listening_sockets())
-                self.log("handed %d listening socket(s) over to a new instance (-x)"
-                         % len(self.listening_sockets()))
-            except OSError as exc:
-                self.log("cannot hand the listening sockets over: %s" % _reason(exc))
-        self.close_control_conn(conn)
-
-    def expire_control_conns(self):
-        now = time.monotonic()
-        for conn in [c for c in self.control_conns if c.deadline <= now]:
-            self.close_control_conn(conn)
-
-    def close_control_conn(self, conn):
-        if conn in self.control_conns:
-            self.control_conns.discard(conn)
-            try:
-                self.sel.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
-            conn.sock.close()
-
     def info(self):
         """The process's information: `show info`, `keepwarm info`, the stats' "info"."""
         return {
@@ -846,6 +756,9 @@ class Master:
             # Workers of an older configuration, finishing their streams after a reload.
             "old_workers": [self.worker_info(s) for s in self.retiring if s.pid],
             "reloads": self.reloads,
+            # `node` (default: the host name, as HAProxy) and `description` of the global section
+            "node": self.config.global_.node or socket.gethostname(),
+            "description": self.config.global_.description or "",
         }
 
     def worker_info(self, slot):
@@ -886,15 +799,6 @@ class Master:
             for sock, _ in slot.listeners:
                 sock.close()
             slot.listeners = []
-        for conn in list(self.control_conns):
-            self.close_control_conn(conn)
         if self.control is not None:
             self.control.close()
             self.control = None
-            try:
-                # A newer instance (-sf) may have put its own socket there.
-                if os.stat(self.socket_path).st_ino == self.control_ino:
-                    os.unlink(self.socket_path)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    self.log("cannot remove %s: %s" % (self.socket_path, exc))

@@ -101,7 +101,16 @@ def test_an_unknown_state_is_a_usage_error_even_for_an_unknown_server(master):
 
 def test_show_info_prints_the_keys_tools_read(master):
     assert answer_text(master, "show info") == (
-        "Name: keepwarm\nVersion: 9.9\nPid: 4242\nUptime_sec: 12\nNbproc: 2\nParser: native\n")
+        "Name: keepwarm\nVersion: 9.9\nPid: 4242\nUptime_sec: 12\nNbproc: 2\nParser: native\n"
+        "node: \ndescription: \n")
+
+
+@pytest.mark.parametrize("level", ["user", "operator"])
+def test_a_socket_below_admin_level_may_read_but_not_change(master, level):
+    assert answer_text(master, "show info", level).startswith("Name: keepwarm")
+    for line in ("disable server be/s1", "enable server be/s1", "set server be/s1 state maint",
+                 "set server be/s1 weight 5", "set weight be/s1 5"):
+        assert answer_text(master, line, level) == "Permission denied\n"
 
 
 def test_show_stat_is_the_csv_with_haproxys_header(master):
