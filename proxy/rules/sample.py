@@ -399,6 +399,7 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
             raise RuleError("sample fetch '%s': unexpected '%s' after '%s'"
                             % (text, text[pos:], text[:pos]),
                             "converters follow the fetch, separated by commas")
+        before = text[:pos]
         cname, cargs, pos = split_call(text, pos + 1, "sample fetch '%s'" % text)
         c = CONVERTERS.get(cname)
         if c is None:
@@ -407,7 +408,7 @@ def compile_sample(text: str, ctx: Optional[Ctx] = None, end: Optional[int] = No
         if cargs and cargs != [""] and not c.spec:
             raise RuleError("%s does not take any argument" % clabel)
         cargv = check_args(cargs, c.spec, c.nmin, clabel, ctx)
-        cast = caster(typ, c.in_type, "converter '%s' after %s" % (cname, text[:text.find(cname) - 1]))
+        cast = caster(typ, c.in_type, "converter '%s' after '%s'" % (cname, before))
         convs.append((cast, c.make(cargv, ctx)))
         typ = c.out_type
     if convs:
