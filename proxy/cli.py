@@ -12,6 +12,7 @@ import click
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
+from proxy.config.errors import alert_lines, warning_line
 from proxy.control import ControlError, default_socket_path, request, request_text
 
 
@@ -33,13 +34,20 @@ def _note(message):
 
 
 def _load(path, say=_warn):
-    """The configuration at `path`, its warnings said on stderr with `say`."""
+    """The configuration at `path` (a file, a directory, or a list of them), its
+    warnings said on stderr with `say`. Errors as HAProxy prints them: every one of
+    the file, an `[ALERT]` line each (a file that cannot be read at all: one line)."""
     try:
         config = load(path)
     except ConfigError as exc:
-        _fail(str(exc))
+        errors = getattr(exc, "errors", [exc])
+        if len(errors) == 1 and not errors[0].line:
+            _fail(str(exc))
+        for line in alert_lines(exc, os.getpid()):
+            _warn(line)
+        sys.exit(1)
     for warning in config.warnings:
-        say(warning)
+        say(warning_line(warning, os.getpid()))
     return config
 
 
@@ -178,11 +186,13 @@ def run(config_path, with_demo_backends):
 
 
 @main.command()
-@click.option("-f", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Configuration file to validate.")
-def check(config_path):
-    """Validate a configuration without starting anything (exit 0 if valid, 1 if not)."""
-    config = _load(config_path)
+@click.option("-f", "config_paths", required=True, multiple=True, type=click.Path(),
+              help="Configuration file or directory (*.cfg) to validate; several are "
+                   "read as one configuration.")
+def check(config_paths):
+    """Validate a configuration without starting anything (exit 0 if valid, 1 if not);
+    every error and warning is reported, in HAProxy's form."""
+    config = _load(list(config_paths))
     nfe, nbe = len(config.frontends), len(config.backends)
     nsrv = sum(len(b.servers) for b in config.backends)
     click.echo("Configuration file is valid: %d frontend(s), %d backend(s), %d server(s)%s"

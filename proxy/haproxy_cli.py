@@ -167,20 +167,25 @@ def main(argv):
         _say(sys.stdout, "\n".join(version_lines(opts.version)))
         return 0
     from proxy.config import ConfigError, load
+    from proxy.config.errors import alert_lines, warning_line
     try:
         # Several -f (files or directories of *.cfg) are read as one configuration.
         config = load(opts.configs)
     except ConfigError as exc:
-        _say(sys.stderr, "keepwarm: %s" % exc)
+        errors = getattr(exc, "errors", [exc])
+        if len(errors) == 1 and not errors[0].line:
+            _say(sys.stderr, "keepwarm: %s" % exc)     # a file that cannot be read at all
+        else:
+            _say(sys.stderr, "\n".join(alert_lines(exc, os.getpid())))
         return 1
     if opts.check:
         if not opts.quiet:
             for warning in config.warnings:
-                _say(sys.stderr, warning)
+                _say(sys.stderr, warning_line(warning, os.getpid()))
             _say(sys.stdout, "Configuration file is valid")
         return 0
     for warning in config.warnings:
-        _say(sys.stderr, warning)
+        _say(sys.stderr, warning_line(warning, os.getpid()))
     for note in opts.notes:
         _say(sys.stderr, "keepwarm: %s" % note)
     return run(opts, config, [os.path.abspath(p) for p in opts.configs])

@@ -31,9 +31,29 @@ def test_check_rejects_unknown_keyword_naming_file_and_line(tmp_path):
     line = text.splitlines().index("    frobnicate yes") + 1
     r = run_cli("check", "-f", str(cfg))
     assert r.returncode == 1
-    assert "%s:%d:" % (cfg, line) in r.stderr, r.stderr
+    assert "[ALERT]" in r.stderr and "parsing [%s:%d] : " % (cfg, line) in r.stderr, r.stderr
     assert "frobnicate" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_check_reports_every_error_of_a_file_in_haproxys_form(tmp_path):
+    """Five mistakes, five `[ALERT] ... parsing [FILE:LINE]` lines, then HAProxy's verdict."""
+    text = make_config(port=free_port(), servers=[("s1", 9)], sock=tmp_path / "s.sock",
+                       global_lines=["maxconn lots", "frobnicate"],
+                       frontend_lines=["timeout client 5x"],
+                       backend_lines=["balance fastest", "retries"])
+    cfg = write(tmp_path, text)
+    lines = text.splitlines()
+    wanted = [lines.index(w) + 1 for w in ("    maxconn lots", "    frobnicate",
+                                            "    timeout client 5x", "    balance fastest",
+                                            "    retries")]
+    r = run_cli("check", "-f", str(cfg))
+    assert r.returncode == 1
+    alerts = [l for l in r.stderr.splitlines() if l.startswith("[ALERT]")]
+    assert ["parsing [%s:%d] : " % (cfg, n) in a for a, n in zip(alerts, wanted)] == [True] * 5
+    assert alerts[5].endswith("Fatal errors found in configuration (5).") and len(alerts) == 6
+    r = run_cli("-c", "-f", str(cfg))            # HAProxy's flags: the same report
+    assert r.returncode == 1 and r.stderr.count("[ALERT]") == 6
 
 
 def test_check_rejects_seed_keepalive_timeout_with_a_hint(tmp_path):
