@@ -226,3 +226,14 @@ def test_url_ip_and_url_port_of_an_absolute_uri():
     assert value("url_ip", t) == ipaddress.ip_address("::1")
     assert value("url_port", t) == 80
     assert value("url_ip", Txn.from_parts(World(), b"GET", b"/x")) is None
+
+
+def test_hdr_ip_reads_rfc7239_forms_and_drops_an_ipv4_port():
+    head = (b"GET / HTTP/1.1\r\nX-FF: 10.0.0.1, 10.0.0.2:8080\r\nX-FF: [2001:db8::1]\r\n"
+            b"X-Bad: nonsense\r\n\r\n")
+    t = txn(head)
+    assert value("req.hdr_ip(x-ff)", t) == ipaddress.ip_address("2001:db8::1")
+    assert value("hdr_ip(x-ff,2)", t) == ipaddress.ip_address("10.0.0.2")
+    assert value("hdr_ip(x-bad)", t) is None
+    assert compile_sample("hdr_ip(x-ff)").values(t) == [
+        ipaddress.ip_address(a) for a in ("10.0.0.1", "10.0.0.2", "2001:db8::1")]

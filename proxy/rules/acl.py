@@ -22,8 +22,8 @@ _STR_DERIVED = ("beg", "dir", "dom", "end", "len", "reg", "sub")
 DERIVED_BASES = {
 # (Measured: url_param_beg, req.fhdr_beg and urlp_ip are unknown to HAProxy 2.6.12.)
     "path": _STR_DERIVED, "url": _STR_DERIVED, "base": _STR_DERIVED,
-    "hdr": _STR_DERIVED + ("ip",), "req.hdr": _STR_DERIVED + ("ip",),
-    "res.hdr": _STR_DERIVED + ("ip",), "shdr": _STR_DERIVED + ("ip",),
+    "hdr": _STR_DERIVED, "req.hdr": _STR_DERIVED,
+    "res.hdr": _STR_DERIVED, "shdr": _STR_DERIVED,      # hdr_ip & co are fetches
     "cook": _STR_DERIVED, "req.cook": _STR_DERIVED, "res.cook": _STR_DERIVED,
     "scook": _STR_DERIVED, "urlp": _STR_DERIVED,
 }

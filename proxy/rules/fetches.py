@@ -300,13 +300,49 @@ def _register_headers():
         prefix = names[0]
         fetch(prefix + "_cnt", T_INT, (S,), 0, use=use)(cnt)
         fetch(prefix + "_val", T_INT, (S, I), 0, use=use)(_valued(make))
+        if not full:
+            make_ip, many_ip = _ip_of(make, many)
+            fetch(prefix + "_ip", T_IP, (S, I), 0, many=many_ip, use=use, match="ip")(make_ip)
     # hdr() & co read the request in request rules and the response in response
     # rules, as HAProxy's direction-dependent forms do; resolved at compile time.
     for name, req_name, res_name in (("hdr", "req.hdr", "res.hdr"),
                                      ("hdr_cnt", "req.hdr_cnt", "res.hdr_cnt"),
                                      ("hdr_val", "req.hdr_val", "res.hdr_val"),
-                                     ("fhdr", "req.fhdr", "res.fhdr")):
+                                     ("fhdr", "req.fhdr", "res.fhdr"),
+                                     ("hdr_ip", "req.hdr_ip", "res.hdr_ip")):
         _directional(name, req_name, res_name)
+
+
+def header_ip(v: bytes):
+    """A header value as an address (RFC 7239 forms; an IPv4 address may carry a
+    ':port', dropped); anything else is no address."""
+    if v[:1] == b"[" or v[:1] == b'"':
+        v = v.strip(b'"')
+        if v[:1] == b"[":
+            v = v[1:].partition(b"]")[0]
+    elif v.count(b":") == 1:
+        v, _, port = v.partition(b":")
+        if not port.isdigit() or int(port) > 65535:
+            return None
+    return str2ip(v)
+
+
+def _ip_of(make_str, many_str):
+    def make(args, ctx):
+        one = make_str(args, ctx)
+
+        def value(txn):
+            v = one(txn)
+            return None if v is None else header_ip(v)
+        return value
+
+    def many(args, ctx):
+        every = many_str(args, ctx)
+
+        def values(txn):
+            return [ip for ip in map(header_ip, every(txn)) if ip is not None]
+        return values
+    return make, many
 
 
 def _counter(values_of):
@@ -340,7 +376,8 @@ def _directional(name, req_name, res_name):
     def many(args, ctx):
         f = pick(ctx)
         return (f.many or (lambda a, c: None))(args, ctx)
-    fetch(name, req.type, req.spec, req.nmin, many=many if req.many else None, use="dir")(make)
+    fetch(name, req.type, req.spec, req.nmin, many=many if req.many else None, use="dir",
+          match=req.match)(make)
 
 
 _register_headers()

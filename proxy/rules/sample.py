@@ -122,6 +122,10 @@ _CASTS: Dict[tuple, Optional[Callable]] = {
 }
 
 
+_AN = {T_BOOL: "a boolean", T_INT: "an integer", T_IP: "an IP address", T_STR: "a string",
+       T_BIN: "binary"}
+
+
 def caster(src: str, dst: str, what: str) -> Optional[Callable]:
     """The function turning a `src` sample into a `dst` one (None: nothing to do);
     a RuleError when HAProxy cannot cast it."""
@@ -132,8 +136,8 @@ def caster(src: str, dst: str, what: str) -> Optional[Callable]:
     try:
         return _CASTS[(src, dst)]
     except KeyError:
-        raise RuleError("%s: a sample of type %s cannot be used where a %s is expected"
-                        % (what, src, dst)) from None
+        raise RuleError("%s: a sample of type %s cannot be used as %s"
+                        % (what, src, _AN.get(dst, dst))) from None
 
 
 def _dynamic(v, dst):
