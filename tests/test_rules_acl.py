@@ -259,3 +259,11 @@ def test_unknown_acl_name_says_did_you_mean():
     with pytest.raises(RuleError) as e:
         cond("if METH_GETT")
     assert "METH_GET" in e.value.hint
+
+
+def test_no_warning_when_dash_dash_says_no_pattern_is_meant():
+    acls = Acls(Ctx(read_file=lambda path: "# nothing yet\n"))
+    acls.add("x path_beg --".split())
+    acls.add("y path_beg -f empty.lst".split())
+    assert not cond("if x || y", acls)(txn(REQ1))
+    assert acls.warnings == []

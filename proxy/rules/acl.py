@@ -113,6 +113,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
     items: List[patterns.Item] = []
     map_mode = False             # -M: a -f file is a map, its first column the pattern
     files = 0
+    dashdash = False
     args = words[1:]
     i = 0
     while i < len(args):
@@ -120,6 +121,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
         if not word.startswith("-") or word == "-":
             break
         if word == "--":
+            dashdash = True
             i += 1
             break
         if word == "-i":
@@ -188,7 +190,8 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
             return lambda txn: any(get(txn))
         return lambda txn: any(cast(v) for v in get(txn))
     if not items:
-        if warnings is not None:
+        # HAProxy's warning, unless '--' or a (maybe empty) pattern file says it is meant.
+        if warnings is not None and not dashdash and not files:
             warnings.append("parsing acl keyword '%s': no pattern to match against were "
                             "provided, so this ACL will never match (add '--' to say it "
                             "is meant, or use '-m found' to test for existence)" % criterion)
