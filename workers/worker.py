@@ -22,7 +22,7 @@ ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
 DRAIN_BATCHES = 16           # accept batches taken from a queue when a graceful stop begins
 TICK = 0.25                 # stats report, timeouts and pool purge run this often
 LOG_EVERY = 10.0             # seconds between two log lines about the same resource error
-GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this
+GRACEFUL_LIMIT = 30.0       # a graceful stop ends sessions still open after this (no hard-stop-after)
 
 # Exit statuses the master understands.
 EXIT_OK = 0
@@ -413,7 +413,9 @@ class Worker:
         self.listeners = []
         for fe in self.frontends:
             fe.listeners = []
-        self.stopping_at = self.now + GRACEFUL_LIMIT
+        # hard-stop-after bounds a soft stop; without it keepwarm still bounds it
+        # (GRACEFUL_LIMIT) where HAProxy waits for the last stream (docs/service.md).
+        self.stopping_at = self.now + (self.config.global_.hard_stop_after or GRACEFUL_LIMIT)
         self.idle_seen = set()
         # Idle sessions are closed from the next ticks on (close_idle_sessions), not
         # here: a busy keep-alive client's next request is on its way this very
