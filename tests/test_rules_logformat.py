@@ -141,3 +141,13 @@ def test_unknown_alias_says_did_you_mean():
     with pytest.raises(RuleError) as e:
         compile_logformat("%cii")
     assert e.value.hint and "ci" in e.value.hint
+
+
+def test_numbers_are_never_quoted():
+    """Measured: HAProxy 2.6.12 logs '%{+Q}o%ST %cp %ci %b %f %HM' as
+    '200 56628 "127.0.0.1" "fe" "fe" "GET"': +Q quotes text, never numbers."""
+    t = txn()
+    t.log.update(Tt=7, s=b"web1")
+    assert compile_logformat("%{+Q}o%ST %cp %ci %b %f %HM")(t) == \
+        b'200 38062 "127.0.0.1" "fe" "fe" "GET"'
+    assert compile_logformat("%{+Q}o%Tt %s")(t) == b'7 "web1"'

@@ -132,19 +132,32 @@ def _alias(name: str, opts: _Opts, http: bool):
         def get(txn, name=name):
             return txn.log.get(name)
         kind = "any"
+    if kind == "str" or kind == "url":
+        return _text(get, opts, http, url=kind == "url")
     hexa = opts.hex
-    if kind in ("ip", "port", "int", "any"):
-        def raw(txn):
-            v = get(txn)
-            if v is None:
-                return None
-            if hexa and kind == "ip" and v.version == 4:
-                return b"%08X" % int(v)
-            if hexa and v.__class__ is int:
-                return (b"%04X" if kind == "port" else b"%X") % v
-            return as_str(v) if not isinstance(v, str) else v.encode()
+
+    def raw(txn):
+        v = get(txn)
+        if v is None:
+            return None
+        if hexa and kind == "ip" and v.version == 4:
+            return b"%08X" % int(v)
+        if hexa and v.__class__ is int:
+            return (b"%04X" if kind == "port" else b"%X") % v
+        return v.encode() if isinstance(v, str) else as_str(v)
+    # HAProxy writes numbers (ports, status, timers, counters) without quotes,
+    # whatever +Q says; addresses and names are quoted.
+    bare = opts.copy()
+    bare.quote = False
+    if kind in ("port", "int"):
+        return _text(raw, bare, http)
+    if kind == "ip":
         return _text(raw, opts, http)
-    return _text(get, opts, http, url=kind == "url")
+    quoted, unquoted = _text(raw, opts, http), _text(raw, bare, http)
+
+    def write(txn):
+        return unquoted(txn) if get(txn).__class__ is int else quoted(txn)
+    return write
 
 
 # ------------------------------------------------------------------ compiling
