@@ -70,3 +70,19 @@ def test_be_name_never_matches_in_a_use_backend_condition():
     r = routes("api if { be_name x }")
     assert r.acls.warnings
     assert r.compile(BACKENDS, "D")(txn()) == "D"
+
+
+def test_a_dynamic_miss_skips_the_later_rules_as_haproxy_measured():
+    """Measured on HAProxy 2.6.12 with
+    'use_backend be_%[req.hdr(x-b)] if { req.hdr(x-b) -m found }',
+    'use_backend be_b if { always_true }', 'default_backend dflt':
+    X-B: a -> be_a; X-B: zz -> dflt (not be_b); no X-B -> be_b."""
+    r = routes("be_%[req.hdr(x-b)] if { req.hdr(x-b) -m found }",
+               "be_b if { always_true }")
+    route = r.compile({"be_a": "be_a", "be_b": "be_b", "dflt": "dflt"}, "dflt")
+
+    def t(headers):
+        return Txn.from_parts(World(), b"GET", b"/", headers=headers)
+    assert route(t([(b"X-B", b"a")])) == "be_a"
+    assert route(t([(b"X-B", b"zz")])) == "dflt"
+    assert route(t([])) == "be_b"
