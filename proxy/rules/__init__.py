@@ -53,6 +53,8 @@ Evaluating (the stream, per request)::
     backend = route(txn)                   # use_backend, in Stream.start's routing call
     txn.be_name = backend_name             # once chosen
     if cond(txn): ...                      # http-request rules
+    v = expr.value(txn)                    # set-var(txn.x): HAProxy sets nothing
+    if v is not None: txn.vars("txn")["x"] = v   # when the sample is missing
     txn.set_target(new_uri)                # after a rewrite: later fetches see it
     txn.set_response(status, rdata, parser)   # then http-response rules
     txn.detach()                           # before the buffer or the parser is reused,
