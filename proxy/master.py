@@ -56,12 +56,55 @@ def set_defer_accept(sock, bind):
     (TCP_DEFER_ACCEPT, as HAProxy and nginx's `deferred` set it). Linux only;
     elsewhere the option is ignored, as HAProxy does."""
     opt = getattr(socket, "TCP_DEFER_ACCEPT", None)
-    if opt is not None:
+    if opt is not None and sock.family != socket.AF_UNIX:
         sock.setsockopt(socket.IPPROTO_TCP, opt, 1 if bind.defer_accept else 0)
 
 
 def _bind_family(bind):
+    if bind.path:
+        return socket.AF_UNIX
     return socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+
+
+def listen_unix(fe, bind, backlog, takeover=False):
+    """A listening UNIX socket at `bind.path`: a stale file of a dead instance is
+    replaced; one a live instance answers on is an error, unless this instance
+    takes over from it (-sf/-st): then it is bound beside and renamed over it, as
+    HAProxy does, and the old instance keeps serving what it accepted."""
+    path = os.path.abspath(bind.path)
+    bind_path = "%s.%d.tmp" % (path, os.getpid()) if takeover else path
+    if takeover:
+        try:
+            os.unlink(bind_path)
+        except OSError:
+            pass
+    elif os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        else:
+            raise StartupError("frontend '%s': cannot bind unix@%s: another process "
+                               "listens there" % (fe.name, path))
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(bind_path)
+        sock.listen(backlog)
+        if bind_path != path:
+            os.rename(bind_path, path)
+    except OSError as exc:
+        sock.close()
+        raise StartupError("frontend '%s': cannot bind unix@%s: %s"
+                           % (fe.name, path, _reason(exc))) from None
+    sock.setblocking(False)
+    return sock
 
 
 class StartupError(Exception):
@@ -105,6 +148,7 @@ class Master:
         self.exit_status = 0
         self.started = time.time()
         self.control = None          # the runtime API's sockets (proxy/control_server.py)
+        self.unix_inodes = {}        # UNIX binds' paths -> inode: unlink only our own at exit
         self.addrs = {}
         self.health = None
         self.weights = {}            # (backend, server) -> weight set at run time
@@ -157,6 +201,18 @@ class Master:
             for bind in fe.binds:
                 existing = reusable.pop(self.bind_address(fe, bind), [])
                 kept += [(sock, bind) for sock in existing]
+                if bind.path:
+                    # A UNIX socket cannot be bound once per worker (SO_REUSEPORT is
+                    # for TCP): one socket, accepted on by every worker.
+                    if existing:
+                        sock = existing[0]
+                    else:
+                        sock = listen_unix(fe, bind, backlog, self.service.takeover)
+                        path = os.path.abspath(bind.path)
+                        self.unix_inodes[path] = os.stat(path).st_ino
+                    for slot in slots:
+                        slot.listeners.append((sock, fe.name))
+                    continue
                 for i, slot in enumerate(slots):
                     sock = existing[i] if i < len(existing) else self.listen_on(fe, bind, backlog)
                     slot.listeners.append((sock, fe.name))
@@ -180,6 +236,8 @@ class Master:
     @staticmethod
     def bind_address(fe, bind):
         """(family, host, port) a bind listens on, as its socket's getsockname() says."""
+        if bind.path:
+            return socket.AF_UNIX, os.path.abspath(bind.path), 0
         family = _bind_family(bind)
         try:
             infos = socket.getaddrinfo(bind.host, bind.port, family, socket.SOCK_STREAM, 0,
@@ -263,7 +321,7 @@ class Master:
             return 1
         self.init_signals()
         self.health = HealthChecker(self.sel, self.config, self.addrs, self.server_changed, self.log)
-        binds = ", ".join("%s:%d" % (b.host, b.port) for fe in self.config.frontends for b in fe.binds)
+        binds = ", ".join(b.label for fe in self.config.frontends for b in fe.binds)
         self.log("keepwarm %s starting %d worker(s) (parser: %s), listening on %s, control socket %s"
                  % (__version__, self.nworkers, _native.IMPLEMENTATION, binds, self.socket_path))
         for slot in self.slots:
@@ -526,12 +584,18 @@ class Master:
                         "unlimited" if hard == resource.RLIM_INFINITY else hard))
 
     def listening_sockets(self):
-        """Every listening socket the master holds (retiring slots hold none: see
-        release_listeners; each socket belongs to one slot)."""
-        return [sock for slot in self.slots for sock, _ in slot.listeners]
+        """Every listening socket the master holds, once (retiring slots hold none: see
+        release_listeners; a TCP socket belongs to one slot, a UNIX one to all)."""
+        seen = {}
+        for slot in self.slots:
+            for sock, _ in slot.listeners:
+                seen.setdefault(id(sock), sock)
+        return list(seen.values())
 
     @staticmethod
     def socket_address(sock):
+        if sock.family == socket.AF_UNIX:
+            return sock.family, sock.getsockname(), 0
         host, port = sock.getsockname()[:2]
         return sock.family, host, port
 
@@ -632,12 +696,14 @@ class Master:
         self.wakeup_w.close()
         if self.control is not None:
             self.control.close_after_fork()
+        mine = {id(sock) for sock, _ in slot.listeners}
         for other in self.slots + self.retiring:
             if other.channel is not None:
                 other.channel.close()
             if other is not slot:
                 for sock, _ in other.listeners:
-                    sock.close()
+                    if id(sock) not in mine:     # a UNIX bind's socket is every slot's
+                        sock.close()
 
     def read_worker(self, slot):
         msgs = slot.channel.receive(262144)
@@ -799,6 +865,13 @@ class Master:
             for sock, _ in slot.listeners:
                 sock.close()
             slot.listeners = []
+        for path, ino in self.unix_inodes.items():
+            try:
+                if os.stat(path).st_ino == ino:     # not a newer instance's (-sf)
+                    os.unlink(path)
+            except OSError:
+                pass
+        self.unix_inodes = {}
         if self.control is not None:
             self.control.close()
             self.control = None

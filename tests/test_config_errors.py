@@ -226,7 +226,8 @@ def test_invalid_values_are_errors_on_their_line(body, words):
 
 def test_bind_errors():
     for addr, words in [("*:", "missing port"), (":0", "invalid port"), ("a..b:80", "invalid"),
-                        (":90-80", "invalid port range"), ("unix@/tmp/s", "not supported")]:
+                        (":90-80", "invalid port range"), ("abns@s", "not supported"),
+                        ("fd@3", "not supported")]:
         err = error("frontend fe\n    bind %s\n" % addr)
         assert err.line == 2 and words in err.message, (addr, err)
 

@@ -310,3 +310,14 @@ def test_several_files_and_a_directory_read_as_one_configuration(tmp_path):
         load([str(a), str(d)])
     found = [(os.path.basename(e.file), e.line) for e in exc.value.errors]
     assert found == [("20-backend.cfg", 2), ("30-more.cfg", 3)], found
+
+
+def test_unix_binds_are_read_beside_tcp_ones():
+    c = parse("global\n" + REST.replace(
+        "    bind 127.0.0.1:8080\n",
+        "    bind 127.0.0.1:8080\n    bind unix@/run/kw/fe.sock\n    bind /run/kw/b.sock\n"),
+        "g.cfg", env={})
+    binds = c.frontends[0].binds
+    assert [(b.path, b.label) for b in binds] == [
+        (None, "127.0.0.1:8080"), ("/run/kw/fe.sock", "unix@/run/kw/fe.sock"),
+        ("/run/kw/b.sock", "unix@/run/kw/b.sock")]

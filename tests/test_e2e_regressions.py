@@ -320,7 +320,8 @@ def test_server_closing_in_the_middle_of_its_response_head_gets_502(backend_fact
 # -- control socket -----------------------------------------------------------------
 
 def test_silent_control_socket_connections_are_closed_by_the_master(backends, proxy_factory):
-    kw = proxy_factory(backends, nbproc=1)
+    # `stats timeout` (HAProxy's default 10 s) closes them; 2 s keeps the test short
+    kw = proxy_factory(backends, nbproc=1, global_lines=["stats timeout 2s"])
     silent = []
     try:
         for _ in range(5):

@@ -69,6 +69,17 @@ def _port(text: str, original: str) -> int:
     return port
 
 
+def unix_bind_path(text: str) -> Optional[str]:
+    """The path of a UNIX-socket bind (``unix@/run/x.sock`` or ``/run/x.sock``), or None."""
+    if text.startswith("unix@"):
+        text = text[5:]
+    elif not text.startswith("/"):
+        return None
+    if not text or "," in text:
+        raise AddressError("a UNIX socket bind takes one path ('%s')" % text)
+    return text
+
+
 def parse_bind_address(text: str) -> List[Tuple[str, int]]:
     """``*:80``, ``:80``, ``ADDR:PORT``, ``ADDR:P1-P2`` -> [(host, port), ...]."""
     out: List[Tuple[str, int]] = []

@@ -28,6 +28,11 @@ class Bind:
     port: int
     line: int = 0
     defer_accept: bool = False
+    path: Optional[str] = None       # a UNIX socket (`bind unix@/run/x.sock`): host/port unused
+
+    @property
+    def label(self) -> str:
+        return "unix@" + self.path if self.path else "%s:%d" % (self.host, self.port)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
-from .addresses import AddressError, parse_bind_address, parse_server_address
+from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
 from .lexer import Line, decimal, tokenize
@@ -322,7 +322,8 @@ class _Parser:
             raise self.ctx.error(lineno, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}"
                                  "... as arguments", "e.g. 'bind *:8080'")
         try:
-            addrs = parse_bind_address(args[0])
+            path = unix_bind_path(args[0])
+            addrs = [] if path else parse_bind_address(args[0])
         except AddressError as exc:
             raise self.ctx.error(lineno, "'bind %s': %s" % (args[0][:60], exc),
                                  UNSUPPORTED_HINT if exc.unsupported else
@@ -338,6 +339,9 @@ class _Parser:
                 raise self.ctx.error(lineno, "unknown keyword '%s' on 'bind' line" % opt,
                                      "several addresses are separated by commas, not spaces; "
                                      "the one option keepwarm knows is 'defer-accept'")
+        if path:
+            px.binds.append(Bind("", 0, lineno, False, path))
+            return
         px.binds.extend(Bind(host, port, lineno, defer_accept) for host, port in addrs)
 
     def kw_errorfile(self, px, lineno, args, modifier):
