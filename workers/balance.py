@@ -26,6 +26,8 @@ import socket
 import zlib
 from bisect import bisect_left
 
+from _native import R_TARGET_LEN, R_TARGET_OFF
+
 # Ring points per unit of weight for `hash-type consistent` (HAProxy uses 16):
 # more points spread keys more evenly; moving one server still moves ~1/N keys.
 # Large weights get fewer points per unit so that a ring holds about RING_POINTS.
@@ -503,3 +505,20 @@ def slowstart_weight(weight, slowstart, elapsed):
     if slowstart <= 0 or elapsed >= slowstart:
         return weight
     return weight * min(1.0, max(0.0, elapsed) / slowstart + 1.0 / 16)
+
+
+def request_key(lb, peer, parser, data):
+    """What `balance source|uri|hdr(NAME)` hashes for the request just parsed in `data`
+    (None: not there): the client's address, the request target, or a header."""
+    kind = lb.needs_key
+    if kind == "source":
+        return peer[0] if peer else None
+    if kind == "uri":
+        r = parser.result_all()              # the hot prefix has no target offsets
+        off = r[R_TARGET_OFF]
+        return data[off:off + r[R_TARGET_LEN]]
+    name = lb.hdr_name
+    for hname, value in parser.headers(data):
+        if hname.lower() == name:
+            return value
+    return None

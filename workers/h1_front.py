@@ -58,7 +58,7 @@ class H1Front:
         "worker", "frontend", "fc", "xprt", "peer", "write", "recv", "state", "stream",
         "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # the current request
-        "method", "version", "client_ka", "req_dec", "upgrading", "dechunk",
+        "method", "version", "client_ka", "req_dec", "upgrading", "dechunk", "pair",
     )
 
     def __init__(self, worker, frontend, sock, peer):
@@ -80,7 +80,9 @@ class H1Front:
         self.dechunk = None      # a decoder, while relaying a chunked body to an HTTP/1.0 client
         self.req_dec = None
         self.deadline = worker.now + frontend.t_http_request
-        self.stream = Stream(worker, self, frontend, peer)
+        self.pair = frontend.pair
+        self.stream = Stream(worker, self, frontend, peer,
+                             sock.getsockname() if frontend.router is not None else None)
         frontend.counters.session_start()
 
     # ----------------------------------------------------------- reading the client
@@ -195,11 +197,15 @@ class H1Front:
         version = r[R_VERSION]
         self.version = version
         fe = self.frontend
-        self.client_ka = r[R_PERSIST] and fe.keepalive
+        st = self.stream
+        # The backend, and with it what the two proxies decide together (the pair):
+        # the stream's one routing call, skipped without use_backend rules.
+        self.pair = pair = fe.pair if st.router is None else st.route(r, data)
+        self.client_ka = r[R_PERSIST] and fe.keepalive and pair.client_ka
         kind = r[R_BODY]
         flags = r[R_FLAGS]
-        if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or fe.edit_requests:
-            head = self.request_head(r, data, flags, version)
+        if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or pair.edit_requests:
+            head = self.request_head(r, data, flags, version, pair)
             if self.upgrading and not websocket_handshake_ok(parser.headers(data), False):
                 self.reject(400)         # a WebSocket upgrade without its key (HAProxy: 400)
                 return
@@ -248,13 +254,13 @@ class H1Front:
         else:
             self.state = RQ_BODY
             self.deadline = worker.now + fe.t_client
-        self.stream.start(head, r, data, done)
+        st.start(head, r, data, done)
 
-    def request_head(self, r, data, flags, version):
+    def request_head(self, r, data, flags, version, fe):
         """The head to send when the original bytes will not do: hop-by-hop headers to
         drop, HTTP/1.0, an Upgrade, leading empty lines, or a configuration that edits
-        requests (header rules, forwardfor, http-server-close/httpclose)."""
-        fe = self.frontend
+        requests (header rules, forwardfor, http-server-close/httpclose); `fe`: the
+        frontend's Pairing with the request's backend."""
         parser = self.worker.parser
         self.upgrading = upgrading = bool(flags & F_UPGRADE and flags & F_CONN_UPGRADE
                                           and version == 11)
@@ -305,7 +311,7 @@ class H1Front:
         client_ka = (self.client_ka and kind != BODY_CLOSE and self.state == RQ_DONE
                      and not dechunk)
         self.client_ka = client_ka
-        fe = self.frontend
+        fe = self.pair
         if r[R_FLAGS] & F_HOP or not client_ka or version == 10 or fe.response_rules:
             if not client_ka:
                 tail = END_CLOSE

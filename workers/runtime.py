@@ -86,31 +86,19 @@ class BackendRuntime:
         self.keepalive = config.http_keep_alive and not (config.http_server_close or config.httpclose)
 
 
-class FrontendRuntime:
-    """A frontend in one worker: its backend, client-side timeouts and counters."""
+class Pairing:
+    """What a frontend and the backend a request goes to decide together (HAProxy
+    combines both proxies' settings): one per (frontend, backend) pair, made once."""
+
+    __slots__ = ("backend", "client_ka", "forwardfor", "request_rules", "response_rules",
+                 "rewrite_requests", "server_keepalive", "edit_requests")
 
     def __init__(self, config, backend):
-        self.name = config.name
-        self.config = config
         self.backend = backend
-        # router(r, data) -> BackendRuntime for frontends with use_backend rules;
-        # None: every request goes to `backend` (the routing issue builds it).
-        self.router = None
-        self.counters = Counters()
-        self.errorfiles = dict(config.errorfiles)   # status -> whole response (errorfile)
-        self.t_client = _t(config.timeout_client)
-        self.t_http_request = _t(config.timeout_http_request)
-        self.ignore_probes = config.ignore_probes
-        self.idle_close_on_response = config.idle_close_on_response
-        self.maxconn = config.maxconn    # this worker's share, set by the worker
-        self.paused = False              # at its maxconn: its listeners are not watched
-        self.listeners = []              # this worker's listeners of this frontend
-        self.t_keepalive = _t(config.timeout_http_keep_alive)
-        # HAProxy combines the frontend's and the backend's connection mode and the
-        # stronger one wins: httpclose closes both sides after each exchange,
-        # http-server-close only the server side.
         be = backend.config if backend is not None else None
-        self.keepalive = not (config.httpclose or (be is not None and be.httpclose))
+        # The stronger connection mode wins: httpclose (either side) closes both
+        # sides after each exchange, http-server-close only the server side.
+        self.client_ka = not (config.httpclose or (be is not None and be.httpclose))
         # Header edits (slow path, only when configured): request rules run
         # frontend then backend, response rules backend then frontend, and
         # option forwardfor's header goes last, as in HAProxy.
@@ -122,3 +110,37 @@ class FrontendRuntime:
                                  and not (config.http_server_close or config.httpclose))
         # Anything in the configuration that changes every request head.
         self.edit_requests = self.rewrite_requests or not self.server_keepalive
+
+
+class FrontendRuntime:
+    """A frontend in one worker: its backend, client-side timeouts and counters."""
+
+    def __init__(self, config, backend):
+        self.name = config.name
+        self.name_bytes = config.name.encode()      # fe_name, as the rules fetch it
+        self.config = config
+        self.backend = backend           # default_backend (None: use_backend rules only)
+        # router(txn) -> BackendRuntime for a frontend with use_backend rules (the
+        # worker compiles it: proxy/rules/routing.py); None: every request goes to
+        # `backend`.
+        self.router = None
+        self.counters = Counters()
+        self.errorfiles = dict(config.errorfiles)   # status -> whole response (errorfile)
+        self.t_client = _t(config.timeout_client)
+        self.t_http_request = _t(config.timeout_http_request)
+        self.ignore_probes = config.ignore_probes
+        self.idle_close_on_response = config.idle_close_on_response
+        self.maxconn = config.maxconn    # this worker's share, set by the worker
+        self.paused = False              # at its maxconn: its listeners are not watched
+        self.listeners = []              # this worker's listeners of this frontend
+        self.t_keepalive = _t(config.timeout_http_keep_alive)
+        self.keepalive = True            # False once the worker stops: every answer closes
+        self.pairs = {}
+        self.pair = self.pair_for(backend)   # the default backend's
+
+    def pair_for(self, backend):
+        """The Pairing of this frontend with `backend` (made at its first request)."""
+        pair = self.pairs.get(backend)
+        if pair is None:
+            pair = self.pairs[backend] = Pairing(self.config, backend)
+        return pair

@@ -1,12 +1,9 @@
 """The stream: one request/response exchange between a client endpoint and a server.
 
-HAProxy's stream + backend: the backend choice (one routing call), balancing,
-a pooled or new server connection, retries, redispatch and the replay of a
-request whose idle connection died, the backend queue, and the timeouts that
-are the server side's (`timeout queue`, `connect`, `server`). A `Stream` is
-made once per client connection and reset per request (not allocated per
-request); it moves the original head bytes and the parser's result list,
-never a message object.
+HAProxy's stream + backend: the routing call, balancing, a pooled or new server
+connection, retries, redispatch, replay, the backend queue, and the server
+side's timeouts (queue, connect, server). Made once per client connection, reset
+per request; it moves the original head bytes and the parser's result list.
 
 The waist. Neither the client endpoint above nor the server connection below
 is imported here; each talks to the stream, and the stream to them, through a
@@ -34,14 +31,16 @@ fixed set of methods on objects handed over (HAProxy's stconn / mux_ops):
         idle_lost(conn, by_server) (a private connection this stream keeps), and
         re-arms `deadline` (timeout server) on what it reads.
 
-    the worker's tick reads `deadline` and calls the front's on_timeout(now), which
-    hands over to `on_timeout()` here when this deadline is the one due.
+    the worker's tick reads `deadline`; the front's on_timeout(now) hands over to
+    `on_timeout()` here when this deadline is the one due.
 """
 
 from selectors import EVENT_READ, EVENT_WRITE
 
-from _native import M_HEAD, R_METHOD, R_STATUS, R_TARGET_LEN, R_TARGET_OFF
+from _native import M_HEAD, R_METHOD, R_STATUS
 from proxy.http1.rules import IDEMPOTENT, REUSE_NEVER, REUSE_NONE, REUSE_PROVEN, STATUS_CLASS, reuse_scope
+from proxy.rules.txn import Txn
+from workers.balance import request_key
 from workers.h1_back import RS_HEAD
 from workers.pool import worn_out
 from workers.runtime import NEVER
@@ -55,14 +54,15 @@ class Stream:
     """The exchange a client connection carries now (one at a time in HTTP/1)."""
 
     __slots__ = (
-        "worker", "front", "frontend", "fc", "backend", "router", "peer", "sink", "interim",
+        "worker", "front", "frontend", "fc", "backend", "router", "peer", "local", "sink",
+        "interim",
         "keep_server", "conn", "server", "idle", "nreq", "phase", "deadline",
         # the current request
         "replay", "retries", "replayed", "lb_key", "queued_out", "head_req", "req_done",
         "resp_started", "status", "held",
     )
 
-    def __init__(self, worker, front, frontend, peer):
+    def __init__(self, worker, front, frontend, peer, local=None):
         self.worker = worker
         self.front = front
         self.frontend = frontend
@@ -70,10 +70,11 @@ class Stream:
         self.backend = frontend.backend      # default_backend, unless a rule routes elsewhere
         self.router = frontend.router
         self.peer = peer
+        self.local = local       # the frontend's address (only when the frontend routes)
         # The two front methods called per response, bound once.
         self.sink = front.send
         self.interim = front.interim
-        self.keep_server = frontend.server_keepalive
+        self.keep_server = frontend.pair.server_keepalive
         self.conn = None         # the server connection of the exchange in flight
         self.server = None
         self.idle = None         # a private server connection kept between requests
@@ -90,14 +91,25 @@ class Stream:
 
     # ----------------------------------------------------------- from the front
 
+    def route(self, r, data):
+        """The one routing call (only for a frontend with use_backend rules): the
+        backend of this request, by its rules (proxy/rules/routing.py), as the
+        frontend's Pairing with it."""
+        worker = self.worker
+        be = self.router(Txn(worker.world, data, worker.parser, src=self.peer, dst=self.local,
+                             fe_name=self.frontend.name_bytes))
+        self.backend = be
+        pair = self.frontend.pair_for(be)
+        self.keep_server = pair.server_keepalive
+        return pair
+
     def start(self, head, r, data, done):
         """A request head (and the body bytes in hand, all of it when `done`) to send."""
-        router = self.router
-        if router is not None:
-            # The frontend's rules pick the backend (use_backend): the one routing
-            # call, skipped when there are none (the routing issue fills it in).
-            self.backend = router(r, data)
         be = self.backend
+        if be is None:              # no use_backend rule matched, no default_backend: 503
+            self.req_done = done
+            self.answer_error(503, None)
+            return
         method = r[R_METHOD]
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
         self.replay = head if done and method in IDEMPOTENT else None
@@ -107,23 +119,8 @@ class Stream:
         self.replayed = False
         self.status = 0
         if be.lb.needs_key:
-            self.lb_key = self.balance_key(be.lb, r, data)
+            self.lb_key = request_key(be.lb, self.peer, self.worker.parser, data)
         self.dispatch(head, None)
-
-    def balance_key(self, lb, r, data):
-        """What `balance source|uri|hdr(NAME)` hashes for this request (None: not there)."""
-        kind = lb.needs_key
-        if kind == "source":
-            return self.peer[0] if self.peer else None
-        if kind == "uri":
-            r = self.worker.parser.result_all()    # `r` is the hot prefix only
-            off = r[R_TARGET_OFF]
-            return data[off:off + r[R_TARGET_LEN]]
-        name = lb.hdr_name
-        for hname, value in self.worker.parser.headers(data):
-            if hname.lower() == name:
-                return value
-        return None
 
     def body(self, data, done):
         """Request body bytes from the client (the last ones when `done`)."""
@@ -522,17 +519,20 @@ class Stream:
     # ----------------------------------------------------------- timeouts and ends
 
     def answer_error(self, status, counters):
-        """This stream's own answer (`counters`: the server's or the backend's)."""
+        """This stream's own answer (`counters`: the server's or the backend's, None
+        when no backend was chosen)."""
         self.phase = PH_NONE
         self.deadline = NEVER
         self.resp_started = True
         self.status = status
         cls = STATUS_CLASS[status]
         self.fc.hrsp[cls] += 1
-        counters.hrsp[cls] += 1
+        if counters is not None:            # None: no backend was chosen
+            counters.hrsp[cls] += 1
         self.drop_conn()
         # errorfile: the backend's for this status, else the frontend's (HAProxy's order)
-        page = self.backend.errorfiles.get(status)
+        be = self.backend
+        page = be.errorfiles.get(status) if be is not None else None
         self.front.answer(status, page if page is not None
                           else self.frontend.errorfiles.get(status))
 

@@ -9,6 +9,7 @@ import time
 from selectors import EVENT_READ
 
 from _native import BodyDecoder, Parser
+from proxy.rules.txn import World
 from workers.balance import slowstart_weight
 from workers.channel import Channel
 from workers.loop import Selector
@@ -122,9 +123,16 @@ class Worker:
         share = self.share_of
         self.nworkers = nworkers
         self.backends = {b.name: BackendRuntime(b, addrs, share) for b in config.backends}
+        # What the rule engine's fetches read of the worker (nbsrv(BACKEND), proc vars).
+        self.world = World(nbsrv=self.usable_servers, hostname=socket.gethostname().encode(),
+                           pid=os.getpid())
         self.frontends = []
         for fe in config.frontends:
-            self.frontends.append(FrontendRuntime(fe, self.backends.get(fe.default_backend)))
+            default = self.backends.get(fe.default_backend)
+            rt = FrontendRuntime(fe, default)
+            if fe.routes is not None:
+                rt.router = fe.routes.compile(self.backends, default)
+            self.frontends.append(rt)
         by_name = {fe.name: fe for fe in self.frontends}
         self.listeners = [Listener(self, sock, by_name[fe_name]) for sock, fe_name in listeners]
         for lst in self.listeners:
@@ -149,6 +157,11 @@ class Worker:
         self.signals = []
 
     # ----------------------------------------------------------- helpers for sessions
+
+    def usable_servers(self, backend):
+        """nbsrv(BACKEND): how many of its servers are usable now (0: no such backend)."""
+        be = self.backends.get(backend)
+        return sum(1 for s in be.servers if s.usable) if be is not None else 0
 
     def share_of(self, limit):
         """This worker's share of a limit that HAProxy counts per process (server

@@ -239,6 +239,9 @@ class Frontend:
     # connections wait for one more request, answered with Connection: close
     idle_close_on_response: bool = False
     errorfiles: Tuple[Tuple[int, bytes], ...] = ()   # errorfile CODE FILE: (code, response)
+    # use_backend rules (proxy.rules.routing.Routes, compiled at load), None without any;
+    # the worker compiles them against its backends (Routes.compile)
+    routes: Optional[object] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
+from proxy.rules import Acls, Ctx as RuleCtx, RuleError as RulesError
+from proxy.rules.routing import Routes
+
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
 from .lexer import Line, decimal, tokenize
@@ -62,6 +65,9 @@ class _Proxy:
         self.expect_here = False
         self.base = base
         self.file = ""
+        self.acls = None                # proxy.rules.Acls, at the first `acl` line
+        self.routes = None              # proxy.rules.Routes, at the first `use_backend`
+        self.route_lines: List[Tuple[str, int]] = []   # fixed use_backend names, checked at the end
         # A defaults section with http-request/http-response rules may be used by
         # frontends or by backends, not both (HAProxy 2.5+); remember which.
         self.rules_used_by: Optional[str] = None
@@ -133,7 +139,8 @@ class _Parser:
         self.defaults = _Proxy("defaults", "", 0, None)
         self.named_defaults: Dict[str, _Proxy] = {}
         self.proxies: List[_Proxy] = []
-        self.global_ = GlobalSection(ctx, env if env is not None else {})
+        self.env = env if env is not None else {}
+        self.global_ = GlobalSection(ctx, self.env)
         self.errors: List[ConfigError] = []
 
     # ------------------------------------------------------------ driving
@@ -343,6 +350,49 @@ class _Parser:
             px.binds.append(Bind("", 0, lineno, False, path))
             return
         px.binds.extend(Bind(host, port, lineno, defer_accept) for host, port in addrs)
+
+    def rule_ctx(self, px):
+        """What the rule engine needs from around a proxy's rules."""
+        return RuleCtx(env=self.env, backends=None, base_dir=os.path.dirname(
+            os.path.abspath(px.file)) if px.file and px.file != "<string>" else "",
+            proxy=px.kind, phase="req")
+
+    def proxy_acls(self, px):
+        if px.acls is None:
+            px.acls = Acls(self.rule_ctx(px))
+        return px.acls
+
+    def kw_acl(self, px, lineno, args, modifier):
+        """acl NAME CRITERION [flags] [operator] VALUE... (lines of one name are OR'ed)."""
+        if px.kind == "defaults":
+            raise self.ctx.error(lineno, "'acl' not allowed in 'defaults' section")
+        acls = self.proxy_acls(px)
+        before = len(acls.warnings)
+        try:
+            acls.add(args)
+        except RulesError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        for warning in acls.warnings[before:]:
+            self.ctx.warn(lineno, warning)
+
+    def kw_use_backend(self, px, lineno, args, modifier):
+        """use_backend NAME|%[...] [if|unless COND]: the first rule that matches picks the
+        backend, else default_backend (proxy/rules/routing.py)."""
+        self.not_in_defaults(px, lineno, "use_backend")
+        if self.notcap(px, lineno, "use_backend", FE):
+            return
+        acls = self.proxy_acls(px)
+        if px.routes is None:
+            px.routes = Routes(acls, self.rule_ctx(px))
+        before = len(acls.warnings)
+        try:
+            px.routes.add(args)
+        except RulesError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        for warning in acls.warnings[before:]:
+            self.ctx.warn(lineno, warning)
+        if args and "%" not in args[0]:
+            px.route_lines.append((args[0], lineno))
 
     def kw_errorfile(self, px, lineno, args, modifier):
         """errorfile CODE FILE: read and checked now, sent verbatim for CODE."""
@@ -651,10 +701,18 @@ class _Parser:
         for px, fe in built:
             ctx.filename = px.file
             line = px.set_here.get("default_backend", px.line)
+            for name, at in px.route_lines:
+                if name not in names:
+                    close = difflib.get_close_matches(name, sorted(names), n=1)
+                    errors.append(ctx.error(at, "proxy '%s': unable to find required "
+                                            "use_backend: '%s'" % (fe.name, name),
+                                            "did you mean '%s'?" % close[0] if close else
+                                            "declare 'backend %s'" % name))
             if fe.default_backend is None:
-                errors.append(ctx.error(px.line, "frontend '%s' has no default_backend"
-                                        % fe.name, "add 'default_backend NAME' (keepwarm "
-                                        "has no use_backend rules yet)"))
+                if fe.routes is None:
+                    errors.append(ctx.error(px.line, "frontend '%s' has no default_backend"
+                                            % fe.name, "add 'default_backend NAME', or "
+                                            "'use_backend NAME [if COND]' rules"))
             elif fe.default_backend not in names:
                 close = difflib.get_close_matches(fe.default_backend, sorted(names), n=1)
                 errors.append(ctx.error(line, "proxy '%s': unable to find required "
@@ -710,7 +768,7 @@ class _Parser:
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             ignore_probes=v["ignore_probes"],
             idle_close_on_response=v["idle_close_on_response"],
-            errorfiles=tuple(sorted(v["errorfiles"].items())))
+            errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes)
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -760,6 +818,8 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "bind": _Parser.kw_bind,
     "default_backend": _Parser.kw_default_backend,
     "errorfile": _Parser.kw_errorfile,
+    "acl": _Parser.kw_acl,
+    "use_backend": _Parser.kw_use_backend,
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,
