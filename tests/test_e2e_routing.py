@@ -7,6 +7,10 @@ request to the next on one connection. HAProxy 2.6.12 run on the same configurat
 (site() below) sent each of CASES to the same backend, and answered 503 without a
 default_backend (checked by hand, 2026-12-05)."""
 
+import json
+import socket
+from pathlib import Path
+
 import pytest
 
 from support.backend import Reply
@@ -56,6 +60,41 @@ CASES = [
     ("/", {"X-BE": "nowhere"}, "web"),           # no such backend: default_backend
     ("/api/x", {"X-BE": "admin"}, "api"),        # the first matching rule wins
 ]
+
+
+NO_DEFAULT_CASES = [("/api/x", {}, "api"), ("/", {}, None)]
+FIXTURE = Path(__file__).parent / "fixtures" / "haproxy_routing.json"
+
+
+def ask(port, path, headers):
+    """One request on a fresh connection: [status, the backend that answered or None]."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        host = headers.get("Host", "www.example")
+        extra = "".join("%s: %s\r\n" % kv for kv in headers.items() if kv[0] != "Host")
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
+                   % (path, host, extra)).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return [status, body.decode() if status == 200 else None]
+
+
+@pytest.mark.parametrize("default", [True, False], ids=["with_default", "without_default"])
+def test_keepwarm_routes_as_haproxy_recorded(tmp_path, servers, proxy_factory, default):
+    """The same configuration and requests through HAProxy 2.6.12, recorded by
+    tests/fixtures/record_routing.py: keepwarm answers each the same."""
+    recorded = json.loads(FIXTURE.read_text())["with_default" if default else "without_default"]
+    port = free_port()
+    proxy_factory(config=site(port, servers, default=default,
+                              sock=tmp_path / "kw0" / "stats.sock"), bind_ports=[port], nbproc=2)
+    for path, headers, _ in (CASES if default else NO_DEFAULT_CASES):
+        key = "%s %s" % (path, json.dumps(headers, sort_keys=True))
+        assert ask(port, path, headers) == recorded[key], key
 
 
 def test_requests_go_where_the_rules_say_on_one_keepalive_connection(tmp_path, servers,
