@@ -328,7 +328,7 @@ def test_header_rule_errors(line, words):
     "http-request set-header X-A 1 if { path /x }",
     "http-request del-header X-A unless local",
     "http-request del-header X-A -m beg",
-    "http-request redirect location /",
+    "http-request tarpit",
     "http-response set-status 503",
 ])
 def test_header_rule_features_keepwarm_lacks_are_refused_as_not_supported(line):

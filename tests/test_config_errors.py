@@ -91,7 +91,7 @@ def test_keyword_out_of_section():
     "global\n    lua-load /etc/haproxy/x.lua\n",
     "global\n    tune.comp.maxlevel 5\n",
     HEAD + "    stick on src\n",
-    HEAD + "    http-request deny\n",
+    HEAD + "    http-request tarpit\n",
     HEAD + "    http-request set-header X %[src]\n",
     HEAD + "    http-response set-header X y if { status 200 }\n",
     HEAD + "    option originalto\n",

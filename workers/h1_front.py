@@ -105,12 +105,9 @@ class H1Front:
         """A connection just accepted from a `defer-accept` bind, so its request is
         already there: read it at once, then wait in the selector only for what is
         still to come. A client that said `Connection: close` and now waits for its
-        response is not watched at all: nothing more it sends could be used, its
-        last read (linger) happens at close, and a client gone meanwhile is noticed
-        at the send of its response, as without the option. Against registering first, that
-        saves one wakeup per connection and, for such a client, both epoll_ctl
-        calls. (Without defer-accept the request is missing half the time on
-        loopback, and a read that fails costs what it saves.)"""
+        response is not watched at all (its last read, linger, happens at close; a
+        client gone meanwhile is noticed at the send). That saves a wakeup per
+        connection and, for such a client, both epoll_ctl calls."""
         self.on_client(EVENT_READ)
         if self.xprt.events or self.state == CLOSED or not self.reading:
             return           # closed, or registered for what it awaits (a slow write)
@@ -201,6 +198,9 @@ class H1Front:
         # The backend, and with it what the two proxies decide together (the pair):
         # the stream's one routing call, skipped without use_backend rules.
         self.pair = pair = fe.pair if st.router is None else st.route(r, data)
+        if pair.__class__ is tuple:
+            self.rule_answer(pair, r, data, end)
+            return
         self.client_ka = r[R_PERSIST] and fe.keepalive and pair.client_ka
         kind = r[R_BODY]
         flags = r[R_FLAGS]
@@ -255,6 +255,34 @@ class H1Front:
             self.state = RQ_BODY
             self.deadline = worker.now + fe.t_client
         st.start(head, r, data, done)
+
+    def rule_answer(self, answer, r, data, end):
+        """An http-request rule answered (deny, return, redirect): send it; the
+        connection goes on when the request had no body and the client keeps it."""
+        status, page = answer
+        fe = self.frontend
+        self.pair = fe.pair
+        fc = self.fc
+        fc.req_tot += 1
+        fc.hrsp[STATUS_CLASS[status]] += 1
+        self.nreq += 1
+        keep = (r[R_PERSIST] and fe.keepalive and fe.pair.client_ka and r[R_BODY] == BODY_NONE
+                and self.version == 11)
+        if r[R_BODY] == BODY_NONE and end != len(data):
+            self.inbuf = data[end:]          # pipelined behind it
+        if self.client_eof and not self.inbuf:
+            keep = False
+        self.client_ka = keep
+        self.state = RQ_DONE
+        if not keep:
+            page = page.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
+        self.send(page)
+        if self.state == CLOSED:
+            return
+        if keep:
+            self.stream_done()
+        else:
+            self.close_gracefully()
 
     def request_head(self, r, data, flags, version, fe):
         """The head to send when the original bytes will not do: hop-by-hop headers to

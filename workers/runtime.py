@@ -8,6 +8,7 @@ timeouts already turned into seconds. Nothing here does I/O.
 
 from collections import deque
 
+from proxy.config.http_actions import run_actions
 from proxy.config.model import ForwardFor
 from workers.balance import make_balancer
 from workers.counters import Counters
@@ -144,3 +145,27 @@ class FrontendRuntime:
         if pair is None:
             pair = self.pairs[backend] = Pairing(self.config, backend)
         return pair
+
+
+def make_decider(config, default, route, backends):
+    """The routing call of a frontend with request rules: its own `http-request
+    allow|deny|return|redirect` rules first, then use_backend (`route`, or the
+    default backend), then the chosen backend's rules, as HAProxy orders them.
+    `decide(txn)` returns the backend, or the (status, response) a rule answered."""
+    fe_actions = config.request_actions
+    be_actions = {be: be.config.request_actions for be in backends.values()
+                  if be.config.request_actions}
+
+    def decide(txn):
+        if fe_actions:
+            answer = run_actions(fe_actions, txn)
+            if answer is not None:
+                return answer
+        be = route(txn) if route is not None else default
+        actions = be_actions.get(be)
+        if actions:
+            answer = run_actions(actions, txn)
+            if answer is not None:
+                return answer
+        return be
+    return decide

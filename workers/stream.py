@@ -92,12 +92,13 @@ class Stream:
     # ----------------------------------------------------------- from the front
 
     def route(self, r, data):
-        """The one routing call (only for a frontend with use_backend rules): the
-        backend of this request, by its rules (proxy/rules/routing.py), as the
-        frontend's Pairing with it."""
+        """The one routing call (a frontend with rules: runtime.make_decider): the
+        backend's Pairing, or the (status, response) an http-request rule answered."""
         worker = self.worker
         be = self.router(Txn(worker.world, data, worker.parser, src=self.peer, dst=self.local,
                              fe_name=self.frontend.name_bytes))
+        if be.__class__ is tuple:
+            return be                # (status, response): a rule answered it
         self.backend = be
         pair = self.frontend.pair_for(be)
         self.keep_server = pair.server_keepalive
@@ -108,8 +109,7 @@ class Stream:
         be = self.backend
         if be is None:              # no use_backend rule matched, no default_backend: 503
             self.req_done = done
-            self.answer_error(503, None)
-            return
+            return self.answer_error(503, None)
         method = r[R_METHOD]
         # is_replayable(method, kind, done), inlined: a body-less request is always done.
         self.replay = head if done and method in IDEMPOTENT else None

@@ -15,7 +15,7 @@ from workers.channel import Channel
 from workers.loop import Selector
 from workers.h1_back import H1Back
 from workers.h1_front import H1Front
-from workers.runtime import BackendRuntime, FrontendRuntime
+from workers.runtime import BackendRuntime, FrontendRuntime, make_decider
 from workers.stream import serve_queue
 from workers.xprt import Transport
 
@@ -130,8 +130,10 @@ class Worker:
         for fe in config.frontends:
             default = self.backends.get(fe.default_backend)
             rt = FrontendRuntime(fe, default)
-            if fe.routes is not None:
-                rt.router = fe.routes.compile(self.backends, default)
+            route = fe.routes.compile(self.backends, default) if fe.routes is not None else None
+            if route is not None or fe.request_actions or any(
+                    be.config.request_actions for be in self.backends.values()):
+                rt.router = make_decider(fe, default, route, self.backends)
             self.frontends.append(rt)
         by_name = {fe.name: fe for fe in self.frontends}
         self.listeners = [Listener(self, sock, by_name[fe_name]) for sock, fe_name in listeners]

@@ -9,6 +9,7 @@ from typing import List, Optional
 from .model import ForwardFor, HeaderRule
 
 HEADER_ACTIONS = ("set-header", "add-header", "del-header")
+# (allow, deny, return and redirect are compiled by http_actions.py)
 
 # HAProxy 2.6's other actions: known, refused as "not supported yet".
 REQUEST_ACTIONS = frozenset("""
@@ -74,8 +75,8 @@ def parse_header_rule(keyword: str, args: List[str]) -> HeaderRule:
         if extra[0] in ("if", "unless"):
             raise RuleError("%s: conditions ('%s ...') are not supported by keepwarm (yet)"
                             % (label, extra[0]),
-                            "keepwarm has no ACLs yet: rules apply to every message",
-                            unsupported=True)
+                            "header rules apply to every message; allow, deny, return and "
+                            "redirect take conditions", unsupported=True)
         raise RuleError("%s expects 'if' or 'unless' followed by a condition but found "
                         "'%s'" % (label, extra[0]),
                         "quote a value that contains spaces: \"a b\"")

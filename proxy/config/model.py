@@ -200,6 +200,8 @@ class Backend:
     httpclose: bool = False
     http_keep_alive: bool = True
     errorfiles: Tuple[Tuple[int, bytes], ...] = ()   # errorfile CODE FILE: (code, response)
+    # a backend section's http-request allow|deny|return|redirect (after use_backend)
+    request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
 
     def server(self, name: str) -> Server:
         for srv in self.servers:
@@ -242,6 +244,9 @@ class Frontend:
     # use_backend rules (proxy.rules.routing.Routes, compiled at load), None without any;
     # the worker compiles them against its backends (Routes.compile)
     routes: Optional[object] = field(default=None, compare=False)
+    # http-request allow|deny|return|redirect: ((condition or None, action), ...)
+    # (proxy/config/http_actions.py), evaluated before use_backend
+    request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from .addresses import AddressError, parse_bind_address, parse_server_address, u
 from proxy.rules import Acls, Ctx as RuleCtx, RuleError as RulesError
 from proxy.rules.routing import Routes
 
+from .http_actions import ALLOW, compile_action
+
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
 from .lexer import Line, decimal, tokenize
@@ -84,6 +86,7 @@ class _Proxy:
                 "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
+                "request_actions": (),
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -492,6 +495,14 @@ class _Parser:
             raise self.ctx.error(lineno, "'%s' not allowed in anonymous 'defaults' section."
                                  % keyword, "name the section ('defaults NAME') and use "
                                  "'from NAME' where its rules should apply")
+        if keyword == "http-request" and args and args[0] in ("allow", "deny", "return",
+                                                             "redirect"):
+            self.http_action(px, lineno, args, "http-request")
+            return
+        if keyword == "http-request" and any(a[1] is ALLOW for a in px.values["request_actions"]):
+            raise self.ctx.error(lineno, "a header rule after 'http-request allow' is not "
+                                 "supported by keepwarm (yet)", "put header rules before "
+                                 "the allow/deny/return/redirect rules of the section")
         try:
             rule = parse_header_rule(keyword, args)
         except RuleError as exc:
@@ -501,6 +512,18 @@ class _Parser:
             raise self.ctx.error(lineno, str(exc), hint) from None
         key = "request_rules" if keyword == "http-request" else "response_rules"
         px.values[key] = px.values[key] + (rule,)
+
+    def http_action(self, px, lineno, args, keyword):
+        """http-request allow|deny|return|redirect ... [if|unless COND] (and `redirect`)."""
+        try:
+            rule = compile_action(args, self.proxy_acls(px), self.rule_ctx(px), keyword)
+        except RulesError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        px.values["request_actions"] = px.values["request_actions"] + (rule,)
+
+    def kw_redirect(self, px, lineno, args, modifier):
+        """The older `redirect location|prefix|scheme ...` keyword: an http-request redirect."""
+        self.http_action(px, lineno, ["redirect"] + args, "http-request")
 
     def kw_http_request(self, px, lineno, args, modifier):
         self.kw_http_rule(px, lineno, args, modifier, "http-request")
@@ -768,7 +791,8 @@ class _Parser:
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             ignore_probes=v["ignore_probes"],
             idle_close_on_response=v["idle_close_on_response"],
-            errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes)
+            errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes,
+            request_actions=v["request_actions"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -796,7 +820,8 @@ class _Parser:
             retries=v["retries"], redispatch=v["redispatch"],
             redispatch_interval=v["redispatch_interval"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
-            errorfiles=tuple(sorted(v["errorfiles"].items())))
+            errorfiles=tuple(sorted(v["errorfiles"].items())),
+            request_actions=v["request_actions"] if px.kind == "backend" else ())
 
     def warn_timeouts(self, px: _Proxy) -> None:
         missing = []
@@ -820,6 +845,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "errorfile": _Parser.kw_errorfile,
     "acl": _Parser.kw_acl,
     "use_backend": _Parser.kw_use_backend,
+    "redirect": _Parser.kw_redirect,
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,

@@ -1,0 +1,173 @@
+"""`http-request allow|deny|return|redirect` (and the older `redirect` keyword): the rules
+that answer a request themselves, compiled at load into `(condition, action)` pairs.
+
+An action is ALLOW (stop evaluating this section's rules), or a callable
+`action(txn) -> (status, response bytes)`: the whole response, built as HAProxy
+2.6.12 puts it on the wire (measured: status line, `content-length` first, a
+302/303/307 redirect with `cache-control: no-cache`, a 301/308 one without).
+The connection stays open after such an answer when the client's request allows
+it, as HAProxy does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Tuple
+
+from proxy.http1.errors import error_response
+from proxy.rules import RuleError, compile_condition, compile_logformat
+
+ALLOW = "allow"
+REDIRECT_CODES = {301: "Moved Permanently", 302: "Found", 303: "See Other",
+                  307: "Temporary Redirect", 308: "Permanent Redirect"}
+RETURN_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+                  401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  405: "Method Not Allowed", 410: "Gone", 429: "Too Many Requests",
+                  500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _split_condition(words: List[str]) -> Tuple[List[str], List[str]]:
+    for i, w in enumerate(words):
+        if w in ("if", "unless"):
+            return words[:i], words[i:]
+    return words, []
+
+
+def compile_action(words: List[str], acls, ctx, keyword: str = "http-request"):
+    """`words` after `http-request` (or after `redirect` for the older keyword, then
+    starting at location|prefix|scheme): (condition or None, action)."""
+    head, cond_words = _split_condition(words)
+    cond = compile_condition(cond_words, acls, ctx) if cond_words else None
+    kind, args = head[0], head[1:]
+    if kind == "allow":
+        if args:
+            raise RuleError("'%s allow' takes no argument (found '%s')" % (keyword, args[0]))
+        return cond, ALLOW
+    if kind == "deny":
+        return cond, _deny(args, keyword)
+    if kind == "return":
+        return cond, _return(args, ctx, keyword)
+    if kind == "redirect":
+        return cond, _redirect(args, ctx, keyword)
+    raise RuleError("'%s' unknown action '%s'" % (keyword, kind))
+
+
+def _deny(args, keyword):
+    status = 403
+    if args[:1] == ["deny_status"]:
+        if len(args) < 2 or not args[1].isdigit():
+            raise RuleError("'%s deny deny_status' expects a status code" % keyword)
+        status, args = int(args[1]), args[2:]
+    if args:
+        raise RuleError("'%s deny' option '%s' is not supported by keepwarm (yet)"
+                        % (keyword, args[0]), "keepwarm supports 'deny [deny_status N]'")
+    try:
+        page = error_response(status, close=False)
+    except KeyError:
+        raise RuleError("'%s deny deny_status %d': no error page for this status"
+                        % (keyword, status), "use 400, 403, 405, 408, 413, 429, 500, "
+                        "501, 502, 503 or 504") from None
+    return lambda txn: (status, page)
+
+
+def _return(args, ctx, keyword):
+    status, ctype, body, fmt, headers = 200, None, b"", None, []
+    i = 0
+    while i < len(args):
+        opt = args[i]
+        val = args[i + 1] if i + 1 < len(args) else None
+        if val is None and opt != "default-errorfiles":
+            raise RuleError("'%s return %s' expects a value" % (keyword, opt))
+        if opt == "status":
+            if not val.isdigit() or not 200 <= int(val) <= 599:
+                raise RuleError("'%s return status' expects a status code (200-599)" % keyword)
+            status = int(val)
+        elif opt == "content-type":
+            ctype = val
+        elif opt == "string":
+            body = val.encode()
+        elif opt == "lf-string":
+            fmt = compile_logformat(val, ctx, mode="http")
+        elif opt == "hdr":
+            if i + 2 >= len(args):
+                raise RuleError("'%s return hdr' expects a name and a value" % keyword)
+            headers.append((val.encode(), args[i + 2].encode()))
+            i += 1
+        else:
+            raise RuleError("'%s return' option '%s' is not supported by keepwarm (yet)"
+                            % (keyword, opt), "keepwarm supports status, content-type, "
+                            "string, lf-string and hdr")
+        i += 2
+    if (body or fmt is not None) and ctype is None:
+        raise RuleError("'%s return': a body needs a 'content-type'" % keyword)
+    reason = RETURN_REASONS.get(status, "")
+    extra = b"".join(b"%s: %s\r\n" % kv for kv in headers)
+    ctype_line = b"content-type: %s\r\n" % ctype.encode() if ctype else b""
+
+    def build(payload):
+        return (b"HTTP/1.1 %d %s\r\ncontent-length: %d\r\n%s%s\r\n"
+                % (status, reason.encode(), len(payload), ctype_line, extra) + payload)
+
+    if fmt is None:
+        whole = build(body)
+        return lambda txn: (status, whole)
+    return lambda txn: (status, build(fmt(txn)))
+
+
+def _redirect(args, ctx, keyword):
+    if not args or args[0] not in ("location", "prefix", "scheme") or len(args) < 2:
+        raise RuleError("'%s redirect' expects 'location', 'prefix' or 'scheme' and a value"
+                        % keyword, "e.g. '%s redirect scheme https'" % keyword)
+    how, target = args[0], args[1]
+    code, drop_query, append_slash = 302, False, False
+    rest = args[2:]
+    i = 0
+    while i < len(rest):
+        opt = rest[i]
+        if opt == "code":
+            if i + 1 >= len(rest) or not rest[i + 1].isdigit() \
+                    or int(rest[i + 1]) not in REDIRECT_CODES:
+                raise RuleError("'%s redirect code' expects 301, 302, 303, 307 or 308" % keyword)
+            code = int(rest[i + 1])
+            i += 2
+        elif opt == "drop-query":
+            drop_query, i = True, i + 1
+        elif opt == "append-slash":
+            append_slash, i = True, i + 1
+        else:
+            raise RuleError("'%s redirect' option '%s' is not supported by keepwarm (yet)"
+                            % (keyword, opt), "keepwarm supports code, drop-query and "
+                            "append-slash")
+    fmt = compile_logformat(target, ctx, mode="http") if how == "location" else None
+    fixed = target.encode()
+    head = b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nlocation: " % (code,
+                                                                   REDIRECT_CODES[code].encode())
+    tail = b"\r\ncache-control: no-cache\r\n\r\n" if code in (302, 303, 307) else b"\r\n\r\n"
+
+    def where(txn):
+        if fmt is not None:
+            return fmt(txn)
+        path = txn.path or b"/"
+        if append_slash and not path.endswith(b"/"):
+            path += b"/"
+        query = txn.query
+        rest = path if drop_query or not query else path + b"?" + query
+        if how == "prefix":
+            return (fixed.rstrip(b"/") if fixed != b"/" else b"") + rest
+        host = txn.index().get(b"host", [b""])[0]
+        return fixed + b"://" + host + rest
+
+    return lambda txn: (code, head + where(txn) + tail)
+
+
+def run_actions(actions, txn) -> Optional[Tuple[int, bytes]]:
+    """Evaluate one section's actions in order: the answer of the first answering
+    one, or None (none matched, or an `allow` ended them)."""
+    for cond, action in actions:
+        if cond is None or cond(txn):
+            if action is ALLOW:
+                return None
+            return action(txn)
+    return None
+
+
+Action = Tuple[Optional[Callable], object]
