@@ -323,10 +323,10 @@ def test_header_rule_errors(line, words):
 
 
 @pytest.mark.parametrize("line", [
-    "http-request set-header X-Client %[src]",
-    "http-request add-header X-Client %ci",
-    "http-request set-header X-A 1 if { path /x }",
-    "http-request del-header X-A unless local",
+    "http-request set-path /x",
+    "http-request replace-header X-A a b",
+    "http-request tarpit",
+    "http-response deny",
     "http-request del-header X-A -m beg",
     "http-request tarpit",
     "http-response set-status 503",

@@ -19,10 +19,10 @@ from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
     BODY_DONE, ERROR_STATUS, F_CONN_UPGRADE, F_HOP, F_UPGRADE, R_BODY, R_BODY_LEN, R_END,
-    R_FLAGS, R_METHOD_OFF, R_PERSIST, R_VERDICT, R_VERSION,
+    R_FLAGS, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
 )
 from proxy.http1.errors import error_response
-from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, forwarded_for
+from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, edit_request, edit_response
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, STATUS_CLASS, websocket_handshake_ok,
 )
@@ -97,8 +97,7 @@ class H1Front:
         self.reading = True
         self.xprt.set_events(EVENT_READ | EVENT_WRITE if self.xprt.out else EVENT_READ)
 
-    def watch(self):
-        """A connection just accepted: wait for its request."""
+    def watch(self):                    # a connection just accepted: wait for its request
         self.xprt.set_events(EVENT_READ)
 
     def start(self):
@@ -202,6 +201,8 @@ class H1Front:
             self.rule_answer(pair, r, data, end)
             return
         self.client_ka = r[R_PERSIST] and fe.keepalive and pair.client_ka
+        if pair.dynamic_responses and st.router is None:
+            st.new_txn(data)                # the response's rules read it
         kind = r[R_BODY]
         flags = r[R_FLAGS]
         if flags & F_HOP or version == 10 or r[R_METHOD_OFF] or pair.edit_requests:
@@ -257,8 +258,7 @@ class H1Front:
         st.start(head, r, data, done)
 
     def rule_answer(self, answer, r, data, end):
-        """An http-request rule answered (deny, return, redirect): send it; the
-        connection goes on when the request had no body and the client keeps it."""
+        """An http-request rule answered (deny, return, redirect): send it, go on if we can."""
         status, page = answer
         fe = self.frontend
         self.pair = fe.pair
@@ -299,8 +299,8 @@ class H1Front:
         # server for: an upgrading request keeps it and says so in Connection.
         head = parser.strip_hop(data, upgrading)
         if fe.rewrite_requests:
-            extra = forwarded_for(head, fe.forwardfor, self.peer[0] if self.peer else None)
-            head = apply_rules(head, fe.request_rules, extra)
+            head = edit_request(head, fe, self.peer[0] if self.peer else None,
+                                lambda: self.stream.request_txn(data))
         if upgrading:
             return head + END_UPGRADE
         if not fe.server_keepalive:
@@ -355,7 +355,7 @@ class H1Front:
                 return None
             head = parser.strip_hop(data)
             if fe.response_rules:
-                head = apply_rules(head, fe.response_rules)
+                head = edit_response(head, fe, self.stream.txn, r[R_STATUS], data, parser)
             if dechunk:
                 head = apply_rules(head, DROP_TE)
                 self.dechunk = dec = self.worker.new_body_decoder()

@@ -8,7 +8,7 @@ timeouts already turned into seconds. Nothing here does I/O.
 
 from collections import deque
 
-from proxy.config.http_actions import run_actions
+from proxy.config.http_actions import DynamicRule, run_actions
 from proxy.config.model import ForwardFor
 from workers.balance import make_balancer
 from workers.counters import Counters
@@ -92,7 +92,8 @@ class Pairing:
     combines both proxies' settings): one per (frontend, backend) pair, made once."""
 
     __slots__ = ("backend", "client_ka", "forwardfor", "request_rules", "response_rules",
-                 "rewrite_requests", "server_keepalive", "edit_requests")
+                 "rewrite_requests", "server_keepalive", "edit_requests", "dynamic_requests",
+                 "dynamic_responses")
 
     def __init__(self, config, backend):
         self.backend = backend
@@ -107,6 +108,9 @@ class Pairing:
         self.request_rules = config.request_rules + (be.request_rules if be else ())
         self.response_rules = (be.response_rules if be else ()) + config.response_rules
         self.rewrite_requests = bool(self.forwardfor or self.request_rules)
+        # Rules with a condition or a log-format value: resolved per message (a Txn).
+        self.dynamic_requests = any(r.__class__ is DynamicRule for r in self.request_rules)
+        self.dynamic_responses = any(r.__class__ is DynamicRule for r in self.response_rules)
         self.server_keepalive = (backend is not None and backend.keepalive
                                  and not (config.http_server_close or config.httpclose))
         # Anything in the configuration that changes every request head.

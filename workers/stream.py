@@ -55,7 +55,7 @@ class Stream:
 
     __slots__ = (
         "worker", "front", "frontend", "fc", "backend", "router", "peer", "local", "sink",
-        "interim",
+        "interim", "txn",
         "keep_server", "conn", "server", "idle", "nreq", "phase", "deadline",
         # the current request
         "replay", "retries", "replayed", "lb_key", "queued_out", "head_req", "req_done",
@@ -71,6 +71,7 @@ class Stream:
         self.router = frontend.router
         self.peer = peer
         self.local = local       # the frontend's address (only when the frontend routes)
+        self.txn = None          # the rule engine's view of the request (only with rules)
         # The two front methods called per response, bound once.
         self.sink = front.send
         self.interim = front.interim
@@ -94,15 +95,24 @@ class Stream:
     def route(self, r, data):
         """The one routing call (a frontend with rules: runtime.make_decider): the
         backend's Pairing, or the (status, response) an http-request rule answered."""
-        worker = self.worker
-        be = self.router(Txn(worker.world, data, worker.parser, src=self.peer, dst=self.local,
-                             fe_name=self.frontend.name_bytes))
+        be = self.router(self.new_txn(data))
         if be.__class__ is tuple:
             return be                # (status, response): a rule answered it
         self.backend = be
         pair = self.frontend.pair_for(be)
         self.keep_server = pair.server_keepalive
         return pair
+
+    def new_txn(self, data):
+        """The rule engine's view of the request just parsed in `data` (kept in `txn`
+        for the response's rules)."""
+        worker = self.worker
+        self.txn = txn = Txn(worker.world, data, worker.parser, src=self.peer,
+                             dst=self.local, fe_name=self.frontend.name_bytes)
+        return txn
+
+    def request_txn(self, data):        # this request's view: route()'s, else a new one
+        return self.txn if self.router is not None else self.new_txn(data)
 
     def start(self, head, r, data, done):
         """A request head (and the body bytes in hand, all of it when `done`) to send."""
@@ -141,8 +151,7 @@ class Stream:
             self.front.pause()
 
     def hold(self):
-        """The client does not take what we send as fast as it comes: stop reading
-        the server (and its timeout) until the client drains (`unhold`)."""
+        """A slow client: stop reading the server (and its timeout) until `unhold`."""
         conn = self.conn
         if conn is not None:
             self.held = True
@@ -162,8 +171,7 @@ class Stream:
     # ----------------------------------------------------------- server choice and sending
 
     def dispatch(self, out, exclude, server=None):
-        """Send `out` (head and the body bytes in hand) to a server of the backend
-        (the one the balancer picks, unless the queue already chose `server`)."""
+        """Send `out` (head, body bytes in hand) to the balancer's server (or `server`)."""
         be = self.backend
         worker = self.worker
         conn = self.idle
@@ -263,8 +271,7 @@ class Stream:
                 self.front.resume()      # e.g. a pipelined request whose body was held
 
     def enqueue(self, out):
-        """Every usable server is at its maxconn: wait in the backend queue for
-        `timeout queue` at most (then 503), as HAProxy does."""
+        """Every usable server at its maxconn: wait in the queue for `timeout queue` (503)."""
         be = self.backend
         if be.maxqueue and len(be.queue) >= be.maxqueue:
             be.counters.req_tot += 1
@@ -309,13 +316,11 @@ class Stream:
 
     # ----------------------------------------------------------- from the server connection
 
-    def connected(self):
-        """The connect() in progress succeeded."""
+    def connected(self):                 # the connect() in progress succeeded
         self.deadline = self.worker.now + self.backend.t_server if self.req_done else NEVER
 
     def request_flushed(self, conn):
-        """What waited to go to the server went: read it again (unless the client
-        is slow), and take more of the request body."""
+        """What waited for the server went: read it (unless held), take more body."""
         conn.xprt.set_events(0 if self.held else EVENT_READ)
         if not self.req_done:
             self.front.resume()
@@ -451,9 +456,7 @@ class Stream:
         self.answer_error(502, self.server.counters)
 
     def bad_body(self, head_pending):
-        """The response body's framing broke. While its head is still in hand the
-        client can get a clean 502 (counted instead of the announced status);
-        after that, the client's connection is cut."""
+        """Bad body framing: a clean 502 while the head is still in hand, else a cut."""
         if head_pending:
             cls = STATUS_CLASS[self.status]
             self.fc.hrsp[cls] -= 1
@@ -465,8 +468,7 @@ class Stream:
         self.front.abort()
 
     def idle_lost(self, conn, by_server):
-        """The private connection kept between requests closes (the server closed it,
-        or it went out of service)."""
+        """The private connection kept between requests closes (server closed, or DOWN)."""
         self.take_own_idle()
         if by_server:
             conn.server.counters.idle_srv_closed += 1
@@ -474,13 +476,11 @@ class Stream:
 
     # ----------------------------------------------------------- retries
 
-    def may_retry(self, event):
-        """`retries` left and `retry-on` covering `event` (a keyword, or a status code)?"""
+    def may_retry(self, event):          # retries left, and retry-on covers `event`?
         return self.retries > 0 and event in self.backend.retry_on
 
     def retry(self, out):
-        """Send the request again on a new connection: to the same server, or, with
-        `option redispatch`, to another one on the last retry (or every Nth)."""
+        """Again on a new connection: the same server, or another (redispatch)."""
         be = self.backend
         self.retries -= 1
         self.replayed = True

@@ -171,3 +171,22 @@ def run_actions(actions, txn) -> Optional[Tuple[int, bytes]]:
 
 
 Action = Tuple[Optional[Callable], object]
+
+
+class DynamicRule:
+    """A header rule with a condition or a log-format value (`http-request set-header
+    X-Client %[src] if !local`): resolved per message into the (action, name, value)
+    form `proxy.http1.rewrite.apply_rules` applies; None when its condition fails."""
+
+    __slots__ = ("action", "name", "value", "cond", "fmt")
+
+    def __init__(self, action, name, value, cond, fmt):
+        self.action, self.name, self.value, self.cond, self.fmt = action, name, value, cond, fmt
+
+    def resolve(self, txn):
+        if self.cond is not None and not self.cond(txn):
+            return None
+        if self.fmt is None:
+            return (self.action, self.name, self.value)
+        return (self.action, self.name, self.fmt(txn).decode("latin-1"))
+

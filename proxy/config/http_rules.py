@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import List, Optional
 
-from .model import ForwardFor, HeaderRule
+from .model import ForwardFor
 
 HEADER_ACTIONS = ("set-header", "add-header", "del-header")
 # (allow, deny, return and redirect are compiled by http_actions.py)
@@ -42,8 +42,10 @@ class RuleError(ValueError):
         self.unsupported = unsupported
 
 
-def parse_header_rule(keyword: str, args: List[str]) -> HeaderRule:
-    """``http-request|http-response <action> <name> [<value>]`` -> (action, name, value)."""
+def parse_header_rule(keyword: str, args: List[str], dynamic: bool = False):
+    """``http-request|http-response <action> <name> [<value>]`` -> (action, name, value);
+    with `dynamic`, a condition and a log-format value are allowed and the result is
+    (action, name, value, condition words) for the caller to compile."""
     if not args:
         raise RuleError("'%s' expects an action" % keyword,
                         "keepwarm supports %s" % ", ".join(HEADER_ACTIONS))
@@ -71,6 +73,10 @@ def parse_header_rule(keyword: str, args: List[str]) -> HeaderRule:
     if action == "del-header" and words and extra[:1] == ["-m"]:
         raise RuleError("%s: '-m' matching methods are not supported by keepwarm (yet)"
                         % label, "delete one header name per rule", unsupported=True)
+    if extra and dynamic and extra[0] in ("if", "unless"):
+        cond_words, extra = extra, []
+    else:
+        cond_words = []
     if extra:
         if extra[0] in ("if", "unless"):
             raise RuleError("%s: conditions ('%s ...') are not supported by keepwarm (yet)"
@@ -83,12 +89,14 @@ def parse_header_rule(keyword: str, args: List[str]) -> HeaderRule:
     value = None
     if nvalues == 2:
         value = words[1]
-        if "%" in value:
+        if "%" in value and not dynamic:
             raise RuleError("%s: log-format expressions ('%%[...]', '%%ci', ...) in values "
                             "are not supported by keepwarm (yet)" % label,
                             "write a constant value", unsupported=True)
         if any(c in value for c in "\r\n\0"):
             raise RuleError("%s: a header value may not contain CR, LF or NUL" % label)
+    if dynamic:
+        return (action, name, value, cond_words)
     return (action, name, value)
 
 

@@ -17,10 +17,11 @@ from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
-from proxy.rules import Acls, Ctx as RuleCtx, RuleError as RulesError
+from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
+                         compile_logformat)
 from proxy.rules.routing import Routes
 
-from .http_actions import ALLOW, compile_action
+from .http_actions import ALLOW, DynamicRule, compile_action
 
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
@@ -504,12 +505,26 @@ class _Parser:
                                  "supported by keepwarm (yet)", "put header rules before "
                                  "the allow/deny/return/redirect rules of the section")
         try:
-            rule = parse_header_rule(keyword, args)
+            action, name, value, cond_words = parse_header_rule(keyword, args, dynamic=True)
         except RuleError as exc:
             hint = exc.hint
             if exc.unsupported:
                 hint = "%s; %s" % (hint, UNSUPPORTED_HINT) if hint else UNSUPPORTED_HINT
             raise self.ctx.error(lineno, str(exc), hint) from None
+        if not cond_words and (value is None or "%" not in value):
+            rule = (action, name, value)          # a constant rule: applied as bytes
+        else:
+            # A condition or a log-format value: compiled now, resolved per message.
+            ctx = self.rule_ctx(px).replace(
+                phase="req" if keyword == "http-request" else "res")
+            try:
+                cond = compile_condition(cond_words, self.proxy_acls(px), ctx) \
+                    if cond_words else None
+                fmt = compile_logformat(value, ctx, mode="http") \
+                    if value is not None and "%" in value else None
+            except RulesError as exc:
+                raise self.ctx.error(lineno, exc.message, exc.hint) from None
+            rule = DynamicRule(action, name, value, cond, fmt)
         key = "request_rules" if keyword == "http-request" else "response_rules"
         px.values[key] = px.values[key] + (rule,)
 

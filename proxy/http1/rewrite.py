@@ -45,3 +45,38 @@ def forwarded_for(head, forwardfor, client_ip):
     if forwardfor.if_none and has_header(head, name):
         return ()
     return ((name, client_ip.encode("ascii")),)
+
+
+def resolve_rules(rules, txn):
+    """Header rules as they apply to this message, in order: a constant rule is an
+    (action, name, value) tuple; any other has `resolve(txn)` (a condition, a
+    log-format value: proxy/config/http_actions.py), None when it does not apply."""
+    out = []
+    for rule in rules:
+        if rule.__class__ is not tuple:
+            rule = rule.resolve(txn)
+            if rule is None:
+                continue
+        out.append(rule)
+    return out
+
+
+def edit_request(head, pair, client_ip, txn):
+    """A request head (strip_hop form) after the header rules and forwardfor of
+    `pair` (a frontend and its backend); `txn()` gives the rule engine's view of the
+    request, asked for only when a rule needs it."""
+    extra = forwarded_for(head, pair.forwardfor, client_ip)
+    rules = pair.request_rules
+    if pair.dynamic_requests:
+        rules = resolve_rules(rules, txn())
+    return apply_rules(head, rules, extra)
+
+
+def edit_response(head, pair, txn, status, data, parser):
+    """A response head after the response rules of `pair`; `txn` is the request's
+    view, given the response (`status`, `data`, the `parser` that parsed it)."""
+    rules = pair.response_rules
+    if pair.dynamic_responses:
+        txn.set_response(status, data, parser)
+        rules = resolve_rules(rules, txn)
+    return apply_rules(head, rules)
