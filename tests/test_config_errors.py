@@ -94,7 +94,7 @@ def test_keyword_out_of_section():
     HEAD + "    http-request tarpit\n",
     HEAD + "    http-request set-path /x\n",
     HEAD + "    http-response set-status 503\n",
-    HEAD + "    option originalto\n",
+    HEAD + "    option splice-auto\n",
     HEAD + "    timeout tarpit 1s\n",
     HEAD + "    server s 127.0.0.1:1 track other/s\n",
     HEAD + "    balance url_param id\n",

@@ -267,7 +267,7 @@ class H1Front:
         fc.hrsp[STATUS_CLASS[status]] += 1
         self.nreq += 1
         keep = (r[R_PERSIST] and fe.keepalive and fe.pair.client_ka and r[R_BODY] == BODY_NONE
-                and self.version == 11)
+                and self.version == 11 and b"content-length:" in page[:page.find(b"\r\n\r\n")])
         if r[R_BODY] == BODY_NONE and end != len(data):
             self.inbuf = data[end:]          # pipelined behind it
         if self.client_eof and not self.inbuf:
@@ -300,7 +300,7 @@ class H1Front:
         head = parser.strip_hop(data, upgrading)
         if fe.rewrite_requests:
             head = edit_request(head, fe, self.peer[0] if self.peer else None,
-                                lambda: self.stream.request_txn(data))
+                                lambda: self.stream.request_txn(data), self.xprt.sock)
         if upgrading:
             return head + END_UPGRADE
         if not fe.server_keepalive:

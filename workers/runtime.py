@@ -91,7 +91,8 @@ class Pairing:
     """What a frontend and the backend a request goes to decide together (HAProxy
     combines both proxies' settings): one per (frontend, backend) pair, made once."""
 
-    __slots__ = ("backend", "client_ka", "forwardfor", "request_rules", "response_rules",
+    __slots__ = ("backend", "client_ka", "forwardfor", "originalto", "request_rules",
+                 "response_rules",
                  "rewrite_requests", "server_keepalive", "edit_requests", "dynamic_requests",
                  "dynamic_responses")
 
@@ -105,9 +106,10 @@ class Pairing:
         # frontend then backend, response rules backend then frontend, and
         # option forwardfor's header goes last, as in HAProxy.
         self.forwardfor = ForwardFor.combine(config.forwardfor, be.forwardfor if be else None)
+        self.originalto = ForwardFor.combine(config.originalto, be.originalto if be else None)
         self.request_rules = config.request_rules + (be.request_rules if be else ())
         self.response_rules = (be.response_rules if be else ()) + config.response_rules
-        self.rewrite_requests = bool(self.forwardfor or self.request_rules)
+        self.rewrite_requests = bool(self.forwardfor or self.originalto or self.request_rules)
         # Rules with a condition or a log-format value: resolved per message (a Txn).
         self.dynamic_requests = any(r.__class__ is DynamicRule for r in self.request_rules)
         self.dynamic_responses = any(r.__class__ is DynamicRule for r in self.response_rules)

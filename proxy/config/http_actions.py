@@ -190,3 +190,17 @@ class DynamicRule:
             return (self.action, self.name, self.value)
         return (self.action, self.name, self.fmt(txn).decode("latin-1"))
 
+
+MONITOR_PAGE = (b"HTTP/1.1 200 OK\r\ncontent-length: 62\r\ncache-control: no-cache\r\n"
+                b"content-type: text/html\r\n\r\n"
+                b"<html><body><h1>200 OK</h1>\nkeepwarm is ready.\n</body></html>\n")
+
+
+def monitor_action(uri, page=None):
+    """`monitor-uri URI` as the first of a frontend's actions: a request whose target is
+    exactly URI gets 200 (HAProxy's page layout, or `errorfile 200`'s `page`)."""
+    if uri is None:
+        return ()
+    target = uri.encode()
+    answer = (200, page if page else MONITOR_PAGE)
+    return ((lambda txn: txn.target == target, lambda txn: answer),)

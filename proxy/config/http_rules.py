@@ -100,9 +100,10 @@ def parse_header_rule(keyword: str, args: List[str], dynamic: bool = False):
     return (action, name, value)
 
 
-def parse_forwardfor(args: List[str]) -> ForwardFor:
-    """``option forwardfor [except <network>] [header <name>] [if-none]``."""
-    header = "X-Forwarded-For"
+def parse_forwardfor(args: List[str], option: str = "forwardfor") -> ForwardFor:
+    """``option forwardfor [except <network>] [header <name>] [if-none]``, or
+    ``option originalto [except <network>] [header <name>]`` (`option`)."""
+    header = "X-Forwarded-For" if option == "forwardfor" else "X-Original-To"
     nets = ()
     if_none = False
     i = 0
@@ -113,22 +114,23 @@ def parse_forwardfor(args: List[str]) -> ForwardFor:
             try:
                 nets = (ipaddress.ip_network(raw, strict=False),)
             except ValueError:
-                raise RuleError("'option forwardfor except' expects <address>[/mask] as "
-                                "argument.", "e.g. 'except 127.0.0.0/8'") from None
+                raise RuleError("'option %s except' expects <address>[/mask] as "
+                                "argument." % option, "e.g. 'except 127.0.0.0/8'") from None
             i += 2
         elif word == "header":
             if i + 1 >= len(args):
-                raise RuleError("'option forwardfor header' expects <header_name> as "
-                                "argument.")
+                raise RuleError("'option %s header' expects <header_name> as "
+                                "argument." % option)
             header = args[i + 1]
             if not _TOKEN.fullmatch(header):
-                raise RuleError("'option forwardfor header': '%s' is not a valid header "
-                                "name" % header)
+                raise RuleError("'option %s header': '%s' is not a valid header "
+                                "name" % (option, header))
             i += 2
-        elif word == "if-none":
+        elif word == "if-none" and option == "forwardfor":
             if_none = True
             i += 1
         else:
-            raise RuleError("'option forwardfor' only supports optional values: 'except', "
-                            "'header' and 'if-none'.")
+            raise RuleError("'option %s' only supports optional values: 'except', "
+                            "'header'%s." % (option, " and 'if-none'" if option == "forwardfor"
+                                             else ""))
     return ForwardFor(header=header, except_nets=nets, if_none=if_none)

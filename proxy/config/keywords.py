@@ -59,7 +59,7 @@ errorfile errorfiles errorloc errorloc302 errorloc303 error-log-format filter
 force-persist fullconn grace hash-balance-factor http-after-response
 http-error http-send-name-header id ignore-persist
 load-server-state-from-file log-format log-format-sd log-tag
-max-keep-alive-queue monitor monitor-fail monitor-net monitor-uri persist
+max-keep-alive-queue monitor monitor-fail monitor-net persist
 rate-limit redirect server-state-file-name server-template source
 srvtcpka-cnt srvtcpka-idle srvtcpka-intvl stats stick stick-table tcp-check
 tcp-request tcp-response unique-id-format unique-id-header use-fcgi-app
@@ -72,7 +72,7 @@ checkcache clitcpka contstats disable-h2-upgrade external-check
 h1-case-adjust-bogus-client h1-case-adjust-bogus-server http-buffer-request
 http-no-delay http-pretend-keepalive
 http-restrict-req-hdr-names http-use-proxy-header idle-close-on-response
-independent-streams ldap-check mysql-check nolinger originalto persist
+independent-streams ldap-check mysql-check nolinger persist
 pgsql-check prefer-last-server redis-check smtpchk socket-stats splice-auto
 splice-request splice-response spop-check srvtcpka ssl-hello-chk tcp-check
 tcp-smart-accept tcp-smart-connect tcpka transparent

@@ -184,6 +184,7 @@ class Backend:
     allbackups: bool = False
     retry_on: FrozenSet[str] = DEFAULT_RETRY_ON
     forwardfor: Optional[ForwardFor] = None
+    originalto: Optional[ForwardFor] = None     # option originalto: X-Original-To
     request_rules: Tuple[HeaderRule, ...] = ()
     response_rules: Tuple[HeaderRule, ...] = ()
     http_reuse: str = "safe"
@@ -229,6 +230,7 @@ class Frontend:
     timeout_http_request: Optional[float] = None
     timeout_http_keep_alive: Optional[float] = None
     forwardfor: Optional[ForwardFor] = None
+    originalto: Optional[ForwardFor] = None     # option originalto: X-Original-To
     request_rules: Tuple[HeaderRule, ...] = ()
     response_rules: Tuple[HeaderRule, ...] = ()
     http_server_close: bool = False

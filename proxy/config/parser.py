@@ -21,7 +21,7 @@ from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_
                          compile_logformat)
 from proxy.rules.routing import Routes
 
-from .http_actions import ALLOW, DynamicRule, compile_action
+from .http_actions import ALLOW, DynamicRule, compile_action, monitor_action
 
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
@@ -84,7 +84,8 @@ class _Proxy:
                 "retries": 3, "redispatch": False, "redispatch_interval": -1,
                 "http_mode": KAL, "balance_args": BalanceArgs(), "hash_type": "map-based",
                 "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
-                "retry_on": DEFAULT_RETRY_ON, "forwardfor": None,
+                "retry_on": DEFAULT_RETRY_ON, "forwardfor": None, "originalto": None,
+                "monitor_uri": None,
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
                 "request_actions": (),
@@ -398,6 +399,15 @@ class _Parser:
         if args and "%" not in args[0]:
             px.route_lines.append((args[0], lineno))
 
+    def kw_monitor_uri(self, px, lineno, args, modifier):
+        """monitor-uri URI: a request for exactly URI gets 200 (or `errorfile 200`),
+        before any http-request rule, and never reaches a server."""
+        if self.notcap(px, lineno, "monitor-uri", FE):
+            return
+        if len(args) != 1:
+            raise self.ctx.error(lineno, "'monitor-uri' expects an URI", "e.g. 'monitor-uri /ready'")
+        px.values["monitor_uri"] = args[0]
+
     def kw_errorfile(self, px, lineno, args, modifier):
         """errorfile CODE FILE: read and checked now, sent verbatim for CODE."""
         ctx = self.ctx
@@ -650,7 +660,7 @@ class _Parser:
             else:
                 px.values[key] = modifier != "no"
             return
-        if modifier and opt in ("httpchk", "forwardfor") + tuple(keywords.LOG_OPTIONS - {
+        if modifier and opt in ("httpchk", "forwardfor", "originalto") + tuple(keywords.LOG_OPTIONS - {
                 "dontlognull", "dontlog-normal", "log-health-checks",
                 "log-separate-errors", "logasap"}):
             raise ctx.error(lineno, "negation/default is not supported for option '%s'" % opt)
@@ -664,9 +674,9 @@ class _Parser:
             if warning:
                 ctx.warn(lineno, warning)
             return
-        if opt == "forwardfor":
+        if opt in ("forwardfor", "originalto"):
             try:
-                px.values["forwardfor"] = parse_forwardfor(rest)
+                px.values[opt] = parse_forwardfor(rest, opt)
             except RuleError as exc:
                 raise ctx.error(lineno, str(exc), exc.hint) from None
             return
@@ -683,7 +693,7 @@ class _Parser:
             raise ctx.error(lineno, "'option %s' is not supported by keepwarm (yet)" % opt,
                             UNSUPPORTED_HINT)
         known = {KAL, SCL, CLO, "redispatch", "httpchk",
-                 "forwardfor"} | set(SWITCH_OPTIONS) | keywords.LOG_OPTIONS
+                 "forwardfor", "originalto"} | set(SWITCH_OPTIONS) | keywords.LOG_OPTIONS
         close = difflib.get_close_matches(opt, sorted(known), n=1, cutoff=0.6)
         raise ctx.error(lineno, "unknown option '%s' in '%s' section" % (opt, px.label),
                         "did you mean 'option %s'?" % close[0] if close else None)
@@ -801,13 +811,15 @@ class _Parser:
             name=px.name, line=px.line, binds=tuple(px.binds), default_backend=default_backend,
             maxconn=v["maxconn"] or global_.maxconn, timeout_client=client,
             timeout_http_request=request, timeout_http_keep_alive=keep_alive,
-            forwardfor=v["forwardfor"], request_rules=v["request_rules"],
+            forwardfor=v["forwardfor"], originalto=v["originalto"],
+            request_rules=v["request_rules"],
             response_rules=v["response_rules"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             ignore_probes=v["ignore_probes"],
             idle_close_on_response=v["idle_close_on_response"],
             errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes,
-            request_actions=v["request_actions"])
+            request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200))
+            + v["request_actions"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -826,6 +838,7 @@ class _Parser:
             balance_args=v["balance_args"], hash_type=v["hash_type"],
             hash_function=v["hash_function"], hash_avalanche=v["hash_avalanche"],
             allbackups=v["allbackups"], retry_on=v["retry_on"], forwardfor=v["forwardfor"],
+            originalto=v["originalto"],
             request_rules=v["request_rules"], response_rules=v["response_rules"],
             http_reuse=v["http_reuse"], httpchk=httpchk,
             timeout_connect=v["timeout_connect"], timeout_server=v["timeout_server"],
@@ -861,6 +874,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "acl": _Parser.kw_acl,
     "use_backend": _Parser.kw_use_backend,
     "redirect": _Parser.kw_redirect,
+    "monitor-uri": _Parser.kw_monitor_uri,
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,

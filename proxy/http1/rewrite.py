@@ -61,11 +61,16 @@ def resolve_rules(rules, txn):
     return out
 
 
-def edit_request(head, pair, client_ip, txn):
-    """A request head (strip_hop form) after the header rules and forwardfor of
-    `pair` (a frontend and its backend); `txn()` gives the rule engine's view of the
-    request, asked for only when a rule needs it."""
+def edit_request(head, pair, client_ip, txn, sock=None):
+    """A request head (strip_hop form) after the header rules, forwardfor and
+    originalto (the address the client connected to: `sock`'s) of `pair` (a
+    frontend and its backend); `txn()` gives the rule engine's view of the request,
+    asked for only when a rule needs it."""
     extra = forwarded_for(head, pair.forwardfor, client_ip)
+    if pair.originalto is not None:
+        name = sock.getsockname()
+        extra += forwarded_for(head, pair.originalto,
+                               name[0] if isinstance(name, tuple) else None)
     rules = pair.request_rules
     if pair.dynamic_requests:
         rules = resolve_rules(rules, txn())
