@@ -207,5 +207,5 @@ def run(opts, config, paths):
         notify_socket=os.environ.get("NOTIFY_SOCKET") if opts.systemd else None,
         old_pids=opts.old_pids, old_signal=opts.old_signal,
         takeover_socket=opts.takeover_socket and os.path.abspath(opts.takeover_socket),
-        log=master.log)
+        control_path=socket_path, log=master.log)
     return master.run()

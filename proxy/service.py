@@ -245,13 +245,17 @@ class Service:
     global section, acted on at the master's milestones."""
 
     def __init__(self, *, daemon=False, pidfile=None, notify_socket=None, old_pids=(),
-                 old_signal=signal.SIGUSR1, takeover_socket=None, log=None):
+                 old_signal=signal.SIGUSR1, takeover_socket=None, control_path=None,
+                 log=None):
         self.daemon = daemon
         self.pidfile = os.path.abspath(pidfile) if pidfile else None
         self.notify = notify_address(notify_socket)
         self.old_pids = tuple(old_pids)
         self.old_signal = old_signal
         self.takeover_socket = takeover_socket
+        # -sf/-st without -x: the old instance is asked on the control socket this
+        # configuration names (its own, when the configuration did not change it).
+        self.control_path = control_path
         self.log = log or (lambda message: None)
         self.pid_fd = None
         self.ready_w = None          # -D: the pipe the waiting parent reads "ready" from
@@ -265,19 +269,27 @@ class Service:
         return bool(self.old_pids or self.takeover_socket)
 
     def inherited_listeners(self):
-        """-x: the old instance's listening sockets, by address (empty without -x, or
-        when it cannot be asked: then the listeners are bound anew, beside it)."""
-        if not self.takeover_socket:
+        """The old instance's listening sockets, by address: from -x's socket, or with
+        -sf/-st alone from the control socket both instances share. Taking them over
+        rather than binding beside them is what loses no connection: one queued on an
+        old worker's own SO_REUSEPORT socket when it closes would be reset. Empty when
+        nobody is replaced or the old instance cannot be asked: then bind anew."""
+        path, label = self.takeover_socket, "-x %s" % self.takeover_socket
+        if not path and self.old_pids and self.control_path:
+            path, label = self.control_path, "-sf/-st: control socket %s" % self.control_path
+            if not os.path.exists(path):
+                self.log("%s absent; binding anew beside the old instance" % label)
+                return {}
+        if not path:
             return {}
         try:
-            got = fetch_listeners(self.takeover_socket)
+            got = fetch_listeners(path)
         except (OSError, ValueError, UnicodeError) as exc:
-            self.log("-x %s: cannot take the listening sockets over (%s); binding anew "
-                     "beside the old instance" % (self.takeover_socket,
-                                                  getattr(exc, "strerror", None) or exc))
+            self.log("%s: cannot take the listening sockets over (%s); binding anew "
+                     "beside the old instance" % (label, getattr(exc, "strerror", None) or exc))
             return {}
-        self.log("-x %s: took %d listening socket(s) over"
-                 % (self.takeover_socket, sum(len(v) for v in got.values())))
+        self.log("%s: took %d listening socket(s) over"
+                 % (label, sum(len(v) for v in got.values())))
         return got
 
     # -- milestones ----------------------------------------------------------

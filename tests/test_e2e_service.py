@@ -541,11 +541,18 @@ def listening_inodes(port):
     return {int(r[9]) for r in rows if r[1] == want and r[3] == "0A"}
 
 
-@pytest.mark.parametrize("takeover", [False, True], ids=["sf", "sf-x"])
+@pytest.mark.parametrize("how", ["sf", "sf-x", "sf-moved-socket"])
 def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, haproxy_factory,
-                                                takeover):
+                                                how):
+    """-sf alone asks the old instance on the control socket both configurations name;
+    -x names it; when the new configuration moves the control socket, nothing can be
+    asked and B binds sockets of its own beside A's: no request fails either way."""
     be = backend_factory("s1")
     text, port, sock = config_for(be, tmp_path)
+    b_text, b_sock = text, sock
+    if how == "sf-moved-socket":
+        b_sock = str(tmp_path / "moved.sock")
+        b_text = make_config(port=port, servers=[be], sock=b_sock, nbproc=2)
     pidfile = tmp_path / "kw.pid"
     a = haproxy_factory(text, port, sock=sock, flags=["-W", "-p", str(pidfile)], name="a")
     a_workers = a.worker_pids(a.stats())
@@ -558,8 +565,9 @@ def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, hapro
         loop.start()
     try:
         wait_until(lambda: ok() >= 400 or not running(), 20, "traffic through A")
-        b = haproxy_factory(text, port, sock=sock, name="b",
-                            flags=["-W", "-p", str(pidfile)] + (["-x", sock] if takeover else [])
+        b = haproxy_factory(b_text, port, sock=b_sock, name="b",
+                            flags=["-W", "-p", str(pidfile)]
+                            + (["-x", sock] if how == "sf-x" else [])
                             + ["-sf", pidfile.read_text().strip()])
         assert a.proc.wait(timeout=40) == 0, a.stderr_text()
         wait_until(lambda: not any(alive(p) for p in a_workers), 10, "A's workers to exit")
@@ -573,14 +581,15 @@ def test_sf_hands_over_without_a_failed_request(tmp_path, backend_factory, hapro
     failures = [f for loop in loops for f in loop.failures]
     resent = sum(loop.resent for loop in loops)
     assert not failures, "%d failed of %d: %s" % (len(failures), ok(), failures[:5])
-    print("hand-over%s: %d ok, %d resent on a closed keep-alive connection"
-          % (" with -x" if takeover else "", ok(), resent))
-    # -x: B listens on A's very sockets; without it, on sockets of its own.
-    if takeover:
+    print("hand-over (%s): %d ok, %d resent on a closed keep-alive connection"
+          % (how, ok(), resent))
+    # B listens on A's very sockets when it could ask A; else on sockets of its own.
+    if how == "sf-moved-socket":
+        assert not listening_inodes(port) & a_sockets
+        assert "binding anew" in b.stderr_text()
+    else:
         assert listening_inodes(port) == a_sockets
         assert "took 2 listening socket(s) over" in b.stderr_text()
-    else:
-        assert not listening_inodes(port) & a_sockets
     assert ok() >= 800
     assert pidfile.read_text() == "%d\n" % b.pid
     # B took the control socket over: `keepwarm stats` reaches the new master.
