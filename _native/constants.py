@@ -70,6 +70,9 @@ F_UPGRADE = 512          # Upgrade header present
 F_AUTH_CONN = 1024       # NTLM / Negotiate authentication: the connection is bound to the client
 F_PROXY_CONN = 2048      # Proxy-Connection present (not interpreted, only stripped)
 F_KEEPALIVE_HDR = 4096   # Keep-Alive header present (a server's timeout=/max= hint)
+F_NORMALIZE = 8192       # requests: the request line is forwarded rewritten (HTTP/1.x with x > 1
+                         # as HTTP/1.1; an absolute-form target without its scheme's default
+                         # port); always with F_HOP, which sends the head through strip_hop
 
 # Error codes (negative return values).
 E_METHOD = -1

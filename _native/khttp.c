@@ -329,6 +329,124 @@ static int target_form_ok(const unsigned char *t, int64_t len, int method)
     return i + 3 <= len && t[i] == ':' && t[i + 1] == '/' && t[i + 2] == '/';
 }
 
+/* RFC 3986 §3.2.2 reg-name bytes: unreserved, sub-delims ('%' is checked apart). */
+static int regname_char(unsigned char c)
+{
+    return ALPHA(c) || DIGIT(c) || (c && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+#define HEXDIG(c) (DIGIT(c) || (unsigned char)(((c) | 0x20) - 'a') < 6)
+
+/* Split an authority's uri-host [":" port] (RFC 9112 §3.2, RFC 3986 §3.2.2-3):
+ * *hlen gets the host's length, *port the port (-1: none or empty). Returns 0
+ * when the syntax is not host[:port] or the port is above 65535. */
+static int split_host(const unsigned char *a, int64_t len, int64_t *hlen, int64_t *port)
+{
+    int64_t i = 0, p = -1;
+    if (len > 0 && a[0] == '[') {
+        for (i = 1; i < len && (HEXDIG(a[i]) || a[i] == ':' || a[i] == '.'); i++)
+            ;
+        if (i == len || a[i] != ']' || i == 1)
+            return 0;
+        i++;
+    } else {
+        while (i < len) {
+            if (a[i] == '%') {
+                if (i + 2 >= len || !HEXDIG(a[i + 1]) || !HEXDIG(a[i + 2]))
+                    return 0;
+                i += 3;
+            } else if (regname_char(a[i])) {
+                i++;
+            } else {
+                break;
+            }
+        }
+    }
+    *hlen = i;
+    if (i < len) {
+        if (a[i] != ':')
+            return 0;
+        for (i++; i < len; i++) {
+            if (!DIGIT(a[i]))
+                return 0;
+            p = (p < 0 ? 0 : p) * 10 + (a[i] - '0');
+            if (p > 65535)
+                return 0;
+        }
+    }
+    *port = p;
+    return 1;
+}
+
+/* An absolute-form target's authority (RFC 3986 §3.2: after "scheme://", up to
+ * '/', '?', '#' or the end, userinfo left out): [*a, *e); returns the scheme's
+ * default port (80, 443) or -1 when it has none known. */
+static int64_t authority(const unsigned char *t, int64_t tlen, int64_t *a, int64_t *e)
+{
+    int64_t s = 0, i, def = -1;
+    while (t[s] != ':')
+        s++;                 /* target_form_ok() saw "scheme://" */
+    if (s == 4 && ieq(t, "http", 4))
+        def = 80;
+    else if (s == 5 && ieq(t, "https", 5))
+        def = 443;
+    *a = s + 3;
+    for (*e = *a; *e < tlen && t[*e] != '/' && t[*e] != '?' && t[*e] != '#'; (*e)++)
+        ;
+    for (i = *e; i > *a; i--)
+        if (t[i - 1] == '@') {
+            *a = i;          /* userinfo is not part of what Host repeats */
+            break;
+        }
+    return def;
+}
+
+/* An absolute-form target's authority against the Host value (RFC 9112 §3.2.2:
+ * the same, userinfo aside; a port left out is the scheme's default). Returns
+ * -1 when they differ (400), 1 when they agree and the target names its
+ * scheme's default port (forwarded without it, as HAProxy does), else 0. */
+static int authority_vs_host(const unsigned char *t, int64_t tlen,
+                             const unsigned char *h, int64_t hlen)
+{
+    int64_t a, e, i, ahl, ap, hhl, hp, def = authority(t, tlen, &a, &e);
+    if (!split_host(t + a, e - a, &ahl, &ap) || !split_host(h, hlen, &hhl, &hp))
+        return -1;
+    if (ahl != hhl)
+        return -1;
+    for (i = 0; i < ahl; i++)
+        if (lower[t[a + i]] != lower[h[i]])
+            return -1;
+    if ((ap < 0 ? def : ap) != (hp < 0 ? def : hp))
+        return -1;
+    return ap >= 0 && ap == def;
+}
+
+/* F_NORMALIZE's request line into out: method, the target without its scheme's
+ * default port, HTTP/1.1 (HTTP/1.0 stays), CRLF. Its length, or -1 (no room). */
+static int64_t normalized_line(const khttp_parser *p, const unsigned char *b, char *out,
+                               int64_t cap)
+{
+    const int64_t *res = p->res;
+    const unsigned char *t = b + res[R_TARGET_OFF];
+    int64_t tlen = res[R_TARGET_LEN], mlen = res[R_TARGET_OFF] - p->line_off;
+    int64_t cut = tlen, resume = tlen, o;
+    if (t[0] != '/' && t[0] != '*') {
+        int64_t a, e, hl, port, def = authority(t, tlen, &a, &e);
+        if (split_host(t + a, e - a, &hl, &port) && port >= 0 && port == def) {
+            cut = a + hl;    /* ":port" goes */
+            resume = e;
+        }
+    }
+    o = mlen + cut + (tlen - resume);
+    if (o + 11 > cap)
+        return -1;
+    memcpy(out, b + p->line_off, (size_t)mlen);
+    memcpy(out + mlen, t, (size_t)cut);
+    memcpy(out + mlen + cut, t + resume, (size_t)(tlen - resume));
+    memcpy(out + o, res[R_VERSION] == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
+    return o + 11;
+}
+
 static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, int64_t *next)
 {
     int64_t pos = ls, toff, err;
@@ -370,8 +488,10 @@ static int64_t request_line(const unsigned char *b, int64_t ls, int64_t *res, in
     if ((b[toff] != '/' || res[R_METHOD] == M_CONNECT)
         && !target_form_ok(b + toff, res[R_TARGET_LEN], (int)res[R_METHOD]))
         return KHTTP_E_TARGET;
-    /* RFC 9110 §2.5: a higher 1.x minor version is handled as 1.1. */
+    /* RFC 9110 §2.5: a higher 1.x minor version is handled, and forwarded, as 1.1. */
     res[R_VERSION] = minor == 0 ? 10 : 11;
+    if (minor > 1)
+        res[R_FLAGS] = KHTTP_F_NORMALIZE | KHTTP_F_HOP;   /* F_HOP: through strip_hop */
     *next = pos + 2;
     return 0;
 }
@@ -583,6 +703,30 @@ static int64_t parse_head(khttp_parser *p, const char *buf, size_t len_, size_t 
     return err;
 }
 
+/* RFC 9112 §3.2: a Host value that is not uri-host [":" port] gets a 400 (a
+ * MUST that HAProxy 2.6 does not apply), and so does an absolute-form target
+ * whose authority is not the Host's (HAProxy 2.6 does). Returns the flags,
+ * with F_NORMALIZE when the target's default port is to be dropped. */
+static int64_t host_verdict(const unsigned char *b, int64_t *res, int64_t flags,
+                            int64_t hvo, int64_t hve)
+{
+    int64_t hl, hp;
+    const unsigned char *t = b + res[R_TARGET_OFF];
+    int same;
+    if (!split_host(b + hvo, hve - hvo, &hl, &hp)) {
+        res[R_VERDICT] = 400;
+        return flags;
+    }
+    if (t[0] == '/' || t[0] == '*')
+        return flags;
+    same = authority_vs_host(t, res[R_TARGET_LEN], b + hvo, hve - hvo);
+    if (same < 0)
+        res[R_VERDICT] = 400;
+    else if (same)
+        flags |= KHTTP_F_NORMALIZE | KHTTP_F_HOP;
+    return flags;
+}
+
 /* A head whose end is known: the limits, the start line, each header line, then
  * the rules over the whole head; R_END or the first error met. */
 static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t start,
@@ -591,7 +735,7 @@ static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t st
     int64_t max_line = p->max_line, max_head = p->max_head, max_headers = p->max_headers;
     int64_t *res = p->res, *hdrs = p->hdrs;
     int64_t pos, err, nh = 0, cl = -1, host = 0, other = 0, flags = 0;
-    int64_t te_codings = 0;
+    int64_t te_codings = 0, hvo = 0, hve = 0;
     int chunked_seen = 0, last_chunked = 0;
     const unsigned char *lf;
 
@@ -608,6 +752,7 @@ static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t st
         err = status_line(b, ls, res, &pos);
     if (err)
         return err;
+    flags = res[R_FLAGS];
 
     for (;;) {
         int64_t q, no, nl, vo, ve;
@@ -724,6 +869,8 @@ static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t st
             }
             case K_HOST:
                 host++;
+                hvo = vo;
+                hve = ve;
                 break;
             case K_HOP:
                 flags |= KHTTP_F_HOP;
@@ -770,6 +917,8 @@ static int64_t complete_head(khttp_parser *p, const unsigned char *b, int64_t st
     res[R_CONTENT_LENGTH] = cl;
     res[R_FLAGS] = flags;
     framing(res, flags, cl, host, is_request);
+    if (is_request && host == 1 && res[R_VERDICT] == 0)
+        res[R_FLAGS] = flags = host_verdict(b, res, flags, hvo, hve);
     res[R_NHEADERS] = nh;
     res[R_HOST_COUNT] = host;
     res[R_CONN_OTHER_COUNT] = other;
@@ -848,10 +997,15 @@ int64_t khttp_strip_hop(const khttp_parser *p, const char *buf, size_t len,
         }
     }
     first = nh ? p->hdrs[0] : p->end - 2;
-    if (first - p->line_off > cap)
-        return -1;
-    memcpy(out, b + p->line_off, (size_t)(first - p->line_off));
-    o = first - p->line_off;
+    if (p->res[R_FLAGS] & KHTTP_F_NORMALIZE) {
+        if ((o = normalized_line(p, b, out, cap)) < 0)
+            return -1;
+    } else {
+        if (first - p->line_off > cap)
+            return -1;
+        memcpy(out, b + p->line_off, (size_t)(first - p->line_off));
+        o = first - p->line_off;
+    }
     for (k = 0; k < nh; k++) {
         const int64_t *h = p->hdrs + 4 * k;
         int64_t line_end_off = k + 1 < nh ? h[4] : p->end - 2;

@@ -95,6 +95,7 @@
 #define KHTTP_F_AUTH_CONN 1024
 #define KHTTP_F_PROXY_CONN 2048
 #define KHTTP_F_KEEPALIVE_HDR 4096
+#define KHTTP_F_NORMALIZE 8192   /* the request line is rewritten: HTTP/1.x>1, default port */
 
 typedef struct khttp_parser {
     int64_t res[KHTTP_NRES]; /* R_* results of the last successful parse */

@@ -17,7 +17,8 @@ from .constants import (
     E_OBS_FOLD, E_SPACE_BEFORE_COLON, E_STATUS_LINE, E_TARGET, E_TE,
     E_TE_HTTP10, E_TOO_MANY_HEADERS, E_TRAILER, E_VERSION, E_VERSION_UNSUPPORTED,
     F_AUTH_CONN, F_CHUNKED, F_CL, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_CONN_OTHER,
-    F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_KEEPALIVE_HDR, F_PROXY_CONN, F_TE, F_UPGRADE,
+    F_CONN_UPGRADE, F_EXPECT_CONTINUE, F_HOP, F_KEEPALIVE_HDR, F_NORMALIZE, F_PROXY_CONN, F_TE,
+    F_UPGRADE,
     METHOD_CODES, M_CONNECT, M_OPTIONS, M_OTHER, NHOT,
     B_CHUNKED, B_CLOSE, B_LENGTH, B_NONE,
     R_BODY, R_BODY_LEN, R_CONN_OTHER_COUNT, R_CONTENT_LENGTH, R_END, R_FLAGS, R_HOST_COUNT,
@@ -122,6 +123,89 @@ def _target_form_ok(target, method):
     return _SCHEME.match(target) is not None
 
 
+_REGNAME = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_IP_LITERAL = re.compile(rb"\[[0-9A-Fa-f:.]+\]")
+_AUTH_END = re.compile(rb"[/?#]")
+
+
+def split_host(value):
+    """C's split_host(): (host, port) of uri-host [":" port] (RFC 9112 §3.2, RFC
+    3986 §3.2.2-3), port None when absent or empty; None when the syntax is not
+    that or the port is above 65535."""
+    m = (_IP_LITERAL if value[:1] == b"[" else _REGNAME).match(value)
+    if m is None:
+        return None
+    host, rest = value[:m.end()], value[m.end():]
+    if not rest:
+        return host, None
+    if rest[:1] != b":" or not (rest[1:].isdigit() or rest == b":"):
+        return None
+    port = int(rest[1:]) if len(rest) > 1 else None
+    if port is not None and port > 65535:
+        return None
+    return host, port
+
+
+def authority(target):
+    """C's authority(): (start, end, default port or None) of an absolute-form
+    target's authority (RFC 3986 §3.2: after "scheme://", up to '/', '?', '#' or
+    the end, userinfo left out)."""
+    s = target.index(b":")
+    default = {b"http": 80, b"https": 443}.get(target[:s].lower())
+    a = s + 3
+    m = _AUTH_END.search(target, a)
+    e = m.start() if m else len(target)
+    at = target.rfind(b"@", a, e)
+    return (at + 1 if at >= 0 else a), e, default
+
+
+def authority_vs_host(target, host_value):
+    """C's authority_vs_host(): -1 when an absolute-form target's authority is not
+    the Host's (userinfo aside, a missing port being the scheme's default), 1 when
+    they agree and the target names its scheme's default port, else 0."""
+    a, e, default = authority(target)
+    mine, theirs = split_host(target[a:e]), split_host(host_value)
+    if mine is None or theirs is None or mine[0].lower() != theirs[0].lower():
+        return -1
+    mport = default if mine[1] is None else mine[1]
+    if mport != (default if theirs[1] is None else theirs[1]):
+        return -1
+    return 1 if mine[1] is not None and mine[1] == default else 0
+
+
+def normalized_line(data, res, line_off):
+    """C's normalized_line(): F_NORMALIZE's request line: the method, the target
+    without its scheme's default port, HTTP/1.1 (HTTP/1.0 stays), CRLF."""
+    toff, tlen = res[R_TARGET_OFF], res[R_TARGET_LEN]
+    target = data[toff:toff + tlen]
+    if target[:1] not in (b"/", b"*"):
+        a, e, default = authority(target)
+        hp = split_host(target[a:e])
+        if hp is not None and hp[1] is not None and hp[1] == default:
+            target = target[:a + len(hp[0])] + target[e:]
+    version = b" HTTP/1.0\r\n" if res[R_VERSION] == 10 else b" HTTP/1.1\r\n"
+    return data[line_off:toff] + target + version
+
+
+def _host_verdict(data, res, flags, host_value):
+    """C's host_verdict(): 400 for a Host value that is not host[:port] (RFC 9112
+    §3.2's MUST, stricter than HAProxy 2.6) or an absolute-form target whose
+    authority differs from it (as HAProxy 2.6); F_NORMALIZE when the target's
+    default port is to be dropped."""
+    if split_host(host_value) is None:
+        res[R_VERDICT] = 400
+        return flags
+    toff = res[R_TARGET_OFF]
+    if data[toff] in b"/*":
+        return flags
+    same = authority_vs_host(data[toff:toff + res[R_TARGET_LEN]], host_value)
+    if same < 0:
+        res[R_VERDICT] = 400
+    elif same:
+        flags |= F_NORMALIZE | F_HOP
+    return flags
+
+
 def _bare_cr_verdict(data, frm, to, ls, start, max_line, max_head):
     """C's bare_cr_verdict(): E_BARE_CR for the first CR in data[frm:to] followed by
     anything but LF (RFC 9112 §2.2), as soon as the byte after it is there, unless a
@@ -186,7 +270,8 @@ def _request_line(data, ls):
     # The target's form is judged once the version says it is HTTP/1's grammar.
     if not _target_form_ok(data[toff:toff + tlen], METHOD_CODES.get(data[ls:ls + mlen], M_OTHER)):
         return E_TARGET, 0, 0, 0, 0, 0
-    return 0, mlen, toff, tlen, (10 if minor == 0 else 11), pos + 2
+    # RFC 9110 §2.5: 1.x > 1 is handled (and forwarded) as 1.1; 12 says "rewrite".
+    return 0, mlen, toff, tlen, (10 if minor == 0 else 11 if minor == 1 else 12), pos + 2
 
 
 def _version(data, pos, err):
@@ -337,7 +422,7 @@ def _framing(res, flags, cl, host, is_request):
 class Parser:
     """Parse HTTP/1.x request and response heads; remember the last one's headers."""
 
-    __slots__ = ("max_headers", "max_head", "max_line", "_hdrs", "_line_off",
+    __slots__ = ("max_headers", "max_head", "max_line", "_hdrs", "_res", "_line_off",
                  "_end", "_cl", "_last", "_rewritten")
 
     def __init__(self, max_headers=101, max_head=16384, max_line=8192):
@@ -347,6 +432,7 @@ class Parser:
         self.max_head = max_head
         self.max_line = max_line
         self._hdrs = []
+        self._res = [0] * NRESULTS
         self._line_off = 0
         self._end = 0
 
@@ -450,12 +536,16 @@ class Parser:
                 res[R_METHOD_LEN] = mlen
                 res[R_TARGET_OFF] = toff
                 res[R_TARGET_LEN] = m.end(1) - toff
-                res[R_VERSION] = 10 if m.group(2) == b"0" else 11
+                minor = m.group(2)
+                res[R_VERSION] = 10 if minor == b"0" else 11
+                line_flags = F_NORMALIZE | F_HOP if minor > b"1" else 0
                 pos = m.end()
             else:
                 err, mlen, toff, tlen, version, pos = _request_line(data, ls)
                 if err:
                     return err
+                line_flags = F_NORMALIZE | F_HOP if version > 11 else 0
+                version = min(version, 11)
                 res[R_METHOD_OFF] = ls
                 res[R_METHOD_LEN] = mlen
                 res[R_TARGET_OFF] = toff
@@ -485,7 +575,8 @@ class Parser:
 
         hdrs = []
         max_headers = self.max_headers
-        flags = 0
+        flags = line_flags if is_request else 0
+        host_value = None
         cl = -1
         host = 0
         other = 0
@@ -565,6 +656,7 @@ class Parser:
                         other += 1
             elif kind == K_HOST:
                 host += 1
+                host_value = value
             elif kind == K_HOP:
                 flags |= F_HOP
             elif kind == K_KEEPALIVE:
@@ -599,10 +691,13 @@ class Parser:
         res[R_CONTENT_LENGTH] = cl
         res[R_FLAGS] = flags
         _framing(res, flags, cl, host, is_request)
+        if is_request and host == 1 and not res[R_VERDICT]:
+            res[R_FLAGS] = flags = _host_verdict(data, res, flags, host_value)
         res[R_NHEADERS] = len(hdrs)
         res[R_HOST_COUNT] = host
         res[R_CONN_OTHER_COUNT] = other
         self._hdrs = hdrs
+        self._res = res
         self._line_off = ls
         self._end = end
         self._cl = cl
@@ -636,7 +731,10 @@ class Parser:
         if keep_upgrade:
             drop.discard(b"upgrade")
         first = hdrs[0][0] if hdrs else self._end - 2
-        out = [data[self._line_off:first]]
+        if self._res[R_FLAGS] & F_NORMALIZE:
+            out = [normalized_line(data, self._res, self._line_off)]
+        else:
+            out = [data[self._line_off:first]]
         cl_seen = False
         for idx, (no, nl, vo, vl) in enumerate(hdrs):
             name = data[no:no + nl].lower()

@@ -26,8 +26,6 @@ DIFFERENCES = {
     "connect-authority": (501, "keepwarm is no forward proxy; HAProxy forwards CONNECT"),
     "connect-absolute": (400, "CONNECT takes the authority-form only (RFC 9112 §3.2.3); "
                               "HAProxy forwards it"),
-    "target-absolute-host-differs": (200, "not checked yet: the server gets both, and RFC 9112 "
-                                          "§3.2.2 has it ignore Host; HAProxy answers 400"),
 }
 
 
