@@ -323,13 +323,13 @@ def test_header_rule_errors(line, words):
 
 
 @pytest.mark.parametrize("line", [
-    "http-request set-path /x",
-    "http-request replace-header X-A a b",
-    "http-request tarpit",
-    "http-response deny",
+    "http-request set-src hdr(x-real-ip)",
+    "http-request normalize-uri path-merge-slashes",
+    "http-request silent-drop",
+    "http-response redirect location /x",
     "http-request del-header X-A -m beg",
-    "http-request tarpit",
-    "http-response set-status 503",
+    "http-request set-timeout server 2s",
+    "http-response cache-store c",
 ])
 def test_header_rule_features_keepwarm_lacks_are_refused_as_not_supported(line):
     err = backend_error(line + "\n")

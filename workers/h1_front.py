@@ -22,7 +22,10 @@ from _native import (
     R_FLAGS, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
 )
 from proxy.http1.errors import error_response
-from proxy.http1.rewrite import DEL as DEL_HEADER, apply_rules, edit_request, edit_response
+from proxy.http1.rewrite import (
+    DROP_TE, END, END_CLOSE, END_KEEPALIVE_10, END_UPGRADE, apply_rules, edit_response,
+    forward_head,
+)
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, STATUS_CLASS, websocket_handshake_ok,
 )
@@ -41,14 +44,6 @@ RQ_DONE = 2      # request forwarded; its response is awaited or under way
 LINGER = 3       # our side is shut; reading and dropping until the client closes
 CLOSED = 4       # closed, or handed over to a tunnel
 
-CONN_KEEPALIVE_10 = b"Connection: keep-alive\r\n"
-CONN_CLOSE = b"Connection: close\r\n"
-# Ends of a rewritten head: what we add, then the empty line.
-END = b"\r\n"
-END_KEEPALIVE_10 = CONN_KEEPALIVE_10 + END
-END_CLOSE = CONN_CLOSE + END
-END_UPGRADE = b"Connection: upgrade\r\n" + END
-DROP_TE = ((DEL_HEADER, "Transfer-Encoding", None),)
 
 
 class H1Front:
@@ -59,6 +54,7 @@ class H1Front:
         "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # the current request
         "method", "version", "client_ka", "req_dec", "upgrading", "dechunk", "pair",
+        "held",
     )
 
     def __init__(self, worker, frontend, sock, peer):
@@ -78,7 +74,7 @@ class H1Front:
         self.draining = False    # stream_done() is taking pipelined requests from inbuf
         self.upgrading = False
         self.dechunk = None      # a decoder, while relaying a chunked body to an HTTP/1.0 client
-        self.req_dec = None
+        self.req_dec = self.held = None     # held: a tarpit's (answer, keep) until its time
         self.deadline = worker.now + frontend.t_http_request
         self.pair = frontend.pair
         self.stream = Stream(worker, self, frontend, peer,
@@ -258,8 +254,9 @@ class H1Front:
         st.start(head, r, data, done)
 
     def rule_answer(self, answer, r, data, end):
-        """An http-request rule answered (deny, return, redirect): send it, go on if we can."""
-        status, page = answer
+        """An http-request rule answered (deny, return, redirect, tarpit): send it (a
+        tarpit's after its delay), go on if we can."""
+        status, page = answer[0], answer[1]
         fe = self.frontend
         self.pair = fe.pair
         fc = self.fc
@@ -270,10 +267,18 @@ class H1Front:
                 and self.version == 11 and b"content-length:" in page[:page.find(b"\r\n\r\n")])
         if r[R_BODY] == BODY_NONE and end != len(data):
             self.inbuf = data[end:]          # pipelined behind it
+        self.state = RQ_DONE
+        if len(answer) == 3:                 # tarpit: the tick answers it (on_timeout)
+            self.held = (page, keep)
+            self.deadline = self.worker.now + answer[2]
+            return
+        self.send_rule_page(page, keep)
+
+    def send_rule_page(self, page, keep):
+        """A rule's whole answer, instead of a server's: then the next request, or close."""
         if self.client_eof and not self.inbuf:
             keep = False
         self.client_ka = keep
-        self.state = RQ_DONE
         if not keep:
             page = page.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
         self.send(page)
@@ -289,24 +294,11 @@ class H1Front:
         drop, HTTP/1.0, an Upgrade, leading empty lines, or a configuration that edits
         requests (header rules, forwardfor, http-server-close/httpclose); `fe`: the
         frontend's Pairing with the request's backend."""
-        parser = self.worker.parser
         self.upgrading = upgrading = bool(flags & F_UPGRADE and flags & F_CONN_UPGRADE
                                           and version == 11)
-        if not (flags & F_HOP or version == 10 or fe.rewrite_requests or not fe.server_keepalive):
-            # RFC 9112 §2.2: empty lines before a request line are skipped, not forwarded.
-            return data[r[R_METHOD_OFF]:r[R_END]]
-        # RFC 9110 §7.8: Upgrade is hop-by-hop but is what the client asks the
-        # server for: an upgrading request keeps it and says so in Connection.
-        head = parser.strip_hop(data, upgrading)
-        if fe.rewrite_requests:
-            head = edit_request(head, fe, self.peer[0] if self.peer else None,
-                                lambda: self.stream.request_txn(data), self.xprt.sock)
-        if upgrading:
-            return head + END_UPGRADE
-        if not fe.server_keepalive:
-            # http-server-close / httpclose: tell the server this is the last request.
-            return head + END_CLOSE
-        return head + (END_KEEPALIVE_10 if version == 10 else END)
+        return forward_head(self.worker.parser, r, data, upgrading, fe,
+                            self.peer[0] if self.peer else None,
+                            lambda: self.stream.request_txn(data), self.xprt.sock)
 
     def on_body_data(self, data):
         """Request body bytes: frame them; what follows the body is the next request."""
@@ -356,6 +348,10 @@ class H1Front:
             head = parser.strip_hop(data)
             if fe.response_rules:
                 head = edit_response(head, fe, self.stream.txn, r[R_STATUS], data, parser)
+                if head.__class__ is tuple:     # http-response deny|return: not the server's
+                    self.stream.drop_conn()
+                    self.send_rule_page(head[1], self.state == RQ_DONE and self.client_ka)
+                    return None
             if dechunk:
                 head = apply_rules(head, DROP_TE)
                 self.dechunk = dec = self.worker.new_body_decoder()
@@ -501,6 +497,10 @@ class H1Front:
                 self.close()               # idle keep-alive connection, or an ignored probe
         elif state == RQ_BODY and not st.resp_started:
             self.reject(408, counted=True)  # timeout client: the body stopped coming
+        elif self.held is not None:
+            (page, keep), self.held = self.held, None
+            self.deadline = NEVER
+            self.send_rule_page(page, keep)      # a tarpit's time is up
         else:
             self.abort()                   # timeout client: our output is not taken
 

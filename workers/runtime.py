@@ -9,6 +9,7 @@ timeouts already turned into seconds. Nothing here does I/O.
 from collections import deque
 
 from proxy.config.http_actions import DynamicRule, run_actions
+from proxy.config.http_edits import header_step
 from proxy.config.model import ForwardFor
 from workers.balance import make_balancer
 from workers.counters import Counters
@@ -92,11 +93,11 @@ class Pairing:
     combines both proxies' settings): one per (frontend, backend) pair, made once."""
 
     __slots__ = ("backend", "client_ka", "forwardfor", "originalto", "request_rules",
-                 "response_rules",
+                 "response_rules", "request_steps", "respond",
                  "rewrite_requests", "server_keepalive", "edit_requests", "dynamic_requests",
                  "dynamic_responses")
 
-    def __init__(self, config, backend):
+    def __init__(self, config, backend, stepped=False):
         self.backend = backend
         be = backend.config if backend is not None else None
         # The stronger connection mode wins: httpclose (either side) closes both
@@ -107,22 +108,50 @@ class Pairing:
         # option forwardfor's header goes last, as in HAProxy.
         self.forwardfor = ForwardFor.combine(config.forwardfor, be.forwardfor if be else None)
         self.originalto = ForwardFor.combine(config.originalto, be.originalto if be else None)
-        self.request_rules = config.request_rules + (be.request_rules if be else ())
-        self.response_rules = (be.response_rules if be else ()) + config.response_rules
-        self.rewrite_requests = bool(self.forwardfor or self.originalto or self.request_rules)
+        # `stepped`: the frontend's request rules ran as actions in the routing call
+        # (make_decider), in order with the rest; the backend's too when it has
+        # actions. What they changed is replayed on the head (request_steps).
+        self.request_rules = (() if stepped else config.request_rules) + (
+            be.request_rules if be else ())
+        self.request_steps = stepped and (
+            _edits(config.request_actions) or bool(config.request_rules)
+            or (be is not None and _edits(be.request_actions)))
+        self.rewrite_requests = bool(self.forwardfor or self.originalto or self.request_rules
+                                     or self.request_steps)
         # Rules with a condition or a log-format value: resolved per message (a Txn).
         self.dynamic_requests = any(r.__class__ is DynamicRule for r in self.request_rules)
-        self.dynamic_responses = any(r.__class__ is DynamicRule for r in self.response_rules)
+        # http-response actions on either side: all response rules run as actions,
+        # the backend's then the frontend's (`respond(txn)`: an answer or None).
+        self.respond = None
+        self.response_rules = (be.response_rules if be else ()) + config.response_rules
+        if config.response_actions or (be is not None and be.response_actions):
+            steps = _response_steps(be) + _response_steps(config)
+            self.response_rules = steps
+            self.respond = lambda txn: run_actions(steps, txn)
+        self.dynamic_responses = self.respond is not None or any(
+            r.__class__ is DynamicRule for r in self.response_rules)
         self.server_keepalive = (backend is not None and backend.keepalive
                                  and not (config.http_server_close or config.httpclose))
         # Anything in the configuration that changes every request head.
         self.edit_requests = self.rewrite_requests or not self.server_keepalive
 
 
+def _edits(actions):
+    """Do any of these actions change the request head?"""
+    return any(getattr(action, "edits", False) for _, action in actions)
+
+
+def _response_steps(px):
+    """A proxy's http-response rules as actions (its header rules turned into some)."""
+    if px is None:
+        return ()
+    return px.response_actions or tuple(header_step(r, True) for r in px.response_rules)
+
+
 class FrontendRuntime:
     """A frontend in one worker: its backend, client-side timeouts and counters."""
 
-    def __init__(self, config, backend):
+    def __init__(self, config, backend, stepped=False):
         self.name = config.name
         self.name_bytes = config.name.encode()      # fe_name, as the rules fetch it
         self.config = config
@@ -143,35 +172,48 @@ class FrontendRuntime:
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         self.keepalive = True            # False once the worker stops: every answer closes
         self.pairs = {}
+        self.stepped = stepped           # its request rules run in the routing call
         self.pair = self.pair_for(backend)   # the default backend's
 
     def pair_for(self, backend):
         """The Pairing of this frontend with `backend` (made at its first request)."""
         pair = self.pairs.get(backend)
         if pair is None:
-            pair = self.pairs[backend] = Pairing(self.config, backend)
+            pair = self.pairs[backend] = Pairing(self.config, backend, self.stepped)
         return pair
 
 
+def needs_decider(config, backends):
+    """Does a frontend need the routing call (use_backend, or request actions here
+    or in a backend)?"""
+    return (config.routes is not None or bool(config.request_actions)
+            or any(be.config.request_actions for be in backends.values()))
+
+
 def make_decider(config, default, route, backends):
-    """The routing call of a frontend with request rules: its own `http-request
-    allow|deny|return|redirect` rules first, then use_backend (`route`, or the
-    default backend), then the chosen backend's rules, as HAProxy orders them.
-    `decide(txn)` returns the backend, or the (status, response) a rule answered."""
+    """The routing call of a frontend with request rules: all its http-request rules
+    in order (header rules, rewrites, set-var, deny...), then use_backend (`route`,
+    or the default backend), then the chosen backend's, as HAProxy orders them.
+    `decide(txn)` returns the backend, or the (status, response[, delay]) a rule
+    answered (a tarpit's with its proxy's `timeout tarpit`)."""
     fe_actions = config.request_actions
-    be_actions = {be: be.config.request_actions for be in backends.values()
-                  if be.config.request_actions}
+    if config.request_rules:
+        # Header rules alone in the frontend: they run before use_backend too.
+        fe_actions = fe_actions + tuple(header_step(r) for r in config.request_rules)
+    fe_tarpit = _t(config.timeout_tarpit)
+    be_actions = {be: (be.config.request_actions, _t(be.config.timeout_tarpit))
+                  for be in backends.values() if be.config.request_actions}
 
     def decide(txn):
         if fe_actions:
             answer = run_actions(fe_actions, txn)
             if answer is not None:
-                return answer
+                return answer if len(answer) == 2 else answer[:2] + (fe_tarpit,)
         be = route(txn) if route is not None else default
         actions = be_actions.get(be)
         if actions:
-            answer = run_actions(actions, txn)
+            answer = run_actions(actions[0], txn)
             if answer is not None:
-                return answer
+                return answer if len(answer) == 2 else answer[:2] + (actions[1],)
         return be
     return decide

@@ -55,7 +55,7 @@ class Stream:
 
     __slots__ = (
         "worker", "front", "frontend", "fc", "backend", "router", "peer", "local", "sink",
-        "interim", "txn",
+        "interim", "txn", "sess",
         "keep_server", "conn", "server", "idle", "nreq", "phase", "deadline",
         # the current request
         "replay", "retries", "replayed", "lb_key", "queued_out", "head_req", "req_done",
@@ -71,10 +71,9 @@ class Stream:
         self.router = frontend.router
         self.peer = peer
         self.local = local       # the frontend's address (only when the frontend routes)
-        self.txn = None          # the rule engine's view of the request (only with rules)
+        self.txn = self.sess = None   # the rules' view of the request; sess.* variables
         # The two front methods called per response, bound once.
-        self.sink = front.send
-        self.interim = front.interim
+        self.sink, self.interim = front.send, front.interim
         self.keep_server = frontend.pair.server_keepalive
         self.conn = None         # the server connection of the exchange in flight
         self.server = None
@@ -107,8 +106,9 @@ class Stream:
         """The rule engine's view of the request just parsed in `data` (kept in `txn`
         for the response's rules)."""
         worker = self.worker
-        self.txn = txn = Txn(worker.world, data, worker.parser, src=self.peer,
-                             dst=self.local, fe_name=self.frontend.name_bytes)
+        self.txn = txn = Txn(worker.world, data, worker.parser, src=self.peer, dst=self.local,
+                             fe_name=self.frontend.name_bytes, sess_vars=self.sess)
+        self.sess = txn.sess_vars        # sess.* variables live as long as the connection
         return txn
 
     def request_txn(self, data):        # this request's view: route()'s, else a new one

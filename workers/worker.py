@@ -15,7 +15,7 @@ from workers.channel import Channel
 from workers.loop import Selector
 from workers.h1_back import H1Back
 from workers.h1_front import H1Front
-from workers.runtime import BackendRuntime, FrontendRuntime, make_decider
+from workers.runtime import BackendRuntime, FrontendRuntime, make_decider, needs_decider
 from workers.stream import serve_queue
 from workers.xprt import Transport
 
@@ -129,10 +129,10 @@ class Worker:
         self.frontends = []
         for fe in config.frontends:
             default = self.backends.get(fe.default_backend)
-            rt = FrontendRuntime(fe, default)
+            stepped = needs_decider(fe, self.backends)
+            rt = FrontendRuntime(fe, default, stepped)
             route = fe.routes.compile(self.backends, default) if fe.routes is not None else None
-            if route is not None or fe.request_actions or any(
-                    be.config.request_actions for be in self.backends.values()):
+            if stepped:
                 rt.router = make_decider(fe, default, route, self.backends)
             self.frontends.append(rt)
         by_name = {fe.name: fe for fe in self.frontends}

@@ -14,16 +14,19 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Tuple
 
 from proxy.http1.errors import error_response
+from proxy.http1.rewrite import reason as reason_phrase
 from proxy.rules import RuleError, compile_condition, compile_logformat
 
+
+from .http_edits import compile_edit, is_edit
+
 ALLOW = "allow"
+# The actions that answer (or stop the section), per keyword; set-path & co: http_edits.
+ACTIONS = {"http-request": ("allow", "deny", "return", "redirect", "tarpit"),
+           "http-response": ("allow", "deny", "return")}
+TARPIT = "tarpit"           # third item of a tarpit's answer, made its delay at run time
 REDIRECT_CODES = {301: "Moved Permanently", 302: "Found", 303: "See Other",
                   307: "Temporary Redirect", 308: "Permanent Redirect"}
-RETURN_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
-                  401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  405: "Method Not Allowed", 410: "Gone", 429: "Too Many Requests",
-                  500: "Internal Server Error", 503: "Service Unavailable"}
-
 
 def _split_condition(words: List[str]) -> Tuple[List[str], List[str]]:
     for i, w in enumerate(words):
@@ -43,16 +46,22 @@ def compile_action(words: List[str], acls, ctx, keyword: str = "http-request"):
             raise RuleError("'%s allow' takes no argument (found '%s')" % (keyword, args[0]))
         return cond, ALLOW
     if kind == "deny":
-        return cond, _deny(args, keyword)
+        return cond, _deny(args, keyword, 502 if keyword == "http-response" else 403)
+    if kind == "tarpit" and keyword == "http-request":
+        deny = _deny(args, keyword, 500)
+        # Held for the proxy's `timeout tarpit` (runtime.make_decider knows which),
+        # then answered as a deny (measured: 500 by default, the connection kept).
+        return cond, lambda txn: deny(txn) + (TARPIT,)
+    if is_edit(keyword, kind):
+        return cond, compile_edit(kind, args, ctx, keyword)
     if kind == "return":
         return cond, _return(args, ctx, keyword)
-    if kind == "redirect":
+    if kind == "redirect" and keyword == "http-request":
         return cond, _redirect(args, ctx, keyword)
     raise RuleError("'%s' unknown action '%s'" % (keyword, kind))
 
 
-def _deny(args, keyword):
-    status = 403
+def _deny(args, keyword, status):
     if args[:1] == ["deny_status"]:
         if len(args) < 2 or not args[1].isdigit():
             raise RuleError("'%s deny deny_status' expects a status code" % keyword)
@@ -99,7 +108,7 @@ def _return(args, ctx, keyword):
         i += 2
     if (body or fmt is not None) and ctype is None:
         raise RuleError("'%s return': a body needs a 'content-type'" % keyword)
-    reason = RETURN_REASONS.get(status, "")
+    reason = reason_phrase(status).decode()
     extra = b"".join(b"%s: %s\r\n" % kv for kv in headers)
     ctype_line = b"content-type: %s\r\n" % ctype.encode() if ctype else b""
 
@@ -161,12 +170,15 @@ def _redirect(args, ctx, keyword):
 
 def run_actions(actions, txn) -> Optional[Tuple[int, bytes]]:
     """Evaluate one section's actions in order: the answer of the first answering
-    one, or None (none matched, or an `allow` ended them)."""
+    one, or None (all ran, or an `allow` ended them). An action that does not
+    answer (a rewrite, set-var...) returns None and the next one runs."""
     for cond, action in actions:
         if cond is None or cond(txn):
             if action is ALLOW:
                 return None
-            return action(txn)
+            answer = action(txn)
+            if answer is not None:
+                return answer
     return None
 
 

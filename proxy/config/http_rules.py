@@ -9,7 +9,7 @@ from typing import List, Optional
 from .model import ForwardFor
 
 HEADER_ACTIONS = ("set-header", "add-header", "del-header")
-# (allow, deny, return and redirect are compiled by http_actions.py)
+# (the other supported actions are compiled by http_actions.py and http_edits.py)
 
 # HAProxy 2.6's other actions: known, refused as "not supported yet".
 REQUEST_ACTIONS = frozenset("""
@@ -29,6 +29,14 @@ send-spoe-group set-bandwidth-limit set-log-level set-map set-mark set-nice set-
 set-timeout set-tos set-var set-var-fmt silent-drop strict-mode track-sc0 track-sc1
 track-sc2 unset-var wait-for-body
 """.split())
+
+SUPPORTED = {
+    "http-request": "allow, deny, tarpit, return, redirect, set/add/del-header, "
+                    "replace-header, replace-value, set-path, set-pathq, set-query, set-uri, "
+                    "replace-path, replace-pathq, replace-uri, set-method, set-var, "
+                    "set-var-fmt and unset-var",
+    "http-response": "allow, deny, return, set/add/del-header, replace-header, "
+                     "replace-value, set-status, set-var, set-var-fmt and unset-var"}
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -55,10 +63,9 @@ def parse_header_rule(keyword: str, args: List[str], dynamic: bool = False):
         known = REQUEST_ACTIONS if keyword == "http-request" else RESPONSE_ACTIONS
         if action in known:
             raise RuleError("%s is not supported by keepwarm (yet)" % label,
-                            "keepwarm supports %s with constant values"
-                            % ", ".join(HEADER_ACTIONS), unsupported=True)
+                            "keepwarm supports %s" % SUPPORTED[keyword], unsupported=True)
         raise RuleError("'%s' unknown action '%s'" % (keyword, action),
-                        "keepwarm supports %s" % ", ".join(HEADER_ACTIONS))
+                        "keepwarm supports %s" % SUPPORTED.get(keyword, ""))
     nvalues = 1 if action == "del-header" else 2
     words = rest[:nvalues]
     extra = rest[nvalues:]

@@ -201,8 +201,12 @@ class Backend:
     httpclose: bool = False
     http_keep_alive: bool = True
     errorfiles: Tuple[Tuple[int, bytes], ...] = ()   # errorfile CODE FILE: (code, response)
-    # a backend section's http-request allow|deny|return|redirect (after use_backend)
+    # a backend section's http-request rules as actions, in order (after use_backend;
+    # only when one of them is more than a header rule: then request_rules is empty)
     request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
+    # http-response rules as actions (the same), run before the frontend's
+    response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
+    timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
 
     def server(self, name: str) -> Server:
         for srv in self.servers:
@@ -246,9 +250,12 @@ class Frontend:
     # use_backend rules (proxy.rules.routing.Routes, compiled at load), None without any;
     # the worker compiles them against its backends (Routes.compile)
     routes: Optional[object] = field(default=None, compare=False)
-    # http-request allow|deny|return|redirect: ((condition or None, action), ...)
-    # (proxy/config/http_actions.py), evaluated before use_backend
+    # http-request rules as ((condition or None, action), ...) in order
+    # (proxy/config/http_actions.py), evaluated before use_backend; header rules are
+    # among them only when another kind of rule is (else they are request_rules)
     request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
+    response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
+    timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
 
 
 @dataclass(frozen=True)

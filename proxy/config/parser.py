@@ -21,7 +21,8 @@ from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_
                          compile_logformat)
 from proxy.rules.routing import Routes
 
-from .http_actions import ALLOW, DynamicRule, compile_action, monitor_action
+from .http_actions import ACTIONS, DynamicRule, compile_action, monitor_action
+from .http_edits import header_step, is_edit
 
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
@@ -88,7 +89,8 @@ class _Proxy:
                 "monitor_uri": None,
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
-                "request_actions": (),
+                "request_actions": (), "response_actions": (), "request_engine": False,
+                "response_engine": False, "timeout_tarpit": None,
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -442,7 +444,7 @@ class _Parser:
 
     def kw_timeout(self, px, lineno, args, modifier):
         ctx = self.ctx
-        caps = {"client": FE, "http-request": FE, "http-keep-alive": FE,
+        caps = {"client": FE, "http-request": FE, "http-keep-alive": FE, "tarpit": FE | BE,
                 "connect": BE, "server": BE, "queue": BE, "tunnel": BE, "check": BE}
         if not args or args[0] not in caps:
             got = args[0] if args else ""
@@ -506,14 +508,9 @@ class _Parser:
             raise self.ctx.error(lineno, "'%s' not allowed in anonymous 'defaults' section."
                                  % keyword, "name the section ('defaults NAME') and use "
                                  "'from NAME' where its rules should apply")
-        if keyword == "http-request" and args and args[0] in ("allow", "deny", "return",
-                                                             "redirect"):
-            self.http_action(px, lineno, args, "http-request")
+        if args and (args[0] in ACTIONS[keyword] or is_edit(keyword, args[0])):
+            self.http_action(px, lineno, args, keyword)
             return
-        if keyword == "http-request" and any(a[1] is ALLOW for a in px.values["request_actions"]):
-            raise self.ctx.error(lineno, "a header rule after 'http-request allow' is not "
-                                 "supported by keepwarm (yet)", "put header rules before "
-                                 "the allow/deny/return/redirect rules of the section")
         try:
             action, name, value, cond_words = parse_header_rule(keyword, args, dynamic=True)
         except RuleError as exc:
@@ -535,16 +532,27 @@ class _Parser:
             except RulesError as exc:
                 raise self.ctx.error(lineno, exc.message, exc.hint) from None
             rule = DynamicRule(action, name, value, cond, fmt)
-        key = "request_rules" if keyword == "http-request" else "response_rules"
-        px.values[key] = px.values[key] + (rule,)
+        side = "request" if keyword == "http-request" else "response"
+        px.values[side + "_rules"] = px.values[side + "_rules"] + (rule,)
+        # The same rule as an action, for when the section has other actions: all
+        # then run in the order written (proxy/config/http_edits.py).
+        px.values[side + "_actions"] = px.values[side + "_actions"] + (
+            header_step(rule, side == "response"),)
 
     def http_action(self, px, lineno, args, keyword):
-        """http-request allow|deny|return|redirect ... [if|unless COND] (and `redirect`)."""
+        """http-request|http-response ACTION ... [if|unless COND] (and `redirect`): an
+        action that answers (allow, deny, return, redirect, tarpit) or changes the
+        message or the variables (set-path, set-var...: http_edits.py)."""
+        side = "request" if keyword == "http-request" else "response"
+        ctx = self.rule_ctx(px)
+        if side == "response":
+            ctx = ctx.replace(phase="res")
         try:
-            rule = compile_action(args, self.proxy_acls(px), self.rule_ctx(px), keyword)
+            rule = compile_action(args, self.proxy_acls(px), ctx, keyword)
         except RulesError as exc:
             raise self.ctx.error(lineno, exc.message, exc.hint) from None
-        px.values["request_actions"] = px.values["request_actions"] + (rule,)
+        px.values[side + "_actions"] = px.values[side + "_actions"] + (rule,)
+        px.values[side + "_engine"] = True
 
     def kw_redirect(self, px, lineno, args, modifier):
         """The older `redirect location|prefix|scheme ...` keyword: an http-request redirect."""
@@ -812,14 +820,16 @@ class _Parser:
             maxconn=v["maxconn"] or global_.maxconn, timeout_client=client,
             timeout_http_request=request, timeout_http_keep_alive=keep_alive,
             forwardfor=v["forwardfor"], originalto=v["originalto"],
-            request_rules=v["request_rules"],
-            response_rules=v["response_rules"],
+            request_rules=() if v["request_engine"] else v["request_rules"],
+            response_rules=() if v["response_engine"] else v["response_rules"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             ignore_probes=v["ignore_probes"],
             idle_close_on_response=v["idle_close_on_response"],
             errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes,
             request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200))
-            + v["request_actions"])
+            + (v["request_actions"] if v["request_engine"] else ()),
+            response_actions=v["response_actions"] if v["response_engine"] else (),
+            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -839,7 +849,8 @@ class _Parser:
             hash_function=v["hash_function"], hash_avalanche=v["hash_avalanche"],
             allbackups=v["allbackups"], retry_on=v["retry_on"], forwardfor=v["forwardfor"],
             originalto=v["originalto"],
-            request_rules=v["request_rules"], response_rules=v["response_rules"],
+            request_rules=() if v["request_engine"] else v["request_rules"],
+            response_rules=() if v["response_engine"] else v["response_rules"],
             http_reuse=v["http_reuse"], httpchk=httpchk,
             timeout_connect=v["timeout_connect"], timeout_server=v["timeout_server"],
             # HAProxy: "timeout queue" defaults to "timeout connect"
@@ -849,7 +860,11 @@ class _Parser:
             redispatch_interval=v["redispatch_interval"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             errorfiles=tuple(sorted(v["errorfiles"].items())),
-            request_actions=v["request_actions"] if px.kind == "backend" else ())
+            request_actions=v["request_actions"] if px.kind == "backend" and v["request_engine"]
+            else (),
+            response_actions=v["response_actions"] if px.kind == "backend"
+            and v["response_engine"] else (),
+            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"])
 
     def warn_timeouts(self, px: _Proxy) -> None:
         missing = []

@@ -59,7 +59,8 @@ class Txn:
     __slots__ = ("world", "data", "parser", "res", "peer", "local", "fe_name", "be_name",
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
                  "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
-                 "status", "res_data", "res_parser", "_res_hdrs", "_res_index")
+                 "status", "res_data", "res_parser", "_res_hdrs", "_res_index",
+                 "edits", "new_method", "res_edits", "reason")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
@@ -84,6 +85,10 @@ class Txn:
         self._src = self._dst = None
         self.status = None
         self.res_data = self.res_parser = self._res_hdrs = self._res_index = None
+        # What http-request/http-response rules changed, replayed on the head bytes
+        # (proxy/http1/rewrite.py): header edits in order; the new method; the
+        # response's header edits and new reason (a new status is `status`).
+        self.edits = self.new_method = self.res_edits = self.reason = None
 
     @classmethod
     def from_parts(cls, world: World, method: bytes, target: bytes, version: bytes = b"1.1",
@@ -126,6 +131,34 @@ class Txn:
         """A rule rewrote the URI (replace-path & co): later fetches see the new one."""
         self._target = target
         self._path = self._query = None
+        if self.edits is None:
+            self.edits = []
+
+    def set_method(self, method: bytes) -> None:
+        """set-method: the server gets `method`; the `method` fetch still reads the
+        one received (measured on HAProxy 2.6.12)."""
+        self.new_method = method
+        if self.edits is None:
+            self.edits = []
+
+    def edit_headers(self, edit, apply) -> None:
+        """A header rule changed the request: `apply(headers, edit)` gives the new
+        (name, value) list fetches read; `edit` is kept to replay on the head."""
+        self._hdrs = apply(self.headers(), edit)
+        self._index = None
+        if self.edits is None:
+            self.edits = [edit]
+        else:
+            self.edits.append(edit)
+
+    def edit_res_headers(self, edit, apply) -> None:
+        """The same for the response's headers."""
+        self._res_hdrs = apply(self.res_headers(), edit)
+        self._res_index = None
+        if self.res_edits is None:
+            self.res_edits = [edit]
+        else:
+            self.res_edits.append(edit)
 
     @property
     def version(self) -> bytes:
@@ -187,6 +220,8 @@ class Txn:
         self.res_data = data
         self.res_parser = parser
         self._res_hdrs = self._res_index = None
+        self.res_edits = self.reason = None
+        self.res_vars.clear()
 
     def res_headers(self) -> Headers:
         h = self._res_hdrs
