@@ -99,7 +99,7 @@ def test_keyword_out_of_section():
     HEAD + "    server s 127.0.0.1:1 track other/s\n",
     HEAD + "    balance url_param id\n",
     HEAD + "    http-check connect\n",
-    "userlist admins\n",
+    "peers mypeers\n",
 ])
 def test_haproxy_keywords_keepwarm_lacks_are_refused_as_not_supported(text):
     err = error(text)

@@ -88,3 +88,99 @@ def resolve(path: str, base: Optional[str]) -> str:
     if base and not os.path.isabs(path):
         return os.path.join(base, path)
     return path
+
+
+# ------------------------------------------------------------------ http-error
+
+REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
+           404: b"Not Found", 405: b"Method Not Allowed",
+           407: b"Proxy Authentication Required", 408: b"Request Timeout", 410: b"Gone",
+           413: b"Payload Too Large", 425: b"Too Early", 429: b"Too Many Requests",
+           500: b"Internal Server Error", 501: b"Not Implemented", 502: b"Bad Gateway",
+           503: b"Service Unavailable", 504: b"Gateway Timeout"}
+
+
+def reply_page(status: int, ctype: Optional[bytes], body: bytes, headers=()) -> bytes:
+    """An `http-error` reply as HAProxy 2.6.12 sends it (measured): the status line,
+    the `hdr` headers (names in lower case), content-length, then content-type."""
+    head = b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status])
+    head += b"".join(b"%s: %s\r\n" % (n.lower(), v) for n, v in headers)
+    head += b"content-length: %d\r\n" % len(body)
+    if body:
+        head += b"content-type: %s\r\n" % ctype
+    return head + b"\r\n" + body
+
+
+class HttpError:
+    """What an `http-error status N ...` line says: `page` (a whole response), `reset`
+    (default-errorfiles: forget the proxy's page for N) or `group` (errorfiles NAME:
+    take N from that http-errors section, once the file is read)."""
+
+    def __init__(self, status, page=None, reset=False, group=None):
+        self.status, self.page, self.reset, self.group = status, page, reset, group
+
+
+def parse_http_error(args, limit: int, warn) -> HttpError:
+    """`http-error status N [content-type T] [default-errorfiles | errorfile F |
+    errorfiles NAME | file F | string S] [hdr NAME VALUE]*`; raise ErrorfileError."""
+    if len(args) < 2 or args[0] != "status":
+        raise ErrorfileError("'http-error' expects at least 'status <code>' as arguments")
+    if not args[1].isdigit() or int(args[1]) not in CODES:
+        raise ErrorfileError("http-error: status code '%s' not handled" % args[1])
+    status = int(args[1])
+    ctype, source, headers = None, None, []
+    i = 2
+    while i < len(args):
+        opt = args[i]
+        if opt == "default-errorfiles":
+            source, i = (opt, None), i + 1
+            continue
+        if i + 1 >= len(args):
+            raise ErrorfileError("http-error: '%s' expects an argument" % opt)
+        val = args[i + 1]
+        if opt == "content-type":
+            ctype = val.encode()
+        elif opt in ("errorfile", "errorfiles", "file", "string"):
+            if source is not None:
+                raise ErrorfileError("http-error: '%s' and '%s' cannot be used together"
+                                     % (source[0], opt))
+            source = (opt, val)
+        elif opt == "hdr":
+            if i + 2 >= len(args):
+                raise ErrorfileError("http-error: 'hdr' expects a name and a value")
+            if "%" in args[i + 2]:
+                raise ErrorfileError("http-error: a log-format 'hdr' value is not supported "
+                                     "by keepwarm (yet)")
+            headers.append((val.encode(), args[i + 2].encode()))
+            i += 1
+        elif opt in ("lf-file", "lf-string"):
+            raise ErrorfileError("http-error: '%s' is not supported by keepwarm (yet)" % opt)
+        else:
+            raise ErrorfileError("http-error: unknown argument '%s'" % opt)
+        i += 2
+    kind, val = source or (None, None)
+    if kind == "default-errorfiles":
+        return HttpError(status, reset=True)
+    if kind == "errorfiles":
+        return HttpError(status, group=val)
+    if kind == "errorfile":
+        return HttpError(status, page=read_errorfile(val, limit))
+    body = val.encode() if kind == "string" else b""
+    if kind == "file":
+        try:
+            with open(val, "rb") as f:
+                body = f.read(limit + 1)
+        except OSError as exc:
+            raise ErrorfileError("http-error: cannot read file '%s': %s"
+                                 % (val, exc.strerror or exc)) from None
+    if body and ctype is None:
+        raise ErrorfileError("http-error: a content type must be defined when a non-empty "
+                             "payload is configured")
+    if not body and ctype is not None:
+        warn("content-type '%s' ignored by the http reply because neither errorfile nor "
+             "payload defined" % ctype.decode())
+    page = reply_page(status, ctype, body, headers)
+    if len(page) > limit:
+        raise ErrorfileError("http-error: the reply is larger than a buffer (%d bytes, "
+                             "tune.bufsize - tune.maxrewrite)" % limit)
+    return HttpError(status, page=page)

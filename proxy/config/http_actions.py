@@ -17,6 +17,7 @@ from proxy.http1.errors import error_response
 from proxy.http1.rewrite import reason as reason_phrase
 from proxy.rules import RuleError, compile_condition, compile_logformat
 
+from .auth import compile_auth
 
 from .http_edits import compile_edit, is_edit
 
@@ -58,6 +59,8 @@ def compile_action(words: List[str], acls, ctx, keyword: str = "http-request"):
         return cond, _return(args, ctx, keyword)
     if kind == "redirect" and keyword == "http-request":
         return cond, _redirect(args, ctx, keyword)
+    if kind == "auth":               # proxy/config/auth.py
+        return cond, compile_auth(args, ctx, keyword)
     raise RuleError("'%s' unknown action '%s'" % (keyword, kind))
 
 

@@ -21,8 +21,7 @@ SECTIONS = ("global", "defaults", "frontend", "backend", "listen")
 
 # Sections HAProxy has and keepwarm does not.
 OTHER_SECTIONS = frozenset("""
-userlist peers resolvers mailers program http-errors ring cache fcgi-app
-dynamic-update
+peers resolvers mailers program ring cache fcgi-app dynamic-update
 """.split())
 
 GLOBAL = frozenset("""

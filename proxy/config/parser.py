@@ -30,6 +30,7 @@ from .lexer import Line, decimal, tokenize
 from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
                     HttpCheck, Server)
 from .servers import server_options
+from .userlist import UserlistError, Userlists, UserlistSection
 from .values import Ctx as _Ctx, int_arg as _int, time_arg as _time
 
 # HTTP connection modes; one per proxy, each option replaces the others (HAProxy's
@@ -149,6 +150,12 @@ class _Parser:
         self.env = env if env is not None else {}
         self.global_ = GlobalSection(ctx, self.env)
         self.errors: List[ConfigError] = []
+        self.userlists = Userlists()        # userlist sections, for http_auth & co
+        self.userlist_sections: Dict[str, UserlistSection] = {}
+        self.http_errors: Dict[str, Tuple[str, int, Dict[int, bytes]]] = {}   # http-errors
+        self.list_section = None            # the userlist / http-errors being read
+        self.error_seq = 0                  # orders errorfile/errorfiles/http-error lines
+        self.auth_groups: List[Tuple[str, int, str, List[str]]] = []   # checked at the end
 
     # ------------------------------------------------------------ driving
 
@@ -180,6 +187,10 @@ class _Parser:
     def line(self, line: Line) -> None:
         words = list(line.words)
         head = words[0]
+        self.userlists.where = (self.ctx.filename, line.number)
+        if head in ("userlist", "http-errors"):
+            self.start_list_section(line.number, head, words[1:])
+            return
         if head in keywords.SECTIONS:
             self.start_section(line.number, head, words[1:])
             return
@@ -197,6 +208,9 @@ class _Parser:
             raise self.ctx.error(line.number, "unknown keyword '%s' out of section" % head,
                                  "start a section first: global, defaults, frontend NAME, "
                                  "backend NAME or listen NAME")
+        if self.section in ("userlist", "http-errors"):
+            self.list_keyword(line.number, words, modifier)
+            return
         if self.section == "global":
             self.global_.keyword(line.number, words, modifier)
         else:
@@ -362,7 +376,9 @@ class _Parser:
         """What the rule engine needs from around a proxy's rules."""
         return RuleCtx(env=self.env, backends=None, base_dir=os.path.dirname(
             os.path.abspath(px.file)) if px.file and px.file != "<string>" else "",
-            proxy=px.kind, phase="req")
+            proxy=px.kind, phase="req").replace(
+            userlists=self.userlists, error_pages=px.values["errorfiles"],
+            proxy_name=px.name if px.kind != "defaults" else None)
 
     def proxy_acls(self, px):
         if px.acls is None:
@@ -379,6 +395,9 @@ class _Parser:
             acls.add(args)
         except RulesError as exc:
             raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        if len(args) > 1 and args[1].startswith("http_auth_group("):
+            self.auth_groups.append((self.ctx.filename, lineno, args[1][16:].rstrip(")"),
+                                     [a for a in args[2:] if not a.startswith("-")]))
         for warning in acls.warnings[before:]:
             self.ctx.warn(lineno, warning)
 
@@ -428,6 +447,7 @@ class _Parser:
             raise ctx.error(lineno, str(exc), "an error file holds a whole HTTP response: "
                             "status line, headers, an empty line, the body") from None
         px.values["errorfiles"][code] = data
+        self.error_order(px, code)
 
     def kw_default_backend(self, px, lineno, args, modifier):
         if self.notcap(px, lineno, "default_backend", FE):
@@ -559,6 +579,9 @@ class _Parser:
         self.http_action(px, lineno, ["redirect"] + args, "http-request")
 
     def kw_http_request(self, px, lineno, args, modifier):
+        if args[:1] == ["auth"] and not (px.kind == "defaults" and not px.name):
+            self.http_action(px, lineno, args, "http-request")    # proxy/config/auth.py
+            return
         self.kw_http_rule(px, lineno, args, modifier, "http-request")
 
     def kw_http_response(self, px, lineno, args, modifier):
@@ -718,12 +741,154 @@ class _Parser:
         if args[:1] == ["expect"]:
             px.expect_here = True
 
+    # ------------------------------------------------------------ userlist, http-errors
+
+    def start_list_section(self, lineno: int, kind: str, args: List[str]) -> None:
+        """`userlist NAME` or `http-errors NAME` (configuration manual 3.4 and 3.8)."""
+        self.section, self.proxy, self.list_section = kind, None, None
+        if len(args) != 1:
+            raise self.ctx.error(lineno, "'%s' expects <name> as an argument" % kind,
+                                 "e.g. '%s %s'" % (kind, "admins" if kind == "userlist"
+                                                   else "site-errors"))
+        name = args[0]
+        if kind == "userlist":
+            if name in self.userlist_sections:
+                first = self.userlist_sections[name]
+                raise self.ctx.error(lineno, "duplicated userlist '%s' (declared at %s:%d)"
+                                     % (name, first.file, first.line),
+                                     "HAProxy ignores the second one with a warning; "
+                                     "merge them")
+            self.list_section = self.userlist_sections[name] = UserlistSection(
+                name, lineno, self.ctx.filename)
+            return
+        if name in self.http_errors:
+            file, line, _ = self.http_errors[name]
+            raise self.ctx.error(lineno, "http-errors section '%s' already exists (declared "
+                                 "at %s:%d)" % (name, file, line))
+        self.http_errors[name] = (self.ctx.filename, lineno, {})
+        self.list_section = name
+
+    def list_keyword(self, lineno: int, words: List[str], modifier) -> None:
+        section = self.list_section
+        if section is None:
+            return                          # its header line was refused
+        if self.section == "userlist":
+            try:
+                section.keyword(lineno, words)
+            except UserlistError as exc:
+                raise self.ctx.error(lineno, exc.message, exc.hint) from None
+            return
+        if words[0] != "errorfile":
+            raise self.ctx.error(lineno, "unknown keyword '%s' in 'http-errors' section"
+                                 % words[0], "an http-errors section holds 'errorfile CODE "
+                                 "FILE' lines")
+        args = words[1:]
+        if len(args) != 2:
+            raise self.ctx.error(lineno, "'errorfile' expects <code> and <file> as arguments")
+        code = _int(self.ctx, lineno, "errorfile", args[:1], minimum=100, maximum=599)
+        if code not in errorfiles.CODES:
+            raise self.ctx.error(lineno, "errorfile : status code '%d' not handled" % code,
+                                 "HAProxy generates 200, 400, 401, 403, 404, 405, 407, 408, "
+                                 "410, 413, 425, 429, 500, 501, 502, 503 and 504")
+        self.http_errors[section][2][code] = self.read_page(lineno, args[1])
+
+    def read_page(self, lineno: int, path: str) -> bytes:
+        g = self.global_.build()
+        try:
+            return errorfiles.read_errorfile(path, g.bufsize - g.maxrewrite)
+        except errorfiles.ErrorfileError as exc:
+            raise self.ctx.error(lineno, str(exc), "an error file holds a whole HTTP "
+                                 "response: status line, headers, an empty line, the "
+                                 "body") from None
+
+    def error_order(self, px, code) -> None:
+        """The proxy's page for `code` was just set (or reset): a later `errorfiles`
+        line may replace it, an earlier one may not (resolved in finish_lists)."""
+        self.error_seq += 1
+        px.values["error_seq"] = dict(px.values.get("error_seq", {}), **{str(code):
+                                                                          self.error_seq})
+
+    def kw_errorfiles(self, px, lineno, args, modifier):
+        """errorfiles NAME [CODE...]: the pages of an http-errors section (declared
+        anywhere in the file), all of them or those of the codes listed."""
+        if not args:
+            raise self.ctx.error(lineno, "'errorfiles' expects <name> and optional error "
+                                 "codes as arguments", "e.g. 'errorfiles site-errors 503'")
+        codes = [_int(self.ctx, lineno, "errorfiles", [a], minimum=100, maximum=599)
+                 for a in args[1:]]
+        self.error_seq += 1
+        px.values["error_imports"] = px.values.get("error_imports", ()) + (
+            (self.error_seq, args[0], tuple(codes), self.ctx.filename, lineno),)
+
+    def kw_http_error(self, px, lineno, args, modifier):
+        """http-error status N [content-type T] [default-errorfiles | errorfile F |
+        errorfiles NAME | file F | string S] [hdr NAME VALUE]*."""
+        g = self.global_.build()
+        try:
+            reply = errorfiles.parse_http_error(args, g.bufsize - g.maxrewrite,
+                                                lambda msg: self.ctx.warn(lineno, msg))
+        except errorfiles.ErrorfileError as exc:
+            raise self.ctx.error(lineno, str(exc), UNSUPPORTED_HINT if "keepwarm" in str(exc)
+                                 else "e.g. 'http-error status 503 content-type text/plain "
+                                 "string \"try again\"'") from None
+        if reply.group is not None:
+            self.error_seq += 1
+            px.values["error_imports"] = px.values.get("error_imports", ()) + (
+                (self.error_seq, reply.group, (reply.status,), self.ctx.filename, lineno),)
+            return
+        if reply.reset:
+            px.values["errorfiles"].pop(reply.status, None)
+        else:
+            px.values["errorfiles"][reply.status] = reply.page
+        self.error_order(px, reply.status)
+
+    def finish_lists(self) -> None:
+        """Userlists and http-errors sections, now that all are known: build the
+        userlists, check the names rules used, give each proxy its imported pages."""
+        ctx, errors = self.ctx, self.errors
+        for section in self.userlist_sections.values():
+            ctx.filename = section.file
+            built, problems = section.build()
+            self.userlists.lists[section.name] = built
+            errors.extend(ctx.error(p.line, p.message, p.hint) for p in problems)
+        for name, file, line in self.userlists.missing():
+            ctx.filename = file
+            errors.append(ctx.error(line, "unable to find userlist '%s'" % name,
+                                    "declare it: 'userlist %s'" % name))
+        for file, line, name, groups in self.auth_groups:
+            known = self.userlists.lists.get(name)
+            for group in groups if known is not None else ():
+                if group.encode("utf-8", "surrogateescape") not in known.groups:
+                    ctx.filename = file
+                    errors.append(ctx.error(line, "acl: http_auth_group(%s): invalid group "
+                                            "'%s'" % (name, group),
+                                            "declare it in userlist '%s': 'group %s'"
+                                            % (name, group)))
+        for px in self.proxies + list(self.named_defaults.values()):
+            seq = px.values.get("error_seq", {})
+            pages = px.values["errorfiles"]
+            for at, name, codes, file, line in px.values.get("error_imports", ()):
+                ctx.filename = file
+                if name not in self.http_errors:
+                    errors.append(ctx.error(line, "proxy '%s': unknown http-errors section "
+                                            "'%s'" % (px.name, name),
+                                            did_you_mean_hint(name, self.http_errors)))
+                    continue
+                group = self.http_errors[name][2]
+                for code in codes or sorted(group):
+                    if code not in group:
+                        ctx.warn(line, "proxy '%s': status '%d' not declared in http-errors "
+                                 "section '%s'" % (px.name, code, name))
+                    elif seq.get(str(code), 0) < at:
+                        pages[code] = group[code]
+
     # ------------------------------------------------------------ the end
 
     def finish(self) -> Config:
         ctx = self.ctx
         errors = self.errors
         first_file = ctx.filename
+        self.finish_lists()
         for px in self.proxies:
             ctx.filename = px.file
             if px.values["mode"] == "tcp":
@@ -881,6 +1046,11 @@ class _Parser:
                           "in this section)" % (px.kind, px.name, ", ".join(missing)))
 
 
+def did_you_mean_hint(name, names):
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    return "did you mean '%s'?" % close[0] if close else "declare 'http-errors %s'" % name
+
+
 _PROXY_KEYWORDS: Dict[str, Callable] = {
     "mode": _Parser.kw_mode,
     "bind": _Parser.kw_bind,
@@ -904,5 +1074,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "default-server": _Parser.kw_default_server,
     "option": _Parser.kw_option,
     "http-check": _Parser.kw_http_check,
+    "errorfiles": _Parser.kw_errorfiles,
+    "http-error": _Parser.kw_http_error,
 }
 

@@ -7,6 +7,9 @@ use (``hdr_beg(x) a`` matches when any value does).
 
 from __future__ import annotations
 
+import binascii
+import re
+
 from .errors import RuleError
 from .sample import Arg, T_ANY, T_BOOL, T_INT, T_IP, T_STR, _str2ip as str2ip, fetch, read_int
 
@@ -484,3 +487,76 @@ def _url_param_many(args):
 def _urlp_val(args, ctx):
     one = _url_param(args, ctx)
     return lambda txn: None if (v := one(txn)) is None else read_int(v)
+
+
+# ------------------------------------------------------------------ HTTP Basic authentication
+
+def basic_credentials(txn):
+    """(user, password) from the request's Authorization header, HTTP Basic only, as
+    HAProxy 2.6.12 reads it (measured): the first value of the first header, the scheme
+    in any case then one or more spaces, strict base64 (padding included), a ':'."""
+    lines = txn.index().get(b"authorization")
+    if not lines:
+        return None
+    value = split_values(lines[0])[0]
+    scheme, space, rest = value.partition(b" ")
+    if not space or scheme.lower() != b"basic":
+        return None
+    rest = rest.lstrip(b" ")
+    if not rest or len(rest) % 4 or not _BASE64.fullmatch(rest):
+        return None
+    user, colon, password = binascii.a2b_base64(rest).partition(b":")
+    return (user, password) if colon else None
+
+
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def _userlist(args, ctx, what):
+    lists = getattr(ctx, "userlists", None)
+    if lists is None:
+        raise RuleError("unable to find userlist '%s' referenced in arg 1 of %s"
+                        % (args[0], what), "declare it: 'userlist %s'" % args[0])
+    return lists.want(args[0])
+
+
+def _valid_user(get_list):
+    def user(txn):
+        creds = basic_credentials(txn)
+        if creds is None or not get_list().check(*creds):
+            return None
+        return creds[0]
+    return user
+
+
+@fetch("http_auth", T_BOOL, (S,), 1, use="req", match="bool")
+def _http_auth(args, ctx):
+    valid = _valid_user(_userlist(args, ctx, "sample fetch 'http_auth'"))
+    return lambda txn: valid(txn) is not None
+
+
+def _http_auth_groups(args, ctx):
+    get_list = _userlist(args, ctx, "sample fetch 'http_auth_group'")
+    valid = _valid_user(get_list)
+
+    def groups(txn):
+        user = valid(txn)
+        return () if user is None else get_list().groups_of(user)
+    return groups
+
+
+# The sample is the user's name; an ACL matches the user's groups against its
+# patterns (HAProxy's group match), which the config parser checks at load.
+@fetch("http_auth_group", T_STR, (S,), 1, use="req", many=_http_auth_groups)
+def _http_auth_group(args, ctx):
+    return _valid_user(_userlist(args, ctx, "sample fetch 'http_auth_group'"))
+
+
+@fetch("http_auth_user", T_STR, use="req")
+def _http_auth_user(args, ctx):
+    return lambda txn: None if (c := basic_credentials(txn)) is None else c[0]
+
+
+@fetch("http_auth_pass", T_STR, use="req")
+def _http_auth_pass(args, ctx):
+    return lambda txn: None if (c := basic_credentials(txn)) is None else c[1]
