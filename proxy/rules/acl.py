@@ -272,7 +272,7 @@ class Acls:
         tests = tuple(compile_acl(w, c.replace(phase=ctx.phase, proxy=ctx.proxy,
                                               rule=ctx.rule), self.warnings)
                       for w, c, _ in lines)
-        got = tests[0] if len(tests) == 1 else (lambda txn: any(t(txn) for t in tests))
+        got = _or(list(tests))
         self._compiled[key] = got
         return got
 
@@ -349,14 +349,40 @@ def _negate(f):
 
 
 def _and(tests):
+    # Two or three tests unrolled: any()/all() over a generator costs a frame per
+    # call, and conditions are evaluated per request.
     if len(tests) == 1:
         return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda txn: a(txn) and b(txn)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda txn: a(txn) and b(txn) and c(txn)
     tests = tuple(tests)
-    return lambda txn: all(t(txn) for t in tests)
+
+    def every(txn):
+        for t in tests:
+            if not t(txn):
+                return False
+        return True
+    return every
 
 
 def _or(tests):
     if len(tests) == 1:
         return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda txn: a(txn) or b(txn)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda txn: a(txn) or b(txn) or c(txn)
     tests = tuple(tests)
-    return lambda txn: any(t(txn) for t in tests)
+
+    def some(txn):
+        for t in tests:
+            if t(txn):
+                return True
+        return False
+    return some
