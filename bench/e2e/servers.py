@@ -82,6 +82,19 @@ class Proxy:
         self.proc = None
         self.port = None
         self.defer = False
+        self.rules = False        # -rules: the frontend carries rules-frontend.cfg
+
+    def rule_fields(self):
+        """${rules} and ${rule_backends} for the config templates: empty, or (for
+        NAME-rules) issue 15's rule set with its map file written beside the config."""
+        if not self.rules:
+            return {"rules": "", "rule_backends": ""}
+        (self.dir / "hosts.map").write_text("api.example.com be_api\nadmin.example.com be_admin\n")
+        fields = {"dir": self.dir, "backend_port": self.backend.port}
+        return {"rules": string.Template((CONFIGS / "rules-frontend.cfg").read_text())
+                .substitute(**fields),
+                "rule_backends": string.Template((CONFIGS / "rules-backends.cfg").read_text())
+                .substitute(**fields)}
 
     @property
     def bind_opts(self):
@@ -138,7 +151,7 @@ class HAProxy(Proxy):
     def config(self):
         return render("haproxy.cfg", self.dir / f"{self.name}.cfg", port=self.port,
                       backend_port=self.backend.port, reuse=self.reuse, threads=self.threads,
-                      bind_opts=self.bind_opts)
+                      bind_opts=self.bind_opts, **self.rule_fields())
 
     def argv(self, conf):
         return ["haproxy", "-db", "-f", str(conf)]
@@ -177,7 +190,7 @@ class Keepwarm(Proxy):
     def config(self):
         return render("keepwarm.cfg", self.dir / f"{self.name}.cfg", sock=self.sock,
                       port=self.port, backend_port=self.backend.port, workers=self.workers,
-                      bind_opts=self.bind_opts)
+                      bind_opts=self.bind_opts, **self.rule_fields())
 
     def argv(self, conf):
         return [sys.executable, "-m", "proxy", "run", "-f", str(conf)]
@@ -200,8 +213,12 @@ class Keepwarm(Proxy):
 def make(name, workdir, backend, cpu=0, repo=REPO):
     """A proxy object from its harness name; NAME-defer is NAME with its bind
     deferring accept() until the request arrives (HAProxy's and keepwarm's
-    `defer-accept`, nginx's `deferred`)."""
-    base, defer = (name[:-len("-defer")], True) if name.endswith("-defer") else (name, False)
+    `defer-accept`, nginx's `deferred`); NAME-rules (haproxy-safe, keepwarm) is
+    NAME with issue 15's rule set in its frontend (configs/rules-frontend.cfg)."""
+    base, rules = (name[:-len("-rules")], True) if name.endswith("-rules") else (name, False)
+    base, defer = (base[:-len("-defer")], True) if base.endswith("-defer") else (base, False)
+    if rules and base not in ("haproxy", "haproxy-safe", "haproxy-always", "keepwarm"):
+        raise ValueError(f"{name!r}: -rules is for haproxy-safe, haproxy-always and keepwarm")
     if base == "direct" and not defer:
         return Direct(workdir, backend, cpu=None)
     if base in ("haproxy", "haproxy-safe"):
@@ -218,6 +235,9 @@ def make(name, workdir, backend, cpu=0, repo=REPO):
     if defer:
         p.defer = True
         p.name += "-defer"
+    if rules:
+        p.rules = True
+        p.name += "-rules"
     return p
 
 
