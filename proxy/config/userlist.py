@@ -13,8 +13,9 @@ dependency (cffi is one already). HAProxy accepts a hash libcrypt cannot use
 and lets it never match; keepwarm refuses it at load, as it refuses a duplicate
 user, group or userlist that HAProxy only warns about and ignores.
 
-HAProxy runs crypt() for every request; a SHA-512 hash costs ~1 ms of CPU, paid
-again by each request of a keep-alive client. keepwarm remembers the last
+HAProxy runs crypt() for every request; a SHA-512 hash (5000 rounds) costs ~1.6 ms
+of CPU here, paid again by each request of a keep-alive client (a cached outcome:
+~0.3 us). keepwarm remembers the last
 outcomes per (user, password) in a small bounded dict per worker process
 (`CACHE_SIZE`), so a client that sends the same credentials pays it once.
 """
@@ -164,7 +165,8 @@ class UserlistSection:
                             lineno, "user '%s': the password hash '%s' cannot be verified: %s"
                             % (name, secret[:24], problem),
                             "make one with 'openssl passwd -6' (SHA-512) or 'mkpasswd -m "
-                            "sha-512'; quote it if it has '$' (or escape them: \\$)")
+                            "sha-512', and write it bare or in single quotes (inside double "
+                            "quotes '$' starts a variable)")
             elif opt == "groups":
                 groups += [g for g in rest[1].split(",") if g]
             else:
