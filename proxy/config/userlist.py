@@ -15,9 +15,9 @@ user, group or userlist that HAProxy only warns about and ignores.
 
 HAProxy runs crypt() for every request; a SHA-512 hash (5000 rounds) costs ~1.6 ms
 of CPU here, paid again by each request of a keep-alive client (a cached outcome:
-~0.3 us). keepwarm remembers the last
-outcomes per (user, password) in a small bounded dict per worker process
-(`CACHE_SIZE`), so a client that sends the same credentials pays it once.
+~0.3 us). keepwarm remembers the last outcomes per (user, password) in a small
+bounded dict per worker process (`CACHE_SIZE`), so a client that sends the same
+credentials pays it once.
 """
 
 from __future__ import annotations
