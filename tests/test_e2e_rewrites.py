@@ -48,7 +48,8 @@ FRONTEND_RULES = r"""
     http-response replace-header X-Srv ^(.*)$ srv-\1
     http-response replace-value X-List ^x(.*)$ y\1
     http-response deny deny_status 502 if { res.hdr(X-Bad) -m found }
-    http-response return status 203 content-type text/plain string swapped if { res.hdr(X-Ret) -m found }
+    acl ret res.hdr(X-Ret) -m found
+    http-response return status 203 content-type text/plain string swapped if ret
     http-response set-var(res.r) res.hdr(X-Srv)
     http-response set-header X-Res-Var %[var(res.r)]
 """
@@ -194,3 +195,22 @@ def test_variables_survive_keepalive_requests(port):
             seen.append(dict(body["headers"]))
     assert seen[0]["x-sess"] == seen[1]["x-sess"] == "/first"
     assert seen[1]["x-orig"] == "/second"
+
+
+def test_a_listen_sections_rules_run_once(tmp_path, backend_factory, proxy_factory):
+    """A listen is both sides of one proxy: its rules run as the frontend's only
+    (measured on HAProxy 2.6.12: one x-a, one x-r, one x-p)."""
+    be = backend_factory("s1", handler)
+    p = free_port()
+    sock = tmp_path / "kw0" / "stats.sock"
+    proxy_factory(config="global\n    nbthread 1\n    stats socket %s\n" % sock
+                  + "defaults\n    mode http\n    timeout connect 2s\n"
+                  "    timeout client 5s\n    timeout server 5s\n"
+                  "listen li\n    bind 127.0.0.1:%d\n    http-request add-header X-A 1\n"
+                  "    http-request set-var(txn.p) path\n    http-response add-header X-R 1\n"
+                  "    http-response add-header X-P %%[var(txn.p)]\n"
+                  "    server s1 127.0.0.1:%d\n" % (p, be.port), bind_ports=[p], nbproc=1)
+    head, _, body = fetch(p, "GET", "/a", []).partition(b"\r\n\r\n")
+    names = [l.split(b":")[0].lower() for l in head.split(b"\r\n")[1:]]
+    assert names.count(b"x-r") == 1 and names.count(b"x-p") == 1
+    assert [k for k, _ in json.loads(body)["headers"]].count("x-a") == 1

@@ -7,6 +7,7 @@ timeouts already turned into seconds. Nothing here does I/O.
 """
 
 from collections import deque
+from dataclasses import replace
 
 from proxy.config.http_actions import DynamicRule, run_actions
 from proxy.config.http_edits import header_step
@@ -100,6 +101,11 @@ class Pairing:
     def __init__(self, config, backend, stepped=False):
         self.backend = backend
         be = backend.config if backend is not None else None
+        if be is not None and same_section(config, be):
+            # A listen section's rules run once, as a frontend's (HAProxy runs a
+            # backend's only when it is another proxy than the frontend).
+            be = replace(be, request_rules=(), response_rules=(), request_actions=(),
+                         response_actions=())
         # The stronger connection mode wins: httpclose (either side) closes both
         # sides after each exchange, http-server-close only the server side.
         self.client_ka = not (config.httpclose or (be is not None and be.httpclose))
@@ -183,6 +189,11 @@ class FrontendRuntime:
         return pair
 
 
+def same_section(fe, be):
+    """Are frontend `fe` and backend `be` the two sides of one listen section?"""
+    return fe.name == be.name and fe.line == be.line
+
+
 def needs_decider(config, backends):
     """Does a frontend need the routing call (use_backend, or request actions here
     or in a backend)?"""
@@ -202,7 +213,8 @@ def make_decider(config, default, route, backends):
         fe_actions = fe_actions + tuple(header_step(r) for r in config.request_rules)
     fe_tarpit = _t(config.timeout_tarpit)
     be_actions = {be: (be.config.request_actions, _t(be.config.timeout_tarpit))
-                  for be in backends.values() if be.config.request_actions}
+                  for be in backends.values()
+                  if be.config.request_actions and not same_section(config, be.config)}
 
     def decide(txn):
         if fe_actions:

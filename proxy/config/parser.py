@@ -1025,10 +1025,8 @@ class _Parser:
             redispatch_interval=v["redispatch_interval"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             errorfiles=tuple(sorted(v["errorfiles"].items())),
-            request_actions=v["request_actions"] if px.kind == "backend" and v["request_engine"]
-            else (),
-            response_actions=v["response_actions"] if px.kind == "backend"
-            and v["response_engine"] else (),
+            request_actions=v["request_actions"] if v["request_engine"] else (),
+            response_actions=v["response_actions"] if v["response_engine"] else (),
             timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"])
 
     def warn_timeouts(self, px: _Proxy) -> None:

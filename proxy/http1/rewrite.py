@@ -271,8 +271,11 @@ def replay_request(head, txn):
     """A request head (strip_hop form) with what the rules changed in `txn`: the
     start line (set-method, set-path & co) and the header edits, in order."""
     lines = head.split(b"\r\n")[:-1]
-    start = lines[0].split(b" ")
-    start = b" ".join((txn.new_method or start[0], txn.target, start[-1]))
+    start = lines[0]
+    if txn.new_method is not None or txn.new_target is not None:
+        # (an untouched part keeps what strip_hop wrote: a normalized target)
+        old = start.split(b" ")
+        start = b" ".join((txn.new_method or old[0], txn.new_target or old[1], old[-1]))
     fields = lines[1:]
     for edit in txn.edits:
         fields = edit_lines(fields, edit)

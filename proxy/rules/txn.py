@@ -60,7 +60,7 @@ class Txn:
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
                  "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
                  "status", "res_data", "res_parser", "_res_hdrs", "_res_index",
-                 "edits", "new_method", "res_edits", "reason")
+                 "edits", "new_method", "new_target", "res_edits", "reason")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
@@ -88,7 +88,7 @@ class Txn:
         # What http-request/http-response rules changed, replayed on the head bytes
         # (proxy/http1/rewrite.py): header edits in order; the new method; the
         # response's header edits and new reason (a new status is `status`).
-        self.edits = self.new_method = self.res_edits = self.reason = None
+        self.edits = self.new_method = self.new_target = self.res_edits = self.reason = None
 
     @classmethod
     def from_parts(cls, world: World, method: bytes, target: bytes, version: bytes = b"1.1",
@@ -129,7 +129,7 @@ class Txn:
 
     def set_target(self, target: bytes) -> None:
         """A rule rewrote the URI (replace-path & co): later fetches see the new one."""
-        self._target = target
+        self._target = self.new_target = target
         self._path = self._query = None
         if self.edits is None:
             self.edits = []
