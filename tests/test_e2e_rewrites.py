@@ -68,6 +68,25 @@ backend be2
 
 FIXTURE = Path(__file__).parent / "fixtures" / "haproxy_rewrites.json"
 
+# Header rules alone in a frontend that routes: they run before use_backend.
+HEADER_ROUTING = r"""
+    http-request set-header X-Dest be2 if { path_beg /two }
+    http-request del-header X-Secret
+    use_backend be2 if { req.hdr(X-Dest) be2 }
+    default_backend be
+backend be
+    http-request set-header X-Be be
+    server s1 127.0.0.1:BE_PORT
+backend be2
+    http-request set-header X-Be be2-%[req.hdr(X-Dest)]
+    server s1 127.0.0.1:BE_PORT
+"""
+ROUTING_CASES = {
+    "routed-by-a-set-header": ("GET", "/two", [("X-Secret", "s")]),
+    "routed-by-the-client": ("GET", "/", [("X-Dest", "be2")]),
+    "default": ("GET", "/", [("X-Secret", "s")]),
+}
+
 # name: (method, target, extra request headers)
 CASES = {
     "plain": ("GET", "/", []),
@@ -99,12 +118,12 @@ TARPIT_MS = 300
 SKIP = ("connection", "x-conn-id", "content-length")
 
 
-def config(port, be_port, sock=None):
+def config(port, be_port, sock=None, rules=None):
     return ("global\n    nbthread 1\n" + ("    stats socket %s\n" % sock if sock else "") +
             "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
             "    timeout server 5s\n    timeout tarpit %dms\n" % TARPIT_MS +
-            "frontend fe\n    bind 127.0.0.1:%d\n" % port + FRONTEND_RULES +
-            BACKENDS.replace("BE_PORT", str(be_port)))
+            "frontend fe\n    bind 127.0.0.1:%d\n" % port +
+            (rules or FRONTEND_RULES + BACKENDS).replace("BE_PORT", str(be_port)))
 
 
 def handler(be, req):
@@ -138,9 +157,9 @@ def fetch(port, method, target, headers):
     return data
 
 
-def exchange(port, case):
+def exchange(port, case, cases=CASES):
     """(status line, response headers that matter, what the server saw or the body)."""
-    method, target, headers = CASES[case]
+    method, target, headers = cases[case]
     data = fetch(port, method, target, headers)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -180,6 +199,21 @@ def test_tarpit_holds_then_answers_as_haproxy(port):
     status, took = tarpit(port)
     assert status == recorded[0]
     assert took >= TARPIT_MS / 1000.0 * 0.9
+
+
+@pytest.fixture
+def routing_port(tmp_path, backend_factory, proxy_factory):
+    be = backend_factory("s1", handler)
+    p = free_port()
+    proxy_factory(config=config(p, be.port, tmp_path / "kw0" / "stats.sock", HEADER_ROUTING),
+                  bind_ports=[p], nbproc=1)
+    return p
+
+
+def test_a_frontends_header_rules_run_before_use_backend(routing_port):
+    recorded = json.loads(FIXTURE.read_text())["routing"]
+    for case in sorted(ROUTING_CASES):
+        assert exchange(routing_port, case, ROUTING_CASES) == recorded[case], case
 
 
 def test_variables_survive_keepalive_requests(port):
