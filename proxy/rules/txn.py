@@ -60,7 +60,7 @@ class Txn:
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
                  "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
                  "status", "res_data", "res_parser", "_res_hdrs", "_res_index",
-                 "edits", "new_method", "new_target", "res_edits", "reason")
+                 "edits", "new_method", "new_target", "res_edits", "reason", "_apply")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
@@ -143,9 +143,12 @@ class Txn:
 
     def edit_headers(self, edit, apply) -> None:
         """A header rule changed the request: `apply(headers, edit)` gives the new
-        (name, value) list fetches read; `edit` is kept to replay on the head."""
-        self._hdrs = apply(self.headers(), edit)
-        self._index = None
+        (name, value) list fetches read (now if they were read already, else at the
+        first fetch); `edit` is kept to replay on the head."""
+        if self._hdrs is not None:
+            self._hdrs = apply(self._hdrs, edit)
+            self._index = None
+        self._apply = apply
         if self.edits is None:
             self.edits = [edit]
         else:
@@ -204,7 +207,13 @@ class Txn:
         """The request's header fields, in order, names as sent."""
         h = self._hdrs
         if h is None:
-            h = self._hdrs = self.parser.headers(self.data)
+            h = self.parser.headers(self.data)
+            if self.edits:
+                # Header rules ran before any fetch read the headers: their edits
+                # are applied now, once (a rule set nobody reads costs no list).
+                for edit in self.edits:
+                    h = self._apply(h, edit)
+            self._hdrs = h
         return h
 
     def index(self) -> Dict[bytes, List[bytes]]:
@@ -244,7 +253,7 @@ class Txn:
         if self.res is not None:
             self.method, self.target         # noqa: B018  (computed and kept)
         if self._hdrs is None and self.parser is not None:
-            self._hdrs = self.parser.headers(self.data)
+            self.headers()
         if self._res_hdrs is None and self.res_parser is not None:
             self._res_hdrs = self.res_parser.headers(self.res_data)
 
