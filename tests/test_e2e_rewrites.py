@@ -36,6 +36,11 @@ FRONTEND_RULES = r"""
     http-request replace-header X-Rep ^(.*)-(.*)$ \2-\1
     http-request replace-value X-Val ^a(.*)$ b\1
     http-request set-header X-After %[path] if { hdr(X-Rep) -m found }
+    http-request set-var(txn.n) req.hdr(host),length if { path_beg /int }
+    http-request set-header X-Int %[var(txn.n)] if { path_beg /int }
+    http-request del-header X-Del
+    http-request set-header X-Del-Seen %[req.hdr(X-Del)] if { path_beg /del }
+    http-request allow if { path_beg /allowed }
     http-request set-header X-Method %[method]
     http-request unset-var(txn.orig) if { path_beg /unset }
     http-request set-header X-Gone %[var(txn.orig)] if { path_beg /unset }
@@ -110,6 +115,13 @@ CASES = {
     "response-deny": ("GET", "/bad", []),
     "response-return": ("GET", "/ret", []),
     "absolute-uri": ("GET", "http://h.example/api/v1/x?y=1", []),
+    "int-var": ("GET", "/int", []),
+    "deleted-header-unseen": ("GET", "/del", [("X-Del", "1")]),
+    "allow-ends-the-frontend-rules": ("GET", "/allowed/x", []),
+    "post-body-after-rewrite": ("POST", "/api/v1/post", [], b"hello"),
+    "http10": ("GET", "/api/v1/old", [], b"", "1.0"),
+    "chunked-set-status": ("GET", "/chunk/missing", []),
+    "chunked-response-deny": ("GET", "/chunk/bad", []),
 }
 TARPIT = "/tarpit"
 TARPIT_MS = 300
@@ -129,7 +141,8 @@ def config(port, be_port, sock=None, rules=None):
 def handler(be, req):
     """Echo what arrived; answer as the path asks."""
     seen = {"line": "%s %s %s" % (req.method, req.target, req.version),
-            "headers": [[k.lower(), v] for k, v in req.headers if k.lower() not in SKIP]}
+            "headers": [[k.lower(), v] for k, v in req.headers if k.lower() not in SKIP],
+            "body": (req.body or b"").decode("latin-1")}
     status, headers = 200, [("X-Srv", "origin"), ("X-List", "x1, z2,x3")]
     if "missing" in req.target:
         status = 404
@@ -139,15 +152,18 @@ def handler(be, req):
         headers.append(("X-Bad", "1"))
     if "ret" in req.target:
         headers.append(("X-Ret", "1"))
-    return Reply(status, headers=headers, body=json.dumps(seen, sort_keys=True).encode())
+    return Reply(status, headers=headers, body=json.dumps(seen, sort_keys=True).encode(),
+                 chunked="chunk" in req.target)
 
 
-def fetch(port, method, target, headers):
+def fetch(port, method, target, headers, body=b"", version="1.1"):
     """Send one request on a fresh connection; the whole answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         extra = "".join("%s: %s\r\n" % kv for kv in headers)
-        s.sendall(("%s %s HTTP/1.1\r\nHost: h.example\r\n%sConnection: close\r\n\r\n"
-                   % (method, target, extra)).encode())
+        if body:
+            extra += "Content-Length: %d\r\n" % len(body)
+        s.sendall(("%s %s HTTP/%s\r\nHost: h.example\r\n%sConnection: close\r\n\r\n"
+                   % (method, target, version, extra)).encode() + body)
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -159,17 +175,29 @@ def fetch(port, method, target, headers):
 
 def exchange(port, case, cases=CASES):
     """(status line, response headers that matter, what the server saw or the body)."""
-    method, target, headers = cases[case]
-    data = fetch(port, method, target, headers)
+    data = fetch(port, *cases[case])
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     got = [[k.lower(), v.strip()] for k, _, v in (l.partition(":") for l in lines[1:])
            if k.lower() not in SKIP]
+    if ["transfer-encoding", "chunked"] in got:
+        body = dechunk(body)
     try:
         seen = json.loads(body)
     except ValueError:
         seen = body.decode("latin-1")[:200] if not body.startswith(b"<html>") else "<page>"
     return [lines[0], got, seen]
+
+
+def dechunk(body):
+    out = b""
+    while body:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            break
+        out, body = out + body[:n], body[n + 2:]
+    return out
 
 
 def tarpit(port):
