@@ -276,3 +276,18 @@ def test_a_listen_sections_rules_run_once(tmp_path, backend_factory, proxy_facto
     names = [l.split(b":")[0].lower() for l in head.split(b"\r\n")[1:]]
     assert names.count(b"x-r") == 1 and names.count(b"x-p") == 1
     assert [k for k, _ in json.loads(body)["headers"]].count("x-a") == 1
+
+
+@pytest.mark.parametrize("first,status", [(TARPIT, b"403"), ("/bad", b"502"), ("/ret", b"203")])
+def test_the_connection_goes_on_after_a_rules_answer(port, first, status):
+    """Measured on HAProxy 2.6.12: after a tarpit, an http-response deny or return,
+    the request pipelined behind is served on the same connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+                  % first.encode())
+        data = b""
+        while b'"line": "GET /next' not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 " + status) and data.count(b"HTTP/1.1 200") == 1
