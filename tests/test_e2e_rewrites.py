@@ -47,6 +47,7 @@ FRONTEND_RULES = r"""
     use_backend be2 if { path_beg /be2 }
     default_backend be
     http-response set-header X-Var %[var(txn.orig)]
+    http-response set-header X-Req-Var-Gone %[var(req.m)]
     http-response set-header X-Proc %[var(proc.host)] if { status 404 }
     http-response set-status 299 reason "Fine Then" if { status 404 }
     http-response set-status 418 if { res.hdr(X-Teapot) -m found }

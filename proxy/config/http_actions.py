@@ -1,12 +1,16 @@
-"""`http-request allow|deny|return|redirect` (and the older `redirect` keyword): the rules
-that answer a request themselves, compiled at load into `(condition, action)` pairs.
+"""The rules that answer a message themselves, compiled at load into
+`(condition, action)` pairs: `http-request allow|deny|tarpit|return|redirect`
+(and the older `redirect` keyword), `http-response allow|deny|return`; the
+actions that change the message or the variables come from http_edits.py, and
+`run_actions` runs a section's pairs in the order written.
 
 An action is ALLOW (stop evaluating this section's rules), or a callable
-`action(txn) -> (status, response bytes)`: the whole response, built as HAProxy
-2.6.12 puts it on the wire (measured: status line, `content-length` first, a
-302/303/307 redirect with `cache-control: no-cache`, a 301/308 one without).
-The connection stays open after such an answer when the client's request allows
-it, as HAProxy does.
+`action(txn)` returning None (go on) or an answer `(status, response bytes)`:
+the whole response, built as HAProxy 2.6.12 puts it on the wire (measured:
+status line, `content-length` first, a 302/303/307 redirect with
+`cache-control: no-cache`, a 301/308 one without); a tarpit's answer has a
+third item, its delay. The connection stays open after such an answer when the
+client's request allows it, as HAProxy does.
 """
 
 from __future__ import annotations

@@ -11,27 +11,24 @@ from .model import ForwardFor
 HEADER_ACTIONS = ("set-header", "add-header", "del-header")
 # (the other supported actions are compiled by http_actions.py and http_edits.py)
 
-# HAProxy 2.6's other actions: known, refused as "not supported yet".
+# HAProxy 2.6's actions keepwarm lacks: known, refused as "not supported yet".
 REQUEST_ACTIONS = frozenset("""
-add-acl allow auth cache-use capture del-acl del-map deny disable-l7-retry do-resolve
-early-hint normalize-uri redirect reject replace-header replace-path replace-pathq
-replace-uri replace-value return sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1
-sc-set-gpt0 send-spoe-group set-bandwidth-limit set-dst set-dst-port set-log-level
-set-map set-mark set-method set-nice set-path set-pathq set-priority-class
-set-priority-offset set-query set-src set-src-port set-timeout set-tos set-uri set-var
-set-var-fmt silent-drop strict-mode tarpit track-sc0 track-sc1 track-sc2 unset-var
-use-service wait-for-body wait-for-handshake
+add-acl cache-use capture del-acl del-map disable-l7-retry do-resolve early-hint
+normalize-uri reject sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1 sc-set-gpt0
+send-spoe-group set-bandwidth-limit set-dst set-dst-port set-log-level set-map set-mark
+set-nice set-priority-class set-priority-offset set-src set-src-port set-timeout set-tos
+silent-drop strict-mode track-sc0 track-sc1 track-sc2 use-service wait-for-body
+wait-for-handshake
 """.split())
 RESPONSE_ACTIONS = frozenset("""
-add-acl allow cache-store capture del-acl del-map deny redirect replace-header
-replace-value return sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1 sc-set-gpt0
-send-spoe-group set-bandwidth-limit set-log-level set-map set-mark set-nice set-status
-set-timeout set-tos set-var set-var-fmt silent-drop strict-mode track-sc0 track-sc1
-track-sc2 unset-var wait-for-body
+add-acl cache-store capture del-acl del-map redirect sc-add-gpc sc-inc-gpc sc-inc-gpc0
+sc-inc-gpc1 sc-set-gpt0 send-spoe-group set-bandwidth-limit set-log-level set-map
+set-mark set-nice set-timeout set-tos silent-drop strict-mode track-sc0 track-sc1
+track-sc2 wait-for-body
 """.split())
 
 SUPPORTED = {
-    "http-request": "allow, deny, tarpit, return, redirect, set/add/del-header, "
+    "http-request": "allow, deny, tarpit, return, redirect, auth, set/add/del-header, "
                     "replace-header, replace-value, set-path, set-pathq, set-query, set-uri, "
                     "replace-path, replace-pathq, replace-uri, set-method, set-var, "
                     "set-var-fmt and unset-var",

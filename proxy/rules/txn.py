@@ -230,6 +230,9 @@ class Txn:
         self.res_parser = parser
         self._res_hdrs = self._res_index = None
         self.res_edits = self.reason = None
+        # req.* and res.* live for one direction's processing (measured: var(req.x)
+        # set by http-request is empty in http-response rules).
+        self.req_vars.clear()
         self.res_vars.clear()
 
     def res_headers(self) -> Headers:
