@@ -135,3 +135,23 @@ def test_an_edit_gives_the_same_headers_as_fields_and_as_lines():
 def test_reason_phrases_are_haproxys():
     assert reason(418) == b"I'm a teapot" and reason(299) == b"Success"
     assert reason(413) == b"Request Entity Too Large" and reason(799) == b"Other"
+
+
+def test_a_log_format_value_cannot_break_the_head():
+    """%[...,url_dec] can make CR, LF or spaces: the log-format escapes them, and
+    what is left is dropped from a header value, and from a start line's part
+    where a space becomes %20."""
+    from proxy.config.http_actions import DynamicRule, compile_action
+    from proxy.config.http_edits import header_step
+    from proxy.rules import Acls, Ctx, Txn, World, compile_logformat
+
+    ctx = Ctx()
+    txn = Txn.from_parts(World(), b"GET", b"/a%20b%0d%0aX-Evil:%201", headers=[(b"Host", b"h")])
+    _, set_path = compile_action(["set-path", "%[path,url_dec]"], Acls(ctx), ctx)
+    fmt = compile_logformat("%[path,url_dec]", ctx, mode="http")
+    _, set_hdr = header_step(DynamicRule("set-header", "X-P", "%[path,url_dec]", None, fmt))
+    set_hdr(txn)
+    set_path(txn)
+    assert not re.search(rb"[\r\n\0 ]", txn.target)
+    value = dict(txn.headers())[b"X-P"]
+    assert value.startswith(b"/a") and not re.search(rb"[\r\n\0]", value)

@@ -49,9 +49,9 @@ def compile_edit(kind, args, ctx, keyword):
         return _set_status(args, label)
     if kind.startswith("replace-"):
         _count(label, args, 2, "REGEX FORMAT")
-        return _uri_action(kind, _regex(args[0], label), _fmt(args[1], ctx), label)
+        return _uri_action(kind, _regex(args[0], label), _fmt(args[1], ctx, True), label)
     _count(label, args, 1, "FORMAT")
-    return _uri_action(kind, None, _fmt(args[0], ctx), label)
+    return _uri_action(kind, None, _fmt(args[0], ctx, True), label)
 
 
 def _count(label, args, n, what):
@@ -68,12 +68,27 @@ def _regex(text, label):
         raise RuleError("%s: invalid regex '%s': %s" % (label, text, exc)) from None
 
 
-def _fmt(text, ctx):
-    """A log-format argument -> fmt(txn) -> bytes (a constant costs nothing)."""
+_CTL = re.compile(rb"[\r\n\0]")
+_CTL_SP = re.compile(rb"[\r\n\0 ]")
+
+
+def _fmt(text, ctx, line=False):
+    """A log-format argument -> fmt(txn) -> bytes (a constant costs nothing). What
+    it makes may not break the head: CR, LF and NUL are dropped from a header
+    value, and from a start line's part, where a space becomes %20 (a url_dec
+    converter can make them all)."""
     if "%" not in text:
-        value = text.encode("latin-1")
+        value = _clean(text.encode("latin-1"), line)
         return lambda txn: value
-    return compile_logformat(text, ctx, mode="http")
+    fmt = compile_logformat(text, ctx, mode="http")
+    return lambda txn: _clean(fmt(txn), line)
+
+
+def _clean(value, line):
+    if (_CTL_SP if line else _CTL).search(value) is None:
+        return value
+    value = value.replace(b"\r", b"").replace(b"\n", b"").replace(b"\0", b"")
+    return value.replace(b" ", b"%20") if line else value
 
 
 def _split(target):
@@ -210,7 +225,7 @@ def header_step(rule, response=False):
         bname = None
 
     def action(txn):
-        edit = (how, lname, bname, constant if fmt is None else fmt(txn))
+        edit = (how, lname, bname, constant if fmt is None else _clean(fmt(txn), False))
         if response:
             txn.edit_res_headers(edit, edit_pairs)
         else:
