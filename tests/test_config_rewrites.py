@@ -118,7 +118,9 @@ def test_replace_header_replaces_the_whole_value_with_the_expansion():
     assert replace_in(b"plain", rx, rb"\2-\1", False) == b"plain"
 
 
-def test_replace_value_edits_each_element_and_keeps_separators():
+def test_replace_value_edits_each_element_the_others_keep_their_bytes():
+    # measured on HAProxy 2.6.12: 'a , b, a ,c,  a  ' -> 'z, b,z,c,z'
+    assert replace_in(b"a , b, a ,c,  a  ", re.compile(rb"^a$"), b"z", True) == b"z, b,z,c,z"
     assert replace_in(b"a1, c2,a3", re.compile(rb"^a(.*)$"), rb"b\1", True) == b"b1, c2,b3"
 
 

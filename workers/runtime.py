@@ -58,6 +58,7 @@ class BackendRuntime:
 
     def __init__(self, config, addrs, share):
         self.name = config.name
+        self.name_bytes = config.name.encode()      # be_name, as the rules fetch it
         self.config = config
         self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)], share)
                         for s in config.servers]
@@ -222,6 +223,8 @@ def make_decider(config, default, route, backends):
             if answer is not None:
                 return answer if len(answer) == 2 else answer[:2] + (fe_tarpit,)
         be = route(txn) if route is not None else default
+        if be is not None:
+            txn.be_name = be.name_bytes
         actions = be_actions.get(be)
         if actions:
             answer = run_actions(actions[0], txn)

@@ -105,9 +105,9 @@ class Stream:
     def new_txn(self, data):
         """The rule engine's view of the request just parsed in `data` (kept in `txn`
         for the response's rules)."""
-        worker = self.worker
-        self.txn = txn = Txn(worker.world, data, worker.parser, src=self.peer, dst=self.local,
-                             fe_name=self.frontend.name_bytes, sess_vars=self.sess)
+        w, be = self.worker, self.backend    # (route() names the backend it chose)
+        self.txn = txn = Txn(w.world, data, w.parser, self.peer, self.local,
+                             self.frontend.name_bytes, be and be.name_bytes or b"", self.sess)
         self.sess = txn.sess_vars        # sess.* variables live as long as the connection
         return txn
 

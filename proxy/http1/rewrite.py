@@ -213,7 +213,7 @@ def _is_hex(two):
 def replace_in(value, regex, template, per_value):
     """A header value after replace-header (the whole value: replaced by the
     expanded template when `regex` finds a match) or replace-value (each
-    comma-separated element on its own, separators and spaces kept)."""
+    comma-separated element on its own; the others keep their bytes)."""
     if not per_value:
         m = regex.search(value)
         return value if m is None else expand(template, m)
@@ -224,8 +224,8 @@ def replace_in(value, regex, template, per_value):
             continue
         m = regex.search(core)
         if m is not None:
-            start = part.find(core)
-            parts[i] = part[:start] + expand(template, m) + part[start + len(core):]
+            # (measured: a replaced element loses the spaces around it)
+            parts[i] = expand(template, m)
     return b",".join(parts)
 
 
