@@ -45,7 +45,7 @@ def test_monitor_uri_answers_and_originalto_reaches_the_server(tmp_path, backend
     proxy_factory(config=config(port, backend.port, tmp_path / "kw0" / "stats.sock"),
                   bind_ports=[port], nbproc=1)
     data = pipelined(port, "/haproxy_test")
-    assert data.startswith(b"HTTP/1.1 200 OK\r\ncontent-length: 62\r\ncache-control: no-cache"
+    assert data.startswith(b"HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache"
                            b"\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>")
     assert len(backend.requests) == 1 and backend.requests[0].target == "/x"
     assert pipelined(port, "/haproxy_test?x=1").count(b"\r\n\r\nok") == 2

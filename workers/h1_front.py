@@ -19,12 +19,12 @@ from selectors import EVENT_READ, EVENT_WRITE
 
 from _native import (
     BODY_DONE, ERROR_STATUS, F_CONN_UPGRADE, F_HOP, F_UPGRADE, R_BODY, R_BODY_LEN, R_END,
-    R_FLAGS, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
+    M_HEAD, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
 )
 from proxy.http1.errors import error_response
 from proxy.http1.rewrite import (
     DROP_TE, END, END_CLOSE, END_KEEPALIVE_10, END_UPGRADE, apply_rules, edit_response,
-    forward_head,
+    forward_head, has_length, rule_page,
 )
 from proxy.http1.rules import (
     BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, STATUS_CLASS, websocket_handshake_ok,
@@ -78,7 +78,7 @@ class H1Front:
         self.deadline = worker.now + frontend.t_http_request
         self.pair = frontend.pair
         self.stream = Stream(worker, self, frontend, peer,
-                             sock.getsockname() if frontend.router is not None else None)
+                             sock.getsockname() if frontend.needs_local else None)
         frontend.counters.session_start()
 
     # ----------------------------------------------------------- reading the client
@@ -264,10 +264,11 @@ class H1Front:
         fc.hrsp[STATUS_CLASS[status]] += 1
         self.nreq += 1
         keep = (r[R_PERSIST] and fe.keepalive and fe.pair.client_ka and r[R_BODY] == BODY_NONE
-                and self.version == 11 and b"content-length:" in page[:page.find(b"\r\n\r\n")])
+                and self.version == 11)
         if r[R_BODY] == BODY_NONE and end != len(data):
             self.inbuf = data[end:]          # pipelined behind it
         self.state = RQ_DONE
+        page = rule_page(page, r[R_METHOD] == M_HEAD)
         if len(answer) == 3:                 # tarpit: the tick answers it (on_timeout)
             self.held = (page, keep)
             self.deadline = self.worker.now + answer[2]
@@ -276,11 +277,10 @@ class H1Front:
 
     def send_rule_page(self, page, keep):
         """A rule's whole answer, instead of a server's: then the next request, or close."""
-        if self.client_eof and not self.inbuf:
-            keep = False
+        if self.client_eof and not self.inbuf or not has_length(page):
+            keep = False                 # (an errorfile without a length ends with the close)
         self.client_ka = keep
-        if not keep:
-            page = page.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
+        page = rule_page(page, False, not keep)
         self.send(page)
         if self.state == CLOSED:
             return

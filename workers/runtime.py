@@ -9,7 +9,7 @@ timeouts already turned into seconds. Nothing here does I/O.
 from collections import deque
 from dataclasses import replace
 
-from proxy.config.http_actions import DynamicRule, run_actions
+from proxy.config.http_actions import DynamicRule, run_actions, with_errorfile
 from proxy.config.http_edits import header_step
 from proxy.config.model import ForwardFor
 from workers.balance import make_balancer
@@ -134,7 +134,12 @@ class Pairing:
         if config.response_actions or (be is not None and be.response_actions):
             steps = _response_steps(be) + _response_steps(config)
             self.response_rules = steps
-            self.respond = lambda txn: run_actions(steps, txn)
+            pages = (backend.errorfiles if backend else {}, dict(config.errorfiles))
+
+            def respond(txn):
+                answer = run_actions(steps, txn)
+                return answer if answer is None else with_errorfile(answer, *pages)
+            self.respond = respond
         self.dynamic_responses = self.respond is not None or any(
             r.__class__ is DynamicRule for r in self.response_rules)
         self.server_keepalive = (backend is not None and backend.keepalive
@@ -180,7 +185,9 @@ class FrontendRuntime:
         self.keepalive = True            # False once the worker stops: every answer closes
         self.pairs = {}
         self.stepped = stepped           # its request rules run in the routing call
-        self.pair = self.pair_for(backend)   # the default backend's
+        self.pair = pair = self.pair_for(backend)   # the default backend's
+        # The rules may read `dst`: the stream is given the address the client reached.
+        self.needs_local = stepped or pair.dynamic_requests or pair.dynamic_responses
 
     def pair_for(self, backend):
         """The Pairing of this frontend with `backend` (made at its first request)."""
@@ -213,6 +220,7 @@ def make_decider(config, default, route, backends):
         # Header rules alone in the frontend: they run before use_backend too.
         fe_actions = fe_actions + tuple(header_step(r) for r in config.request_rules)
     fe_tarpit = _t(config.timeout_tarpit)
+    fe_pages = dict(config.errorfiles)
     be_actions = {be: (be.config.request_actions, _t(be.config.timeout_tarpit))
                   for be in backends.values()
                   if be.config.request_actions and not same_section(config, be.config)}
@@ -221,6 +229,7 @@ def make_decider(config, default, route, backends):
         if fe_actions:
             answer = run_actions(fe_actions, txn)
             if answer is not None:
+                answer = with_errorfile(answer, fe_pages)
                 return answer if len(answer) == 2 else answer[:2] + (fe_tarpit,)
         be = route(txn) if route is not None else default
         if be is not None:
@@ -229,6 +238,7 @@ def make_decider(config, default, route, backends):
         if actions:
             answer = run_actions(actions[0], txn)
             if answer is not None:
+                answer = with_errorfile(answer, be.errorfiles, fe_pages)
                 return answer if len(answer) == 2 else answer[:2] + (actions[1],)
         return be
     return decide

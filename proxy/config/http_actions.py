@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Tuple
 
 from proxy.http1.errors import error_response
-from proxy.http1.rewrite import reason as reason_phrase
+from proxy.http1.rewrite import Verbatim, reason as reason_phrase
 from proxy.rules import RuleError, compile_condition, compile_logformat
 
 from .auth import compile_auth
@@ -29,6 +29,7 @@ ALLOW = "allow"
 # The actions that answer (or stop the section), per keyword; set-path & co: http_edits.
 ACTIONS = {"http-request": ("allow", "deny", "return", "redirect", "tarpit"),
            "http-response": ("allow", "deny", "return")}
+DENY_PAGES = {}             # status -> the built-in page a deny answers (one object each)
 TARPIT = "tarpit"           # third item of a tarpit's answer, made its delay at run time
 REDIRECT_CODES = {301: "Moved Permanently", 302: "Found", 303: "See Other",
                   307: "Temporary Redirect", 308: "Permanent Redirect"}
@@ -77,12 +78,24 @@ def _deny(args, keyword, status):
         raise RuleError("'%s deny' option '%s' is not supported by keepwarm (yet)"
                         % (keyword, args[0]), "keepwarm supports 'deny [deny_status N]'")
     try:
-        page = error_response(status, close=False)
+        page = DENY_PAGES.setdefault(status, error_response(status, close=False))
     except KeyError:
         raise RuleError("'%s deny deny_status %d': no error page for this status"
                         % (keyword, status), "use 400, 403, 405, 408, 413, 429, 500, "
                         "501, 502, 503 or 504") from None
     return lambda txn: (status, page)
+
+
+def with_errorfile(answer, *errorfiles):
+    """A deny's (or tarpit's) answer with the proxy's `errorfile` for its status
+    instead of the built-in page (HAProxy: the backend's, then the frontend's)."""
+    status = answer[0]
+    if answer[1] is DENY_PAGES.get(status):
+        for pages in errorfiles:
+            page = pages.get(status)
+            if page is not None:
+                return (status, Verbatim(page)) + answer[2:]
+    return answer
 
 
 def _return(args, ctx, keyword):
@@ -210,9 +223,9 @@ class DynamicRule:
         return (self.action, self.name, self.fmt(txn).decode("latin-1"))
 
 
-MONITOR_PAGE = (b"HTTP/1.1 200 OK\r\ncontent-length: 62\r\ncache-control: no-cache\r\n"
+MONITOR_PAGE = (b"HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\n"
                 b"content-type: text/html\r\n\r\n"
-                b"<html><body><h1>200 OK</h1>\nkeepwarm is ready.\n</body></html>\n")
+                b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n")
 
 
 def monitor_action(uri, page=None):

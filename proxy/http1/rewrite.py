@@ -70,6 +70,32 @@ def resolve_rules(rules, txn):
     return out
 
 
+class Verbatim(bytes):
+    """An errorfile a deny answers with (see rule_page)."""
+
+
+def has_length(page):
+    """Does this whole response (a rule's answer, an errorfile) say its length?"""
+    return b"\ncontent-length:" in page[:page.find(b"\r\n\r\n")].lower()
+
+
+def rule_page(page, head_only=False, close=False, errorfile=False):
+    """A rule's answer (a whole response) as sent: the head alone to a HEAD request
+    (its content-length kept, as HAProxy does); `close`: saying `connection: close`
+    (once) when the connection ends after it, which an `errorfile` (or a Verbatim
+    page) without a content-length does not say (measured on HAProxy 2.6.12)."""
+    end = page.find(b"\r\n\r\n")
+    if end < 0:
+        return page                      # an empty errorfile: nothing is sent
+    if errorfile or page.__class__ is Verbatim:
+        close = close and has_length(page)
+    if head_only:
+        page = page[:end + 4]
+    if close and b"\nconnection: close\r" not in page[:end + 2]:
+        page = page[:end] + b"\r\nconnection: close" + page[end:]
+    return page
+
+
 def forward_head(parser, r, data, upgrading, pair, client_ip, txn, sock):
     """The request head to send when the original bytes will not do: hop-by-hop
     headers to drop, HTTP/1.0, an Upgrade, leading empty lines, or a configuration

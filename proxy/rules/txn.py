@@ -18,8 +18,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Callable, Dict, List, Optional, Tuple
 
-from _native.constants import (R_METHOD_LEN, R_METHOD_OFF, R_TARGET_LEN,
-                               R_TARGET_OFF, R_VERSION)
+from _native.constants import (F_NORMALIZE, R_FLAGS, R_METHOD_LEN, R_METHOD_OFF,
+                               R_TARGET_LEN, R_TARGET_OFF, R_VERSION)
+from _native.pure import normalized_line
 
 Headers = List[Tuple[bytes, bytes]]
 
@@ -124,6 +125,10 @@ class Txn:
             else:
                 off = r[R_TARGET_OFF]
                 t = bytes(self.data[off:off + r[R_TARGET_LEN]])
+                if r[R_FLAGS] & F_NORMALIZE:
+                    # What HAProxy's fetches read (measured): the target without
+                    # its scheme's default port, as it is forwarded.
+                    t = normalized_line(self.data, r, r[R_METHOD_OFF]).split(b" ")[1]
             self._target = t
         return t
 
