@@ -43,6 +43,8 @@ def _escape(value: bytes) -> bytes:
 # ------------------------------------------------------------------ aliases
 
 def _request_line(txn):
+    if txn.method is None:
+        return b"<BADREQ>"              # no request was parsed (HAProxy's word)
     return b"%s %s HTTP/%s" % (txn.method, txn.target, txn.version)
 
 
@@ -77,6 +79,14 @@ WIRED = ("s", "ID", "T", "Ta", "Tc", "Td", "Th", "Ti", "Tl", "Tq", "TR", "Tr", "
          "Tu", "Tw", "B", "U", "ac", "bc", "bi", "bp", "bq", "fc", "lc", "ms", "rc", "rt",
          "sc", "si", "sp", "sq", "t", "tr", "trg", "trl", "ts", "tsc", "CC", "CS", "hr",
          "hrl", "hs", "hsl", "sslc", "sslv")
+# Wired values HAProxy never quotes, even under +Q: dates, the termination state,
+# and numbers that may carry a '+' (%B, %Tt... under logasap, %rc after a redispatch).
+_UNQUOTED = frozenset(("t", "tr", "trg", "trl", "T", "Tl", "ts", "tsc", "ms", "B", "rc",
+                       "Ta", "Tt", "Tu"))
+# Captured headers (txn.log[NAME]: a tuple of values, None for a header not seen;
+# no tuple: the proxy captures nothing, and the field and a separator vanish).
+_CAPTURES = frozenset(("hr", "hs", "hrl", "hsl"))
+_HDR_ENCODE = re.compile(rb'[\x00-\x1f"#{|}\x7f-\xff]')
 _FLAGS = {"Q": "quote", "X": "hex", "E": "escape", "M": "mandatory"}
 
 
@@ -125,7 +135,35 @@ def _text(raw_fn, opts: _Opts, http: bool, url: bool = False, sample: bool = Fal
     return write
 
 
+def _captures(name: str, opts: _Opts):
+    """%hr/%hs: ``{a|b}``; %hrl/%hsl: ``a b`` ('-' for a header not seen, or
+    each one quoted under +Q). Nothing at all when the proxy captures nothing."""
+    quote, esc = opts.quote, opts.escape
+    braces = name in ("hr", "hs")
+
+    def one(v):
+        if v is None:
+            return b"" if braces or quote else b"-"
+        v = _encode(v, _HDR_ENCODE, b"#")
+        return _escape(v) if esc else v
+
+    def write(txn):
+        caps = txn.log.get(name)
+        if caps is None:
+            return b""
+        if braces:
+            out = b"{" + b"|".join([one(v) for v in caps]) + b"}"
+            return b'"' + out + b'"' if quote else out
+        if quote:
+            return b" ".join([b'"' + one(v) + b'"' for v in caps])
+        return b" ".join([one(v) for v in caps])
+    write.optional = True
+    return write
+
+
 def _alias(name: str, opts: _Opts, http: bool):
+    if name in _CAPTURES:
+        return _captures(name, opts)
     if name in ALIASES:
         get, kind = ALIASES[name]
     else:
@@ -149,7 +187,7 @@ def _alias(name: str, opts: _Opts, http: bool):
     # whatever +Q says; addresses and names are quoted.
     bare = opts.copy()
     bare.quote = False
-    if kind in ("port", "int"):
+    if kind in ("port", "int") or name in _UNQUOTED:
         return _text(raw, bare, http)
     if kind == "ip":
         return _text(raw, opts, http)
@@ -240,9 +278,56 @@ def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log") -
         parts.append(part)
     if literal:
         parts.append("".join(literal).encode("utf-8", "surrogateescape"))
+    if not http:
+        parts = _separators(parts)
     fmt = _assemble(parts)
     fmt.uses = frozenset(uses)
     return fmt
+
+
+def _separators(parts):
+    """HAProxy's rule for the spaces of a log-format: a space is a separator,
+    written only when something was written since the last one (none at the
+    start). Only a capture field (%hr...) can write nothing; so a capture
+    between two separators takes the second one with it when it writes."""
+    if parts and parts[0].__class__ is bytes:
+        parts[0] = parts[0].lstrip(b" ")
+        if not parts[0]:
+            parts = parts[1:]
+    out: List[object] = []
+    i = 0
+    while i < len(parts):
+        p = parts[i]
+        if getattr(p, "optional", False):
+            group = [p]
+            while i + 1 < len(parts) and getattr(parts[i + 1], "optional", False):
+                i += 1
+                group.append(parts[i])
+            before = out[-1] if out else b" "
+            after = parts[i + 1] if i + 1 < len(parts) else None
+            at_sep = getattr(before, "ends_sep", False) or (
+                before.__class__ is bytes and before.endswith(b" "))
+            if at_sep and after.__class__ is bytes and after.startswith(b" "):
+                parts[i + 1] = after[1:]
+                out.append(_then_space(group))
+            elif len(group) > 1:
+                out.append(_then_space(group, space=b""))
+            else:
+                out.append(p)
+            if i + 1 < len(parts) and parts[i + 1] == b"":
+                i += 1
+        else:
+            out.append(p)
+        i += 1
+    return out
+
+
+def _then_space(group, space=b" "):
+    def write(txn):
+        v = b"".join([g(txn) for g in group])
+        return v + space if v else b""
+    write.ends_sep = bool(space)       # afterwards the line ends at a separator
+    return write
 
 
 def _assemble(parts):

@@ -1,0 +1,12 @@
+"""Access and event logs in HAProxy 2.6's formats (issue 17).
+
+- ``syslog``: one line on the wire per format (local, rfc3164, rfc5424, priority,
+  short, timed, iso, raw), PRI, ``len`` truncation, facility and level names;
+- ``sender``: a non-blocking sender per target (UNIX datagram, UDP, stdout/stderr)
+  that drops and counts instead of waiting;
+- ``httplog``: the access-log line (``option httplog [clf]``, ``log-format``)
+  from a per-stream ``LogRecord``, through the rule engine's log-format compiler;
+- ``termination``: HAProxy's termination state codes (``%ts``, ``%tsc``).
+
+Sans-IO except ``sender``. Not wired into the workers yet.
+"""

@@ -1,0 +1,151 @@
+"""Hand finished log lines to one target without ever waiting or raising.
+
+One ``Sender`` per ``log`` target and per worker, as HAProxy's threads send:
+a UNIX datagram socket (``/dev/log``), UDP syslog, or a file descriptor
+(stdout/stderr). ``send(line)`` makes one non-blocking system call at most:
+
+- the receiver's buffer is full (EAGAIN), or the pipe is: the line is
+  dropped and counted in ``dropped``, never retried (HAProxy's DroppedLogs);
+- the receiver is absent (no socket at the path, nobody bound, a UDP port
+  that answers ICMP unreachable, a closed pipe): the line is dropped and
+  counted, and the target rests for a backoff (``retry_min`` doubling up to
+  ``retry_max``) before the next attempt, so a dead syslog costs one clock
+  read per line, not one system call;
+- any other error: the same, and ``last_error`` keeps its text for the
+  runtime API.
+
+``open()`` returns a warning (a string) when the target cannot be reached at
+start: the caller reports it, and keeps running.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from typing import Callable, Optional
+
+_ABSENT = (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EPIPE, errno.EHOSTUNREACH,
+           errno.ENETUNREACH, errno.EDESTADDRREQ)
+
+
+class Sender:
+    """One target. ``kind``: "unix" (``path``), "udp" (``host``, ``port``, ``family``)
+    or "fd" (``fd``: 1 or 2)."""
+
+    def __init__(self, kind: str, path: Optional[str] = None, host: Optional[str] = None,
+                 port: int = 514, fd: int = -1, family: int = socket.AF_INET,
+                 clock: Callable[[], float] = time.monotonic,
+                 retry_min: float = 0.5, retry_max: float = 30.0):
+        if kind not in ("unix", "udp", "fd"):
+            raise ValueError("unknown log target kind '%s'" % kind)
+        self.kind, self.path, self.host, self.port = kind, path, host, port
+        self.fd, self.family = fd, family
+        self.clock = clock
+        self.retry_min, self.retry_max = retry_min, retry_max
+        self.sock: Optional[socket.socket] = None
+        self.sent = 0
+        self.dropped = 0
+        self.last_error: Optional[str] = None
+        self.backoff = 0.0            # the current rest after a failure; 0: healthy
+        self.resume_at = 0.0          # no attempt before this clock reading
+
+    @classmethod
+    def for_target(cls, target, **kw) -> "Sender":
+        """From a config ``LogTarget`` (proxy/config/model.py)."""
+        return cls(target.kind, path=target.path, host=target.host, port=target.port,
+                   fd=target.fd, family=target.family, **kw)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "unix":
+            return self.path or ""
+        if self.kind == "fd":
+            return {1: "stdout", 2: "stderr"}.get(self.fd, "fd@%d" % self.fd)
+        return "udp@%s:%d" % (self.host, self.port)
+
+    # ------------------------------------------------------------ life
+
+    def open(self) -> Optional[str]:
+        """Make the socket (or check the fd); a warning when the target is not
+        reachable now (it is retried with backoff when lines come)."""
+        try:
+            self._make()
+        except OSError as exc:
+            self._failed(exc)
+            return "log target '%s' cannot be reached now (%s); lines are dropped and " \
+                   "counted until it can" % (self.label, exc.strerror or exc)
+        if self.kind == "unix":
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                probe.connect(self.path)        # is anybody bound there?
+            except OSError as exc:
+                self._failed(exc)
+                return "log target '%s' cannot be reached now (%s); lines are dropped " \
+                       "and counted until it can" % (self.label, exc.strerror or exc)
+            finally:
+                probe.close()
+        return None
+
+    def _make(self) -> None:
+        if self.kind == "fd":
+            if not os.isatty(self.fd):
+                os.set_blocking(self.fd, False)     # HAProxy does the same
+            return
+        if self.sock is not None:
+            return
+        family = socket.AF_UNIX if self.kind == "unix" else self.family
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        try:
+            if self.kind == "udp":
+                # connected: an ICMP port unreachable comes back as ECONNREFUSED
+                s.connect((self.host, self.port))
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, line: bytes) -> bool:
+        """Hand ``line`` to the kernel now or drop it; True when handed over."""
+        if self.backoff and self.clock() < self.resume_at:
+            self.dropped += 1
+            return False
+        try:
+            if self.kind == "fd":
+                os.write(self.fd, line)
+            else:
+                if self.sock is None:
+                    self._make()
+                if self.kind == "unix":
+                    # unconnected: a syslog daemon that re-creates its socket is found again
+                    self.sock.sendto(line, self.path)
+                else:
+                    self.sock.send(line)
+        except BlockingIOError:
+            self.dropped += 1             # full: the line is lost, the target is fine
+            return False
+        except OSError as exc:
+            self.dropped += 1
+            self._failed(exc)
+            return False
+        if self.backoff:
+            self.backoff = 0.0
+            self.last_error = None
+        self.sent += 1
+        return True
+
+    def _failed(self, exc: OSError) -> None:
+        self.last_error = str(exc)
+        self.backoff = min(self.retry_max, self.backoff * 2 if self.backoff else self.retry_min)
+        self.resume_at = self.clock() + self.backoff
+        if self.kind == "udp" and exc.errno not in _ABSENT:
+            self.close()                  # remade at the next attempt
