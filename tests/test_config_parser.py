@@ -140,14 +140,16 @@ def test_stats_socket_parameters_are_read():
     assert not c.warnings
 
 
-def test_daemon_is_read_and_log_is_accepted_with_warnings():
+def test_daemon_is_read_and_log_is_parsed_with_warnings():
     c = cfg("global\n daemon\n log 127.0.0.1 local0\n" + TIMEOUTS + " log global\n"
             " option httplog\n" + MINIMAL_FE + "backend be\n")
     assert c.global_.daemon
     w = "\n".join(c.warnings)
-    assert "t.cfg:3: warning: 'log' is accepted but ignored" in w
-    assert "t.cfg:10: warning: 'log' is accepted but ignored" in w
-    assert "t.cfg:11: warning: 'option httplog' is accepted but ignored" in w
+    assert "t.cfg:3: warning: 'log' is parsed but not written yet (issue 17)" in w
+    assert "t.cfg:10: warning: 'log' is parsed but not written yet (issue 17)" in w
+    assert "t.cfg:11: warning: 'option httplog' is parsed but not written yet" in w
+    assert c.frontends[0].log.targets == c.global_.log_targets
+    assert c.frontends[0].log.format_from == "option httplog"
 
 
 # ---------------------------------------------------------------- frontend

@@ -52,7 +52,8 @@ RECORDS = {
     "post": dict(_DONE, actconn=2, feconn=2, be_name=b"app", server=b"s1", method=b"POST",
                  target=b"/form", status=200, bytes_out=98,
                  req_captures=(b"app.test", None), res_captures=(b"text/plain",)),
-    "clf_ok": dict(_DONE, **_CONNS, t_connect=1, t_data=1, t_close=1, fe_name=b"fe_clf", be_name=b"app",
+    "clf_ok": dict(_DONE, **_CONNS, t_connect=1, t_data=1, t_close=1, fe_name=b"fe_clf",
+                   be_name=b"app",
                    server=b"s1", method=b"GET", target=b"/ok", version=b"1.0", status=200,
                    bytes_out=98),
 }

@@ -12,11 +12,13 @@ import difflib
 import grp
 import pwd
 import re
+import socket
 from typing import Dict, List, Optional, Tuple
 
 from . import keywords
 from .addresses import AddressError, parse_bind_address
-from .model import Global, StatsSocket
+from .logs import NOT_WRITTEN, LogConfigError, parse_target
+from .model import Global, LogTarget, StatsSocket
 from .values import Ctx, int_arg, no_args, time_arg
 
 MAX_WORKERS = 64    # HAProxy 2.6's MAX_THREADS: nbthread/nbproc above it are refused
@@ -88,6 +90,7 @@ class GlobalSection:
         self.ssl: List[Tuple[str, Tuple[str, ...]]] = []
         self.sockets: List[StatsSocket] = []
         self.cpu_map: List[Tuple[Tuple[int, ...], Tuple[int, ...]]] = []
+        self.log_targets: List[LogTarget] = []
 
     # ------------------------------------------------------------ reading
 
@@ -95,8 +98,7 @@ class GlobalSection:
         kw, args = words[0], words[1:]
         ctx = self.ctx
         if kw == "log":
-            ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
-                     % ("no " if modifier == "no" else ""))
+            self.kw_log(lineno, args, modifier)
             return
         if modifier:
             raise ctx.error(lineno, "negation/default is not supported for '%s'" % kw)
@@ -314,6 +316,33 @@ class GlobalSection:
             for name in [n for n in env if n not in keep]:
                 del env[name]
 
+    def kw_log(self, lineno, args, modifier):
+        """log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]],
+        or `no log` (proxy/config/logging.py)."""
+        ctx = self.ctx
+        try:
+            if modifier == "no":
+                if args:
+                    raise LogConfigError("'no log' does not expect arguments")
+                self.log_targets = []
+            elif args == ["global"]:
+                raise LogConfigError("'global' is not supported for a global syslog server")
+            else:
+                self.log_targets.append(parse_target(args, lineno))
+        except LogConfigError as exc:
+            raise ctx.error(lineno, "log : %s" % exc.message, exc.hint) from None
+        ctx.warn(lineno, "'%slog' %s" % ("no " if modifier == "no" else "", NOT_WRITTEN))
+
+    def kw_log_meta(self, lineno, kw, args):
+        """log-tag TAG; log-send-hostname [NAME] (the system's host name without one)."""
+        if kw == "log-tag":
+            self.once(lineno, "log_tag", self.one_word(lineno, kw, args))
+        else:
+            if len(args) > 1:
+                raise self.ctx.error(lineno, "'%s' expects at most one argument" % kw)
+            self.once(lineno, "log_send_hostname", args[0] if args else socket.gethostname())
+        self.ctx.warn(lineno, "'%s' %s" % (kw, NOT_WRITTEN))
+
     def kw_dh(self, lineno, kw, args):
         self.once(lineno, "ssl_default_dh_param",
                   int_arg(self.ctx, lineno, kw, args, minimum=1024))
@@ -344,7 +373,9 @@ class GlobalSection:
             localpeer=v.get("localpeer"), ca_base=v.get("ca_base"), crt_base=v.get("crt_base"),
             ssl_defaults=tuple(self.ssl), ssl_dh_param_file=v.get("ssl_dh_param_file"),
             ssl_default_dh_param=v.get("ssl_default_dh_param"),
-            bufsize=bufsize, maxrewrite=maxrewrite, max_headers=v.get("max_headers", 101))
+            bufsize=bufsize, maxrewrite=maxrewrite, max_headers=v.get("max_headers", 101),
+            log_targets=tuple(self.log_targets), log_tag=v.get("log_tag"),
+            log_send_hostname=v.get("log_send_hostname"))
 
 
 _HANDLERS = {
@@ -369,4 +400,5 @@ _HANDLERS = {
     "setenv": GlobalSection.kw_env, "presetenv": GlobalSection.kw_env,
     "unsetenv": GlobalSection.kw_env, "resetenv": GlobalSection.kw_env,
     "tune.ssl.default-dh-param": GlobalSection.kw_dh,
+    "log-tag": GlobalSection.kw_log_meta, "log-send-hostname": GlobalSection.kw_log_meta,
 }

@@ -77,7 +77,7 @@ splice-request splice-response spop-check srvtcpka ssl-hello-chk tcp-check
 tcp-smart-accept tcp-smart-connect tcpka transparent
 """.split())
 
-# Logging options: accepted with a warning, since keepwarm does not log yet.
+# Logging options: parsed (proxy/config/logs.py), not written yet (issue 17).
 LOG_OPTIONS = frozenset("""
 httplog tcplog dontlognull dontlog-normal log-health-checks log-separate-errors
 logasap

@@ -122,6 +122,68 @@ class HttpCheck:
 
 
 @dataclass(frozen=True)
+class LogTarget:
+    """One ``log`` line: where lines go and how (proxy/config/logging.py).
+
+    ``kind``: "unix" (``path``: a UNIX datagram socket such as /dev/log), "udp"
+    (``host``, ``port``, ``family``) or "fd" (``fd``: 1 for stdout, 2 for stderr).
+    ``format`` None is HAProxy's default: "local" ("rfc3164" with
+    log-send-hostname). ``level``: the least severe level sent (7, debug: all);
+    ``minlevel``: more severe lines are sent at this level (0, emerg: unchanged).
+    ``sample``: ((low, high) ranges numbered from 1, period) or None.
+    """
+
+    address: str
+    kind: str
+    path: Optional[str] = None
+    host: Optional[str] = None
+    port: int = 514
+    family: int = 2                  # socket.AF_INET
+    fd: int = -1
+    maxlen: int = 1024
+    format: Optional[str] = None
+    sample: Optional[Tuple[Tuple[Tuple[int, int], ...], int]] = None
+    facility: int = 16               # local0
+    level: int = 7
+    minlevel: int = 0
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """``capture request|response header NAME len N`` (``name`` None: a slot of
+    ``declare capture``, filled by ``http-request capture ... id N``)."""
+
+    name: Optional[str]
+    length: int
+
+
+@dataclass(frozen=True)
+class ProxyLog:
+    """What a proxy logs and how; parsed, not written yet (issue 17).
+
+    ``format``: the log-format string (``option httplog`` sets HAProxy's own,
+    ``format_from`` names the option); None: HAProxy's default connection log.
+    """
+
+    targets: Tuple[LogTarget, ...] = ()
+    tag: Optional[str] = None
+    format: Optional[str] = None
+    format_from: Optional[str] = None
+    format_sd: Optional[str] = None
+    error_format: Optional[str] = None
+    dontlognull: bool = False
+    dontlog_normal: bool = False
+    log_separate_errors: bool = False
+    log_health_checks: bool = False
+    logasap: bool = False
+    req_captures: Tuple[Capture, ...] = ()
+    res_captures: Tuple[Capture, ...] = ()
+    unique_id_format: Optional[str] = None
+    unique_id_header: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Server:
     """One ``server`` line of a backend, defaults from ``default-server`` applied."""
 
@@ -207,6 +269,7 @@ class Backend:
     # http-response rules as actions (the same), run before the frontend's
     response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
+    log: ProxyLog = ProxyLog()                # logging, parsed (issue 17)
 
     def server(self, name: str) -> Server:
         for srv in self.servers:
@@ -256,6 +319,7 @@ class Frontend:
     request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
+    log: ProxyLog = ProxyLog()                # logging, parsed (issue 17)
 
 
 @dataclass(frozen=True)
@@ -305,6 +369,10 @@ class Global:
     node: Optional[str] = None
     hostname: Optional[str] = None
     localpeer: Optional[str] = None
+    # logging (issue 17): parsed, not written yet
+    log_targets: Tuple[LogTarget, ...] = ()
+    log_tag: Optional[str] = None            # None: "haproxy", HAProxy's program name
+    log_send_hostname: Optional[str] = None  # the host in rfc3164/rfc5424 headers
     # TLS, stored for the TLS issue
     ca_base: Optional[str] = None
     crt_base: Optional[str] = None

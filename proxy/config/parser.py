@@ -26,9 +26,10 @@ from .http_edits import header_step, is_edit
 
 from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
+from . import logs
 from .lexer import Line, decimal, tokenize
 from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
-                    HttpCheck, Server)
+                    HttpCheck, ProxyLog, Server)
 from .servers import server_options
 from .userlist import UserlistError, Userlists, UserlistSection
 from .values import Ctx as _Ctx, int_arg as _int, time_arg as _time
@@ -91,7 +92,7 @@ class _Proxy:
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
                 "request_actions": (), "response_actions": (), "request_engine": False,
-                "response_engine": False, "timeout_tarpit": None,
+                "response_engine": False, "timeout_tarpit": None, "log": ProxyLog(),
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -602,8 +603,30 @@ class _Parser:
         px.values["retries"] = _int(self.ctx, lineno, "retries", args, minimum=0, lenient=True)
 
     def kw_log(self, px, lineno, args, modifier):
-        self.ctx.warn(lineno, "'%slog' is accepted but ignored: keepwarm does not log yet"
-                      % ("no " if modifier == "no" else ""))
+        """log global | log TARGET ... | no log (proxy/config/logs.py)."""
+        plog = px.values["log"]
+        try:
+            targets = logs.proxy_log_line(plog.targets, args, modifier,
+                                          tuple(self.global_.log_targets), lineno)
+        except logs.LogConfigError as exc:
+            raise self.ctx.error(lineno, "log : %s" % exc.message, exc.hint) from None
+        px.values["log"] = dataclasses.replace(plog, targets=targets)
+        self.ctx.warn(lineno, "'%slog' %s" % ("no " if modifier == "no" else "",
+                                              logs.NOT_WRITTEN))
+
+    def kw_logging(self, px, lineno, args, modifier, kw):
+        """log-tag, log-format, log-format-sd, error-log-format, capture, declare,
+        unique-id-format, unique-id-header (proxy/config/logs.py)."""
+        try:
+            plog, warning = logs.proxy_keyword(px.values["log"], kw, args, px.kind,
+                                               self.rule_ctx(px))
+        except logs.LogConfigError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        px.values["log"] = plog
+        if warning:
+            self.ctx.warn(lineno, warning)
+        self.ctx.warn(lineno, "'%s' %s" % (kw, logs.NO_UNIQUE_ID if kw.startswith("unique-id")
+                                           else logs.NOT_WRITTEN))
 
     def kw_server(self, px, lineno, args, modifier):
         self.not_in_defaults(px, lineno, "server")
@@ -712,10 +735,13 @@ class _Parser:
                 raise ctx.error(lineno, str(exc), exc.hint) from None
             return
         if opt in keywords.LOG_OPTIONS:
-            if opt in ("httplog", "tcplog") and rest and rest != ["clf"]:
-                raise ctx.error(lineno, "keyword '%s' only supports option 'clf'" % opt)
-            ctx.warn(lineno, "'%soption %s' is accepted but ignored: keepwarm does not log yet"
-                     % ("no " if modifier == "no" else "", opt))
+            try:
+                px.values["log"], _ = logs.option(px.values["log"], opt, rest, modifier,
+                                                  px.base.values["log"] if px.base else None)
+            except logs.LogConfigError as exc:
+                raise ctx.error(lineno, exc.message, exc.hint) from None
+            ctx.warn(lineno, "'%soption %s' %s" % ("%s " % modifier if modifier else "", opt,
+                                                   logs.NOT_WRITTEN))
             return
         if opt == "http-tunnel":
             raise ctx.error(lineno, "option 'http-tunnel' is not supported any more since "
@@ -994,7 +1020,7 @@ class _Parser:
             request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200))
             + (v["request_actions"] if v["request_engine"] else ()),
             response_actions=v["response_actions"] if v["response_engine"] else (),
-            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"])
+            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
 
     def build_backend(self, px: _Proxy) -> Backend:
         v = px.values
@@ -1027,7 +1053,7 @@ class _Parser:
             errorfiles=tuple(sorted(v["errorfiles"].items())),
             request_actions=v["request_actions"] if v["request_engine"] else (),
             response_actions=v["response_actions"] if v["response_engine"] else (),
-            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"])
+            timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
 
     def warn_timeouts(self, px: _Proxy) -> None:
         missing = []
@@ -1075,4 +1101,9 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "errorfiles": _Parser.kw_errorfiles,
     "http-error": _Parser.kw_http_error,
 }
+for _kw in ("log-tag", "log-format", "log-format-sd", "error-log-format", "capture", "declare",
+            "unique-id-format", "unique-id-header"):
+    _PROXY_KEYWORDS[_kw] = (lambda kw: lambda self, px, lineno, args, modifier:
+                            self.kw_logging(px, lineno, args, modifier, kw))(_kw)
+
 
