@@ -148,3 +148,17 @@ def test_redispatch_marks_the_retries():
 def test_unknown_variable_is_refused():
     with pytest.raises(RuleError):
         compile_httplog("%ci %nosuch")
+
+
+DOCUMENTED = ("ci cp fi fp f ft b s H pid r HM HU HP HPO HQ HV ST B U T Tl Ts t tr trg trl "
+              "ms Th Ti TR Tq Tw Tc Tr Td Ta Tt Tu ts tsc ac fc bc sc rc sq bq hr hrl hs hsl "
+              "CC CS ID rt lc bi bp si sp").split()
+
+
+def test_every_documented_variable_compiles_and_formats():
+    r = LogRecord(1765000000.0, src="10.0.0.1", src_port=1, dst="10.0.0.2", dst_port=80,
+                  fe_name=b"fe", be_name=b"be", server=b"s", method=b"GET", target=b"/p?q",
+                  status=200, srv_addr="10.0.0.3", srv_port=8080)
+    out = compile_httplog(" ".join("%" + v for v in DOCUMENTED))(r)
+    assert len(out.split(b" ")) >= len(DOCUMENTED) - 4    # the captures write nothing
+    assert b"10.0.0.3 8080" in out and b"/p?q" in out

@@ -77,7 +77,8 @@ class LogRecord:
                  "bytes_in", "termination", "retries", "redispatched", "actconn", "feconn",
                  "beconn", "srv_conn", "srv_queue", "bck_queue", "req_captures",
                  "res_captures", "cli_cookie", "srv_cookie", "unique_id", "request_counter",
-                 "world", "_log")
+                 "log_counter", "be_src", "be_src_port", "srv_addr", "srv_port", "world",
+                 "_log")
 
     def __init__(self, accept_date: float = 0.0, **fields):
         self.accept_date = accept_date
@@ -108,6 +109,11 @@ class LogRecord:
         self.cli_cookie = self.srv_cookie = None
         self.unique_id: Optional[bytes] = None
         self.request_counter = 0
+        self.log_counter = 0
+        self.be_src: Optional[str] = None            # %bi/%bp: our end of the server connection
+        self.be_src_port: Optional[int] = None
+        self.srv_addr: Optional[str] = None          # %si/%sp: the server's address
+        self.srv_port: Optional[int] = None
         self.world = _World()
         self._log = None
         for name, value in fields.items():
@@ -145,7 +151,8 @@ class LogRecord:
             "hr": self.req_captures, "hrl": self.req_captures,
             "hs": self.res_captures, "hsl": self.res_captures,
             "CC": self.cli_cookie, "CS": self.srv_cookie, "ID": self.unique_id,
-            "rt": self.request_counter,
+            "rt": self.request_counter, "lc": self.log_counter,
+            "bi": self.be_src, "bp": self.be_src_port, "si": self.srv_addr, "sp": self.srv_port,
             "t": date_log(self.accept_date), "tr": date_log(start),
             "T": date_clf(self.accept_date), "trg": date_clf(start),
             "Tl": date_clf(self.accept_date, local=True), "trl": date_clf(start, local=True),
@@ -171,6 +178,16 @@ class _View:
         self.r = record
         self.src = _ip(record.src)
         self.dst = _ip(record.dst)
+
+    @property
+    def path(self) -> bytes:
+        """%HPO: the path alone (no scheme, authority nor query)."""
+        t = self.r.target
+        if b"://" in t[:12]:
+            slash = t.find(b"/", t.find(b"://") + 3)
+            t = t[slash:] if slash >= 0 else b"/"
+        q = t.find(b"?")
+        return t if q < 0 else t[:q]
 
     def __getattr__(self, name):
         return getattr(self.r, name)
