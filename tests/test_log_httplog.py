@@ -5,6 +5,8 @@ port, the dates and the timers' values (a timer's -1, "not reached", is kept).""
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,25 @@ def test_every_documented_variable_compiles_and_formats():
     out = compile_httplog(" ".join("%" + v for v in DOCUMENTED))(r)
     assert len(out.split(b" ")) >= len(DOCUMENTED) - 4    # the captures write nothing
     assert b"10.0.0.3 8080" in out and b"/p?q" in out
+
+
+HALOG = shutil.which("halog") or ("/usr/sbin/halog" if Path("/usr/sbin/halog").exists() else None)
+
+
+@pytest.mark.skipif(HALOG is None, reason="halog (Debian's haproxy package) is not installed")
+@pytest.mark.parametrize("option", ["-st", "-srv", "-u"])
+def test_halog_reads_our_lines_as_haproxys(option):
+    """halog gives the same tables on keepwarm's lines as on HAProxy's (same syslog
+    header on both, as a syslog daemon would write them)."""
+    names = sorted(n for n in RECORDS if CASES[n]["frontend"] == "fe")
+
+    def run(lines):
+        text = b"".join(syslog.build(line, "rfc3164", 16, 6, 1765000000.0, b"haproxy", 1,
+                                     host=b"lb") for line in lines)
+        out = subprocess.run([HALOG, option], input=text, capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    ours = run([compile_httplog(HTTPLOG)(record_for(n)) for n in names])
+    theirs = run([CASES[n]["line"].encode() for n in names])
+    assert ours == theirs and ours.count(b"\n") >= 3

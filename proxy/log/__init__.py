@@ -6,7 +6,9 @@
   that drops and counts instead of waiting;
 - ``httplog``: the access-log line (``option httplog [clf]``, ``log-format``)
   from a per-stream ``LogRecord``, through the rule engine's log-format compiler;
-- ``termination``: HAProxy's termination state codes (``%ts``, ``%tsc``).
+- ``termination``: HAProxy's termination state codes (``%ts``, ``%tsc``);
+- ``output``: a proxy's targets together (level filter, minlevel, sampling,
+  per-target format): what the wiring calls once per line.
 
 Sans-IO except ``sender``. Not wired into the workers yet.
 """

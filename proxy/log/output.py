@@ -1,0 +1,82 @@
+"""A proxy's log lines to all its targets: level filter, sampling, header, send.
+
+What the worker's wiring calls once per finished stream (and the master for
+its events): ``LogOutput(targets, tag, host, pid).emit(message, level)``. For
+each ``log`` target of the proxy, in order, as HAProxy's process_send_log():
+
+- a line less severe than the target's ``level`` is not sent to it;
+- a line more severe than its ``minlevel`` is sent at ``minlevel``;
+- with ``sample R:S``, only the lines whose number in each period of S is in
+  one of the ranges R are sent (numbered from 1);
+- the header is the target's format (``local`` by default, ``rfc3164`` when
+  ``log-send-hostname`` is set), cut at ``len``; the sender never waits.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Tuple
+
+from . import syslog
+from .sender import Sender
+
+
+def level_for(level: int, max_level: int, min_level: int) -> Optional[int]:
+    """The level a line of ``level`` is sent at, or None when it is filtered out."""
+    if level > max_level:
+        return None
+    return max(level, min_level)
+
+
+class Sampler:
+    """``sample 1,3-4:5``: lines 1, 3 and 4 of every 5 pass."""
+
+    __slots__ = ("ranges", "size", "index")
+
+    def __init__(self, ranges: Sequence[Tuple[int, int]], size: int):
+        self.ranges, self.size, self.index = tuple(ranges), size, 0
+
+    def take(self) -> bool:
+        n = self.index + 1
+        self.index = n % self.size
+        return any(low <= n <= high for low, high in self.ranges)
+
+
+class LogOutput:
+    """The targets of one proxy (or of the global section) in one process."""
+
+    def __init__(self, targets, tag: Optional[str] = None, host: Optional[str] = None,
+                 pid: Optional[int] = None, **sender_kw):
+        self.targets = tuple(targets)
+        self.tag = (tag or "haproxy").encode()
+        self.host = host.encode() if host else None
+        self.pid = os.getpid() if pid is None else pid
+        self.senders: List[Sender] = [Sender.for_target(t, **sender_kw) for t in self.targets]
+        self.samplers = [Sampler(*t.sample) if t.sample else None for t in self.targets]
+        self.default_format = "rfc3164" if self.host else "local"
+
+    def open(self) -> List[str]:
+        """Open every target; the warnings for those not reachable now."""
+        return [w for w in (s.open() for s in self.senders) if w]
+
+    def close(self) -> None:
+        for s in self.senders:
+            s.close()
+
+    @property
+    def dropped(self) -> int:
+        return sum(s.dropped for s in self.senders)
+
+    def emit(self, message: bytes, level: int = 6, now: Optional[float] = None,
+             sd: bytes = b"") -> int:
+        """Send ``message`` to every target that takes it; the number handed over."""
+        sent = 0
+        for target, sender, sampler in zip(self.targets, self.senders, self.samplers):
+            at = level_for(level, target.level, target.minlevel)
+            if at is None or (sampler is not None and not sampler.take()):
+                continue
+            line = syslog.build(message, target.format or self.default_format,
+                                target.facility, at, now, self.tag, self.pid, self.host,
+                                target.maxlen, fd=target.kind == "fd", sd=sd)
+            sent += sender.send(line)
+        return sent
