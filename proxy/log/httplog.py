@@ -16,7 +16,6 @@ what a ``Txn`` answers (addresses, names, method, status) and puts the rest in
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Callable, Optional, Tuple
 
@@ -77,8 +76,7 @@ class LogRecord:
                  "bytes_in", "termination", "retries", "redispatched", "actconn", "feconn",
                  "beconn", "srv_conn", "srv_queue", "bck_queue", "req_captures",
                  "res_captures", "cli_cookie", "srv_cookie", "unique_id", "request_counter",
-                 "log_counter", "be_src", "be_src_port", "srv_addr", "srv_port", "world",
-                 "_log")
+                 "log_counter", "be_src", "be_src_port", "srv_addr", "srv_port", "world")
 
     def __init__(self, accept_date: float = 0.0, **fields):
         self.accept_date = accept_date
@@ -115,95 +113,83 @@ class LogRecord:
         self.srv_addr: Optional[str] = None          # %si/%sp: the server's address
         self.srv_port: Optional[int] = None
         self.world = _World()
-        self._log = None
         for name, value in fields.items():
             setattr(self, name, value)
 
     @property
-    def log(self) -> dict:
-        """The values the log-format compiler reads by name (computed once)."""
-        if self._log is None:
-            self._log = self._values()
-        return self._log
+    def log(self) -> "LogRecord":
+        """What the log-format compiler reads by name (``log.get(NAME)``): the
+        record itself, each value computed when a format asks for it."""
+        return self
 
-    def _values(self) -> dict:
-        th = self.t_handshake
-        ti = self.t_idle
-        treq = self.t_request
-        before = ti + th if ti >= 0 else 0
-        tq, tw, tc, tr = self.t_queue, self.t_connect, self.t_data, self.t_close
-        start = self.accept_date + before / 1000.0      # the request's first byte
-        ts = self.termination
-        return {
-            "s": self.server if self.server is not None else b"<NOSRV>",
-            "Th": th, "Ti": ti, "Tq": treq,
-            "TR": treq - ti - th if treq >= 0 else -1,
-            "Tw": tq - treq if tq >= 0 else -1,
-            "Tc": tw - tq if tw >= 0 else -1,
-            "Tr": tc - tw if tc >= 0 else -1,
-            "Td": tr - tc if tc >= 0 else -1,
-            "Ta": tr - before, "Tt": tr, "Tu": tr - (ti if ti >= 0 else 0),
-            "B": self.bytes_out, "U": self.bytes_in,
-            "ts": ts[:2], "tsc": ts if len(ts) == 4 else ts[:2] + "--",
-            "ac": self.actconn, "fc": self.feconn, "bc": self.beconn, "sc": self.srv_conn,
-            "rc": ("+%d" % self.retries) if self.redispatched else self.retries,
-            "sq": self.srv_queue, "bq": self.bck_queue,
-            "hr": self.req_captures, "hrl": self.req_captures,
-            "hs": self.res_captures, "hsl": self.res_captures,
-            "CC": self.cli_cookie, "CS": self.srv_cookie, "ID": self.unique_id,
-            "rt": self.request_counter, "lc": self.log_counter,
-            "bi": self.be_src, "bp": self.be_src_port, "si": self.srv_addr, "sp": self.srv_port,
-            "t": date_log(self.accept_date), "tr": date_log(start),
-            "T": date_clf(self.accept_date), "trg": date_clf(start),
-            "Tl": date_clf(self.accept_date, local=True), "trl": date_clf(start, local=True),
-            "Ts": int(self.accept_date), "ms": "%03d" % int((self.accept_date % 1) * 1000),
-        }
-
-
-def _ip(text):
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return text                        # "unix" and the like, written as is
-
-
-class _View:
-    """The record as the log-format compiler reads a Txn (addresses as ip objects)."""
-
-    __slots__ = ("r", "src", "dst")
-
-    def __init__(self, record: LogRecord):
-        self.r = record
-        self.src = _ip(record.src)
-        self.dst = _ip(record.dst)
+    def get(self, name: str):
+        getter = _WIRED.get(name)
+        return None if getter is None else getter(self)
 
     @property
     def path(self) -> bytes:
         """%HPO: the path alone (no scheme, authority nor query)."""
-        t = self.r.target
+        t = self.target
         if b"://" in t[:12]:
             slash = t.find(b"/", t.find(b"://") + 3)
             t = t[slash:] if slash >= 0 else b"/"
         q = t.find(b"?")
         return t if q < 0 else t[:q]
 
-    def __getattr__(self, name):
-        return getattr(self.r, name)
+
+def _before(r: LogRecord) -> int:
+    """Th + Ti: the ms from the accept to the request's first byte."""
+    return r.t_idle + r.t_handshake if r.t_idle >= 0 else 0
+
+
+def _request_start(r: LogRecord) -> float:
+    return r.accept_date + _before(r) / 1000.0
+
+
+def _tsc(r: LogRecord) -> str:
+    ts = r.termination
+    return ts if len(ts) == 4 else ts[:2] + "--"
+
+
+# name -> value(record), HAProxy's arithmetic (src/log.c, sess_build_logline)
+_WIRED = {
+    "s": lambda r: r.server if r.server is not None else b"<NOSRV>",
+    "Th": lambda r: r.t_handshake, "Ti": lambda r: r.t_idle, "Tq": lambda r: r.t_request,
+    "TR": lambda r: r.t_request - r.t_idle - r.t_handshake if r.t_request >= 0 else -1,
+    "Tw": lambda r: r.t_queue - r.t_request if r.t_queue >= 0 else -1,
+    "Tc": lambda r: r.t_connect - r.t_queue if r.t_connect >= 0 else -1,
+    "Tr": lambda r: r.t_data - r.t_connect if r.t_data >= 0 else -1,
+    "Td": lambda r: r.t_close - r.t_data if r.t_data >= 0 else -1,
+    "Ta": lambda r: r.t_close - _before(r), "Tt": lambda r: r.t_close,
+    "Tu": lambda r: r.t_close - (r.t_idle if r.t_idle >= 0 else 0),
+    "B": lambda r: r.bytes_out, "U": lambda r: r.bytes_in,
+    "ts": lambda r: r.termination[:2], "tsc": _tsc,
+    "ac": lambda r: r.actconn, "fc": lambda r: r.feconn, "bc": lambda r: r.beconn,
+    "sc": lambda r: r.srv_conn,
+    "rc": lambda r: ("+%d" % r.retries) if r.redispatched else r.retries,
+    "sq": lambda r: r.srv_queue, "bq": lambda r: r.bck_queue,
+    "hr": lambda r: r.req_captures, "hrl": lambda r: r.req_captures,
+    "hs": lambda r: r.res_captures, "hsl": lambda r: r.res_captures,
+    "CC": lambda r: r.cli_cookie, "CS": lambda r: r.srv_cookie, "ID": lambda r: r.unique_id,
+    "rt": lambda r: r.request_counter, "lc": lambda r: r.log_counter,
+    "bi": lambda r: r.be_src, "bp": lambda r: r.be_src_port,
+    "si": lambda r: r.srv_addr, "sp": lambda r: r.srv_port,
+    "t": lambda r: date_log(r.accept_date), "tr": lambda r: date_log(_request_start(r)),
+    "T": lambda r: date_clf(r.accept_date), "trg": lambda r: date_clf(_request_start(r)),
+    "Tl": lambda r: date_clf(r.accept_date, local=True),
+    "trl": lambda r: date_clf(_request_start(r), local=True),
+    "Ts": lambda r: int(r.accept_date),
+    "ms": lambda r: "%03d" % int((r.accept_date % 1) * 1000),
+}
 
 
 def compile_httplog(fmt: str = HTTPLOG, ctx=None) -> Callable[[LogRecord], bytes]:
     """A log-format string -> ``line(record) -> bytes`` (without the syslog header).
 
     Raises proxy.rules.RuleError for a bad format (the config parser reports it
-    with file:line)."""
-    compiled = compile_logformat(fmt, ctx, mode="log")
-
-    def line(record: LogRecord) -> bytes:
-        return compiled(_View(record))
-    line.uses = compiled.uses
-    return line
+    with file:line). Addresses are kept as text in the record (``%ci`` writes
+    them as they are; ``%{+X}ci`` converts)."""
+    return compile_logformat(fmt, ctx, mode="log", wired=_WIRED)
 
 
 def capture(value: Optional[bytes], length: int) -> Optional[bytes]:

@@ -17,6 +17,7 @@ are read from ``txn.log[NAME]`` and written '-' when absent there.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Callable, List, Optional
 
@@ -82,7 +83,8 @@ WIRED = ("s", "ID", "T", "Ta", "Tc", "Td", "Th", "Ti", "Tl", "Tq", "TR", "Tr", "
 # Wired values HAProxy never quotes, even under +Q: dates, the termination state,
 # and numbers that may carry a '+' (%B, %Tt... under logasap, %rc after a redispatch).
 _UNQUOTED = frozenset(("t", "tr", "trg", "trl", "T", "Tl", "ts", "tsc", "ms", "B", "rc",
-                       "Ta", "Tt", "Tu"))
+                       "Ta", "Tt", "Tu", "Th", "Ti", "Tq", "TR", "Tw", "Tc", "Tr", "Td", "Ts",
+                       "U", "ac", "fc", "bc", "sc", "sq", "bq", "rt", "lc", "bp", "sp"))
 # Captured headers (txn.log[NAME]: a tuple of values, None for a header not seen;
 # no tuple: the proxy captures nothing, and the field and a separator vanish).
 _CAPTURES = frozenset(("hr", "hs", "hrl", "hsl"))
@@ -161,11 +163,27 @@ def _captures(name: str, opts: _Opts):
     return write
 
 
-def _alias(name: str, opts: _Opts, http: bool):
+def _bare(get, empty: bytes):
+    """A number, a date or a state: never quoted nor escaped, '-' when missing."""
+    def write(txn):
+        v = get(txn)
+        if v is None:
+            return empty
+        c = v.__class__
+        if c is int:
+            return b"%d" % v
+        v = v.encode() if c is str else v if c is bytes else as_str(v)
+        return v or empty
+    return write
+
+
+def _alias(name: str, opts: _Opts, http: bool, wired=None):
     if name in _CAPTURES:
         return _captures(name, opts)
     if name in ALIASES:
         get, kind = ALIASES[name]
+    elif wired is not None and name in wired:
+        get, kind = wired[name], "any"
     else:
         def get(txn, name=name):
             return txn.log.get(name)
@@ -173,11 +191,21 @@ def _alias(name: str, opts: _Opts, http: bool):
     if kind == "str" or kind == "url":
         return _text(get, opts, http, url=kind == "url")
     hexa = opts.hex
+    if not hexa and (kind in ("port", "int") or name in _UNQUOTED):
+        return _bare(get, b"-" if opts.mandatory else b"")
 
     def raw(txn):
         v = get(txn)
         if v is None:
             return None
+        c = v.__class__
+        if not hexa:
+            if c is int:
+                return b"%d" % v
+            if c is bytes:
+                return v
+        if c is str and hexa and kind == "ip":
+            v = ipaddress.ip_address(v)
         if hexa and kind == "ip" and v.version == 4:
             return b"%08X" % int(v)
         if hexa and v.__class__ is int:
@@ -203,9 +231,11 @@ def _alias(name: str, opts: _Opts, http: bool):
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log") -> Callable:
+def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log",
+                      wired=None) -> Callable:
     """``text`` -> ``fmt(txn) -> bytes``; ``uses`` on the result: 'req'/'res' when
-    a ``%[...]`` reads request or response headers."""
+    a ``%[...]`` reads request or response headers. ``wired``: NAME -> getter(txn)
+    for the values otherwise read from ``txn.log`` (proxy/log/httplog.py)."""
     ctx = ctx or Ctx(phase="log" if mode == "log" else "req")
     http = mode == "http"
     base = _Opts(mandatory=not http)
@@ -271,7 +301,7 @@ def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log") -
                                 did_you_mean(name, list(ALIASES) + list(WIRED)))
             if ALIASES.get(name, (None, ""))[1] == "url" or name in ("HPO",):
                 uses.add("req")
-            part = _alias(name, opts, http)
+            part = _alias(name, opts, http, wired)
         if literal:
             parts.append("".join(literal).encode("utf-8", "surrogateescape"))
             literal = []
