@@ -116,30 +116,52 @@ def _return(args, ctx, keyword):
             body = val.encode()
         elif opt == "lf-string":
             fmt = compile_logformat(val, ctx, mode="http")
+        elif opt == "file":
+            body = _read_payload(val, keyword)
         elif opt == "hdr":
             if i + 2 >= len(args):
                 raise RuleError("'%s return hdr' expects a name and a value" % keyword)
-            headers.append((val.encode(), args[i + 2].encode()))
+            value = args[i + 2]
+            headers.append((val.lower().encode(), compile_logformat(value, ctx, mode="http")
+                            if "%" in value else value.encode()))
             i += 1
         else:
             raise RuleError("'%s return' option '%s' is not supported by keepwarm (yet)"
                             % (keyword, opt), "keepwarm supports status, content-type, "
-                            "string, lf-string and hdr")
+                            "string, lf-string, file and hdr")
         i += 2
     if (body or fmt is not None) and ctype is None:
         raise RuleError("'%s return': a body needs a 'content-type'" % keyword)
     reason = reason_phrase(status).decode()
-    extra = b"".join(b"%s: %s\r\n" % kv for kv in headers)
     ctype_line = b"content-type: %s\r\n" % ctype.encode() if ctype else b""
+    no_length = status in (204, 304)
+    # HAProxy 2.6.12's layout (tests/corpus/20-return-options.cfg): the status line,
+    # the hdr fields, content-length (none for 204/304), content-type.
+    dynamic = [(n, v) for n, v in headers if callable(v)]
 
-    def build(payload):
-        return (b"HTTP/1.1 %d %s\r\ncontent-length: %d\r\n%s%s\r\n"
-                % (status, reason.encode(), len(payload), ctype_line, extra) + payload)
+    def build(payload, txn=None):
+        extra = b"".join(b"%s: %s\r\n" % (n, v(txn) if callable(v) else v)
+                         for n, v in headers)
+        length = b"" if no_length else b"content-length: %d\r\n" % len(payload)
+        return (b"HTTP/1.1 %d %s\r\n%s%s%s\r\n"
+                % (status, reason.encode(), extra, length, ctype_line) + payload)
 
-    if fmt is None:
+    if fmt is None and not dynamic:
         whole = build(body)
         return lambda txn: (status, whole)
-    return lambda txn: (status, build(fmt(txn)))
+    if fmt is None:
+        return lambda txn: (status, build(body, txn))
+    return lambda txn: (status, build(fmt(txn), txn))
+
+
+def _read_payload(path, keyword):
+    """`return file PATH`: the file's bytes, read once at load."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise RuleError("'%s return file': cannot read '%s': %s"
+                        % (keyword, path, exc.strerror)) from None
 
 
 def _redirect(args, ctx, keyword):

@@ -5,19 +5,29 @@ keeps it (used only when the request was read completely, so the next request
 on the connection still starts at a known byte).
 """
 
+# The texts are the ones HAProxy 2.6 sends (measured: tests/corpus/06-error-pages.cfg),
+# so that pages and monitoring that match on them keep working; the reason phrases
+# are RFC 9110's where HAProxy's differ ("Bad request", "Request Time-out",
+# "Gateway Time-out", 407 "Unauthorized"): docs/configuration.md §7.
 REASONS = {
     400: ("Bad Request", "Your browser sent an invalid request."),
+    401: ("Unauthorized", "You need a valid user and password to access this content."),
     403: ("Forbidden", "Request forbidden by administrative rules."),
-    405: ("Method Not Allowed", "The method is not allowed for this resource."),
+    404: ("Not Found", "The resource could not be found."),
+    405: ("Method Not Allowed", "A request was made of a resource using a request method "
+                                "not supported by that resource"),
+    407: ("Proxy Authentication Required",
+          "You need a valid user and password to access this content."),
     408: ("Request Timeout", "Your browser didn't send a complete request in time."),
-    404: ("Not Found", "The requested resource was not found."),
-    410: ("Gone", "The requested resource is no longer available."),
-    413: ("Payload Too Large", "The request body is too large."),
-    429: ("Too Many Requests", "Too many requests: try again later."),
+    410: ("Gone", "The resource is no longer available and will not be available again."),
+    413: ("Payload Too Large", "The request entity exceeds the maximum allowed."),
     414: ("URI Too Long", "The request line is too long."),
+    425: ("Too Early", "Your browser sent early data."),
+    429: ("Too Many Requests", "You have sent too many requests in a given amount of time."),
     431: ("Request Header Fields Too Large", "The request header section is too large."),
     500: ("Internal Server Error", "An internal server error occurred."),
-    501: ("Not Implemented", "The request method is not implemented by this proxy."),
+    501: ("Not Implemented", "The server does not support the functionality required to "
+                             "fulfill the request."),
     502: ("Bad Gateway", "The server returned an invalid or incomplete response."),
     503: ("Service Unavailable", "No server is available to handle this request."),
     504: ("Gateway Timeout", "The server didn't respond in time."),
@@ -48,3 +58,18 @@ def error_response(status, close=True):
     if close or status in ALWAYS_CLOSE:
         return ERROR_CLOSE[status]
     return ERROR_KEEP[status]
+
+
+def errorfile_answer(page, keep):
+    """An `errorfile` page as sent, and whether the connection goes on after it
+    (HAProxy 2.6.12, measured by tests/corpus/19-errorfile.cfg and the auth cases):
+    a page with a Content-Length keeps a connection the client keeps, and says
+    `connection: close` when it closes; one without a length is sent as written
+    and ends the connection; an empty one closes without a response."""
+    head_end = page.find(b"\r\n\r\n")
+    head = page[:head_end].lower()
+    if not page or head_end < 0 or b"\ncontent-length:" not in head:
+        return page, False
+    if not keep and b"\nconnection:" not in head:
+        page = page[:head_end] + b"\r\nconnection: close" + page[head_end:]
+    return page, keep
