@@ -250,11 +250,17 @@ MONITOR_PAGE = (b"HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cac
                 b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n")
 
 
-def monitor_action(uri, page=None):
+def monitor_action(uri, page=None, fail=None, fail_page=None):
     """`monitor-uri URI` as the first of a frontend's actions: a request whose target is
-    exactly URI gets 200 (HAProxy's page layout, or `errorfile 200`'s `page`)."""
+    exactly URI gets 200 (HAProxy's page layout, or `errorfile 200`'s `page`); with
+    `monitor fail if|unless COND` (`fail`: the compiled condition), 503 instead
+    while COND holds (HAProxy's 503 page, or `errorfile 503`'s `fail_page`)."""
     if uri is None:
         return ()
     target = uri.encode()
     answer = (200, page if page else MONITOR_PAGE)
-    return ((lambda txn: txn.target == target, lambda txn: answer),)
+    is_monitor = lambda txn: txn.target == target    # noqa: E731
+    if fail is None:
+        return ((is_monitor, lambda txn: answer),)
+    failed = (503, fail_page if fail_page else error_response(503, close=False))
+    return ((is_monitor, lambda txn: failed if fail(txn) else answer),)

@@ -89,6 +89,7 @@ class _Proxy:
                 "hash_function": "sdbm", "hash_avalanche": False, "allbackups": False,
                 "retry_on": DEFAULT_RETRY_ON, "forwardfor": None, "originalto": None,
                 "monitor_uri": None,
+                "monitor_fail": [],
                 "request_rules": (), "response_rules": (), "ignore_probes": False,
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
                 "request_actions": (), "response_actions": (), "request_engine": False,
@@ -429,6 +430,20 @@ class _Parser:
         if len(args) != 1:
             raise self.ctx.error(lineno, "'monitor-uri' expects an URI", "e.g. 'monitor-uri /ready'")
         px.values["monitor_uri"] = args[0]
+
+    def kw_monitor(self, px, lineno, args, modifier):
+        """monitor fail if|unless COND: monitor-uri answers 503 while COND holds
+        (several lines: any of them)."""
+        if self.notcap(px, lineno, "monitor", FE):
+            return
+        if not args or args[0] != "fail" or len(args) < 3 or args[1] not in ("if", "unless"):
+            raise self.ctx.error(lineno, "'monitor' expects 'fail' followed by 'if' or 'unless' "
+                                 "and a condition", "e.g. 'monitor fail if { nbsrv(app) lt 1 }'")
+        try:
+            cond = compile_condition(args[1:], self.proxy_acls(px), self.rule_ctx(px))
+        except RulesError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        px.values["monitor_fail"].append(cond)
 
     def kw_errorfile(self, px, lineno, args, modifier):
         """errorfile CODE FILE: read and checked now, sent verbatim for CODE."""
@@ -1017,7 +1032,8 @@ class _Parser:
             ignore_probes=v["ignore_probes"],
             idle_close_on_response=v["idle_close_on_response"],
             errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes,
-            request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200))
+            request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200),
+                                           _any(v["monitor_fail"]), v["errorfiles"].get(503))
             + (v["request_actions"] if v["request_engine"] else ()),
             response_actions=v["response_actions"] if v["response_engine"] else (),
             timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
@@ -1084,6 +1100,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "use_backend": _Parser.kw_use_backend,
     "redirect": _Parser.kw_redirect,
     "monitor-uri": _Parser.kw_monitor_uri,
+    "monitor": _Parser.kw_monitor,
     "maxconn": _Parser.kw_maxconn,
     "timeout": _Parser.kw_timeout,
     "balance": _Parser.kw_balance,
@@ -1107,3 +1124,11 @@ for _kw in ("log-tag", "log-format", "log-format-sd", "error-log-format", "captu
                             self.kw_logging(px, lineno, args, modifier, kw))(_kw)
 
 
+def _any(conds):
+    """One condition for several `monitor fail` lines (None for none)."""
+    if not conds:
+        return None
+    if len(conds) == 1:
+        return conds[0]
+    conds = tuple(conds)
+    return lambda txn: any(c(txn) for c in conds)
