@@ -13,7 +13,6 @@ import socket
 import time
 from pathlib import Path
 
-
 from support.backend import Reply
 from support.proxy import free_port, make_config
 
