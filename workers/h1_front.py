@@ -21,7 +21,7 @@ from _native import (
     BODY_DONE, ERROR_STATUS, F_CONN_UPGRADE, F_HOP, F_UPGRADE, R_BODY, R_BODY_LEN, R_END,
     M_HEAD, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
 )
-from proxy.http1.errors import error_response, errorfile_answer
+from proxy.http1.errors import error_response
 from proxy.http1.rewrite import (
     DROP_TE, END, END_CLOSE, END_KEEPALIVE_10, END_UPGRADE, apply_rules, edit_response,
     forward_head, has_length, rule_page,
@@ -382,10 +382,11 @@ class H1Front:
 
     def answer(self, status, page=None):
         """Send keepwarm's own error response for the current stream, then go on or
-        close; `page`: an `errorfile`'s response instead (errorfile_answer())."""
+        close; `page`: an `errorfile`'s response instead (rule_page(): as HAProxy)."""
         keep = self.client_ka and self.state == RQ_DONE
-        if page is not None:
-            page, keep = errorfile_answer(page, keep)    # as HAProxy: kept when it has a length
+        if page is not None:        # as HAProxy: an errorfile without a length closes
+            keep = keep and has_length(page)
+            page = rule_page(page, False, not keep, errorfile=True)
         if page is None or page:
             self.send(error_response(status, close=not keep) if page is None else page)
         if self.state == CLOSED:

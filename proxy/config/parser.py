@@ -19,6 +19,7 @@ from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
                          compile_logformat)
+from proxy.rules.acl import any_of
 from proxy.rules.routing import Routes
 
 from .http_actions import ACTIONS, DynamicRule, compile_action, monitor_action
@@ -1033,7 +1034,8 @@ class _Parser:
             idle_close_on_response=v["idle_close_on_response"],
             errorfiles=tuple(sorted(v["errorfiles"].items())), routes=px.routes,
             request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200),
-                                           _any(v["monitor_fail"]), v["errorfiles"].get(503))
+                                           any_of(v["monitor_fail"]) if v["monitor_fail"]
+                                           else None, v["errorfiles"].get(503))
             + (v["request_actions"] if v["request_engine"] else ()),
             response_actions=v["response_actions"] if v["response_engine"] else (),
             timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
@@ -1123,12 +1125,3 @@ for _kw in ("log-tag", "log-format", "log-format-sd", "error-log-format", "captu
     _PROXY_KEYWORDS[_kw] = (lambda kw: lambda self, px, lineno, args, modifier:
                             self.kw_logging(px, lineno, args, modifier, kw))(_kw)
 
-
-def _any(conds):
-    """One condition for several `monitor fail` lines (None for none)."""
-    if not conds:
-        return None
-    if len(conds) == 1:
-        return conds[0]
-    conds = tuple(conds)
-    return lambda txn: any(c(txn) for c in conds)

@@ -59,17 +59,3 @@ def error_response(status, close=True):
         return ERROR_CLOSE[status]
     return ERROR_KEEP[status]
 
-
-def errorfile_answer(page, keep):
-    """An `errorfile` page as sent, and whether the connection goes on after it
-    (HAProxy 2.6.12, measured by tests/corpus/19-errorfile.cfg and the auth cases):
-    a page with a Content-Length keeps a connection the client keeps, and says
-    `connection: close` when it closes; one without a length is sent as written
-    and ends the connection; an empty one closes without a response."""
-    head_end = page.find(b"\r\n\r\n")
-    head = page[:head_end].lower()
-    if not page or head_end < 0 or b"\ncontent-length:" not in head:
-        return page, False
-    if not keep and b"\nconnection:" not in head:
-        page = page[:head_end] + b"\r\nconnection: close" + page[head_end:]
-    return page, keep

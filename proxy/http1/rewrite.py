@@ -91,7 +91,7 @@ def rule_page(page, head_only=False, close=False, errorfile=False):
         close = close and has_length(page)
     if head_only:
         page = page[:end + 4]
-    if close and b"\nconnection: close\r" not in page[:end + 2]:
+    if close and b"\nconnection: close\r" not in page[:end + 2].lower():
         page = page[:end] + b"\r\nconnection: close" + page[end:]
     return page
 

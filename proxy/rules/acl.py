@@ -272,7 +272,7 @@ class Acls:
         tests = tuple(compile_acl(w, c.replace(phase=ctx.phase, proxy=ctx.proxy,
                                               rule=ctx.rule), self.warnings)
                       for w, c, _ in lines)
-        got = _or(list(tests))
+        got = any_of(list(tests))
         self._compiled[key] = got
         return got
 
@@ -340,7 +340,7 @@ def compile_condition(words: List[str], acls: Optional[Acls] = None,
     if not groups:
         raise RuleError("missing ACL in condition after '%s'" % words[-1],
                         "e.g. '%s is_api'" % words[0])
-    cond = _or([_and(g) for g in groups])
+    cond = any_of([all_of(g) for g in groups])
     return _negate(cond) if negate_all else cond
 
 
@@ -348,7 +348,7 @@ def _negate(f):
     return lambda txn: not f(txn)
 
 
-def _and(tests):
+def all_of(tests):
     # Two or three tests unrolled: any()/all() over a generator costs a frame per
     # call, and conditions are evaluated per request.
     if len(tests) == 1:
@@ -369,7 +369,7 @@ def _and(tests):
     return every
 
 
-def _or(tests):
+def any_of(tests):
     if len(tests) == 1:
         return tests[0]
     if len(tests) == 2:
