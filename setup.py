@@ -2,7 +2,7 @@
 
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -36,7 +36,9 @@ setup(
     name="keepwarm",
     version="0.1.0",
     description="HTTP/1.1 reverse proxy and load balancer that keeps connections warm on both sides",
-    packages=["proxy", "proxy.config", "proxy.http1", "workers", "_native"],
+    # Found, not listed: a listed set missed proxy.rules and proxy.log, so a plain
+    # `pip install .` (the README's first command) could not start a worker.
+    packages=find_packages(include=["proxy", "proxy.*", "workers", "_native"]),
     package_data={"_native": ["khttp.c", "khttp.h"]},
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
