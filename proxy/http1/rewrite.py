@@ -296,6 +296,12 @@ def edit_lines(fields, edit):
 def replay_request(head, txn):
     """A request head (strip_hop form) with what the rules changed in `txn`: the
     start line (set-method, set-path & co) and the header edits, in order."""
+    edits = txn.edits
+    if txn.new_method is None and txn.new_target is None and all(
+            e[0] == ADD for e in edits):
+        # Only new fields (the rule engine turns a set of an absent name into an
+        # add): appended, nothing else to look at.
+        return head + b"".join(b"%s: %s\r\n" % (e[2], e[3]) for e in edits)
     lines = head.split(b"\r\n")[:-1]
     start = lines[0]
     if txn.new_method is not None or txn.new_target is not None:
@@ -303,7 +309,7 @@ def replay_request(head, txn):
         old = start.split(b" ")
         start = b" ".join((txn.new_method or old[0], txn.new_target or old[1], old[-1]))
     fields = lines[1:]
-    for edit in txn.edits:
+    for edit in edits:
         fields = edit_lines(fields, edit)
     return b"\r\n".join([start] + fields) + b"\r\n"
 

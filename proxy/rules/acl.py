@@ -13,6 +13,7 @@ import re
 from typing import Callable, Dict, List, Optional
 
 from . import patterns
+from .codegen import Frag, build, build_pred, combine, frag_of, substitute
 from .errors import RuleError, did_you_mean
 from .sample import (FETCHES, T_BIN, T_BOOL, T_INT, T_IP, T_STR, Ctx, PhaseError, caster,
                      compile_sample, split_call)
@@ -78,6 +79,9 @@ def _operator_pattern(op: str, text: str, what: str) -> str:
 
 def _never(txn):
     return False
+
+
+_never.frag = Frag("False")
 
 
 def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
@@ -184,7 +188,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
         cast = None
     get = expr.values
     if method == "found":
-        return lambda txn: bool(get(txn))
+        return build(combine("bool($0)", (frag_of(get),)), "acl")
     if method == "bool":
         if cast is None:
             return lambda txn: any(get(txn))
@@ -195,37 +199,21 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
             warnings.append("parsing acl keyword '%s': no pattern to match against were "
                             "provided, so this ACL will never match (add '--' to say it "
                             "is meant, or use '-m found' to test for existence)" % criterion)
-        return lambda txn: False
+        return _never
     find = patterns.build(method, items, what)
+    test = patterns.test_frag(method, items) if cast is None else None
+    if test is None:
+        test = Frag("{find}({v}) is not None", {"find": find})
+        if cast is not None:
+            test = Frag("(({v} := {cast}({v})) is not None and {find}({v}) is not None)",
+                        {"find": find, "cast": cast})
     if expr.fetch.many is None and not expr.multi:
         # One sample at most (path, src, method...): no list to walk.
-        one = expr.value
-        if cast is None:
-            def match_one(txn):
-                v = one(txn)
-                return v is not None and find(v) is not None
-        else:
-            def match_one(txn):
-                v = one(txn)
-                if v is None:
-                    return False
-                v = cast(v)
-                return v is not None and find(v) is not None
-        return match_one
-    if cast is None:
-        def match(txn):
-            for v in get(txn):
-                if find(v) is not None:
-                    return True
-            return False
-    else:
-        def match(txn):
-            for v in get(txn):
-                v = cast(v)
-                if v is not None and find(v) is not None:
-                    return True
-            return False
-    return match
+        one = Frag("(({v} := {value}) is not None and %s)" % test.src, test.env)
+        return build(substitute(one, "value", frag_of(expr.value)), "acl")
+    # Every sample (each header value...): true when one matches.
+    many = Frag("any(map({match}, {values}))", {"match": build_pred(test)})
+    return build(substitute(many, "values", frag_of(get)), "acl")
 
 
 class Acls:
@@ -345,44 +333,20 @@ def compile_condition(words: List[str], acls: Optional[Acls] = None,
 
 
 def _negate(f):
-    return lambda txn: not f(txn)
+    return build(combine("not $0", (frag_of(f),)))
 
 
 def all_of(tests):
-    # Two or three tests unrolled: any()/all() over a generator costs a frame per
-    # call, and conditions are evaluated per request.
+    """The tests AND'ed, left to right, as one function (codegen.py)."""
     if len(tests) == 1:
         return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda txn: a(txn) and b(txn)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda txn: a(txn) and b(txn) and c(txn)
-    tests = tuple(tests)
-
-    def every(txn):
-        for t in tests:
-            if not t(txn):
-                return False
-        return True
-    return every
+    return build(combine("(" + " and ".join("$%d" % i for i in range(len(tests))) + ")",
+                         [frag_of(t) for t in tests]))
 
 
 def any_of(tests):
+    """The tests OR'ed, left to right, as one function."""
     if len(tests) == 1:
         return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda txn: a(txn) or b(txn)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda txn: a(txn) or b(txn) or c(txn)
-    tests = tuple(tests)
-
-    def some(txn):
-        for t in tests:
-            if t(txn):
-                return True
-        return False
-    return some
+    return build(combine("(" + " or ".join("$%d" % i for i in range(len(tests))) + ")",
+                         [frag_of(t) for t in tests]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 
+from .codegen import attach
 from .errors import RuleError
 from .sample import Arg, T_ANY, T_BOOL, T_INT, T_IP, T_STR, _str2ip as str2ip, fetch, read_int
 
@@ -82,7 +83,7 @@ def _nbsrv(args, ctx):
 
 @fetch("fe_name", T_STR)
 def _fe_name(args, ctx):
-    return lambda txn: txn.fe_name
+    return attach(lambda txn: txn.fe_name, "txn.fe_name")
 
 
 @fetch("be_name", T_STR, use="be")
@@ -92,22 +93,22 @@ def _be_name(args, ctx):
 
 @fetch("src", T_IP, match="ip")
 def _src(args, ctx):
-    return lambda txn: txn.src
+    return attach(lambda txn: txn.src, "txn.src")
 
 
 @fetch("src_port", T_INT)
 def _src_port(args, ctx):
-    return lambda txn: txn.src_port
+    return attach(lambda txn: txn.src_port, "txn.src_port")
 
 
 @fetch("dst", T_IP, match="ip")
 def _dst(args, ctx):
-    return lambda txn: txn.dst
+    return attach(lambda txn: txn.dst, "txn.dst")
 
 
 @fetch("dst_port", T_INT)
 def _dst_port(args, ctx):
-    return lambda txn: txn.dst_port
+    return attach(lambda txn: txn.dst_port, "txn.dst_port")
 
 
 # TLS is not there yet: a plain connection's answers (no TLS, no SNI).
@@ -125,17 +126,17 @@ def _ssl_fc_sni(args, ctx):
 
 @fetch("method", T_STR, use="req_info", match="meth")
 def _method(args, ctx):
-    return lambda txn: txn.method
+    return attach(lambda txn: txn.method, "txn.method")
 
 
 @fetch("path", T_STR, use="req")
 def _path(args, ctx):
-    return lambda txn: txn.path
+    return attach(lambda txn: txn.path, "txn.path")
 
 
 @fetch("url", T_STR, use="req")
 def _url(args, ctx):
-    return lambda txn: txn.target
+    return attach(lambda txn: txn.target, "txn.target")
 
 
 def _url_host(txn):
@@ -174,7 +175,7 @@ def _url_port(args, ctx):
 
 @fetch("query", T_STR, use="req")
 def _query(args, ctx):
-    return lambda txn: txn.query
+    return attach(lambda txn: txn.query, "txn.query")
 
 
 @fetch("base", T_STR, use="req")
@@ -279,7 +280,8 @@ def _header_fetch(side, full):
         if len(args) > 1:
             occ = args[1]
             return lambda txn: [v for v in (_pick(values_of(txn, key), occ),) if v is not None]
-        return lambda txn: values_of(txn, key)
+        return attach(lambda txn: values_of(txn, key), "{values_of}(txn, {key})",
+                      values_of=values_of, key=key)
     return make, many, values_of
 
 

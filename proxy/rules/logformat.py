@@ -22,7 +22,7 @@ import re
 from typing import Callable, List, Optional
 
 from .errors import RuleError, did_you_mean
-from .sample import T_BIN, Ctx, _bin2str, as_str, compile_sample
+from .sample import T_BIN, T_IP, T_STR, Ctx, _bin2str, as_str, compile_sample, ip_text
 
 # HAProxy's url_encode_map (%r, %HU...: '#XX'), http_encode_map (a %[...] in a
 # header: '%XX'), and the characters +E escapes with a backslash.
@@ -279,6 +279,12 @@ def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log",
                 def raw(txn, value=value):
                     v = value(txn)
                     return None if v is None else _bin2str(v)
+            elif expr.type == T_STR:
+                raw = value                  # bytes already
+            elif expr.type == T_IP:
+                def raw(txn, value=value):
+                    v = value(txn)
+                    return None if v is None else ip_text(v)
             else:
                 def raw(txn, value=value):
                     v = value(txn)
@@ -373,6 +379,8 @@ def _assemble(parts):
         return constant
     if len(parts) == 1:
         only = parts[0]
+        if getattr(only, "uses", None) is None:
+            return only                  # (a part of its own: fmt.uses may be set on it)
 
         def single(txn):
             return only(txn)

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from typing import Callable, List, Optional, Tuple
 
+from .codegen import Frag
 from .errors import RuleError, did_you_mean
 from .sample import T_BIN, T_BOOL, T_INT, T_IP, T_STR, compile_regex
 
@@ -240,3 +241,30 @@ def _ordered(method, items, what):
                 return payload
         return None
     return find
+
+
+def test_frag(method: str, items: List[Item]) -> Optional[Frag]:
+    """An ACL's test of one sample ``{v}`` as an expression (see codegen.py), for
+    the common cases; None for the others (the test is then ``find(v)``). An
+    ACL only asks whether some pattern matches, so any order of patterns will do."""
+    if method not in ("str", "beg", "end", "sub", "reg") or not items:
+        return None
+    icases = {icase for _, icase, _ in items}
+    if len(icases) != 1:
+        return None
+    icase = icases.pop()
+    texts = [_b(text).lower() if icase and method != "reg" else _b(text)
+             for text, _, _ in items]
+    v = "{v}.lower()" if icase and method != "reg" else "{v}"
+    if method == "str":
+        return Frag(v + " in {keys}", {"keys": frozenset(texts)})
+    if method == "beg":
+        return Frag(v + ".startswith({keys})", {"keys": tuple(texts)})
+    if method == "end":
+        return Frag(v + ".endswith({keys})", {"keys": tuple(texts)})
+    if len(texts) != 1:
+        return None
+    if method == "sub":
+        return Frag("{key} in " + v, {"key": texts[0]})
+    rx = compile_regex(items[0][0], re.IGNORECASE if icase else 0, "regex")
+    return Frag("{search}({v}) is not None", {"search": rx.search})

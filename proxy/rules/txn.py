@@ -150,9 +150,28 @@ class Txn:
         """A header rule changed the request: `apply(headers, edit)` gives the new
         (name, value) list fetches read (now if they were read already, else at the
         first fetch); `edit` is kept to replay on the head."""
-        if self._hdrs is not None:
-            self._hdrs = apply(self._hdrs, edit)
-            self._index = None
+        hdrs = self._hdrs
+        if hdrs is None and edit[0] != "add-header" and self.parser is not None:
+            # Knowing the fields now costs less than editing the head's lines later.
+            hdrs = self.headers()
+        if hdrs is not None:
+            # The fields are known: a set/del of a name the request does not carry
+            # is an add/nothing, and an add keeps the index (the cheap common case).
+            action, lname = edit[0], edit[1]
+            index = self.index()
+            if action != "add-header" and action != "set-header" and action != "del-header":
+                self._hdrs = apply(hdrs, edit)
+                self._index = None
+            elif action == "add-header" or lname not in index:
+                if action == "del-header":
+                    return
+                if action == "set-header":
+                    edit = ("add-header",) + edit[1:]
+                hdrs.append((edit[2], edit[3]))
+                index.setdefault(lname, []).append(edit[3])
+            else:
+                self._hdrs = apply(hdrs, edit)
+                self._index = None
         self._apply = apply
         if self.edits is None:
             self.edits = [edit]
