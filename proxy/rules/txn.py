@@ -150,28 +150,27 @@ class Txn:
         """A header rule changed the request: `apply(headers, edit)` gives the new
         (name, value) list fetches read (now if they were read already, else at the
         first fetch); `edit` is kept to replay on the head."""
+        action = edit[0]
         hdrs = self._hdrs
-        if hdrs is None and edit[0] != "add-header" and self.parser is not None:
-            # Knowing the fields now costs less than editing the head's lines later.
-            hdrs = self.headers()
-        if hdrs is not None:
-            # The fields are known: a set/del of a name the request does not carry
-            # is an add/nothing, and an add keeps the index (the cheap common case).
-            action, lname = edit[0], edit[1]
-            index = self.index()
-            if action != "add-header" and action != "set-header" and action != "del-header":
-                self._hdrs = apply(hdrs, edit)
-                self._index = None
-            elif action == "add-header" or lname not in index:
+        if action != "add-header":
+            if hdrs is None and self.parser is not None:
+                # Knowing the fields now costs less than editing the head's lines later.
+                hdrs = self.headers()
+            if hdrs is not None and (action == "set-header" or action == "del-header") \
+                    and edit[1] not in self.index():
+                # A set of a name the request does not carry is an add, a del nothing.
                 if action == "del-header":
                     return
-                if action == "set-header":
-                    edit = ("add-header",) + edit[1:]
-                hdrs.append((edit[2], edit[3]))
-                index.setdefault(lname, []).append(edit[3])
-            else:
+                edit = ("add-header",) + edit[1:]
+                action = "add-header"
+            elif hdrs is not None:
                 self._hdrs = apply(hdrs, edit)
                 self._index = None
+        if action == "add-header" and hdrs is not None:
+            hdrs.append((edit[2], edit[3]))      # the index, when made, is kept
+            index = self._index
+            if index is not None:
+                index.setdefault(edit[1], []).append(edit[3])
         self._apply = apply
         if self.edits is None:
             self.edits = [edit]
