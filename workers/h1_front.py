@@ -45,7 +45,6 @@ LINGER = 3       # our side is shut; reading and dropping until the client close
 CLOSED = 4       # closed, or handed over to a tunnel
 
 
-
 class H1Front:
     """One client connection: its requests, one at a time, and their answers."""
 
@@ -56,6 +55,7 @@ class H1Front:
         "method", "version", "client_ka", "req_dec", "upgrading", "dechunk", "pair",
         "held",
     )
+    stream_class = Stream        # workers/txlog.py's logging one for a frontend that logs
 
     def __init__(self, worker, frontend, sock, peer):
         self.worker = worker
@@ -77,8 +77,8 @@ class H1Front:
         self.req_dec = self.held = None     # held: a tarpit's (answer, keep) until its time
         self.deadline = worker.now + frontend.t_http_request
         self.pair = frontend.pair
-        self.stream = Stream(worker, self, frontend, peer,
-                             sock.getsockname() if frontend.needs_local else None)
+        self.stream = self.stream_class(worker, self, frontend, peer,
+                                        sock.getsockname() if frontend.needs_local else None)
         frontend.counters.session_start()
 
     # ----------------------------------------------------------- reading the client

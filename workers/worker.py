@@ -17,6 +17,7 @@ from workers.h1_back import H1Back
 from workers.h1_front import H1Front
 from workers.runtime import BackendRuntime, FrontendRuntime, make_decider, needs_decider
 from workers.stream import serve_queue
+from workers.txlog import LoggedH1Front, front_logs
 from workers.xprt import Transport
 
 ACCEPT_BATCH = 64           # connections accepted per listener wakeup at most
@@ -33,12 +34,14 @@ EXIT_BOOT_FAILED = 4        # reserved: the worker could not start; the master m
 class Listener:
     """One accepting socket of this worker's slot, feeding one frontend."""
 
-    __slots__ = ("worker", "sock", "frontend", "family", "deferred", "watched")
+    __slots__ = ("worker", "sock", "frontend", "family", "deferred", "watched", "session")
 
     def __init__(self, worker, sock, frontend):
         self.worker = worker
         self.sock = sock
         self.frontend = frontend
+        # A frontend with `log` targets logs each request (workers/txlog.py).
+        self.session = H1Front if frontend.txlog is None else LoggedH1Front
         self.family = sock.family
         self.watched = False        # registered in the selector: accepting
         # `bind ... defer-accept`, read from the socket itself (the master set it):
@@ -73,6 +76,7 @@ class Listener:
         fc = fe.counters
         family = self.family
         deferred = self.deferred
+        new_session = self.session
         for _ in range(ACCEPT_BATCH):
             if len(sessions) >= worker.maxconn:
                 worker.pause_accepting()
@@ -93,7 +97,7 @@ class Listener:
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             # TCP_NODELAY is inherited from the listener (set by the master).
             sock.setblocking(False)
-            sess = H1Front(worker, fe, sock, addr)
+            sess = new_session(worker, fe, sock, addr)
             sessions.add(sess)
             if deferred:
                 sess.start()          # the request is (almost always) there already
@@ -135,6 +139,9 @@ class Worker:
             if stepped:
                 rt.router = make_decider(fe, default, route, self.backends)
             self.frontends.append(rt)
+        logs = front_logs(self, config)     # the frontends that log: targets opened
+        for fe in self.frontends:
+            fe.txlog = logs.get(fe.name)
         by_name = {fe.name: fe for fe in self.frontends}
         self.listeners = [Listener(self, sock, by_name[fe_name]) for sock, fe_name in listeners]
         for lst in self.listeners:

@@ -1,0 +1,417 @@
+"""The access log in a worker: a logging client endpoint and stream that fill a LogRecord.
+
+A frontend with `log` targets gets a `FrontLog` (its compiled format, its
+`LogOutput`, its switches) and its connections are `LoggedH1Front`s, whose
+stream is a `LoggedStream`: subclasses that take note at HAProxy's points
+(accept, first byte, head complete, server chosen, connected, response head,
+each way to end) and call the plain method. A frontend without targets keeps
+the plain classes, so a request path with no `log` pays nothing.
+
+One line per request, built once when the exchange ends (`LoggedH1Front.end`,
+from stream_done, close_gracefully or close, whichever comes first), as HAProxy
+2.6 writes it (measured with 2.6.12, tests/fixtures/haproxy_httplog.json): a
+connection that closes or times out before a whole request is a `<BADREQ>` line
+(`CR`/`cR`, 400/408) unless `option dontlognull`; a keep-alive connection that
+closes between requests logs nothing; a frontend with targets and no format
+logs HAProxy's `Connect from ...` line at the accept instead.
+"""
+
+import os
+import time
+
+from _native import R_METHOD_LEN, R_METHOD_OFF, R_TARGET_LEN, R_TARGET_OFF, R_VERSION
+from proxy.log import termination
+from proxy.log.httplog import LogRecord, _World, capture, compile_httplog
+from proxy.log.output import LogOutput
+from workers.h1_front import CLOSED, LINGER, RQ_BODY, RQ_HEAD, H1Front
+from workers.stream import PH_QUEUED, Stream
+
+_STATE = termination.state_of
+LEVEL_INFO, LEVEL_ERR = 6, 3
+
+
+class FrontLog:
+    """A frontend's logging in one worker, made once at start."""
+
+    def __init__(self, config, plog, g, hostname):
+        self.name = config.name.encode()
+        self.output = LogOutput(plog.targets, plog.tag or g.log_tag, g.log_send_hostname,
+                                os.getpid())
+        self.world = _World(hostname, os.getpid())
+        self.fmt = compile_httplog(plog.format) if plog.format else None
+        self.fmt_sd = compile_httplog(plog.format_sd) if plog.format_sd else None
+        self.dontlognull = plog.dontlognull
+        self.dontlog_normal = plog.dontlog_normal
+        self.separate_errors = plog.log_separate_errors
+        self.req_caps = tuple((c.name.lower().encode() if c.name else None, c.length)
+                              for c in plog.req_captures) or None
+        self.res_caps = tuple((c.name.lower().encode() if c.name else None, c.length)
+                              for c in plog.res_captures) or None
+        self.uid = compile_httplog(plog.unique_id_format) if plog.unique_id_format else None
+        self.uid_header = plog.unique_id_header.encode() if (
+            self.uid and plog.unique_id_header) else None
+        self.count = 0                  # %lc, %rt: lines this frontend logged in this worker
+
+    def open(self):
+        """Open the targets: the warnings for those not reachable now."""
+        return self.output.open()
+
+    @property
+    def dropped(self):
+        return self.output.dropped
+
+    def emit(self, rec, worker):
+        """The line of one finished stream, to the frontend's targets."""
+        err = (rec.termination[0] not in "-L" or rec.status >= 500 or rec.redispatched
+               or rec.retries > 0)
+        if not err and self.dontlog_normal:
+            return
+        rec.request_counter = rec.log_counter = self.count
+        self.count += 1
+        rec.actconn = len(worker.sessions)
+        try:
+            line = self.fmt(rec)
+            sd = self.fmt_sd(rec) if self.fmt_sd is not None else b""
+        except Exception as exc:     # noqa: BLE001 - a bug in a format: say so, never crash
+            worker.log_limited(("log-format", self.name), "log line not built: %r" % (exc,))
+            return
+        self.output.emit(line, LEVEL_ERR if err and self.separate_errors else LEVEL_INFO,
+                         sd=sd)
+
+    def connect_line(self, peer, local):
+        """No format: HAProxy's connection line, at the accept."""
+        self.output.emit(b"Connect from %s:%d to %s:%d (%s/HTTP)" % (
+            peer[0].encode(), peer[1], local[0].encode(), local[1], self.name), LEVEL_INFO)
+
+    def captured(self, caps, headers):
+        """The values of the `capture ... header` slots (None: absent), first one kept."""
+        out = [None] * len(caps)
+        for name, value in headers:
+            lname = name.lower()
+            for i, (want, length) in enumerate(caps):
+                if want == lname and out[i] is None:
+                    out[i] = capture(value, length)
+        return tuple(out)
+
+
+def _ms(worker, since):
+    return int((worker.now - since) * 1000)
+
+
+class LoggedH1Front(H1Front):
+    """An H1Front whose requests are logged (workers/h1_front.py does the work)."""
+
+    __slots__ = ("flog", "rec", "t0", "cause")
+
+    def __init__(self, worker, frontend, sock, peer):
+        flog = self.flog = frontend.txlog
+        self.cause = None
+        self.rec = None
+        self.new_record(worker, peer, time.time(), worker.now)
+        self.rec.t_handshake = 0
+        H1Front.__init__(self, worker, frontend, sock, peer)
+        if flog.fmt is None:
+            self.rec = None                 # no format: one line now, none per request
+            try:
+                flog.connect_line(peer, sock.getsockname())
+            except (OSError, TypeError, IndexError):
+                pass
+
+    stream_class = None                     # set below: LoggedStream
+
+    def new_record(self, worker, peer, date, mono):
+        flog = self.flog
+        rec = LogRecord(date, src=peer[0] if peer else None,
+                        src_port=peer[1] if peer else None, fe_name=flog.name,
+                        be_name=flog.name, status=-1, world=flog.world)
+        rec.t_handshake = 0
+        rec.req_captures = None if flog.req_caps is None else (None,) * len(flog.req_caps)
+        rec.res_captures = None if flog.res_caps is None else (None,) * len(flog.res_caps)
+        self.rec = rec
+        self.t0 = mono
+        self.cause = None
+
+    # ---------------------------------------------------------------- the request
+
+    def on_head_data(self, data):
+        rec = self.rec
+        if rec is not None and rec.t_idle < 0:
+            rec.t_idle = _ms(self.worker, self.t0)      # the first byte of this request
+        H1Front.on_head_data(self, data)
+
+    def took_head(self, r, data):
+        """A whole request head was parsed (before the rules run)."""
+        rec = self.rec
+        if rec is None:
+            return
+        rec.t_request = _ms(self.worker, self.t0)
+        parser = self.worker.parser
+        r = parser.result_all()             # the offsets (`r` is the hot prefix only)
+        off = r[R_METHOD_OFF]
+        rec.method = data[off:off + r[R_METHOD_LEN]]
+        off = r[R_TARGET_OFF]
+        rec.target = data[off:off + r[R_TARGET_LEN]]
+        rec.version = b"1.0" if r[R_VERSION] == 10 else b"1.1"
+        flog = self.flog
+        if flog.req_caps is not None:
+            rec.req_captures = flog.captured(flog.req_caps, parser.headers(data))
+        if flog.uid is not None:
+            rec.unique_id = flog.uid(rec)
+
+    def rule_answer(self, answer, r, data, end):
+        self.took_head(r, data)
+        status = answer[0]
+        if self.rec is not None:
+            self.rec.status = status
+            self.cause = "tarpit" if len(answer) == 3 else (
+                "local_reply" if status < 400 else "denied")
+        H1Front.rule_answer(self, answer, r, data, end)
+
+    def reject(self, status, counted=False):
+        rec = self.rec
+        if rec is not None:
+            rec.status = status
+            if status == 408:
+                self.cause = "client_timeout_data" if self.state == RQ_BODY else \
+                    "client_timeout_request"
+            elif self.cause is None:
+                self.cause = "bad_request"
+            if self.state == RQ_HEAD:
+                rec.method = None           # <BADREQ>: HAProxy logs no part of it
+                rec.t_request = -1
+        H1Front.reject(self, status, counted)
+
+    def send(self, data):
+        rec = self.rec
+        if rec is not None:
+            rec.bytes_out += len(data)
+        H1Front.send(self, data)
+
+    # ---------------------------------------------------------------- the ends
+
+    def stream_done(self):
+        self.end()
+        H1Front.stream_done(self)
+
+    def close_gracefully(self):
+        self.end()
+        H1Front.close_gracefully(self)
+
+    def close(self):
+        if self.state != CLOSED:
+            self.end()
+        H1Front.close(self)
+
+    def upgraded(self, data, end, server_xprt, server, t_tunnel):
+        if not H1Front.upgraded(self, data, end, server_xprt, server, t_tunnel):
+            return False
+        if self.rec is not None:
+            self.rec.status = 101
+        self.end()                          # logged at the 101 (HAProxy: at the tunnel's end)
+        return True
+
+    def end(self):
+        """The exchange in hand is over: its line, then a fresh record for the next."""
+        rec = self.rec
+        if rec is None:
+            return
+        worker = self.worker
+        flog = self.flog
+        cause = self.cause
+        st = self.stream
+        if rec.t_idle < 0 and rec.method is None and rec.status < 0:
+            # Nothing of a request: between two requests, nothing to log; before the
+            # first, HAProxy logs the aborted or timed out connection (<BADREQ>),
+            # unless dontlognull or http-ignore-probes.
+            if self.nreq or self.state == LINGER or self.frontend.ignore_probes:
+                return
+            cause = cause or "client_abort_request"
+        elif cause is None:
+            if rec.status < 0 or st.conn is not None \
+                    or self.state == RQ_BODY and not st.resp_started:
+                cause = "client_abort_" + _phase(rec, st, self.state)
+            else:
+                cause = "normal"
+        if rec.method is None:
+            # <BADREQ>: HAProxy's mux answers it, with no captures and no bytes counted
+            rec.req_captures = rec.res_captures = None
+            rec.bytes_out = 0
+            if rec.status < 0:
+                rec.status = 400
+            if flog.dontlognull and cause in ("client_abort_request",
+                                              "client_timeout_request"):
+                self.rec = None             # nothing more to log on this connection
+                return
+        rec.termination = _STATE(cause)
+        rec.t_close = _ms(worker, self.t0)
+        be = st.backend
+        mine = 1 if st.conn is not None else 0      # HAProxy counts after releasing it
+        if rec.server is not None:
+            rec.srv_conn = st.server.counters.scur - mine
+        if be is not None and rec.be_name is not flog.name:
+            rec.beconn = sum(s.counters.scur for s in be.servers) - mine
+        rec.feconn = self.fc.scur
+        flog.emit(rec, worker)
+        # The next request on this connection counts from now (HAProxy: no handshake).
+        self.new_record(worker, self.peer, time.time(), worker.now)
+
+
+def _phase(rec, st, state):
+    """Where a stream was when its client left: request, queue, connect, headers, data
+    (a request body still coming is HAProxy's data phase)."""
+    if rec.t_data >= 0 or state == RQ_BODY:
+        return "data"
+    if rec.t_connect >= 0:
+        return "headers"
+    if st.phase == PH_QUEUED:
+        return "queue"
+    if rec.t_queue >= 0:
+        return "connect"
+    return "request"
+
+
+class LoggedStream(Stream):
+    """A Stream that notes its server side's times and ends in the front's record."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, worker, front, frontend, peer, local=None):
+        Stream.__init__(self, worker, front, frontend, peer, local)
+        self.why = None
+
+    def start(self, head, r, data, done):
+        front = self.front
+        front.took_head(r, data)
+        rec = front.rec
+        if rec is not None:
+            be = self.backend
+            rec.be_name = be.name_bytes if be is not None else front.flog.name
+            rec.retries = 0
+            rec.redispatched = False
+            uid = front.flog.uid_header
+            if uid is not None and rec.unique_id is not None:
+                head = _add_header(head, uid, rec.unique_id)
+        Stream.start(self, head, r, data, done)
+
+    def enqueue(self, out):
+        rec = self.front.rec
+        if rec is not None:
+            rec.bck_queue = len(self.backend.queue)
+            rec.srv_queue = 0
+        Stream.enqueue(self, out)
+
+    def send(self, conn, server, out):
+        rec = self.front.rec
+        if rec is not None:
+            now = _ms(self.worker, self.front.t0)
+            rec.t_queue = now
+            rec.server = server.name.encode()
+            rec.retries = self.backend.retries - self.retries
+        Stream.send(self, conn, server, out)
+        if rec is not None and rec.t_connect < 0 and self.conn is conn \
+                and not conn.xprt.connecting:
+            rec.t_connect = now             # pooled, or connected by the first write
+
+    def connected(self):
+        rec = self.front.rec
+        if rec is not None:
+            rec.t_connect = _ms(self.worker, self.front.t0)
+        Stream.connected(self)
+
+    def on_head(self, data, r, end, kind, whole):
+        front = self.front
+        rec = front.rec
+        if rec is not None:
+            rec.t_data = _ms(self.worker, front.t0)
+            flog = front.flog
+            if flog.res_caps is not None:
+                rec.res_captures = flog.captured(flog.res_caps,
+                                                 self.worker.parser.headers(data))
+        out = Stream.on_head(self, data, r, end, kind, whole)
+        if rec is not None and self.status:
+            rec.status = self.status
+        return out
+
+    def retry(self, out):
+        rec = self.front.rec
+        server = self.server
+        Stream.retry(self, out)
+        if rec is not None and self.server is not server:
+            rec.redispatched = True
+
+    # ---------------------------------------------------------------- the ends
+
+    def answer_error(self, status, counters):
+        front = self.front
+        rec = front.rec
+        if rec is not None:
+            rec.status = status
+            why = self.why
+            if status == 504:
+                front.cause = "server_timeout_headers"
+            elif status == 502:
+                front.cause = "bad_response" if why == "bad" else "server_abort_headers"
+            elif why == "timeout":
+                front.cause = "queue_timeout" if self.phase == PH_QUEUED else \
+                    "connect_timeout"
+            elif why == "queue":
+                front.cause = "queue_timeout"
+            else:
+                front.cause = "no_server"
+            if self.backend is None:
+                rec.be_name = front.flog.name
+        Stream.answer_error(self, status, counters)
+
+    def on_timeout(self):
+        front = self.front
+        if front.rec is not None and self.resp_started and self.conn is not None:
+            front.cause = "server_timeout_data"
+        self.why = "timeout"
+        try:
+            Stream.on_timeout(self)
+        finally:
+            self.why = None
+
+    def server_failed(self, conn, connect_error):
+        front = self.front
+        if front.rec is not None and self.resp_started:
+            front.cause = "server_abort_data"
+        Stream.server_failed(self, conn, connect_error)
+
+    def bad_response(self):
+        self.why = "bad"
+        try:
+            Stream.bad_response(self)
+        finally:
+            self.why = None
+
+    def bad_body(self, head_pending):
+        front = self.front
+        if front.rec is not None and not head_pending:
+            front.cause = "server_abort_data"
+        Stream.bad_body(self, head_pending)
+
+
+LoggedH1Front.stream_class = LoggedStream
+
+
+def _add_header(head, name, value):
+    """`unique-id-header`: the header added at the end of the request head."""
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return head
+    return head[:end] + b"\r\n" + name + b": " + value + head[end:]
+
+
+def front_logs(worker, config):
+    """frontend name -> FrontLog, for the frontends that log (the others: absent)."""
+    g = config.global_
+    hostname = (g.log_send_hostname or g.hostname or "").encode() or \
+        worker.world.hostname
+    out = {}
+    for fe in config.frontends:
+        if fe.log.targets:
+            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname)
+            for warning in flog.open():
+                worker.log("frontend '%s': %s" % (fe.name, warning))
+    return out
