@@ -80,7 +80,8 @@ def show_info(info):
     keys = (("Name", "keepwarm"), ("Version", info["version"]), ("Pid", info["pid"]),
             ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
             ("Parser", info["parser"]), ("node", info.get("node", "")),
-            ("description", info.get("description", "")))
+            ("description", info.get("description", "")),
+            ("DroppedLogs", info.get("dropped_logs", 0)))
     return "".join("%s: %s\n" % kv for kv in keys)
 
 

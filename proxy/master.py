@@ -825,6 +825,8 @@ class Master:
             # `node` (default: the host name, as HAProxy) and `description` of the global section
             "node": self.config.global_.node or socket.gethostname(),
             "description": self.config.global_.description or "",
+            # log lines the workers could not hand to a target (full or absent)
+            "dropped_logs": self.book.dropped_logs,
         }
 
     def worker_info(self, slot):

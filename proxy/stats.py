@@ -27,10 +27,18 @@ class StatsBook:
         self.live = {}        # worker pid -> flat snapshot
         self.retired = {}     # key -> counters summed over workers that exited
         self.smax = {}        # key -> largest aggregate scur seen
+        self.dropped_live = {}        # worker pid -> log lines it dropped (dropped_logs)
+        self.dropped_retired = 0
+
+    @property
+    def dropped_logs(self):
+        """Log lines dropped by every worker (HAProxy's DroppedLogs in `show info`)."""
+        return self.dropped_retired + sum(self.dropped_live.values())
 
     def update(self, pid, snap):
         flat = _flatten(snap)
         self.live[pid] = flat
+        self.dropped_live[pid] = snap.get("dropped_logs", 0)
         for key in flat:
             scur = sum(f[key][_SCUR] for f in self.live.values() if key in f)
             if scur > self.smax.get(key, 0):
@@ -38,6 +46,7 @@ class StatsBook:
 
     def retire(self, pid):
         """A worker exited: keep its cumulative counters, forget its gauges."""
+        self.dropped_retired += self.dropped_live.pop(pid, 0)
         flat = self.live.pop(pid, None)
         if not flat:
             return
@@ -122,9 +131,11 @@ def _public(counters):
 def format_table(doc):
     """A human table of `doc` (the dict `report` returns)."""
     info = doc["info"]
-    lines = ["keepwarm %s  pid %s  workers %s  uptime %ss  parser %s  restarts %s" % (
-        info.get("version"), info.get("pid"), info.get("nbproc"), int(info.get("uptime", 0)),
-        info.get("parser"), info.get("worker_restarts"))]
+    lines = ["keepwarm %s  pid %s  workers %s  uptime %ss  parser %s  restarts %s  "
+             "dropped logs %s" % (
+                 info.get("version"), info.get("pid"), info.get("nbproc"),
+                 int(info.get("uptime", 0)), info.get("parser"), info.get("worker_restarts"),
+                 info.get("dropped_logs", 0))]
     if info.get("old_workers"):
         lines.append("reloads %s; old workers finishing their streams: %s" % (
             info.get("reloads"), ", ".join(str(w.get("pid")) for w in info["old_workers"])))

@@ -102,7 +102,7 @@ def test_an_unknown_state_is_a_usage_error_even_for_an_unknown_server(master):
 def test_show_info_prints_the_keys_tools_read(master):
     assert answer_text(master, "show info") == (
         "Name: keepwarm\nVersion: 9.9\nPid: 4242\nUptime_sec: 12\nNbproc: 2\nParser: native\n"
-        "node: \ndescription: \n")
+        "node: \ndescription: \nDroppedLogs: 0\n")
 
 
 @pytest.mark.parametrize("level", ["user", "operator"])

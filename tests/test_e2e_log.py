@@ -25,7 +25,7 @@ import pytest
 
 from fixtures.record_httplog import CASES, config, reply
 from support.backend import Reply, ScriptedBackend
-from support.proxy import ProxyProcess, free_port
+from support.proxy import ProxyProcess, free_port, run_cli
 from test_log_httplog import CASES as RECORDED, mask
 
 HALOG = shutil.which("halog") or ("/usr/sbin/halog" if Path("/usr/sbin/halog").exists() else None)
@@ -52,6 +52,21 @@ def _quiet(rx, settle=0.3):
     finally:
         rx.settimeout(_RX_TIMEOUT)
     return got
+
+
+def _runtime_api(path, line):
+    """One text command on the control socket; the answer, read until the master closes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(_RX_TIMEOUT)
+        s.connect(str(path))
+        s.sendall(line.encode() + b"\n")
+        out = b""
+        for _ in range(1000):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out.decode()
 
 
 def _ask(port, raw, how):
@@ -230,16 +245,22 @@ def test_unreachable_target_is_a_warning_and_requests_still_flow(tmp_path):
     backend = ScriptedBackend("app").start()
     port = free_port()
     cfg = SYSLOG_CFG.replace("udp@127.0.0.1:%(udp)d format rfc5424 local3 info",
-                             "stdout format raw local0 info")
+                             "stdout format raw local0 info").replace("local1 notice",
+                                                                       "local1 info")
+    cfg = cfg.replace("global\n", "global\n    stats socket %s level admin\n"
+                      % (tmp_path / "kw.sock"), 1)
     p = ProxyProcess(cfg % {"unix": tmp_path / "nobody-here", "port": port,
-                            "bport": backend.port}, tmp_path, bind_ports=[port], workers=1)
+                            "bport": backend.port}, tmp_path, bind_ports=[port], workers=1,
+                     sock=tmp_path / "kw.sock")
     try:
         p.start()
         for _ in range(3):
             assert _ask(port, b"GET /e HTTP/1.1\r\nHost: a\r\n\r\n", "read")[0] == 200
-        st = p.wait_stats(lambda s: s.get("info", {}).get("dropped_logs", 0) >= 0, 5)
+        # the UNIX target drops the 3 lines (it rests between attempts) and counts them
+        p.wait_stats(lambda s: s["info"].get("dropped_logs") == 3, 5, "3 dropped logs")
         assert "nobody-here" in p.stderr_text() and "cannot be reached" in p.stderr_text()
-        assert st is not None
+        assert "dropped logs 3" in run_cli("stats", "-s", p.sock).stdout
+        assert "DroppedLogs: 3\n" in _runtime_api(p.sock, "show info")
     finally:
         p.stop()
         backend.stop()

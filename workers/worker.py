@@ -399,7 +399,9 @@ class Worker:
                 s.counters.stot = s.counters.req_tot     # streams sent to this server
                 srv[s.name] = s.counters.snapshot()
             be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
-        return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap}
+        return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap,
+                "dropped_logs": sum(fe.txlog.dropped for fe in self.frontends
+                                    if fe.txlog is not None)}
 
     # ----------------------------------------------------------- stopping
 
