@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 from . import keywords
 from .addresses import AddressError, parse_bind_address
-from .logs import NOT_WRITTEN, LogConfigError, parse_target
+from .logs import LogConfigError, parse_target
 from .model import Global, LogTarget, StatsSocket
 from .values import Ctx, int_arg, no_args, time_arg
 
@@ -331,7 +331,6 @@ class GlobalSection:
                 self.log_targets.append(parse_target(args, lineno))
         except LogConfigError as exc:
             raise ctx.error(lineno, "log : %s" % exc.message, exc.hint) from None
-        ctx.warn(lineno, "'%slog' %s" % ("no " if modifier == "no" else "", NOT_WRITTEN))
 
     def kw_log_meta(self, lineno, kw, args):
         """log-tag TAG; log-send-hostname [NAME] (the system's host name without one)."""
@@ -341,7 +340,6 @@ class GlobalSection:
             if len(args) > 1:
                 raise self.ctx.error(lineno, "'%s' expects at most one argument" % kw)
             self.once(lineno, "log_send_hostname", args[0] if args else socket.gethostname())
-        self.ctx.warn(lineno, "'%s' %s" % (kw, NOT_WRITTEN))
 
     def kw_dh(self, lineno, kw, args):
         self.once(lineno, "ssl_default_dh_param",

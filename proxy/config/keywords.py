@@ -77,7 +77,7 @@ splice-request splice-response spop-check srvtcpka ssl-hello-chk tcp-check
 tcp-smart-accept tcp-smart-connect tcpka transparent
 """.split())
 
-# Logging options: parsed (proxy/config/logs.py), not written yet (issue 17).
+# Logging options (proxy/config/logs.py; written by workers/txlog.py).
 LOG_OPTIONS = frozenset("""
 httplog tcplog dontlognull dontlog-normal log-health-checks log-separate-errors
 logasap

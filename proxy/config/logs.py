@@ -4,8 +4,8 @@ captures and the unique id, read into ``model.LogTarget`` and ``model.ProxyLog``
 Checked as HAProxy 2.6.12 checks them (messages measured with ``haproxy -c``);
 each function raises ``LogConfigError(message, hint)`` that the parser reports
 with file:line. A log-format string is compiled here, so a bad ``%`` variable
-is refused at load. Nothing is written yet: the workers' wiring is still to come,
-so the parser warns "parsed but not written yet (issue 17)" on each line.
+is refused at load. The workers write the lines (workers/txlog.py); what is
+accepted and not acted on yet warns at its line (``NOT_WRITTEN``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,27 @@ from proxy.rules import Ctx, RuleError, compile_logformat
 
 from .model import Capture, LogTarget, ProxyLog
 
-NOT_WRITTEN = "is parsed but not written yet (issue 17): keepwarm writes no log until " \
-              "its workers are wired to the log senders"
-NO_UNIQUE_ID = "is parsed but not written yet (issue 17): keepwarm generates no unique id " \
-               "and adds no header until its workers are wired"
+# What is parsed and still not acted on (the rest is written by workers/txlog.py):
+# keyword -> the warning printed at its line.
+NOT_WRITTEN = {
+    "option log-health-checks": "is accepted but not honoured yet: keepwarm does not log "
+                                "health check results (its checks change server states, "
+                                "shown by 'keepwarm stats')",
+    "option logasap": "is accepted but not honoured yet: keepwarm logs each request when it "
+                      "ends, with its full timers and byte count",
+    "error-log-format": "is accepted but never used: it formats TLS handshake errors, and "
+                        "keepwarm has no TLS yet",
+    "declare": "is accepted but its slot stays empty ('-') in the log: keepwarm has no "
+               "'http-request capture' yet",
+}
+
+
+def not_written(kw: str, modifier=None) -> Optional[str]:
+    """The warning for a logging keyword keepwarm parses but does not act on, or None."""
+    if modifier == "no":
+        return None              # turning off what is not done is not misleading
+    return NOT_WRITTEN.get(kw)
+
 
 # HAProxy 2.6's "option tcplog" format, kept so that the option has its real value.
 TCPLOG = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"

@@ -160,7 +160,7 @@ class Capture:
 
 @dataclass(frozen=True)
 class ProxyLog:
-    """What a proxy logs and how; parsed, not written yet (issue 17).
+    """What a proxy logs and how (written by workers/txlog.py).
 
     ``format``: the log-format string (``option httplog`` sets HAProxy's own,
     ``format_from`` names the option); None: HAProxy's default connection log.
@@ -269,7 +269,7 @@ class Backend:
     # http-response rules as actions (the same), run before the frontend's
     response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
-    log: ProxyLog = ProxyLog()                # logging, parsed (issue 17)
+    log: ProxyLog = ProxyLog()                # logging (workers/txlog.py)
 
     def server(self, name: str) -> Server:
         for srv in self.servers:
@@ -319,7 +319,7 @@ class Frontend:
     request_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     response_actions: Tuple[Tuple[object, object], ...] = field(default=(), compare=False)
     timeout_tarpit: Optional[float] = None    # effective: timeout tarpit, else connect
-    log: ProxyLog = ProxyLog()                # logging, parsed (issue 17)
+    log: ProxyLog = ProxyLog()                # logging (workers/txlog.py)
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,7 @@ class Global:
     node: Optional[str] = None
     hostname: Optional[str] = None
     localpeer: Optional[str] = None
-    # logging (issue 17): parsed, not written yet
+    # logging: the targets that `log global` copies; tag and host of every line
     log_targets: Tuple[LogTarget, ...] = ()
     log_tag: Optional[str] = None            # None: "haproxy", HAProxy's program name
     log_send_hostname: Optional[str] = None  # the host in rfc3164/rfc5424 headers

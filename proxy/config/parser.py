@@ -627,8 +627,6 @@ class _Parser:
         except logs.LogConfigError as exc:
             raise self.ctx.error(lineno, "log : %s" % exc.message, exc.hint) from None
         px.values["log"] = dataclasses.replace(plog, targets=targets)
-        self.ctx.warn(lineno, "'%slog' %s" % ("no " if modifier == "no" else "",
-                                              logs.NOT_WRITTEN))
 
     def kw_logging(self, px, lineno, args, modifier, kw):
         """log-tag, log-format, log-format-sd, error-log-format, capture, declare,
@@ -641,8 +639,8 @@ class _Parser:
         px.values["log"] = plog
         if warning:
             self.ctx.warn(lineno, warning)
-        self.ctx.warn(lineno, "'%s' %s" % (kw, logs.NO_UNIQUE_ID if kw.startswith("unique-id")
-                                           else logs.NOT_WRITTEN))
+        if logs.not_written(kw):
+            self.ctx.warn(lineno, "'%s' %s" % (kw, logs.not_written(kw)))
 
     def kw_server(self, px, lineno, args, modifier):
         self.not_in_defaults(px, lineno, "server")
@@ -756,8 +754,9 @@ class _Parser:
                                                   px.base.values["log"] if px.base else None)
             except logs.LogConfigError as exc:
                 raise ctx.error(lineno, exc.message, exc.hint) from None
-            ctx.warn(lineno, "'%soption %s' %s" % ("%s " % modifier if modifier else "", opt,
-                                                   logs.NOT_WRITTEN))
+            if logs.not_written("option " + opt, modifier):
+                ctx.warn(lineno, "'%soption %s' %s" % ("%s " % modifier if modifier else "",
+                                                       opt, logs.not_written("option " + opt)))
             return
         if opt == "http-tunnel":
             raise ctx.error(lineno, "option 'http-tunnel' is not supported any more since "

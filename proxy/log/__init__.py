@@ -10,5 +10,5 @@
 - ``output``: a proxy's targets together (level filter, minlevel, sampling,
   per-target format): what the wiring calls once per line.
 
-Sans-IO except ``sender``. Not wired into the workers yet.
+Sans-IO except ``sender``. The workers' wiring is workers/txlog.py.
 """
