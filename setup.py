@@ -42,7 +42,7 @@ setup(
     package_data={"_native": ["khttp.c", "khttp.h"]},
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
-    install_requires=["cffi>=1.15", "msgpack>=1.0", "click>=8.0"],
+    install_requires=["cffi>=1.15", "msgpack>=1.0", "click>=8.0", "cryptography>=41"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4", "pytest-timeout>=2", "hypothesis>=6"],
         "bench": ["httptools", "h11"],

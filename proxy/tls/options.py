@@ -1,0 +1,235 @@
+"""The TLS options of a `bind` line (and `global`'s ssl-default-bind-*), parsed
+once into a `BindTLS`, and the server SSLContext they describe.
+
+HAProxy 2.6's names and meanings (configuration manual 5.1). What the standard
+library's `ssl` module cannot do is refused with a hint, never accepted and
+ignored: TLS 1.3 cipher suites other than OpenSSL's defaults (Python has no
+call for them), several `curves` (it sets one), `npn` (obsolete: warned, not
+offered).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
+
+from .certs import CertStore, TLSConfigError, load_crt
+
+VERSIONS = {"SSLv3": ssl.TLSVersion.SSLv3, "TLSv1.0": ssl.TLSVersion.TLSv1,
+            "TLSv1.1": ssl.TLSVersion.TLSv1_1, "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+            "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+_NO_VERSION = {"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.1",
+               "no-tlsv12": "TLSv1.2", "no-tlsv13": "TLSv1.3"}
+_ORDER = list(VERSIONS)
+# Options that take one argument, and the flags; both on bind lines and in
+# ssl-default-bind-options (which takes the flags and ssl-min-ver/ssl-max-ver).
+TAKES_ARG = ("crt", "alpn", "npn", "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites",
+             "curves", "ecdhe", "verify", "ca-file", "crl-file")
+FLAGS = ("ssl", "no-tls-tickets", "prefer-client-ciphers", "strict-sni") + tuple(_NO_VERSION)
+
+
+@dataclass(frozen=True)
+class BindTLS:
+    """What one `bind ... ssl` line asks of TLS."""
+
+    crts: Tuple[str, ...] = ()
+    alpn: Tuple[str, ...] = ()            # offered: only what keepwarm serves (http/1.1)
+    min_ver: Optional[str] = None
+    max_ver: Optional[str] = None
+    disabled: Tuple[str, ...] = ()        # no-tlsv10 ...
+    ciphers: Optional[str] = None
+    curve: Optional[str] = None
+    tickets: bool = True
+    prefer_client_ciphers: bool = False
+    strict_sni: bool = False
+    verify: str = "none"                  # client certificates: none, optional, required
+    ca_file: Optional[str] = None
+    crl_file: Optional[str] = None
+    warnings: Tuple[str, ...] = field(default=(), compare=False)
+
+
+def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]], ...] = (),
+                   crt_base: Optional[str] = None, ca_base: Optional[str] = None) -> BindTLS:
+    """The TLS words of a bind line (`words`: option, argument... in order) over
+    global's ssl-default-bind-* (`defaults`: (keyword, words) pairs)."""
+    v = {"crts": [], "alpn": (), "disabled": [], "warnings": []}
+    for kw, args in defaults:
+        if kw == "ssl-default-bind-options":
+            _apply(v, list(args), crt_base, ca_base, "ssl-default-bind-options")
+        elif kw == "ssl-default-bind-ciphers":
+            v["ciphers"] = args[0] if args else None
+        elif kw == "ssl-default-bind-ciphersuites":
+            _check_suites(args[0] if args else "")
+        elif kw == "ssl-default-bind-curves":
+            v["curve"] = _one_curve(args[0] if args else "")
+    _apply(v, words, crt_base, ca_base, "bind")
+    if not v["crts"]:
+        raise TLSConfigError("'ssl' on a 'bind' line needs a certificate: 'crt FILE|DIR'",
+                             "e.g. 'bind :443 ssl crt /etc/haproxy/certs/site.pem'")
+    return BindTLS(crts=tuple(v["crts"]), alpn=tuple(v["alpn"]), min_ver=v.get("min_ver"),
+                   max_ver=v.get("max_ver"), disabled=tuple(v["disabled"]),
+                   ciphers=v.get("ciphers"), curve=v.get("curve"),
+                   tickets=v.get("tickets", True),
+                   prefer_client_ciphers=v.get("prefer_client_ciphers", False),
+                   strict_sni=v.get("strict_sni", False), verify=v.get("verify", "none"),
+                   ca_file=v.get("ca_file"), crl_file=v.get("crl_file"),
+                   warnings=tuple(v["warnings"]))
+
+
+def _path(base, name):
+    return name if os.path.isabs(name) or not base else os.path.join(base, name)
+
+
+def _apply(v, words, crt_base, ca_base, where):
+    i = 0
+    while i < len(words):
+        opt = words[i]
+        if opt in TAKES_ARG:
+            if i + 1 >= len(words):
+                raise TLSConfigError("'%s' expects an argument" % opt)
+            arg = words[i + 1]
+            i += 2
+        elif opt in FLAGS:
+            arg = None
+            i += 1
+        else:
+            raise TLSConfigError("'%s' option '%s' is not supported by keepwarm (yet)"
+                                 % (where, opt), "keepwarm's TLS options: %s"
+                                 % ", ".join(TAKES_ARG + FLAGS))
+        if opt == "crt":
+            v["crts"].append(_path(crt_base, arg))
+        elif opt == "alpn":
+            protos = arg.split(",")
+            served = [p for p in protos if p == "http/1.1"]
+            if len(served) != len(protos):
+                v["warnings"].append(
+                    "'alpn %s': keepwarm speaks HTTP/1.1 only, so it offers 'http/1.1' "
+                    "alone (a client asking only for another protocol gets no ALPN)" % arg)
+            v["alpn"] = served
+        elif opt == "npn":
+            v["warnings"].append("'npn' is obsolete and not offered: keepwarm negotiates "
+                                 "with ALPN ('alpn http/1.1')")
+        elif opt in ("ssl-min-ver", "ssl-max-ver"):
+            if arg not in VERSIONS:
+                raise TLSConfigError("'%s': unknown version '%s'" % (opt, arg),
+                                     "one of %s" % ", ".join(VERSIONS))
+            v["min_ver" if opt == "ssl-min-ver" else "max_ver"] = arg
+        elif opt in _NO_VERSION:
+            v["disabled"].append(_NO_VERSION[opt])
+        elif opt == "ciphers":
+            v["ciphers"] = arg
+        elif opt == "ciphersuites":
+            _check_suites(arg)
+        elif opt in ("curves", "ecdhe"):
+            v["curve"] = _one_curve(arg)
+        elif opt == "no-tls-tickets":
+            v["tickets"] = False
+        elif opt == "prefer-client-ciphers":
+            v["prefer_client_ciphers"] = True
+        elif opt == "strict-sni":
+            v["strict_sni"] = True
+        elif opt == "verify":
+            if arg not in ("none", "optional", "required"):
+                raise TLSConfigError("'verify' expects none, optional or required, found '%s'"
+                                     % arg)
+            v["verify"] = arg
+        elif opt == "ca-file":
+            v["ca_file"] = _path(ca_base, arg)
+        elif opt == "crl-file":
+            v["crl_file"] = _path(ca_base, arg)
+
+
+def _default_suites():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    return {c["name"] for c in ctx.get_ciphers() if c.get("protocol") == "TLSv1.3"}
+
+
+def _check_suites(text):
+    wanted = {s for s in text.split(":") if s}
+    if wanted != _default_suites():
+        raise TLSConfigError("'ciphersuites %s': keepwarm can only use OpenSSL's default "
+                             "TLS 1.3 suites (%s)" % (text, ":".join(sorted(_default_suites()))),
+                             "Python's ssl module has no call to choose TLS 1.3 suites; "
+                             "remove the line or list exactly these")
+
+
+def _one_curve(text):
+    curves = [c for c in text.split(":") if c]
+    if len(curves) != 1:
+        raise TLSConfigError("'curves %s': keepwarm can set one curve only" % text,
+                             "Python's ssl module sets a single ECDH curve, e.g. "
+                             "'curves prime256v1'")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ecdh_curve(curves[0])
+    except (ValueError, ssl.SSLError):
+        raise TLSConfigError("'curves': unknown curve '%s'" % curves[0]) from None
+    return curves[0]
+
+
+def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
+    """``make()``: a new server SSLContext with `tls`'s settings (no certificate)."""
+    lowest = tls.min_ver or "TLSv1.2"
+    highest = tls.max_ver or "TLSv1.3"
+    allowed = [v for v in _ORDER[_ORDER.index(lowest):_ORDER.index(highest) + 1]
+               if v not in tls.disabled]
+    if not allowed:
+        raise TLSConfigError("no TLS version is left between ssl-min-ver %s and ssl-max-ver "
+                             "%s" % (lowest, highest))
+
+    def make():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.minimum_version = VERSIONS[allowed[0]]
+            ctx.maximum_version = VERSIONS[allowed[-1]]
+        except ValueError as exc:
+            raise TLSConfigError("this OpenSSL cannot use %s: %s" % (allowed[0], exc)) \
+                from None
+        if tls.ciphers:
+            try:
+                ctx.set_ciphers(tls.ciphers)
+            except ssl.SSLError:
+                raise TLSConfigError("'ciphers %s': no cipher can be selected"
+                                     % tls.ciphers) from None
+        if tls.curve:
+            ctx.set_ecdh_curve(tls.curve)
+        if not tls.tickets:
+            ctx.options |= ssl.OP_NO_TICKET
+        if tls.prefer_client_ciphers:
+            ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+        else:
+            ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+        ctx.options |= ssl.OP_NO_RENEGOTIATION
+        if tls.alpn:
+            ctx.set_alpn_protocols(list(tls.alpn))
+        if tls.verify != "none":
+            if not tls.ca_file:
+                raise TLSConfigError("'verify %s' needs a 'ca-file' to check client "
+                                     "certificates against" % tls.verify)
+            ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify == "required" \
+                else ssl.CERT_OPTIONAL
+        if tls.ca_file:
+            _load_verify(ctx, tls.ca_file, "ca-file")
+        if tls.crl_file:
+            _load_verify(ctx, tls.crl_file, "crl-file")
+            ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        return ctx
+    return make
+
+
+def _load_verify(ctx, path, what):
+    try:
+        ctx.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigError("'%s %s': %s" % (what, path, getattr(exc, "strerror", None)
+                                              or getattr(exc, "reason", None) or exc)) from None
+
+
+def cert_store(tls: BindTLS) -> CertStore:
+    """Load `tls`'s certificates into their contexts (at load, and on reload)."""
+    make = context_factory(tls)
+    certs = []
+    for crt in tls.crts:
+        certs.extend(load_crt(crt))
+    return CertStore(certs, make)
