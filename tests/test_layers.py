@@ -14,7 +14,7 @@ import pytest
 WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 # Bottom first. A module may import only modules listed before it.
-ORDER = ["counters", "xprt", "loop", "channel", "balance", "pool", "runtime",
+ORDER = ["counters", "xprt", "tls", "loop", "channel", "balance", "pool", "runtime",
          "h1_back", "stream", "tunnel", "h1_front", "txlog", "worker"]
 MAX_LINES = 620
 
