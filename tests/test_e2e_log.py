@@ -26,10 +26,20 @@ import pytest
 from fixtures.record_httplog import CASES, config, reply
 from support.backend import Reply, ScriptedBackend
 from support.proxy import ProxyProcess, free_port, run_cli
-from test_log_httplog import CASES as RECORDED, mask
+from test_log_httplog import _DATE, CASES as RECORDED, _timer, mask as _mask_clf
 
 HALOG = shutil.which("halog") or ("/usr/sbin/halog" if Path("/usr/sbin/halog").exists() else None)
 _RX_TIMEOUT = 3.0
+
+
+def mask(line, clf):
+    """Dates, the client port (and %ms) and the timers' values (-1 kept) masked; the
+    connection counts stay (test_log_httplog's mask hides them in httplog lines)."""
+    if clf:
+        return _mask_clf(line, True)
+    f = re.sub(r"^([0-9.]+):[0-9]+ ", r"\1:PORT ", _DATE.sub("[DATE]", line)).split(" ")
+    f[4] = "/".join(_timer(v) for v in f[4].split("/"))
+    return " ".join(f)
 
 
 def _receiver(path):
@@ -73,7 +83,14 @@ def _ask(port, raw, how):
     """One request on a fresh connection: (status or None, bytes the client read)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(raw)
-        if how == "abort":
+        if how == "eof":
+            data = b""
+            for _ in range(1000):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        elif how == "abort":
             data = s.recv(4096)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
         else:
@@ -267,3 +284,96 @@ def test_unreachable_target_is_a_warning_and_requests_still_flow(tmp_path):
     out = (tmp_path / "keepwarm.out").read_text()
     assert out.count('"GET /e HTTP/1.1"') == 3, out
     assert not os.path.exists(tmp_path / "nobody-here")
+
+
+# ---------------------------------------------------------------------- live, side by side
+
+LIVE_CFG = """global
+    log %(log)s format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 2s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:%(port)d
+    http-request redirect location /new if { path_beg /redir }
+    http-request return status 200 content-type text/plain string hi if { path_beg /ret }
+    use_backend refused if { path_beg /refused }
+    default_backend app
+backend app
+    server s1 127.0.0.1:%(bport)d
+backend refused
+    retries 1
+    server s1 127.0.0.1:%(closed)d
+"""
+LIVE = [("redirect", b"GET /redir HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("return", b"GET /ret HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("refused", b"GET /refused HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("keep-alive", b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n"
+                       b"Connection: close\r\n\r\n")]
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists()
+                                      else None)
+
+
+def _live_lines(start, workdir, backend):
+    """Each LIVE case's log lines from the proxy `start(cfg_text, port)` starts."""
+    rx = _receiver(workdir / "log.sock")
+    port = free_port()
+    stop = start(LIVE_CFG % {"log": workdir / "log.sock", "port": port,
+                             "bport": backend.port, "closed": free_port()}, port)
+    out = {}
+    try:
+        _quiet(rx)
+        for name, raw in LIVE:
+            _ask(port, raw, "eof" if name == "keep-alive" else "read")
+            out[name] = [mask(line.decode(), False) for line in _quiet(rx, 1.0)]
+    finally:
+        stop()
+        rx.close()
+    return out
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy 2.6 is not installed")
+@pytest.mark.timeout(120)
+def test_redirect_return_refused_and_keepalive_are_logged_as_haproxy_logs_them(tmp_path):
+    backend = ScriptedBackend("app").start()
+
+    def haproxy(text, port):
+        cfg = tmp_path / "h" / "h.cfg"
+        cfg.parent.mkdir()
+        cfg.write_text(text)
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)      # polling a process we started; no event to wait on
+
+        def stop():
+            proc.terminate()
+            proc.wait(10)
+        return stop
+
+    def keepwarm(text, port):
+        p = ProxyProcess(text.replace("global\n", "global\n    nbthread 1\n", 1),
+                         tmp_path / "k", bind_ports=[port], workers=1).start()
+        return p.stop
+
+    try:
+        (tmp_path / "hl").mkdir()
+        (tmp_path / "kl").mkdir()
+        theirs = _live_lines(haproxy, tmp_path / "hl", backend)
+        ours = _live_lines(keepwarm, tmp_path / "kl", backend)
+    finally:
+        backend.stop()
+    for name, _ in LIVE:
+        strip = [re.sub(r"( [0-9]{3}) [0-9]+ ", r"\1 B ", line) for line in theirs[name]]
+        assert [re.sub(r"( [0-9]{3}) [0-9]+ ", r"\1 B ", line) for line in ours[name]] \
+            == strip, name
+        assert len(strip) == (2 if name == "keep-alive" else 1), theirs

@@ -358,15 +358,18 @@ class LoggedStream(Stream):
                 front.cause = "queue_timeout"
             else:
                 front.cause = "no_server"
-            if self.backend is None:
+            be = self.backend
+            if be is None:
                 rec.be_name = front.flog.name
+            elif getattr(self, "retries", None) is not None:     # (set by start)
+                rec.retries = be.retries - self.retries
         Stream.answer_error(self, status, counters)
 
     def on_timeout(self):
         front = self.front
         if front.rec is not None and self.resp_started and self.conn is not None:
             front.cause = "server_timeout_data"
-        self.why = "timeout"
+        self.why = "queue" if self.phase == PH_QUEUED else "timeout"
         try:
             Stream.on_timeout(self)
         finally:
