@@ -233,8 +233,17 @@ def test_bind_errors():
 
 
 def test_bind_option_is_refused_as_not_supported():
-    err = error("frontend fe\n    bind :443 ssl crt /x.pem\n")
-    assert "'ssl' is not supported" in err.message
+    err = error("frontend fe\n    bind :443 accept-proxy\n")
+    assert "'accept-proxy' is not supported" in err.message
+
+
+def test_bind_ssl_loads_its_certificates_at_its_line():
+    err = error("frontend fe\n    bind :443 ssl crt /nonexistent/x.pem\n")
+    assert err.line == 2 and "unable to load SSL certificate" in err.message
+    err = error("frontend fe\n    bind :443 crt /x.pem\n")
+    assert err.line == 2 and "needs 'ssl'" in err.message
+    err = error("frontend fe\n    bind :443 ssl\n")
+    assert err.line == 2 and "needs a certificate" in err.message
 
 
 def test_bind_option_after_defer_accept_is_still_checked():
@@ -454,3 +463,12 @@ def test_a_file_larger_than_16_mib_is_refused(tmp_path):
         with pytest.raises(ConfigError) as exc:
             load(path)
         assert "larger than 16 MiB" in exc.value.message
+
+
+def test_ssl_default_bind_lines_are_checked_at_their_line():
+    err = error("global\n    ssl-default-bind-options ssl-min-ver TLSv9\n"
+                "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
+    assert err.line == 2 and "unknown version" in err.message
+    err = error("global\n    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\n"
+                "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
+    assert err.line == 2 and "default TLS 1.3 suites" in err.message

@@ -15,6 +15,8 @@ import re
 import socket
 from typing import Dict, List, Optional, Tuple
 
+from proxy.tls import TLSConfigError, parse_bind_tls
+
 from . import keywords
 from .addresses import AddressError, parse_bind_address
 from .logs import LogConfigError, parse_target
@@ -112,6 +114,11 @@ class GlobalSection:
         if kw in SSL_DEFAULTS:
             if not args:
                 raise ctx.error(lineno, "'%s' expects an argument" % kw)
+            if kw.startswith("ssl-default-bind-"):
+                try:                     # checked here, where a mistake is
+                    parse_bind_tls(["crt", "-"], ((kw, tuple(args)),))
+                except TLSConfigError as exc:
+                    raise ctx.error(lineno, exc.message, exc.hint) from None
             self.ssl.append((kw, tuple(args)))
             return
         if kw in HINTS:

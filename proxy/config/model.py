@@ -29,6 +29,7 @@ class Bind:
     line: int = 0
     defer_accept: bool = False
     path: Optional[str] = None       # a UNIX socket (`bind unix@/run/x.sock`): host/port unused
+    tls: Optional[object] = None     # `ssl crt ...`: a proxy.tls.BindTLS
 
     @property
     def label(self) -> str:

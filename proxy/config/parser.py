@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
+from .binds import BindError, bind_options
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
                          compile_logformat)
@@ -359,21 +360,16 @@ class _Parser:
             raise self.ctx.error(lineno, "'bind %s': %s" % (args[0][:60], exc),
                                  UNSUPPORTED_HINT if exc.unsupported else
                                  "write ADDR:PORT, *:PORT or :PORT") from None
-        defer_accept = False
-        for opt in args[1:]:
-            if opt == "defer-accept":
-                defer_accept = True
-            elif opt in keywords.BIND:
-                raise self.ctx.error(lineno, "'bind' option '%s' is not supported by keepwarm "
-                                     "(yet)" % opt, UNSUPPORTED_HINT)
-            else:
-                raise self.ctx.error(lineno, "unknown keyword '%s' on 'bind' line" % opt,
-                                     "several addresses are separated by commas, not spaces; "
-                                     "the one option keepwarm knows is 'defer-accept'")
+        try:
+            defer_accept, tls, warnings = bind_options(args[1:], self.global_.build())
+        except BindError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+        for warning in warnings:
+            self.ctx.warn(lineno, warning)
         if path:
-            px.binds.append(Bind("", 0, lineno, False, path))
+            px.binds.append(Bind("", 0, lineno, False, path, tls))
             return
-        px.binds.extend(Bind(host, port, lineno, defer_accept) for host, port in addrs)
+        px.binds.extend(Bind(host, port, lineno, defer_accept, None, tls) for host, port in addrs)
 
     def rule_ctx(self, px):
         """What the rule engine needs from around a proxy's rules."""
