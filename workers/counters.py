@@ -15,6 +15,7 @@ FIELDS = (
     # how idle connections ended (keepwarm's own fields).
     "nreuse_first", "nreuse_empty", "nreuse_private", "idle_srv_closed", "idle_purged",
     "warm_opened", "warm_used",
+    "ssl_handshake_errors",          # TLS handshakes that failed (bind ... ssl)
 )
 # Gauges describe the present: a dead worker's gauges are dropped, not summed.
 GAUGES = frozenset(("scur", "idle_conn_cur", "qcur"))
@@ -40,6 +41,10 @@ class Counters:
         self.scur = cur
         if cur > self.smax:
             self.smax = cur
+
+    def tls_failed(self, exc):
+        """A TLS handshake failed (workers/tls.py): counted, never sent to a server."""
+        self.ssl_handshake_errors += 1
 
     def snapshot(self):
         hrsp = self.hrsp

@@ -57,11 +57,11 @@ class H1Front:
     )
     stream_class = Stream        # workers/txlog.py's logging one for a frontend that logs
 
-    def __init__(self, worker, frontend, sock, peer):
+    def __init__(self, worker, frontend, sock, peer, transport=None):
         self.worker = worker
         self.frontend = frontend
         self.fc = frontend.counters          # counted on every request: one lookup less
-        self.xprt = xprt = worker.transport(worker.sel, sock, self.on_client)
+        self.xprt = xprt = (transport or worker.transport)(worker.sel, sock, self.on_client)
         self.peer = peer
         self.write = xprt.write      # bound once: the hot path's two calls into the transport
         self.recv = xprt.recv
@@ -78,7 +78,7 @@ class H1Front:
         self.deadline = worker.now + frontend.t_http_request
         self.pair = frontend.pair
         self.stream = self.stream_class(worker, self, frontend, peer,
-                                        sock.getsockname() if frontend.needs_local else None)
+                                        xprt.sock.getsockname() if frontend.needs_local else None)
         frontend.counters.session_start()
 
     # ----------------------------------------------------------- reading the client

@@ -103,11 +103,11 @@ class Stream:
         return pair
 
     def new_txn(self, data):
-        """The rule engine's view of the request just parsed in `data` (kept in `txn`
-        for the response's rules)."""
+        """The rule engine's view of the request in `data` (kept for the response's rules)."""
         w, be = self.worker, self.backend    # (route() names the backend it chose)
         self.txn = txn = Txn(w.world, data, w.parser, self.peer, self.local,
-                             self.frontend.name_bytes, be and be.name_bytes or b"", self.sess)
+                             self.frontend.name_bytes, be and be.name_bytes or b"", self.sess,
+                             xprt=self.front.xprt)
         self.sess = txn.sess_vars        # sess.* variables live as long as the connection
         return txn
 

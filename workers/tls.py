@@ -33,7 +33,7 @@ class TLSTransport(Transport):
     (its SNI callback switches to the certificate asked for); `failures`, when
     given, is called with the exception of a failed handshake."""
 
-    __slots__ = ("owner", "handshaking", "failed", "failures")
+    __slots__ = ("owner", "handshaking", "failed", "failures", "tls")
 
     def __init__(self, sel, sock, on_io, context, failures=None):
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
@@ -42,6 +42,7 @@ class TLSTransport(Transport):
         self.handshaking = True
         self.failed = None           # the handshake's error, when it failed
         self.failures = failures
+        self.tls = None              # the SSLSocket, once the handshake is done (fetches)
         self.recv = self._recv
         self.send = self._send
 
@@ -63,6 +64,8 @@ class TLSTransport(Transport):
                 self.failures(exc)
         self.handshaking = False
         self.data = self.owner
+        if self.failed is None:
+            self.tls = self.sock
         if self.sock is not None:
             self.set_events(EVENT_READ)
         return True
@@ -103,6 +106,10 @@ class TLSTransport(Transport):
         return data
 
     def _send(self, data):
+        if self.tls is None:
+            # No TLS session (a handshake that timed out or failed): nothing the
+            # endpoint says (a 408...) can reach the client; the connection ends.
+            raise BrokenPipeError
         try:
             return self.sock.send(data)
         except _WANT:

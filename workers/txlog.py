@@ -103,17 +103,17 @@ class LoggedH1Front(H1Front):
 
     __slots__ = ("flog", "rec", "t0", "cause")
 
-    def __init__(self, worker, frontend, sock, peer):
+    def __init__(self, worker, frontend, sock, peer, transport=None):
         flog = self.flog = frontend.txlog
         self.cause = None
         self.rec = None
         self.new_record(worker, peer, time.time(), worker.now)
         self.rec.t_handshake = 0
-        H1Front.__init__(self, worker, frontend, sock, peer)
+        H1Front.__init__(self, worker, frontend, sock, peer, transport)
         if flog.fmt is None:
             self.rec = None                 # no format: one line now, none per request
             try:
-                flog.connect_line(peer, sock.getsockname())
+                flog.connect_line(peer, self.xprt.sock.getsockname())
             except (OSError, TypeError, IndexError):
                 pass
 

@@ -1,6 +1,7 @@
 """The worker process: one selectors loop over its listeners, sessions, server connections and master pipe."""
 
 import errno
+import functools
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ from selectors import EVENT_READ
 
 from _native import BodyDecoder, Parser
 from proxy.rules.txn import World
+from proxy.tls.options import bind_for, cert_store
 from workers.balance import slowstart_weight
 from workers.channel import Channel
 from workers.loop import Selector
@@ -17,6 +19,7 @@ from workers.h1_back import H1Back
 from workers.h1_front import H1Front
 from workers.runtime import BackendRuntime, FrontendRuntime, make_decider, needs_decider
 from workers.stream import serve_queue
+from workers.tls import TLSTransport
 from workers.txlog import LoggedH1Front, front_logs
 from workers.xprt import Transport
 
@@ -34,7 +37,8 @@ EXIT_BOOT_FAILED = 4        # reserved: the worker could not start; the master m
 class Listener:
     """One accepting socket of this worker's slot, feeding one frontend."""
 
-    __slots__ = ("worker", "sock", "frontend", "family", "deferred", "watched", "session")
+    __slots__ = ("worker", "sock", "frontend", "family", "deferred", "watched", "session",
+                 "transport")
 
     def __init__(self, worker, sock, frontend):
         self.worker = worker
@@ -42,6 +46,12 @@ class Listener:
         self.frontend = frontend
         # A frontend with `log` targets logs each request (workers/txlog.py).
         self.session = H1Front if frontend.txlog is None else LoggedH1Front
+        # `bind ... ssl`: its connections speak TLS (workers/tls.py); else plain.
+        bind = bind_for(frontend.config.binds, sock.getsockname())
+        self.transport = None
+        if bind is not None and bind.tls is not None:
+            self.transport = functools.partial(TLSTransport, context=cert_store(bind.tls).default,
+                                               failures=frontend.counters.tls_failed)
         self.family = sock.family
         self.watched = False        # registered in the selector: accepting
         # `bind ... defer-accept`, read from the socket itself (the master set it):
@@ -77,6 +87,7 @@ class Listener:
         family = self.family
         deferred = self.deferred
         new_session = self.session
+        transport = self.transport
         for _ in range(ACCEPT_BATCH):
             if len(sessions) >= worker.maxconn:
                 worker.pause_accepting()
@@ -97,7 +108,7 @@ class Listener:
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             # TCP_NODELAY is inherited from the listener (set by the master).
             sock.setblocking(False)
-            sess = new_session(worker, fe, sock, addr)
+            sess = new_session(worker, fe, sock, addr, transport)
             sessions.add(sess)
             if deferred:
                 sess.start()          # the request is (almost always) there already

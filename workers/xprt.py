@@ -29,6 +29,7 @@ class Transport:
 
     __slots__ = ("sel", "sock", "fileobj", "fd", "recv", "send", "out", "events", "data",
                  "err", "connecting")
+    tls = None                       # a TLS connection's SSLSocket (workers/tls.py)
 
     def __init__(self, sel, sock, on_io, connecting=False):
         self.sel = sel

@@ -111,15 +111,55 @@ def _dst_port(args, ctx):
     return attach(lambda txn: txn.dst_port, "txn.dst_port")
 
 
-# TLS is not there yet: a plain connection's answers (no TLS, no SNI).
+# ------------------------------------------------------------------ TLS (bind ... ssl)
+# `txn.xprt.tls`: the client connection's SSLSocket once its handshake is done,
+# None on a plain connection (every ssl_* fetch then finds nothing, ssl_fc false).
+
+def _tls(txn):
+    x = txn.xprt
+    return None if x is None else x.tls
+
+
 @fetch("ssl_fc", T_BOOL, match="bool")
 def _ssl_fc(args, ctx):
-    return lambda txn: False
+    return lambda txn: _tls(txn) is not None
 
 
-@fetch("ssl_fc_sni", T_STR)
-def _ssl_fc_sni(args, ctx):
-    return lambda txn: None
+def _tls_fetch(name, type_, get, match=None):
+    def make(args, ctx):
+        def fetch_it(txn):
+            tls = _tls(txn)
+            return None if tls is None else get(tls)
+        return fetch_it
+    fetch(name, type_, match=match)(make)
+
+
+_DN_SHORT = {"countryName": "C", "stateOrProvinceName": "ST", "localityName": "L",
+             "organizationName": "O", "organizationalUnitName": "OU", "commonName": "CN",
+             "emailAddress": "emailAddress", "domainComponent": "DC"}
+
+
+def _dn(cert, which):
+    """A certificate's subject or issuer as HAProxy writes it: /C=FR/O=x/CN=y."""
+    if not cert:
+        return None
+    parts = ["/%s=%s" % (_DN_SHORT.get(k, k), v) for rdn in cert.get(which, ()) for k, v in rdn]
+    return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def _text(v):
+    return None if v is None else v.encode("ascii", "replace")
+
+
+_tls_fetch("ssl_fc_sni", T_STR, lambda t: _text(getattr(t, "sni", None)))
+_tls_fetch("ssl_fc_protocol", T_STR, lambda t: _text(t.version()))
+_tls_fetch("ssl_fc_cipher", T_STR, lambda t: _text((t.cipher() or (None,))[0]))
+_tls_fetch("ssl_fc_alpn", T_STR, lambda t: _text(t.selected_alpn_protocol()))
+_tls_fetch("ssl_c_used", T_BOOL, lambda t: bool(t.getpeercert()), match="bool")
+# A certificate that fails verification ends the handshake: a used one verified (0).
+_tls_fetch("ssl_c_verify", T_INT, lambda t: 0)
+_tls_fetch("ssl_c_s_dn", T_STR, lambda t: _dn(t.getpeercert(), "subject"))
+_tls_fetch("ssl_c_i_dn", T_STR, lambda t: _dn(t.getpeercert(), "issuer"))
 
 
 # ------------------------------------------------------------------ request line

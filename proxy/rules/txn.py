@@ -61,12 +61,13 @@ class Txn:
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
                  "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
                  "status", "res_data", "res_parser", "_res_hdrs", "_res_index",
-                 "edits", "new_method", "new_target", "res_edits", "reason", "_apply")
+                 "edits", "new_method", "new_target", "res_edits", "reason", "_apply", "xprt")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
-                 sess_vars: Optional[Dict[str, object]] = None, result=None):
+                 sess_vars: Optional[Dict[str, object]] = None, result=None, xprt=None):
         self.world = world
+        self.xprt = xprt             # the client's transport: its `tls` for the ssl_* fetches
         self.data = data
         self.parser = parser
         # The parser's whole R_* list (the stream holds only its hot prefix).

@@ -149,8 +149,7 @@ class CertStore:
                 else:
                     self.exact.setdefault(name, ctx)
         self.default = self.contexts[certs[0].names]
-        if len(self.contexts) > 1:
-            self.default.sni_callback = self._on_sni
+        self.default.sni_callback = self._on_sni
 
     def context_for(self, server_name: Optional[str]) -> ssl.SSLContext:
         """The context whose certificate answers `server_name` (None: no SNI)."""
@@ -167,7 +166,8 @@ class CertStore:
         return self.default
 
     def _on_sni(self, sslobj, server_name, ctx):
-        chosen = self.context_for(server_name)
+        sslobj.sni = server_name         # what ssl_fc_sni fetches (OpenSSL keeps it too,
+        chosen = self.context_for(server_name)   # but the ssl module does not show it)
         if chosen is not ctx:
             sslobj.context = chosen
         return None

@@ -226,10 +226,33 @@ def _load_verify(ctx, path, what):
                                               or getattr(exc, "reason", None) or exc)) from None
 
 
+_STORES: List[Tuple[BindTLS, CertStore]] = []     # the latest loads, by identity
+
+
 def cert_store(tls: BindTLS) -> CertStore:
-    """Load `tls`'s certificates into their contexts (at load, and on reload)."""
+    """Load `tls`'s certificates into their contexts. The configuration's parser
+    loads them (errors at the bind's line); the workers it forks find that load
+    here, by the very BindTLS object (a reload parses anew: new objects, files
+    read again)."""
+    for known, store in _STORES:
+        if known is tls:
+            return store
     make = context_factory(tls)
     certs = []
     for crt in tls.crts:
         certs.extend(load_crt(crt))
-    return CertStore(certs, make)
+    store = CertStore(certs, make)
+    _STORES.append((tls, store))
+    del _STORES[:-64]
+    return store
+
+
+def bind_for(binds, sockname):
+    """Which of a frontend's `binds` a listening socket (its `getsockname()`) is."""
+    if isinstance(sockname, (str, bytes)):
+        path = sockname.decode() if isinstance(sockname, bytes) else sockname
+        return next((b for b in binds if b.path == path), None)
+    host, port = sockname[0], sockname[1]
+    same_port = [b for b in binds if not b.path and b.port == port]
+    exact = [b for b in same_port if b.host == host]
+    return (exact or same_port or [None])[0]

@@ -1,0 +1,176 @@
+"""`bind ... ssl crt` end to end (issue 16): the real proxy process tree
+terminating TLS on 127.0.0.1, checked with curl, openssl s_client and Python's
+ssl; certificates generated here. Plain and TLS binds in one frontend, with the
+rules real sites write (`redirect scheme https unless { ssl_fc }`,
+X-Forwarded-Proto), SNI choosing the certificate, ALPN, the protocol floor, a
+failed handshake counted and never sent to a server, a stalled handshake
+closed by `timeout client`."""
+
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from support.backend import Reply
+from support.proxy import free_port
+from tests.support.certs import CA
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None,
+                                   reason="openssl not installed")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca = CA()
+    ca.issue(str(d / "certs" / "10-site.pem"), ["site.test"])
+    ca.issue(str(d / "certs" / "20-other.pem"), ["other.test"], kind="ecdsa")
+    return {"ca": ca.write_ca(str(d / "ca.pem")), "dir": str(d / "certs")}
+
+
+def echo(be, req):
+    """The backend answers with the headers it received, one per line."""
+    body = "".join("%s: %s\n" % (k.lower(), v) for k, v in req.headers).encode()
+    return Reply(body=body)
+
+
+def start(proxy_factory, backend_factory, pki, tmp_path, tls_opts="", extra=""):
+    be = backend_factory("app", echo)
+    plain, tls = free_port(), free_port()
+    sock = tmp_path / "kw0" / "stats.sock"
+    text = ("global\n    nbthread 2\n    stats socket %s\n" % sock +
+            ("defaults\n    mode http\n    timeout connect 2s\n"
+            "    timeout client 2s\n    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n"
+            "    bind 127.0.0.1:%d ssl crt %s alpn h2,http/1.1 %s\n"
+            "    http-request redirect scheme https unless { ssl_fc }\n"
+            "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+            "    http-request set-header X-SNI %%[ssl_fc_sni]\n"
+            "    http-request set-header X-TLS %%[ssl_fc_protocol]\n%s"
+            "    default_backend app\n"
+            "backend app\n    server s 127.0.0.1:%d\n"
+            % (plain, tls, pki["dir"], tls_opts, extra, be.port)))
+    kw = proxy_factory(config=text, bind_ports=[plain, tls], nbproc=2)
+    return kw, be, plain, tls
+
+
+def headers_seen(body):
+    return dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
+
+
+@needs_curl
+def test_curl_over_tls_and_the_rules_that_read_it(pki, proxy_factory, backend_factory,
+                                                  tmp_path):
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path)
+    out = subprocess.run(["curl", "-sS", "--max-time", "5", "--cacert", pki["ca"],
+                          "--resolve", "site.test:%d:127.0.0.1" % tls,
+                          "https://site.test:%d/x" % tls], capture_output=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    seen = headers_seen(out.stdout)
+    assert seen["x-forwarded-proto"] == "https" and seen["x-sni"] == "site.test"
+    assert seen["x-tls"] == "TLSv1.3"
+    # The plain bind of the same frontend: redirected, never sent to the server.
+    served = be.request_count
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                          "--max-time", "5", "-H", "Host: site.test",
+                          "http://127.0.0.1:%d/x?y=1" % plain], capture_output=True, timeout=10)
+    assert out.stdout.decode() == "302 https://site.test/x?y=1", out
+    assert be.request_count == served
+
+
+@needs_openssl
+def test_openssl_sees_the_certificate_its_sni_asks_for_and_alpn(pki, proxy_factory,
+                                                                 backend_factory, tmp_path):
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path)
+
+    def s_client(*args):
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls,
+                            "-CAfile", pki["ca"], *args], input=b"", capture_output=True,
+                           timeout=10)
+        return p.stdout.decode(errors="replace")
+    out = s_client("-servername", "other.test", "-alpn", "h2,http/1.1")
+    assert "subject=CN = other.test" in out or "subject=CN=other.test" in out, out
+    assert "ALPN protocol: http/1.1" in out
+    assert "Verify return code: 0 (ok)" in out
+    out = s_client("-servername", "unknown.test")
+    assert "CN = site.test" in out or "CN=site.test" in out   # the first loaded: default
+    out = s_client("-servername", "site.test", "-alpn", "h2")
+    assert "No ALPN negotiated" in out
+
+
+def tls_connect(port, server_hostname="site.test", ca=None, **ctx_kw):
+    ctx = ssl.create_default_context(cafile=ca)
+    for k, v in ctx_kw.items():
+        setattr(ctx, k, v)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(raw, server_hostname=server_hostname)
+
+
+def read_responses(sock, n):
+    data = b""
+    deadline = time.monotonic() + 5
+    while data.count(b"HTTP/1.1 200") < n or not data.endswith(b"\n"):
+        if time.monotonic() > deadline:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_keepalive_and_pipelining_over_one_tls_connection(pki, proxy_factory, backend_factory,
+                                                          tmp_path):
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path)
+    with tls_connect(tls, ca=pki["ca"]) as s:
+        req = b"GET /%d HTTP/1.1\r\nHost: site.test\r\n\r\n"
+        s.sendall(req % 1 + req % 2)           # pipelined, one record
+        got = read_responses(s, 2)
+        assert got.count(b"HTTP/1.1 200") == 2, got
+        s.sendall(req % 3)
+        assert b"HTTP/1.1 200" in read_responses(s, 1)
+    assert be.request_count == 3
+
+
+def test_a_floor_refuses_older_clients_and_failures_are_counted(pki, proxy_factory,
+                                                                backend_factory, tmp_path):
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path,
+                               tls_opts="ssl-min-ver TLSv1.3")
+    with pytest.raises((ssl.SSLError, OSError)):
+        with tls_connect(tls, ca=pki["ca"], maximum_version=ssl.TLSVersion.TLSv1_2) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+            s.recv(100)
+    # Plain HTTP to the TLS port: no answer, nothing reaches the server.
+    with socket.create_connection(("127.0.0.1", tls), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        try:
+            got = s.recv(100)
+        except OSError:
+            got = b""                         # reset: also no answer
+        assert b"HTTP" not in got
+    assert be.request_count == 0
+    st = kw.wait_stats(lambda st: _fe(st).get("ssl_handshake_errors", 0) >= 2,
+                       what="two handshake failures counted")
+    assert _fe(st)["ssl_handshake_errors"] >= 2
+
+
+def _fe(st):
+    for p in st.get("frontends", []) if isinstance(st.get("frontends"), list) else []:
+        if p.get("name") == "fe":
+            return p
+    return st.get("frontends", {}).get("fe", {}) if isinstance(st.get("frontends"), dict) \
+        else {}
+
+
+def test_a_stalled_handshake_is_closed_by_timeout_client(pki, proxy_factory, backend_factory,
+                                                         tmp_path):
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path)
+    with socket.create_connection(("127.0.0.1", tls), timeout=8) as s:
+        t0 = time.monotonic()
+        got = s.recv(100)                       # we never send a ClientHello
+        waited = time.monotonic() - t0
+    assert got == b"" and 1.5 <= waited < 6, (got, waited)
