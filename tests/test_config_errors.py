@@ -472,3 +472,6 @@ def test_ssl_default_bind_lines_are_checked_at_their_line():
     err = error("global\n    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\n"
                 "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
     assert err.line == 2 and "default TLS 1.3 suites" in err.message
+    err = error("global\n    ssl-default-bind-sigalgs RSA+SHA256\n"
+                "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
+    assert err.line == 2 and "signature algorithms" in err.hint

@@ -7,6 +7,7 @@ failed handshake counted and never sent to a server, a stalled handshake
 closed by `timeout client`."""
 
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -174,3 +175,69 @@ def test_a_stalled_handshake_is_closed_by_timeout_client(pki, proxy_factory, bac
         got = s.recv(100)                       # we never send a ClientHello
         waited = time.monotonic() - t0
     assert got == b"" and 1.5 <= waited < 6, (got, waited)
+
+
+def test_tickets_resume_sessions_on_every_worker(pki, proxy_factory, backend_factory,
+                                                 tmp_path):
+    """The ticket keys are made once, before the workers fork: a client resumes
+    its session whichever worker accepts the next connection."""
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path,
+                               extra="    http-request set-header X-Pid %pid\n")
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ssl.create_default_context(cafile=pki["ca"])
+        ctx.maximum_version = version
+        session, resumed, pids = None, 0, set()
+        for _ in range(24):
+            with socket.create_connection(("127.0.0.1", tls), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="site.test", session=session) as s:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
+                    got = b""
+                    for _ in range(100):
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += chunk
+                    resumed += s.session_reused
+                    session = s.session
+            pids.add(headers_seen(got.partition(b"\r\n\r\n")[2])["x-pid"])
+        assert len(pids) == 2, pids                       # both workers took connections
+        assert resumed == 23, (version, resumed)
+
+
+def wait_reloaded(kw, old, timeout=10.0):
+    return kw.wait_stats(lambda st: {w["pid"] for w in st["info"]["workers"]}.isdisjoint(old)
+                         and all(w["ready"] for w in st["info"]["workers"]),
+                         timeout=timeout, what="new workers after reload")
+
+
+def served_names(port, ca, sni="site.test"):
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            cert = s.getpeercert()
+    return {v for k, v in cert.get("subjectAltName", ()) if k == "DNS"}
+
+
+def test_reload_reads_certificates_again_and_keeps_the_old_ones_on_a_bad_file(
+        proxy_factory, backend_factory, tmp_path):
+    ca = CA()
+    ca_file = ca.write_ca(str(tmp_path / "ca.pem"))
+    certs = tmp_path / "certs"
+    ca.issue(str(certs / "site.pem"), ["site.test"])
+    kw, be, plain, tls = start(proxy_factory, backend_factory, {"dir": str(certs)}, tmp_path)
+    assert served_names(tls, ca_file) == {"site.test"}
+    old = set(kw.worker_pids(kw.stats()))
+    ca.issue(str(certs / "site.pem"), ["site.test", "new.site.test"])    # renewed
+    kw.send_signal(signal.SIGHUP)
+    wait_reloaded(kw, old)
+    assert served_names(tls, ca_file) == {"site.test", "new.site.test"}
+    current = set(kw.worker_pids(kw.stats()))
+    (certs / "site.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nbroken\n")
+    kw.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reload failed" not in kw.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    err = kw.stderr_text()
+    assert "reload failed" in err and "site.pem" in err and "Traceback" not in err, err[-2000:]
+    assert served_names(tls, ca_file) == {"site.test", "new.site.test"}
+    assert set(kw.worker_pids(kw.stats())) == current

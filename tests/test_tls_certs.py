@@ -170,3 +170,14 @@ def test_client_certificates_when_verify_required(pki):
     assert isinstance(server.get("server_error"), ssl.SSLError)
     with pytest.raises(TLSConfigError, match="ca-file"):
         cert_store(parse_bind_tls(["ssl", "crt", pki["www"], "verify", "optional"]))
+
+
+def test_strict_sni_refuses_a_name_no_certificate_has(pki):
+    store = cert_store(parse_bind_tls(["ssl", "crt", pki["dir"], "strict-sni"]))
+    assert handshake(store, "x.apps.test", pki["ca"])[0][0] == ("*.apps.test",)
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    ctx.check_hostname = False
+    got, server = handshake(store, "nobody.test", client_ctx=ctx)
+    assert isinstance(got, ssl.SSLError) and isinstance(server.get("server_error"), ssl.SSLError)
+    got, server = handshake(store, None, client_ctx=ctx)
+    assert isinstance(got, ssl.SSLError)

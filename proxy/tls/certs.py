@@ -116,11 +116,13 @@ class CertStore:
     (protocol versions, ciphers, verify...); the store loads certificates into
     copies of it and points the default one's SNI callback at the others."""
 
-    def __init__(self, certs: List[Cert], make_context: Callable[[], ssl.SSLContext]):
+    def __init__(self, certs: List[Cert], make_context: Callable[[], ssl.SSLContext],
+                 strict_sni: bool = False):
         if not certs:
             raise TLSConfigError("'ssl' on a 'bind' line needs at least one 'crt'",
                                  "e.g. 'bind :443 ssl crt /etc/haproxy/site.pem'")
         self.certs = certs
+        self.strict_sni = strict_sni     # no certificate for the SNI (or none sent): refused
         groups: Dict[Tuple[str, ...], List[Cert]] = {}
         for cert in certs:
             groups.setdefault(cert.names, []).append(cert)
@@ -165,9 +167,20 @@ class CertStore:
                     return ctx
         return self.default
 
+    def matches(self, server_name: Optional[str]) -> bool:
+        """Does a certificate name `server_name` (not just the default)?"""
+        if not server_name:
+            return False
+        name = server_name.lower().rstrip(".")
+        dot = name.find(".")
+        return name in self.exact or (dot > 0 and name[dot + 1:] in self.wild)
+
     def _on_sni(self, sslobj, server_name, ctx):
         sslobj.sni = server_name         # what ssl_fc_sni fetches (OpenSSL keeps it too,
-        chosen = self.context_for(server_name)   # but the ssl module does not show it)
+        #                                  but the ssl module does not show it)
+        if self.strict_sni and not self.matches(server_name):
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        chosen = self.context_for(server_name)
         if chosen is not ctx:
             sslobj.context = chosen
         return None

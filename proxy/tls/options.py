@@ -64,6 +64,10 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
             _check_suites(args[0] if args else "")
         elif kw == "ssl-default-bind-curves":
             v["curve"] = _one_curve(args[0] if args else "")
+        elif kw in ("ssl-default-bind-sigalgs", "ssl-default-bind-client-sigalgs"):
+            raise TLSConfigError("'%s' is not supported by keepwarm" % kw,
+                                 "Python's ssl module cannot set signature algorithms; "
+                                 "OpenSSL's defaults apply without the line")
     _apply(v, words, crt_base, ca_base, "bind")
     if not v["crts"]:
         raise TLSConfigError("'ssl' on a 'bind' line needs a certificate: 'crt FILE|DIR'",
@@ -241,7 +245,7 @@ def cert_store(tls: BindTLS) -> CertStore:
     certs = []
     for crt in tls.crts:
         certs.extend(load_crt(crt))
-    store = CertStore(certs, make)
+    store = CertStore(certs, make, tls.strict_sni)
     _STORES.append((tls, store))
     del _STORES[:-64]
     return store
