@@ -37,8 +37,11 @@ import re
 import random
 import selectors
 import socket
+import ssl
 import time
 from typing import Callable, Dict, List, Optional, Tuple
+
+from proxy.tls.server import client_context
 
 RESPONSE_LIMIT = 16 * 1024          # HAProxy reads a check response into one 16 KiB buffer
 
@@ -50,6 +53,9 @@ CHECK_DESC = {
     "L4OK": "Layer4 check passed",
     "L4TOUT": "Layer4 timeout",
     "L4CON": "Layer4 connection problem",
+    "L6OK": "Layer6 check passed",
+    "L6TOUT": "Layer6 timeout",
+    "L6RSP": "Layer6 invalid response",
     "L7OK": "Layer7 check passed",
     "L7TOUT": "Layer7 timeout",
     "L7RSP": "Layer7 invalid response",
@@ -324,7 +330,7 @@ class Probe:
     """One check in flight: a non-blocking socket, the request to send, the bytes received."""
 
     __slots__ = ("sock", "started", "deadline", "connected", "request", "sent", "buf",
-                 "registered")
+                 "registered", "tls", "handshaking")
 
     def __init__(self, sock, started, deadline, request):
         self.sock = sock
@@ -335,6 +341,8 @@ class Probe:
         self.sent = 0
         self.buf = bytearray()
         self.registered = False
+        self.tls = None                      # `server ... ssl`: the check's client context
+        self.handshaking = False
 
 
 def spread_interval(inter: float, percent: int, draw: float) -> float:
@@ -405,7 +413,8 @@ class HealthChecker:
             probe = hs.probe
             if probe is not None:
                 if now >= probe.deadline:
-                    timed_out = "L7TOUT" if probe.connected else "L4TOUT"
+                    timed_out = "L6TOUT" if probe.handshaking else \
+                        "L7TOUT" if probe.connected else "L4TOUT"
                     self.finish(hs, timed_out, None, None)
             elif hs.next_at is not None and now >= hs.next_at and hs.probing:
                 self.start_probe(hs, now)
@@ -426,6 +435,9 @@ class HealthChecker:
             self.finish(hs, "SOCKERR", None, exc.strerror)
             return
         probe = Probe(sock, now, deadline, request)
+        tls = hs.server.tls
+        if tls is not None and tls.check:
+            probe.tls = tls              # the check speaks TLS too (HAProxy: check-ssl)
         hs.probe = probe
         try:
             sock.setblocking(False)
@@ -453,6 +465,8 @@ class HealthChecker:
                 self.finish(hs, "L4CON", None, os.strerror(err))
                 return
             self.connected(hs)
+        elif probe.handshaking:
+            self.handshake(hs)
         elif probe.sent < len(probe.request):
             self.send(hs)
         else:
@@ -461,6 +475,55 @@ class HealthChecker:
     def connected(self, hs: ServerHealth) -> None:
         probe = hs.probe
         probe.connected = True
+        if probe.tls is not None:
+            self.start_tls(hs)
+            return
+        self.layer5(hs)
+
+    def start_tls(self, hs: ServerHealth) -> None:
+        """TLS over the check's connection (proxy/tls/server.py's context)."""
+        probe = hs.probe
+        tls = probe.tls
+        try:
+            probe.sock = client_context(tls).wrap_socket(
+                probe.sock, server_hostname=tls.check_sni or tls.hostname,
+                do_handshake_on_connect=False)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            self.finish(hs, "L6RSP", None, str(exc))
+            return
+        probe.handshaking = True
+        self.handshake(hs)
+
+    def handshake(self, hs: ServerHealth) -> None:
+        probe = hs.probe
+        try:
+            probe.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.watch(probe, selectors.EVENT_READ, hs)
+            return
+        except ssl.SSLWantWriteError:
+            self.watch(probe, selectors.EVENT_WRITE, hs)
+            return
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            self.finish(hs, "L6RSP", None, getattr(exc, "reason", None) or str(exc))
+            return
+        probe.handshaking = False
+        if probe.request is None:
+            self.finish(hs, "L6OK", None, None)
+            return
+        self.layer5(hs)
+
+    def watch(self, probe: Probe, events: int, hs: ServerHealth) -> None:
+        callback = lambda mask, h=hs: self.on_event(h)        # noqa: E731
+        if probe.registered:
+            self.sel.modify(probe.sock, events, callback)
+        else:
+            self.sel.register(probe.sock, events, callback)
+            probe.registered = True
+
+    def layer5(self, hs: ServerHealth) -> None:
+        """Connected (and TLS done): a TCP check passes, an HTTP one sends."""
+        probe = hs.probe
         if probe.request is None:
             self.finish(hs, "L4OK", None, None)
             return
@@ -473,26 +536,23 @@ class HealthChecker:
         probe = hs.probe
         try:
             probe.sent += probe.sock.send(probe.request[probe.sent:])
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except OSError as exc:
             self.finish(hs, "L4CON", None, exc.strerror)
             return
         events = selectors.EVENT_WRITE if probe.sent < len(probe.request) else selectors.EVENT_READ
-        callback = lambda mask, h=hs: self.on_event(h)        # noqa: E731
-        if probe.registered:
-            self.sel.modify(probe.sock, events, callback)
-        else:
-            self.sel.register(probe.sock, events, callback)
-            probe.registered = True
+        self.watch(probe, events, hs)
 
     def receive(self, hs: ServerHealth) -> None:
         probe = hs.probe
         eof = False
         try:
             data = probe.sock.recv(RESPONSE_LIMIT - len(probe.buf))
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
+        except ssl.SSLZeroReturnError:
+            data = b""                   # close_notify: the end of the response
         except OSError as exc:
             if not probe.buf:
                 self.finish(hs, "L4CON", None, exc.strerror)
@@ -523,7 +583,7 @@ class HealthChecker:
         before_kind, before_health = hs.kind(), hs.health
         hs.check_status, hs.check_code, hs.check_info = result, code, info
         hs.check_duration = duration
-        hs.record(result in ("L4OK", "L7OK"))
+        hs.record(result in ("L4OK", "L6OK", "L7OK"))
         hs.next_at = now + spread_interval(hs.interval(), self.spread, random.random())
         self.report(hs, before_kind, before_health, now)
 

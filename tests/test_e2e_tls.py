@@ -160,11 +160,7 @@ def test_a_floor_refuses_older_clients_and_failures_are_counted(pki, proxy_facto
 
 
 def _fe(st):
-    for p in st.get("frontends", []) if isinstance(st.get("frontends"), list) else []:
-        if p.get("name") == "fe":
-            return p
-    return st.get("frontends", {}).get("fe", {}) if isinstance(st.get("frontends"), dict) \
-        else {}
+    return st["frontends"]["fe"]
 
 
 def test_a_stalled_handshake_is_closed_by_timeout_client(pki, proxy_factory, backend_factory,

@@ -47,7 +47,8 @@ class H1Back:
         # swaps them: Transport.data, no system call).
         self.busy_io = self.on_event
         self.idle_io = self.on_idle
-        self.xprt = worker.transport(worker.sel, sock, self.busy_io, connecting)
+        self.xprt = (server.transport or worker.transport)(worker.sel, sock, self.busy_io,
+                                                            connecting)
         self.stream = None       # the stream this connection carries now (None: idle)
         self.keeper = None       # while idle and private: the stream that keeps it
         self.t_server = server.backend.t_server

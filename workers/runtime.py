@@ -6,15 +6,18 @@ state, its idle pool and counters, a backend's queue and balancer) and the
 timeouts already turned into seconds. Nothing here does I/O.
 """
 
+import functools
 from collections import deque
 from dataclasses import replace
 
 from proxy.config.http_actions import DynamicRule, run_actions, with_errorfile
 from proxy.config.http_edits import header_step
 from proxy.config.model import ForwardFor
+from proxy.tls.server import client_context
 from workers.balance import make_balancer
 from workers.counters import Counters
 from workers.pool import IdlePool
+from workers.tls import TLSClientTransport
 
 NEVER = 1e9                 # an unset timeout: HAProxy treats it as infinite
 
@@ -28,7 +31,7 @@ class ServerRuntime:
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
                  "pool", "kept", "counters", "max_reuse", "maxconn", "observe", "errors",
-                 "up_since")
+                 "up_since", "transport", "tls_session")
 
     def __init__(self, backend, config, family, addr, share):
         self.name = config.name
@@ -51,6 +54,15 @@ class ServerRuntime:
         self.observe = config.observe       # passive health: None, "layer4" or "layer7"
         self.errors = 0                     # consecutive errors seen on live traffic
         self.up_since = None                # while slowstart ramps the weight up
+        # `server ... ssl`: connections made through TLS (None: the worker's plain
+        # transport); the last TLS session, resumed by the next new connection.
+        self.transport = None
+        self.tls_session = None
+        tls = config.tls
+        if tls is not None:
+            self.transport = functools.partial(
+                TLSClientTransport, context=client_context(tls), hostname=tls.hostname,
+                server=self, reuse=tls.reuse)
 
 
 class BackendRuntime:

@@ -1,24 +1,28 @@
-"""The TLS transport: a client connection that speaks TLS below the HTTP/1 endpoint.
+"""TLS transports: a connection that speaks TLS below the HTTP/1 endpoint, on
+the client side (`bind ... ssl`) or the server side (`server ... ssl`).
 
 The same attributes and methods as the plain `Transport` (workers/xprt.py), so
-the endpoint above does not know it runs over TLS: `recv(n)` gives plaintext
+the endpoints above do not know they run over TLS: `recv(n)` gives plaintext
 (b"" at the end, BlockingIOError when none is ready), `write`/`flush` take
 plaintext. What differs stays here:
 
 - the handshake, run by the transport itself on the socket's readiness before
-  the owner hears of anything; the owner's deadline (`timeout client` /
-  `timeout http-request`, set when the connection came) bounds a client that
-  stalls it. A failed handshake ends as an end of stream for the owner
-  (``recv`` gives b""), is counted, and never reaches a server;
+  its owner hears of anything. A client's: the owner's deadline (`timeout
+  client`, set when the connection came) bounds one that stalls; a failed one
+  ends as an end of stream for the owner (``recv`` gives b""), is counted, and
+  never reaches a server. A server's: it is part of connecting (`connecting`
+  stays true until it is done, so the owner's connect path and `timeout
+  connect` cover it); a failed one is a failed connection attempt;
 - OpenSSL's "want read"/"want write", turned into BlockingIOError (both are
-  OSErrors, which the endpoint would take for a broken connection);
+  OSErrors, which an endpoint would take for a broken connection);
 - plaintext OpenSSL decrypted but did not hand over yet (`pending()`), read
   in the same call;
 - close_notify, sent on close and on a half-close.
 
-Renegotiation is refused by the context (OP_NO_RENEGOTIATION, proxy/tls).
+Renegotiation is refused by the contexts (proxy/tls).
 """
 
+import errno
 import socket
 import ssl
 from selectors import EVENT_READ, EVENT_WRITE
@@ -26,29 +30,29 @@ from selectors import EVENT_READ, EVENT_WRITE
 from workers.xprt import Transport
 
 _WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_FAILED = (ssl.SSLError, OSError, ValueError)
 
 
-class TLSTransport(Transport):
-    """A server-side TLS connection: `context` is the bind's default SSLContext
-    (its SNI callback switches to the certificate asked for); `failures`, when
-    given, is called with the exception of a failed handshake."""
+class _TLS(Transport):
+    """What both sides share once the handshake is done."""
 
-    __slots__ = ("owner", "handshaking", "failed", "failures", "tls")
+    __slots__ = ("owner", "handshaking", "failed", "tls")
 
-    def __init__(self, sel, sock, on_io, context, failures=None):
-        tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        Transport.__init__(self, sel, tls, self._handshake_io)
+    def _setup(self, on_io):
         self.owner = on_io           # the endpoint's callback, once the handshake is done
         self.handshaking = True
-        self.failed = None           # the handshake's error, when it failed
-        self.failures = failures
+        self.failed = None           # why the handshake failed
         self.tls = None              # the SSLSocket, once the handshake is done (fetches)
         self.recv = self._recv
         self.send = self._send
 
-    # ------------------------------------------------------------ handshake
+    def retarget(self, on_io):
+        if self.handshaking:
+            self.owner = on_io
+        else:
+            self.data = on_io
 
-    def _step(self):
+    def _handshake(self):
         """Go on with the handshake; True once it is over (done or failed)."""
         try:
             self.sock.do_handshake()
@@ -58,37 +62,19 @@ class TLSTransport(Transport):
         except ssl.SSLWantWriteError:
             self.set_events(EVENT_WRITE)
             return False
-        except (ssl.SSLError, OSError, ValueError) as exc:
+        except _FAILED as exc:
             self.failed = exc
-            if self.failures is not None:
-                self.failures(exc)
         self.handshaking = False
         self.data = self.owner
         if self.failed is None:
             self.tls = self.sock
-        if self.sock is not None:
-            self.set_events(EVENT_READ)
         return True
 
-    def _handshake_io(self, mask):
-        if self._step():
-            # The request may be in hand already (it can come with the client's
-            # Finished), or the handshake failed: the owner reads either way.
-            self.owner(EVENT_READ)
-
-    def retarget(self, on_io):
-        if self.handshaking:
-            self.owner = on_io
-        else:
-            self.data = on_io
-
-    # ------------------------------------------------------------ data
-
     def _recv(self, n):
-        if self.handshaking and not self._step():
-            raise BlockingIOError
-        if self.failed is not None:
-            return b""
+        if self.tls is None:
+            if self.handshaking:
+                raise BlockingIOError
+            return b""                   # the handshake failed: nothing more comes
         sock = self.sock
         try:
             data = sock.recv(n)
@@ -107,8 +93,10 @@ class TLSTransport(Transport):
 
     def _send(self, data):
         if self.tls is None:
-            # No TLS session (a handshake that timed out or failed): nothing the
-            # endpoint says (a 408...) can reach the client; the connection ends.
+            if self.handshaking and self.connecting:
+                raise BlockingIOError    # (a server's) kept until the handshake is done
+            # No TLS session (a client's handshake that timed out or failed):
+            # nothing the endpoint says (a 408...) can reach the peer.
             raise BrokenPipeError
         try:
             return self.sock.send(data)
@@ -116,10 +104,6 @@ class TLSTransport(Transport):
             # OpenSSL keeps what it took; the same bytes (and maybe more) are
             # offered again by flush() (Python lets the buffer move).
             raise BlockingIOError from None
-
-    def still_open(self):
-        """(A client connection is never pooled; kept for the interface.)"""
-        return self.sock is not None and self.failed is None
 
     def shutdown_write(self):
         """close_notify, then our FIN (half-close)."""
@@ -131,14 +115,143 @@ class TLSTransport(Transport):
         return True
 
     def _close_notify(self):
-        if self.handshaking or self.failed is not None or self.sock is None:
+        if self.tls is None or self.sock is None:
             return
         try:
-            self.sock.unwrap()           # sends ours; does not wait for the client's
-        except (ssl.SSLError, OSError, ValueError):
+            self.sock.unwrap()           # sends ours; does not wait for the peer's
+        except _FAILED:
             pass
 
     def close(self):
         if self.sock is not None and not self.out:
             self._close_notify()
         Transport.close(self)
+
+
+class TLSTransport(_TLS):
+    """A client's TLS connection (`bind ... ssl`): `context` is the bind's default
+    SSLContext (its SNI callback switches to the certificate asked for);
+    `failures`, when given, is called with the exception of a failed handshake."""
+
+    __slots__ = ("failures",)
+
+    def __init__(self, sel, sock, on_io, context, failures=None):
+        tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        Transport.__init__(self, sel, tls, self._handshake_io)
+        self._setup(on_io)
+        self.failures = failures
+
+    def _step(self):
+        if not self._handshake():
+            return False
+        if self.failed is not None and self.failures is not None:
+            self.failures(self.failed)
+        if self.sock is not None:
+            self.set_events(EVENT_READ)
+        return True
+
+    def _handshake_io(self, mask):
+        if self._step():
+            # The request may be in hand already (it can come with the client's
+            # Finished), or the handshake failed: the owner reads either way.
+            self.owner(EVENT_READ)
+
+    def _recv(self, n):
+        if self.handshaking and not self._step():
+            raise BlockingIOError
+        return _TLS._recv(self, n)
+
+    def still_open(self):
+        """(A client connection is never pooled; kept for the interface.)"""
+        return self.sock is not None and self.failed is None
+
+
+class TLSClientTransport(_TLS):
+    """A connection to a server over TLS (`server ... ssl`). Made while its TCP
+    connect is in progress, as a plain one: the owner writes the request at
+    once (kept until the handshake is done) and hears of the connection when
+    TLS is up (`connecting` is true until then) or has failed
+    (`connect_error()` says so). `server` keeps the last TLS session to resume
+    (`tls_session`; None: no resumption, `no-ssl-reuse`)."""
+
+    __slots__ = ("context", "hostname", "server", "reuse", "unread")
+
+    def __init__(self, sel, sock, on_io, connecting, context, hostname, server, reuse=True):
+        Transport.__init__(self, sel, sock, self._connect_io, True)
+        self._setup(on_io)
+        self.context = context
+        self.hostname = hostname
+        self.server = server
+        self.reuse = reuse
+        self.unread = True           # no response read yet (a TLS 1.3 ticket comes then)
+        if not connecting:
+            self.set_events(EVENT_WRITE)     # TLS starts on the loop's next turn
+
+    def _connect_io(self, mask):
+        """The TCP connect is over: start TLS, or let the owner see the failure."""
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.handshaking = False
+            self.failed = OSError(err, "connect failed")
+            self._hand_over()
+            return
+        self._start_tls()
+
+    def _start_tls(self):
+        session = self.server.tls_session if self.reuse else None
+        try:
+            self.sock = self.fileobj = self.context.wrap_socket(
+                self.sock, server_hostname=self.hostname, do_handshake_on_connect=False,
+                session=session)
+        except _FAILED as exc:
+            self.handshaking = False
+            self.failed = exc
+            self._hand_over()
+            return
+        self.data = self._handshake_io
+        self._handshake_io(EVENT_WRITE)
+
+    def _handshake_io(self, mask):
+        if self._handshake():
+            self._hand_over()
+
+    def _recv(self, n):
+        data = _TLS._recv(self, n)
+        if self.unread and data:
+            # The session to resume next time: after the first bytes, when a TLS
+            # 1.3 server's ticket has been read too.
+            self.unread = False
+            if self.reuse:
+                self.server.tls_session = self.tls.session
+        return data
+
+    def _hand_over(self):
+        """TLS is up (or failed): the owner connects (and flushes its request)."""
+        self.data = self.owner
+        if self.sock is not None:
+            self.set_events(EVENT_READ | EVENT_WRITE)
+            self.owner(EVENT_WRITE)
+
+    def connect_error(self):
+        if self.failed is not None:
+            return getattr(self.failed, "errno", None) or errno.EPROTO
+        if self.handshaking:
+            return 0                     # (not asked before the hand-over)
+        self.connecting = False
+        return 0
+
+    def failed_connecting(self):
+        return self.connecting or self.failed is not None or Transport.failed_connecting(self)
+
+    def still_open(self):
+        """An idle connection's liveness, from the socket below TLS: any byte
+        (a close_notify, an alert) or the end means it is no clean idle one."""
+        if self.tls is None:
+            return False
+        try:
+            socket.socket.recv(self.sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False

@@ -216,6 +216,7 @@ class Server:
     on_error: str = "fail-check"     # fastinter | fail-check | sudden-death | mark-down
     on_marked_down: Optional[str] = None   # "shutdown-sessions"
     on_marked_up: Optional[str] = None     # "shutdown-backup-sessions"
+    tls: Optional[object] = None           # `ssl ...`: a proxy.tls.server.ServerTLS
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .binds import BindError, bind_options
+from proxy.tls import TLSConfigError
+from proxy.tls.server import client_context, parse_server_tls
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
                          compile_logformat)
@@ -661,8 +663,25 @@ class _Parser:
                                  "write ADDR:PORT, e.g. 127.0.0.1:8080") from None
         fields = dict(px.server_defaults)
         server_options(self.ctx, lineno, name, args[2:], fields)
+        fields["tls"] = self.server_tls(lineno, name, fields.pop("tls_words", ()))
         px.servers.append(Server(name=name, host=host, port=port, line=lineno, **fields))
         px.server_lines[name] = lineno
+
+    def server_tls(self, lineno, name, words):
+        """A server's TLS words (default-server's first) as a ServerTLS, its
+        context made now: a CA or client certificate that does not load is an
+        error at the server's line."""
+        g = self.global_.build()
+        verify = next((a[0] for k, a in g.ssl_defaults if k == "ssl-server-verify" and a),
+                      "required")
+        try:
+            tls = parse_server_tls(list(words), g.ssl_defaults, g.ca_base, g.crt_base, verify)
+            if tls is not None:
+                client_context(tls)
+        except TLSConfigError as exc:
+            raise self.ctx.error(lineno, "server '%s': %s" % (name, exc.message),
+                                 exc.hint) from None
+        return tls
 
     def kw_default_server(self, px, lineno, args, modifier):
         if not px.cap & BE:

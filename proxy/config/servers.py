@@ -6,6 +6,8 @@ import difflib
 import re
 from typing import Dict, List, Optional, Tuple
 
+from proxy.tls.server import SERVER_TLS_WORDS
+
 from . import keywords
 from .addresses import AddressError, parse_ip
 from .values import Ctx, int_arg, time_arg
@@ -68,6 +70,15 @@ def server_options(ctx: Ctx, lineno: int, name: Optional[str], args: List[str],
     while i < len(args):
         kw = args[i]
         spec = _SERVER_OPTIONS.get(kw)
+        if kw in SERVER_TLS_WORDS:
+            # TLS words are kept in order (default-server's first) and parsed
+            # together when the server line is complete (proxy/tls/server.py).
+            n = 2 if SERVER_TLS_WORDS[kw] else 1
+            if i + n > len(args):
+                raise ctx.error(lineno, "%s: '%s' expects an argument" % (who, kw))
+            fields["tls_words"] = tuple(fields.get("tls_words", ())) + tuple(args[i:i + n])
+            i += n
+            continue
         if spec is None:
             if kw in keywords.SERVER:
                 raise ctx.error(lineno, "%s: '%s' is not supported by keepwarm (yet)"

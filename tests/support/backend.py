@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,8 +139,14 @@ class ScriptedBackend:
     """
 
     def __init__(self, name="b1", handler=None, *, max_connections=256, idle_timeout=30.0,
-                 host="127.0.0.1", port=0):
+                 host="127.0.0.1", port=0, ssl_context=None):
         self.name = name
+        # A server-side ssl.SSLContext: each connection speaks TLS (handshake in its
+        # thread); tls_failures holds failed handshakes, tls_resumed one bool per
+        # TLS connection (was its session resumed?).
+        self.ssl_context = ssl_context
+        self.tls_failures: List[str] = []
+        self.tls_resumed: List[bool] = []
         self.handler = handler or default_handler
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -269,6 +276,16 @@ class ScriptedBackend:
             sel.close()
 
     def _serve_conn(self, sock, rec):
+        if self.ssl_context is not None:
+            try:
+                tls = self.ssl_context.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                self.tls_failures.append(str(exc))
+                sock.close()
+                return
+            with self._cond:
+                self._socks[rec.conn_id] = sock = tls     # (the plain one is detached)
+            self.tls_resumed.append(sock.session_reused)
         reader = _Reader(sock)
         closed_by = "backend"
         try:

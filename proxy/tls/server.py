@@ -1,0 +1,195 @@
+"""TLS towards servers: `server ... ssl [verify ...] [ca-file ...] [sni ...]`,
+parsed once into a `ServerTLS`, and the client SSLContext it describes.
+
+HAProxy 2.6's rules: `ssl` turns TLS on for the connections and, unless
+`no-check-ssl`, for the health checks; `verify` defaults to `required`
+(global `ssl-server-verify`), which needs a `ca-file` (a load error
+otherwise, as in HAProxy); `sni` names the server (keepwarm takes a constant,
+`str(NAME)`), and with `verify required` the certificate must match it, or
+`verifyhost` when given.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from .certs import TLSConfigError
+from .options import VERSIONS, _check_suites, _load_verify
+
+# Words of a server line that belong to TLS (and whether they take an argument).
+SERVER_TLS_WORDS = {
+    "ssl": False, "no-ssl": False, "verify": True, "ca-file": True, "crl-file": True,
+    "crt": True, "sni": True, "alpn": True, "no-ssl-reuse": False, "ssl-reuse": False,
+    "ssl-min-ver": True, "ssl-max-ver": True, "ciphers": True, "ciphersuites": True,
+    "verifyhost": True, "check-ssl": False, "no-check-ssl": False, "check-sni": True,
+    "no-tls-tickets": False, "tls-tickets": False,
+}
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """What one server line asks of TLS towards its server."""
+
+    verify: bool = True
+    ca_file: Optional[str] = None
+    crl_file: Optional[str] = None
+    crt: Optional[str] = None             # a client certificate (PEM: cert + key)
+    sni: Optional[str] = None
+    verifyhost: Optional[str] = None
+    alpn: Tuple[str, ...] = ()
+    reuse: bool = True                    # resume TLS sessions on new connections
+    min_ver: Optional[str] = None
+    max_ver: Optional[str] = None
+    ciphers: Optional[str] = None
+    tickets: bool = True
+    check: bool = True                    # health checks over TLS too
+    check_sni: Optional[str] = None
+
+    @property
+    def hostname(self) -> Optional[str]:
+        """The name sent as SNI, which the certificate must carry when verified
+        (`verifyhost` takes its place when given; None: neither SNI nor a
+        name check, the chain alone is verified, as in HAProxy)."""
+        return self.verifyhost or self.sni
+
+
+def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = None,
+                     crt_base: Optional[str] = None,
+                     server_verify: str = "required") -> Optional[ServerTLS]:
+    """The TLS words of a server line (default-server's first), over global's
+    ssl-default-server-*; None when the server is not reached over TLS."""
+    v = {"alpn": (), "verify": server_verify != "none"}
+    for kw, args in defaults:
+        if kw == "ssl-default-server-options":
+            _apply(v, list(args), ca_base, crt_base, "ssl-default-server-options")
+        elif kw == "ssl-default-server-ciphers":
+            v["ciphers"] = args[0] if args else None
+        elif kw == "ssl-default-server-ciphersuites":
+            _check_suites(args[0] if args else "")
+    _apply(v, words, ca_base, crt_base, "server")
+    if not v.get("ssl"):
+        return None
+    if v["verify"] and not v.get("ca_file"):
+        raise TLSConfigError("verify is enabled by default but no CA file specified",
+                             "add 'ca-file FILE' (the CA that signed the server's "
+                             "certificate), or 'verify none' to accept any certificate")
+    return ServerTLS(verify=v["verify"], ca_file=v.get("ca_file"), crl_file=v.get("crl_file"),
+                     crt=v.get("crt"), sni=v.get("sni"), verifyhost=v.get("verifyhost"),
+                     alpn=tuple(v["alpn"]), reuse=v.get("reuse", True),
+                     min_ver=v.get("min_ver"), max_ver=v.get("max_ver"),
+                     ciphers=v.get("ciphers"), tickets=v.get("tickets", True),
+                     check=v.get("check", True), check_sni=v.get("check_sni"))
+
+
+def _path(base, name):
+    return name if os.path.isabs(name) or not base else os.path.join(base, name)
+
+
+def _apply(v, words, ca_base, crt_base, where):
+    i = 0
+    while i < len(words):
+        kw = words[i]
+        if kw not in SERVER_TLS_WORDS:
+            raise TLSConfigError("'%s' option '%s' is not supported by keepwarm (yet)"
+                                 % (where, kw))
+        arg = None
+        if SERVER_TLS_WORDS[kw]:
+            if i + 1 >= len(words):
+                raise TLSConfigError("'%s' expects an argument" % kw)
+            arg = words[i + 1]
+            i += 1
+        i += 1
+        if kw in ("ssl", "no-ssl"):
+            v["ssl"] = kw == "ssl"
+        elif kw == "verify":
+            if arg not in ("none", "required"):
+                raise TLSConfigError("'verify' expects 'none' or 'required', found '%s'" % arg)
+            v["verify"] = arg == "required"
+        elif kw in ("ca-file", "crl-file"):
+            v[kw.replace("-", "_")] = _path(ca_base, arg)
+        elif kw == "crt":
+            v["crt"] = _path(crt_base, arg)
+        elif kw in ("sni", "check-sni"):
+            v["sni" if kw == "sni" else "check_sni"] = _constant_sni(arg, kw)
+        elif kw == "verifyhost":
+            v["verifyhost"] = arg
+        elif kw == "alpn":
+            protos = arg.split(",")
+            if any(p != "http/1.1" for p in protos):
+                raise TLSConfigError("'alpn %s': keepwarm speaks HTTP/1.1 to servers" % arg,
+                                     "use 'alpn http/1.1', or leave it out")
+            v["alpn"] = protos
+        elif kw in ("no-ssl-reuse", "ssl-reuse"):
+            v["reuse"] = kw == "ssl-reuse"
+        elif kw in ("ssl-min-ver", "ssl-max-ver"):
+            if arg not in VERSIONS:
+                raise TLSConfigError("'%s': unknown version '%s'" % (kw, arg),
+                                     "one of %s" % ", ".join(VERSIONS))
+            v["min_ver" if kw == "ssl-min-ver" else "max_ver"] = arg
+        elif kw == "ciphers":
+            v["ciphers"] = arg
+        elif kw == "ciphersuites":
+            _check_suites(arg)
+        elif kw in ("check-ssl", "no-check-ssl"):
+            v["check"] = kw == "check-ssl"
+        elif kw in ("no-tls-tickets", "tls-tickets"):
+            v["tickets"] = kw == "tls-tickets"
+
+
+def _constant_sni(arg, kw):
+    """HAProxy takes a sample expression; keepwarm a constant one."""
+    if arg.startswith("str(") and arg.endswith(")") and "," not in arg:
+        return arg[4:-1]
+    raise TLSConfigError("'%s %s': keepwarm takes a constant name here, 'str(NAME)'"
+                         % (kw, arg),
+                         "a name read from the request (req.hdr(host)...) would make "
+                         "each connection fit one client's host only: not supported yet")
+
+
+_CONTEXTS: List[Tuple[ServerTLS, ssl.SSLContext]] = []   # by identity, as certs' stores
+
+
+def client_context(tls: ServerTLS) -> ssl.SSLContext:
+    """The client SSLContext for `tls` (made once per parsed server line)."""
+    for known, ctx in _CONTEXTS:
+        if known is tls:
+            return ctx
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = bool(tls.verify and tls.hostname)
+    ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify else ssl.CERT_NONE
+    try:
+        if tls.min_ver:
+            ctx.minimum_version = VERSIONS[tls.min_ver]
+        if tls.max_ver:
+            ctx.maximum_version = VERSIONS[tls.max_ver]
+    except ValueError as exc:
+        raise TLSConfigError("this OpenSSL cannot use %s: %s" % (tls.min_ver, exc)) from None
+    if tls.ciphers:
+        try:
+            ctx.set_ciphers(tls.ciphers)
+        except ssl.SSLError:
+            raise TLSConfigError("'ciphers %s': no cipher can be selected" % tls.ciphers) \
+                from None
+    if not tls.tickets:
+        ctx.options |= ssl.OP_NO_TICKET
+    if tls.alpn:
+        ctx.set_alpn_protocols(list(tls.alpn))
+    if tls.ca_file:
+        _load_verify(ctx, tls.ca_file, "ca-file")
+    if tls.crl_file:
+        _load_verify(ctx, tls.crl_file, "crl-file")
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    if tls.crt:
+        try:
+            ctx.load_cert_chain(tls.crt)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSConfigError("'crt %s': %s" % (tls.crt, getattr(exc, "strerror", None)
+                                                   or getattr(exc, "reason", None) or exc),
+                                 "the file holds the client certificate and its key, PEM") \
+                from None
+    _CONTEXTS.append((tls, ctx))
+    del _CONTEXTS[:-256]
+    return ctx

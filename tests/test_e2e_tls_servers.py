@@ -1,0 +1,121 @@
+"""`server ... ssl` end to end (issue 16): keepwarm reaching its servers over TLS
+on 127.0.0.1, with scripted TLS backends and certificates generated here:
+verification against a CA (a wrong CA is a 503, the server never gets the
+request), SNI and the name check, idle pools keeping TLS connections warm
+(reused: one handshake for many requests), TLS session resumption when a new
+connection is needed, and `no-ssl-reuse`."""
+
+import ssl
+
+import pytest
+
+from support.backend import Reply
+from support.client import HttpClient
+from support.proxy import free_port
+from tests.support.certs import CA
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca, other = CA(), CA("another CA")
+    return {"ca": ca.write_ca(str(d / "ca.pem")), "other_ca": other.write_ca(str(d / "o.pem")),
+            "server": ca.issue(str(d / "app.pem"), ["app.internal"])}
+
+
+def tls_backend(backend_factory, pki, name="app", handler=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["server"])
+    ctx.sni_callback = lambda sock, sni, c: setattr(sock, "sni", sni)
+    seen = []
+
+    def answer(be, req):
+        seen.append(req)
+        return Reply(body=b"tls ok %s" % req.target.encode())
+    be = backend_factory(name, handler or answer, ssl_context=ctx)
+    return be
+
+
+def config(tmp_path, port, be, opts):
+    return ("global\n    nbthread 1\n    stats socket %s\n" % (tmp_path / "kw0" / "stats.sock") +
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n    retries 0\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n    default_backend app\n"
+            "backend app\n    server s 127.0.0.1:%d ssl %s\n" % (port, be.port, opts))
+
+
+def test_requests_reach_a_tls_server_and_reuse_its_connection(pki, proxy_factory,
+                                                              backend_factory, tmp_path):
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    proxy_factory(config=config(tmp_path, port, be,
+                                "verify required ca-file %s sni str(app.internal)" % pki["ca"]),
+                  bind_ports=[port], nbproc=1)
+    for i in range(5):                  # a new client connection each time
+        with HttpClient(port) as c:
+            r = c.request("GET", "/r%d" % i)
+            assert r.status == 200 and r.body == b"tls ok /r%d" % i
+    assert be.request_count == 5
+    assert len(be.connections) == 1          # one TLS handshake, kept warm in the pool
+    assert not be.tls_failures
+
+
+def test_a_server_whose_certificate_the_ca_did_not_sign_is_a_503(pki, proxy_factory,
+                                                                  backend_factory, tmp_path):
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    proxy_factory(config=config(tmp_path, port, be, "verify required ca-file %s sni "
+                                "str(app.internal)" % pki["other_ca"]),
+                  bind_ports=[port], nbproc=1)
+    with HttpClient(port) as c:
+        assert c.request("GET", "/").status == 503
+    assert be.request_count == 0
+
+
+def test_the_name_is_checked_against_sni(pki, proxy_factory, backend_factory, tmp_path):
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    proxy_factory(config=config(tmp_path, port, be, "verify required ca-file %s sni "
+                                "str(wrong.internal)" % pki["ca"]),
+                  bind_ports=[port], nbproc=1)
+    with HttpClient(port) as c:
+        assert c.request("GET", "/").status == 503
+    assert be.request_count == 0
+
+
+@pytest.mark.parametrize("reuse", [True, False], ids=["ssl-reuse", "no-ssl-reuse"])
+def test_new_connections_resume_the_tls_session(pki, proxy_factory, backend_factory, tmp_path,
+                                                reuse):
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    # No pooling between requests: every request needs a new server connection.
+    opts = "verify none pool-max-conn 0%s" % ("" if reuse else " no-ssl-reuse")
+    proxy_factory(config=config(tmp_path, port, be, opts), bind_ports=[port], nbproc=1)
+    for i in range(4):
+        with HttpClient(port) as c:
+            assert c.request("GET", "/%d" % i).status == 200
+    assert len(be.connections) == 4
+    assert be.tls_resumed == ([False, True, True, True] if reuse else [False] * 4)
+
+
+@pytest.mark.parametrize("ca_key, want_up", [("ca", True), ("other_ca", False)],
+                         ids=["right CA", "wrong CA"])
+@pytest.mark.parametrize("httpchk", [False, True], ids=["tcp check", "httpchk"])
+def test_health_checks_speak_tls_to_a_tls_server(pki, proxy_factory, backend_factory, tmp_path,
+                                                 ca_key, want_up, httpchk):
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    text = config(tmp_path, port, be, "verify required ca-file %s sni str(app.internal) check "
+                  "inter 200ms rise 1 fall 1" % pki[ca_key])
+    if httpchk:
+        text = text.replace("backend app\n", "backend app\n    option httpchk GET /health\n")
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=1)
+    want = ("L7OK" if httpchk else "L6OK") if want_up else "L6RSP"
+
+    def settled(st):
+        return st["backends"]["app"]["servers"]["s"]["check_status"] == want
+    kw.wait_stats(settled, timeout=5, what="check status %s" % want)
+    with HttpClient(port) as c:
+        assert c.request("GET", "/").status == (200 if want_up else 503)
+    if httpchk and want_up:
+        assert any(r.target == "/health" for r in be.requests)
