@@ -151,3 +151,11 @@ def test_numbers_are_never_quoted():
     assert compile_logformat("%{+Q}o%ST %cp %ci %b %f %HM")(t) == \
         b'200 38062 "127.0.0.1" "fe" "fe" "GET"'
     assert compile_logformat("%{+Q}o%Tt %s")(t) == b'7 "web1"'
+
+
+def test_a_variable_name_ends_at_an_underscore():
+    # HAProxy's common unique-id-format: '_' separates, as any non-alphanumeric.
+    from proxy.rules.txn import Txn, World
+    fmt = compile_logformat("%ci:%cp_%fi", Ctx(env={}, phase="log"), mode="log")
+    txn = Txn.from_parts(World(), b"GET", b"/", src=("10.0.0.1", 5555), dst=("10.0.0.2", 80))
+    assert fmt(txn) == b"10.0.0.1:5555_10.0.0.2"

@@ -228,7 +228,7 @@ def _alias(name: str, opts: _Opts, http: bool, wired=None):
 
 # ------------------------------------------------------------------ compiling
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")
+_NAME = re.compile(r"[A-Za-z0-9]+")     # HAProxy: a name ends at the first non-alphanumeric
 
 
 def compile_logformat(text: str, ctx: Optional[Ctx] = None, mode: str = "log",
