@@ -64,12 +64,14 @@ def test_a_server_whose_certificate_the_ca_did_not_sign_is_a_503(pki, proxy_fact
                                                                   backend_factory, tmp_path):
     be = tls_backend(backend_factory, pki)
     port = free_port()
-    proxy_factory(config=config(tmp_path, port, be, "verify required ca-file %s sni "
-                                "str(app.internal)" % pki["other_ca"]),
-                  bind_ports=[port], nbproc=1)
+    kw = proxy_factory(config=config(tmp_path, port, be, "verify required ca-file %s sni "
+                                     "str(app.internal)" % pki["other_ca"]),
+                       bind_ports=[port], nbproc=1)
     with HttpClient(port) as c:
         assert c.request("GET", "/").status == 503
     assert be.request_count == 0
+    kw.wait_stats(lambda st: st["backends"]["app"]["servers"]["s"]["ssl_handshake_errors"] >= 1,
+                  what="the failed handshake counted on the server")
 
 
 def test_the_name_is_checked_against_sni(pki, proxy_factory, backend_factory, tmp_path):

@@ -2,7 +2,9 @@
 127.0.0.1 between the contexts keepwarm makes and Python's ssl client, with
 certificates the tests generate."""
 
+import shutil
 import socket
+import subprocess
 import ssl
 import threading
 
@@ -181,3 +183,15 @@ def test_strict_sni_refuses_a_name_no_certificate_has(pki):
     assert isinstance(got, ssl.SSLError) and isinstance(server.get("server_error"), ssl.SSLError)
     got, server = handshake(store, None, client_ctx=ctx)
     assert isinstance(got, ssl.SSLError)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_dh_parameters_load_at_the_bind_and_a_weak_file_is_refused(pki, tmp_path):
+    weak = tmp_path / "dh1024.pem"
+    subprocess.run(["openssl", "dhparam", "-out", str(weak), "1024"], capture_output=True,
+                   timeout=60, check=True)
+    tls = parse_bind_tls(["ssl", "crt", pki["www"]], dh_file=str(weak))
+    with pytest.raises(TLSConfigError, match="ssl-dh-param-file.*too small"):
+        cert_store(tls)
+    with pytest.raises(TLSConfigError, match="ssl-dh-param-file"):
+        cert_store(parse_bind_tls(["ssl", "crt", pki["www"]], dh_file=str(tmp_path / "no")))

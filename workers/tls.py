@@ -213,6 +213,8 @@ class TLSClientTransport(_TLS):
 
     def _handshake_io(self, mask):
         if self._handshake():
+            if self.failed is not None:
+                self.server.counters.ssl_handshake_errors += 1   # (a wrong CA, name...)
             self._hand_over()
 
     def _recv(self, n):

@@ -54,7 +54,7 @@ def bind_options(words: List[str], global_) -> Tuple[bool, object, Tuple[str, ..
                         "e.g. 'bind :443 ssl crt /etc/haproxy/site.pem'")
     try:
         tls = parse_bind_tls(tls_words, global_.ssl_defaults, global_.crt_base,
-                             global_.ca_base)
+                             global_.ca_base, global_.ssl_dh_param_file)
         cert_store(tls)                 # loads every certificate now: errors at this line
     except TLSConfigError as exc:
         raise BindError(exc.message, exc.hint) from None

@@ -16,6 +16,7 @@ import socket
 from typing import Dict, List, Optional, Tuple
 
 from proxy.tls import TLSConfigError, parse_bind_tls
+from proxy.tls.server import parse_server_tls
 
 from . import keywords
 from .addresses import AddressError, parse_bind_address
@@ -114,11 +115,13 @@ class GlobalSection:
         if kw in SSL_DEFAULTS:
             if not args:
                 raise ctx.error(lineno, "'%s' expects an argument" % kw)
-            if kw.startswith("ssl-default-bind-"):
-                try:                     # checked here, where a mistake is
+            try:                         # checked here, where a mistake is
+                if kw.startswith("ssl-default-bind-"):
                     parse_bind_tls(["crt", "-"], ((kw, tuple(args)),))
-                except TLSConfigError as exc:
-                    raise ctx.error(lineno, exc.message, exc.hint) from None
+                elif kw.startswith("ssl-default-server-"):
+                    parse_server_tls(["ssl", "verify", "none"], ((kw, tuple(args)),))
+            except TLSConfigError as exc:
+                raise ctx.error(lineno, exc.message, exc.hint) from None
             self.ssl.append((kw, tuple(args)))
             return
         if kw in HINTS:
@@ -351,6 +354,9 @@ class GlobalSection:
     def kw_dh(self, lineno, kw, args):
         self.once(lineno, "ssl_default_dh_param",
                   int_arg(self.ctx, lineno, kw, args, minimum=1024))
+        self.ctx.warn(lineno, "'%s' has no effect in keepwarm: DHE ciphers use the "
+                      "parameters of 'ssl-dh-param-file', and are not offered without it "
+                      "(the ECDHE ones are)" % kw)
 
     # ------------------------------------------------------------ the model
 

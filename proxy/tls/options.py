@@ -47,11 +47,13 @@ class BindTLS:
     verify: str = "none"                  # client certificates: none, optional, required
     ca_file: Optional[str] = None
     crl_file: Optional[str] = None
+    dh_file: Optional[str] = None         # global ssl-dh-param-file (DHE ciphers)
     warnings: Tuple[str, ...] = field(default=(), compare=False)
 
 
 def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]], ...] = (),
-                   crt_base: Optional[str] = None, ca_base: Optional[str] = None) -> BindTLS:
+                   crt_base: Optional[str] = None, ca_base: Optional[str] = None,
+                   dh_file: Optional[str] = None) -> BindTLS:
     """The TLS words of a bind line (`words`: option, argument... in order) over
     global's ssl-default-bind-* (`defaults`: (keyword, words) pairs)."""
     v = {"crts": [], "alpn": (), "disabled": [], "warnings": []}
@@ -78,7 +80,7 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
                    tickets=v.get("tickets", True),
                    prefer_client_ciphers=v.get("prefer_client_ciphers", False),
                    strict_sni=v.get("strict_sni", False), verify=v.get("verify", "none"),
-                   ca_file=v.get("ca_file"), crl_file=v.get("crl_file"),
+                   ca_file=v.get("ca_file"), crl_file=v.get("crl_file"), dh_file=dh_file,
                    warnings=tuple(v["warnings"]))
 
 
@@ -198,6 +200,13 @@ def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
                                      % tls.ciphers) from None
         if tls.curve:
             ctx.set_ecdh_curve(tls.curve)
+        if tls.dh_file:
+            try:
+                ctx.load_dh_params(tls.dh_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise TLSConfigError("ssl-dh-param-file '%s': %s" % (
+                    tls.dh_file, getattr(exc, "strerror", None) or getattr(exc, "reason", None)
+                    or exc)) from None
         if not tls.tickets:
             ctx.options |= ssl.OP_NO_TICKET
         if tls.prefer_client_ciphers:

@@ -69,6 +69,10 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
             v["ciphers"] = args[0] if args else None
         elif kw == "ssl-default-server-ciphersuites":
             _check_suites(args[0] if args else "")
+        elif kw.startswith("ssl-default-server-"):       # curves, sigalgs...
+            raise TLSConfigError("'%s' is not supported by keepwarm" % kw,
+                                 "Python's ssl module cannot set it for client connections; "
+                                 "OpenSSL's defaults apply without the line")
     _apply(v, words, ca_base, crt_base, "server")
     if not v.get("ssl"):
         return None
