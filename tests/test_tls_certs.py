@@ -195,3 +195,36 @@ def test_dh_parameters_load_at_the_bind_and_a_weak_file_is_refused(pki, tmp_path
         cert_store(tls)
     with pytest.raises(TLSConfigError, match="ssl-dh-param-file"):
         cert_store(parse_bind_tls(["ssl", "crt", pki["www"]], dh_file=str(tmp_path / "no")))
+
+
+def test_crt_list_lines_with_sni_filters_and_alpn(pki, tmp_path):
+    listing = tmp_path / "certs.list"
+    listing.write_text(
+        "# default first\n"
+        "%s\n"
+        "%s [alpn http/1.1] www.example.test alias.test\n"
+        "%s *.apps.test !secret.apps.test\n" % (pki["default"], pki["www"], pki["wild"]))
+    store = cert_store(parse_bind_tls(["ssl", "crt-list", str(listing)]))
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    ctx.check_hostname = False
+    names = lambda sni: handshake(store, sni, client_ctx=ctx)[0][0]   # noqa: E731
+    assert names("alias.test") == ("www.example.test",)        # the filter, not the cert
+    assert names("x.apps.test") == ("*.apps.test",)
+    assert names("secret.apps.test") == ("default.test",)      # excluded: the default
+    assert names("none.test") == ("default.test",)
+    # The line's ALPN applies to its certificate only.
+    alpn_ctx = ssl.create_default_context(cafile=pki["ca"])
+    alpn_ctx.check_hostname = False
+    alpn_ctx.set_alpn_protocols(["http/1.1"])
+    assert handshake(store, "alias.test", client_ctx=alpn_ctx)[0][2] == "http/1.1"
+    assert handshake(store, "none.test", client_ctx=alpn_ctx)[0][2] is None
+
+
+def test_crt_list_refuses_what_a_line_cannot_change(pki, tmp_path):
+    listing = tmp_path / "bad.list"
+    listing.write_text("%s [ssl-min-ver TLSv1.3] www.example.test\n" % pki["www"])
+    with pytest.raises(TLSConfigError, match="line 1.*ssl-min-ver") as exc:
+        cert_store(parse_bind_tls(["ssl", "crt-list", str(listing)]))
+    assert "bind line" in exc.value.hint
+    with pytest.raises(TLSConfigError, match="unable to open crt-list"):
+        cert_store(parse_bind_tls(["ssl", "crt-list", str(tmp_path / "missing")]))

@@ -108,29 +108,42 @@ def load_crt(path: str) -> List[Cert]:
     return [load_cert(path)]
 
 
+class Entry:
+    """A certificate as one bind serves it: the names it answers (its own, or a
+    crt-list line's SNI filters), the names it must not (`!name` filters), and
+    the context factory of its settings (a crt-list line may change them)."""
+
+    __slots__ = ("cert", "names", "excluded", "make")
+
+    def __init__(self, cert: Cert, make: Callable[[], ssl.SSLContext],
+                 names: Optional[Tuple[str, ...]] = None, excluded: Tuple[str, ...] = ()):
+        self.cert = cert
+        self.names = cert.names if names is None else names
+        self.excluded = excluded
+        self.make = make
+
+
 class CertStore:
     """The certificates of one `bind` line, and one SSLContext per group of
-    certificates that serve the same names (RSA and ECDSA side by side).
+    certificates that serve the same names with the same settings (RSA and
+    ECDSA side by side); the first one's context is the default, whose SNI
+    callback points a handshake at the others."""
 
-    ``make_context()`` gives a fresh server context with the bind's settings
-    (protocol versions, ciphers, verify...); the store loads certificates into
-    copies of it and points the default one's SNI callback at the others."""
-
-    def __init__(self, certs: List[Cert], make_context: Callable[[], ssl.SSLContext],
-                 strict_sni: bool = False):
-        if not certs:
+    def __init__(self, entries: List[Entry], strict_sni: bool = False):
+        if not entries:
             raise TLSConfigError("'ssl' on a 'bind' line needs at least one 'crt'",
                                  "e.g. 'bind :443 ssl crt /etc/haproxy/site.pem'")
-        self.certs = certs
+        self.entries = entries
         self.strict_sni = strict_sni     # no certificate for the SNI (or none sent): refused
-        groups: Dict[Tuple[str, ...], List[Cert]] = {}
-        for cert in certs:
-            groups.setdefault(cert.names, []).append(cert)
-        self.contexts: Dict[Tuple[str, ...], ssl.SSLContext] = {}
-        for names, group in groups.items():
-            ctx = make_context()
+        groups: Dict[tuple, List[Entry]] = {}
+        for e in entries:
+            groups.setdefault((e.names, e.excluded, e.make), []).append(e)
+        contexts: Dict[tuple, ssl.SSLContext] = {}
+        for key, group in groups.items():
+            ctx = group[0].make()
             seen = set()
-            for cert in group:
+            for e in group:
+                cert = e.cert
                 if cert.key_type in seen:
                     continue             # the first of a key type serves these names
                 seen.add(cert.key_type)
@@ -140,47 +153,53 @@ class CertStore:
                     raise TLSConfigError("unable to load SSL certificate '%s': %s"
                                          % (cert.path, getattr(exc, "reason", None) or exc),
                                          "is the key the certificate's own?") from None
-            self.contexts[names] = ctx
+            contexts[key] = ctx
         self.exact: Dict[str, ssl.SSLContext] = {}
-        self.wild: Dict[str, ssl.SSLContext] = {}
-        for cert in certs:
-            ctx = self.contexts[cert.names]
-            for name in cert.names:
+        self.wild: Dict[str, List[Tuple[ssl.SSLContext, Tuple[str, ...]]]] = {}
+        for e in entries:
+            ctx = contexts[(e.names, e.excluded, e.make)]
+            for name in e.names:
+                name = name.lower()
                 if name.startswith("*."):
-                    self.wild.setdefault(name[2:], ctx)
+                    self.wild.setdefault(name[2:], []).append((ctx, e.excluded))
                 else:
                     self.exact.setdefault(name, ctx)
-        self.default = self.contexts[certs[0].names]
+        self.contexts = list(contexts.values())
+        first = entries[0]
+        self.default = contexts[(first.names, first.excluded, first.make)]
         self.default.sni_callback = self._on_sni
 
-    def context_for(self, server_name: Optional[str]) -> ssl.SSLContext:
-        """The context whose certificate answers `server_name` (None: no SNI)."""
-        if server_name:
-            name = server_name.lower().rstrip(".")
-            ctx = self.exact.get(name)
-            if ctx is not None:
-                return ctx
-            dot = name.find(".")
-            if dot > 0:
-                ctx = self.wild.get(name[dot + 1:])
-                if ctx is not None:
+    def _find(self, server_name: Optional[str]) -> Optional[ssl.SSLContext]:
+        if not server_name:
+            return None
+        name = server_name.lower().rstrip(".")
+        ctx = self.exact.get(name)
+        if ctx is not None:
+            return ctx
+        dot = name.find(".")
+        if dot > 0:
+            for ctx, excluded in self.wild.get(name[dot + 1:], ()):
+                if name not in excluded:
                     return ctx
-        return self.default
+        return None
+
+    def context_for(self, server_name: Optional[str]) -> ssl.SSLContext:
+        """The context whose certificate answers `server_name` (exact, then a
+        one-label wildcard, else the default; None: no SNI)."""
+        return self._find(server_name) or self.default
 
     def matches(self, server_name: Optional[str]) -> bool:
         """Does a certificate name `server_name` (not just the default)?"""
-        if not server_name:
-            return False
-        name = server_name.lower().rstrip(".")
-        dot = name.find(".")
-        return name in self.exact or (dot > 0 and name[dot + 1:] in self.wild)
+        return self._find(server_name) is not None
 
     def _on_sni(self, sslobj, server_name, ctx):
         sslobj.sni = server_name         # what ssl_fc_sni fetches (OpenSSL keeps it too,
         #                                  but the ssl module does not show it)
-        if self.strict_sni and not self.matches(server_name):
-            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
-        chosen = self.context_for(server_name)
+        chosen = self._find(server_name)
+        if chosen is None:
+            if self.strict_sni:
+                return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+            chosen = self.default
         if chosen is not ctx:
             sslobj.context = chosen
         return None

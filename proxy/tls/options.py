@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, List, Optional, Tuple
 
-from .certs import CertStore, TLSConfigError, load_crt
+from .certs import CertStore, Entry, TLSConfigError, load_crt
 
 VERSIONS = {"SSLv3": ssl.TLSVersion.SSLv3, "TLSv1.0": ssl.TLSVersion.TLSv1,
             "TLSv1.1": ssl.TLSVersion.TLSv1_1, "TLSv1.2": ssl.TLSVersion.TLSv1_2,
@@ -25,7 +25,7 @@ _NO_VERSION = {"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.
 _ORDER = list(VERSIONS)
 # Options that take one argument, and the flags; both on bind lines and in
 # ssl-default-bind-options (which takes the flags and ssl-min-ver/ssl-max-ver).
-TAKES_ARG = ("crt", "alpn", "npn", "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites",
+TAKES_ARG = ("crt", "crt-list", "alpn", "npn", "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites",
              "curves", "ecdhe", "verify", "ca-file", "crl-file")
 FLAGS = ("ssl", "no-tls-tickets", "prefer-client-ciphers", "strict-sni") + tuple(_NO_VERSION)
 
@@ -34,7 +34,7 @@ FLAGS = ("ssl", "no-tls-tickets", "prefer-client-ciphers", "strict-sni") + tuple
 class BindTLS:
     """What one `bind ... ssl` line asks of TLS."""
 
-    crts: Tuple[str, ...] = ()
+    crts: Tuple[Tuple[str, str], ...] = ()   # ("crt" | "crt-list", path), in order
     alpn: Tuple[str, ...] = ()            # offered: only what keepwarm serves (http/1.1)
     min_ver: Optional[str] = None
     max_ver: Optional[str] = None
@@ -72,7 +72,8 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
                                  "OpenSSL's defaults apply without the line")
     _apply(v, words, crt_base, ca_base, "bind")
     if not v["crts"]:
-        raise TLSConfigError("'ssl' on a 'bind' line needs a certificate: 'crt FILE|DIR'",
+        raise TLSConfigError("'ssl' on a 'bind' line needs a certificate: 'crt FILE|DIR' or "
+                             "'crt-list FILE'",
                              "e.g. 'bind :443 ssl crt /etc/haproxy/certs/site.pem'")
     return BindTLS(crts=tuple(v["crts"]), alpn=tuple(v["alpn"]), min_ver=v.get("min_ver"),
                    max_ver=v.get("max_ver"), disabled=tuple(v["disabled"]),
@@ -105,7 +106,9 @@ def _apply(v, words, crt_base, ca_base, where):
                                  % (where, opt), "keepwarm's TLS options: %s"
                                  % ", ".join(TAKES_ARG + FLAGS))
         if opt == "crt":
-            v["crts"].append(_path(crt_base, arg))
+            v["crts"].append(("crt", _path(crt_base, arg)))
+        elif opt == "crt-list":
+            v["crts"].append(("crt-list", _path(crt_base, arg)))
         elif opt == "alpn":
             protos = arg.split(",")
             served = [p for p in protos if p == "http/1.1"]
@@ -251,13 +254,80 @@ def cert_store(tls: BindTLS) -> CertStore:
         if known is tls:
             return store
     make = context_factory(tls)
-    certs = []
-    for crt in tls.crts:
-        certs.extend(load_crt(crt))
-    store = CertStore(certs, make, tls.strict_sni)
+    entries: List[Entry] = []
+    for kind, path in tls.crts:
+        if kind == "crt":
+            entries.extend(Entry(c, make) for c in load_crt(path))
+        else:
+            entries.extend(crt_list_entries(path, tls, make))
+    store = CertStore(entries, tls.strict_sni)
     _STORES.append((tls, store))
     del _STORES[:-64]
     return store
+
+
+# What a crt-list line may change of its bind's settings: OpenSSL settles the
+# versions, ciphers, tickets and client verification before the SNI callback
+# switches contexts, so only what it reads later (the certificate, ALPN) can
+# differ per line.
+_LINE_OPTIONS = ("alpn", "npn")
+
+
+def crt_list_entries(path: str, tls: BindTLS, make) -> List[Entry]:
+    """`crt-list FILE`: one certificate (file or directory) a line, then its
+    settings in [brackets] and its SNI filters (`!name` excludes); `#` comments."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise TLSConfigError("unable to open crt-list '%s': %s" % (path, exc.strerror)) \
+            from None
+    entries: List[Entry] = []
+    base = os.path.dirname(path)
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = "crt-list '%s' line %d" % (path, n)
+        crt, _, rest = line.partition(" ")
+        rest = rest.strip()
+        options: List[str] = []
+        if rest.startswith("["):
+            inside, close, rest = rest[1:].partition("]")
+            if not close:
+                raise TLSConfigError("%s: missing ']'" % where)
+            options = inside.split()
+        bad = [o for i, o in enumerate(options) if o not in _LINE_OPTIONS
+               and (i == 0 or options[i - 1] not in _LINE_OPTIONS)]
+        if bad:
+            raise TLSConfigError("%s: '%s' is not supported in a crt-list line by keepwarm"
+                                 % (where, bad[0]),
+                                 "a line may set 'alpn'; put the other settings on the bind "
+                                 "line (OpenSSL settles them before SNI picks the line)")
+        filters = rest.split()
+        line_make = make
+        if options:
+            try:
+                line_make = context_factory(_override(tls, options))
+            except TLSConfigError as exc:
+                raise TLSConfigError("%s: %s" % (where, exc.message), exc.hint) from None
+        names = tuple(f.lower() for f in filters if not f.startswith("!")) or None
+        excluded = tuple(f[1:].lower() for f in filters if f.startswith("!"))
+        crt_path = crt if os.path.isabs(crt) else os.path.join(base, crt)
+        if not os.path.exists(crt_path) and not os.path.isabs(crt):
+            crt_path = crt               # relative to where keepwarm runs, as HAProxy tries
+        for cert in load_crt(crt_path):
+            entries.append(Entry(cert, line_make, names, excluded))
+    if not entries:
+        raise TLSConfigError("crt-list '%s' names no certificate" % path)
+    return entries
+
+
+def _override(tls: BindTLS, words: List[str]) -> BindTLS:
+    """`tls` with a crt-list line's settings."""
+    v = {"crts": [], "alpn": tls.alpn, "disabled": [], "warnings": []}
+    _apply(v, words, None, None, "crt-list")
+    return replace(tls, alpn=tuple(v["alpn"]))
 
 
 def bind_for(binds, sockname):
