@@ -237,3 +237,47 @@ def test_reload_reads_certificates_again_and_keeps_the_old_ones_on_a_bad_file(
     assert "reload failed" in err and "site.pem" in err and "Traceback" not in err, err[-2000:]
     assert served_names(tls, ca_file) == {"site.test", "new.site.test"}
     assert set(kw.worker_pids(kw.stats())) == current
+
+
+def test_tls_connections_are_logged_as_haproxy_logs_them(pki, proxy_factory, backend_factory,
+                                                         tmp_path):
+    """What HAProxy 2.6.12 wrote for the same four connections (checked by hand
+    with this configuration, 2026-12-06): plain HTTP to the TLS port, a client
+    that closes before its ClientHello, a stalled handshake, a normal request."""
+    import re
+    rx_path = tmp_path / "log.sock"
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(str(rx_path))
+    rx.settimeout(5)
+    try:
+        kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path, extra=(
+            "    log %s format raw local0\n    option httplog\n" % rx_path))
+        rx.settimeout(0.5)                      # the start-up probes' lines: drained
+        for _ in range(100):
+            try:
+                rx.recv(65536)
+            except socket.timeout:
+                break
+        rx.settimeout(5)
+        with socket.create_connection(("127.0.0.1", tls), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+        socket.create_connection(("127.0.0.1", tls), timeout=5).close()
+        with socket.create_connection(("127.0.0.1", tls), timeout=8) as s:
+            s.recv(100)                         # until timeout client (2 s) closes it
+        with tls_connect(tls, ca=pki["ca"]) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
+            read_responses(s, 1)
+        lines = [rx.recv(65536).decode().rstrip("\n") for _ in range(4)]
+    finally:
+        rx.close()
+    masked = sorted(re.sub(r"^127\.0\.0\.1:\d+ \[[^]]+\] ", "ADDR [DATE] ", line)
+                    for line in lines)
+    assert masked[:3] == ["ADDR [DATE] fe/2: Connection closed during SSL handshake",
+                          "ADDR [DATE] fe/2: SSL handshake failure",
+                          "ADDR [DATE] fe/2: Timeout during SSL handshake"], lines
+    assert re.match(r'ADDR \[DATE\] fe~ app/s \S+ 200 \d+ - - ---- .* "GET / HTTP/1.1"$',
+                    masked[3]), lines

@@ -133,13 +133,31 @@ class TLSTransport(_TLS):
     SSLContext (its SNI callback switches to the certificate asked for);
     `failures`, when given, is called with the exception of a failed handshake."""
 
-    __slots__ = ("failures",)
+    __slots__ = ("failures", "bind_id")
 
-    def __init__(self, sel, sock, on_io, context, failures=None):
+    def __init__(self, sel, sock, on_io, context, failures=None, bind_id=b"1"):
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         Transport.__init__(self, sel, tls, self._handshake_io)
         self._setup(on_io)
         self.failures = failures
+        self.bind_id = bind_id       # the listener's number in its frontend (logs)
+
+    def handshake_error(self):
+        """Why the handshake did not complete, in HAProxy's words (its connection
+        error codes), and whether `option dontlognull` hides it; None once done."""
+        if self.tls is not None:
+            return None
+        exc = self.failed
+        if exc is None:
+            return b"Timeout during SSL handshake", True     # (the owner's deadline)
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return b"Connection closed during SSL handshake", True
+        if isinstance(exc, ssl.SSLCertVerificationError) or \
+                getattr(exc, "reason", None) == "CERTIFICATE_VERIFY_FAILED":
+            return b"SSL client certificate not trusted", False
+        if isinstance(exc, ssl.SSLError):
+            return b"SSL handshake failure", False
+        return b"Connection error during SSL handshake", True
 
     def _step(self):
         if not self._handshake():

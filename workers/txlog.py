@@ -21,7 +21,7 @@ import time
 
 from _native import R_METHOD_LEN, R_METHOD_OFF, R_TARGET_LEN, R_TARGET_OFF, R_VERSION
 from proxy.log import termination
-from proxy.log.httplog import LogRecord, _World, capture, compile_httplog
+from proxy.log.httplog import LogRecord, _World, capture, compile_httplog, date_log
 from proxy.log.output import LogOutput
 from workers.h1_front import CLOSED, LINGER, RQ_BODY, RQ_HEAD, H1Front
 from workers.stream import PH_QUEUED, Stream
@@ -82,6 +82,18 @@ class FrontLog:
         """No format: HAProxy's connection line, at the accept."""
         self.output.emit(b"Connect from %s:%d to %s:%d (%s/HTTP)" % (
             peer[0].encode(), peer[1], local[0].encode(), local[1], self.name), LEVEL_INFO)
+
+    def tls_error(self, rec, xprt):
+        """HAProxy's line for a connection whose TLS handshake did not complete:
+        'ADDR:PORT [DATE] FRONTEND/BIND: REASON' (option dontlognull hides those
+        that carried nothing: closed, reset, timed out)."""
+        reason, null = xprt.handshake_error()
+        if null and self.dontlognull:
+            return
+        self.output.emit(b"%s:%d [%s] %s/%s: %s" % (
+            (rec.src or "-").encode(), rec.src_port or 0, date_log(rec.accept_date),
+            self.name, xprt.bind_id, reason),
+            LEVEL_ERR if self.separate_errors else LEVEL_INFO)
 
     def captured(self, caps, headers):
         """The values of the `capture ... header` slots (None: absent), first one kept."""
@@ -217,6 +229,10 @@ class LoggedH1Front(H1Front):
             return
         worker = self.worker
         flog = self.flog
+        if self.nreq == 0 and self.xprt.tls is None and hasattr(self.xprt, "handshake_error"):
+            self.rec = None                 # a TLS connection that never got past its handshake
+            flog.tls_error(rec, self.xprt)
+            return
         cause = self.cause
         st = self.stream
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
@@ -251,6 +267,7 @@ class LoggedH1Front(H1Front):
         if be is not None and rec.be_name is not flog.name:
             rec.beconn = sum(s.counters.scur for s in be.servers) - mine
         rec.feconn = self.fc.scur
+        rec.xprt = self.xprt
         flog.emit(rec, worker)
         # The next request on this connection counts from now (HAProxy: no handshake).
         self.new_record(worker, self.peer, time.time(), worker.now)

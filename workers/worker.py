@@ -50,8 +50,10 @@ class Listener:
         bind = bind_for(frontend.config.binds, sock.getsockname())
         self.transport = None
         if bind is not None and bind.tls is not None:
-            self.transport = functools.partial(TLSTransport, context=cert_store(bind.tls).default,
-                                               failures=frontend.counters.tls_failed)
+            self.transport = functools.partial(
+                TLSTransport, context=cert_store(bind.tls).default,
+                failures=frontend.counters.tls_failed,
+                bind_id=b"%d" % (frontend.config.binds.index(bind) + 1))
         self.family = sock.family
         self.watched = False        # registered in the selector: accepting
         # `bind ... defer-accept`, read from the socket itself (the master set it):

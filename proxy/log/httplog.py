@@ -76,10 +76,12 @@ class LogRecord:
                  "bytes_in", "termination", "retries", "redispatched", "actconn", "feconn",
                  "beconn", "srv_conn", "srv_queue", "bck_queue", "req_captures",
                  "res_captures", "cli_cookie", "srv_cookie", "unique_id", "request_counter",
-                 "log_counter", "be_src", "be_src_port", "srv_addr", "srv_port", "world")
+                 "log_counter", "be_src", "be_src_port", "srv_addr", "srv_port", "world",
+                 "xprt")
 
     def __init__(self, accept_date: float = 0.0, **fields):
         self.accept_date = accept_date
+        self.xprt = None                 # the client's transport: its `tls` makes %ft 'fe~'
         self.t_handshake = 0
         self.t_idle = -1
         self.t_request = self.t_queue = self.t_connect = self.t_data = -1

@@ -43,6 +43,12 @@ def _escape(value: bytes) -> bytes:
 
 # ------------------------------------------------------------------ aliases
 
+def _ft(txn):
+    """%ft: the frontend's name, with '~' after it on a TLS connection (HAProxy)."""
+    x = txn.xprt
+    return txn.fe_name + b"~" if x is not None and x.tls is not None else txn.fe_name
+
+
 def _request_line(txn):
     if txn.method is None:
         return b"<BADREQ>"              # no request was parsed (HAProxy's word)
@@ -66,7 +72,7 @@ def _query_part(txn):
 ALIASES = {
     "ci": (lambda txn: txn.src, "ip"), "cp": (lambda txn: txn.src_port, "port"),
     "fi": (lambda txn: txn.dst, "ip"), "fp": (lambda txn: txn.dst_port, "port"),
-    "f": (lambda txn: txn.fe_name, "str"), "ft": (lambda txn: txn.fe_name, "str"),
+    "f": (lambda txn: txn.fe_name, "str"), "ft": (_ft, "str"),
     "b": (lambda txn: txn.be_name, "str"),
     "H": (lambda txn: txn.world.hostname, "str"), "pid": (lambda txn: txn.world.pid, "int"),
     "r": (_request_line, "url"), "HM": (lambda txn: txn.method, "url"),
