@@ -1,16 +1,20 @@
 """The control socket: HAProxy-style text commands for people and tools, msgpack requests for the CLI.
 
-One request per connection. A request that starts with a msgpack map is
-answered in msgpack; anything else is a text command line (`show stat`,
-`show info`, `help`), answered in text, as HAProxy's stats socket does.
+A request that starts with a msgpack map is answered in msgpack, one per
+connection. Anything else is HAProxy's text protocol: a line of commands
+(several separated by ';'), each reply ended by an empty line, then the
+connection closes; or, after `prompt`, the interactive mode hatop and socat
+sessions use: each line answered and followed by the `> ` prompt, until
+`quit` (`set timeout cli N` sets how long it may stay silent).
 """
 
 import os
 import socket
 import stat
+import time
 from contextlib import contextmanager
 
-from proxy.control_commands import answer, answer_text
+from proxy.control_commands import answer, answer_text, split_commands
 from workers.channel import Channel, ChannelError
 
 DEFAULT_SOCKET_ENV = "KEEPWARM_SOCKET"
@@ -117,7 +121,8 @@ class ControlConn:
     is sent or the client gave up; `actions` (the master) does what the commands of
     proxy/control_commands.py ask, within the socket's `level`."""
 
-    __slots__ = ("sock", "buf", "channel", "master", "deadline", "level", "actions")
+    __slots__ = ("sock", "buf", "channel", "master", "deadline", "level", "actions",
+                 "interactive", "timeout")
 
     def __init__(self, owner, sock, now, timeout=CLIENT_TIMEOUT, level="admin", actions=None):
         self.master = owner
@@ -127,7 +132,9 @@ class ControlConn:
         self.buf = b""           # what the client sent: a text line, or a msgpack request
         self.channel = None      # once the first byte says msgpack
         # `stats timeout`: a client that stays silent is dropped (it would hold a master fd).
+        self.timeout = timeout
         self.deadline = now + timeout
+        self.interactive = False     # after `prompt`: one line after another, until `quit`
 
     def on_event(self, mask):
         try:
@@ -137,6 +144,9 @@ class ControlConn:
         except OSError:
             data = b""
         self.buf += data
+        if self.channel is None and self.buf and not is_msgpack_map(self.buf[0]):
+            self.text_lines(data)
+            return
         request = self.complete_request(data)
         if request is None:
             if not data or len(self.buf) > MAX_REQUEST:
@@ -148,11 +158,62 @@ class ControlConn:
             if kind == "msgpack":
                 self.channel.send_blocking(answer(self.actions, body), 1.0)
             else:
-                self.sock.settimeout(1.0)
-                self.sock.sendall(answer_text(self.actions, body, self.level).encode())
+                self.reply(answer_text(self.actions, body, self.level))
         except OSError:
             pass
         self.master.close_control_conn(self)
+
+    def reply(self, text):
+        self.sock.settimeout(1.0)
+        self.sock.sendall(text.encode())
+        self.sock.setblocking(False)
+
+    def text_lines(self, data):
+        """HAProxy's text protocol: every whole line in `buf` answered in turn."""
+        try:
+            while True:
+                end = self.buf.find(b"\n")
+                if end < 0:
+                    if not data or len(self.buf) > MAX_REQUEST:
+                        if self.buf.strip() and not self.interactive:
+                            self.run_line(self.buf.decode(errors="replace"))
+                        self.master.close_control_conn(self)
+                    return
+                line, self.buf = self.buf[:end].decode(errors="replace"), self.buf[end + 1:]
+                if not self.run_line(line):
+                    self.master.close_control_conn(self)
+                    return
+                if not self.interactive:
+                    self.master.close_control_conn(self)
+                    return
+        except OSError:
+            self.master.close_control_conn(self)
+
+    def run_line(self, line):
+        """Answer one line of commands; False when the connection ends here."""
+        out = []
+        for cmd in split_commands(line.strip()):
+            words = cmd.split()
+            if words == ["quit"]:
+                if out:
+                    self.reply("".join(out))
+                return False
+            if words == ["prompt"]:
+                self.interactive = not self.interactive
+                out.append("\n")
+            elif words[:3] == ["set", "timeout", "cli"] and len(words) == 4:
+                try:
+                    self.timeout = max(1.0, float(int(words[3])))
+                    out.append("\n")
+                except ValueError:
+                    out.append("'set timeout cli' expects a delay in seconds.\n\n")
+            else:
+                out.append(answer_text(self.actions, cmd, self.level))
+        self.deadline = time.monotonic() + self.timeout
+        if self.interactive:
+            out.append("> ")
+        self.reply("".join(out))
+        return True
 
     def complete_request(self, data):
         """("msgpack", request) or ("text", line) once the request is whole, else None.

@@ -2,13 +2,15 @@
 
 Two grammars, one per audience: msgpack maps from the CLI (`{"cmd": "stats"}`,
 answered with a map), and HAProxy's stats-socket text lines for people and tools
-(`show stat`, `set server be/srv state drain`, answered with HAProxy's texts).
-Tokenizing, usage errors and the exact reply texts live here; what changes state
-lives in the master, reached through a small set of methods on the object passed
-in (`actions`), so the grammar is tested without a master:
+(`show stat`, `set server be/srv state drain`, answered with HAProxy 2.6's texts,
+each reply ended by an empty line). Tokenizing, usage errors and the exact reply
+texts live here; what changes state lives in the master, reached through a small
+set of methods on the object passed in (`actions`), so the grammar is tested
+without a master:
 
     report()                        the statistics (proxy.stats' report: info, frontends, backends)
     info()                          the process's information (pid, version, uptime, workers…)
+    config                          the configuration running (proxy.config.model.Config)
     configured_weight(be, srv)      the weight the configuration gives a server; KeyError if none
     set_server_admin(be, srv, st)   put a server in state `st` (one of ADMIN_STATES); KeyError if none
     set_server_weight(be, srv, w)   give a server weight `w` (0..256) in every worker
@@ -16,23 +18,32 @@ in (`actions`), so the grammar is tested without a master:
 The stats socket's commands as HAProxy's tools send them: ../shared/RUNTIME-API-NOTES.md.
 """
 
+from proxy import haproxy_stats
 from proxy.config.lexer import decimal
 from proxy.health import ADMIN_STATES
-from proxy.stats import format_table, show_stat_csv
+from proxy.stats import format_table
 
 MAX_WEIGHT = 256             # HAProxy's limit for `weight` and `set weight`
 
 HELP = ("The following commands are valid at this level:\n"
-        "  help                                   : this message\n"
-        "  show info                              : report information about the running process\n"
-        "  show stat                              : report counters for each proxy and server (CSV)\n"
-        "  show table                             : the same as a human table\n"
-        "  disable server <be>/<srv>              : put a server in maintenance\n"
-        "  enable server <be>/<srv>               : take it out of maintenance\n"
-        "  set server <be>/<srv> state <st>       : ready, drain or maint\n"
-        "  set server <be>/<srv> weight <w>       : change a server's weight (0..256 or N%)\n"
-        "  set weight <be>/<srv> <w>              : the same\n")
-DONE = "\n"                  # HAProxy's answer to a command that worked: an empty line
+        "  help                                    : this message\n"
+        "  prompt                                  : toggle interactive mode with prompt\n"
+        "  quit                                    : disconnect\n"
+        "  set timeout cli <delay>                 : change this session's idle timeout (s)\n"
+        "  show info                               : report information about the running "
+        "process\n"
+        "  show stat [<iid> <type> <sid>]          : report counters for each proxy and server\n"
+        "  show servers state [<backend>]          : dump volatile server information\n"
+        "  show backend                            : list backends in the current running "
+        "config\n"
+        "  show table                              : keepwarm's counters as a human table\n"
+        "  get weight <bk>/<srv>                   : report a server's current weight\n"
+        "  set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight\n"
+        "  set server <bk>/<srv> state <st>        : ready, drain or maint\n"
+        "  set server <bk>/<srv> weight <w>        : change a server's weight\n"
+        "  disable server <bk>/<srv>               : disable a server for maintenance\n"
+        "  enable server <bk>/<srv>                : enable a disabled server\n")
+END = "\n"                   # what ends every reply: an empty line (HAProxy's framing)
 
 
 def answer(actions, request):
@@ -48,18 +59,38 @@ def answer(actions, request):
 # Commands that change state: HAProxy's "admin" level only.
 ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight")}
 DENIED = "Permission denied\n"
+NO_SERVER = "No such server.\n"
 
 
 def answer_text(actions, line, level="admin"):
-    """One stats-socket text command line answered in text, as HAProxy words it;
-    `level` is the socket's (`stats socket ... level user|operator|admin`)."""
+    """One stats-socket command (no ';' in it) answered as HAProxy 2.6 words it,
+    its reply ended by the empty line; `level` is the socket's (`stats socket
+    ... level user|operator|admin`)."""
+    return command(actions, line, level) + END
+
+
+def split_commands(line):
+    """A request line's commands: HAProxy runs several separated by ';' in order."""
+    return [c.strip() for c in line.split(";")] if ";" in line else [line.strip()]
+
+
+def command(actions, line, level="admin"):
+    """The output of one command, without the empty line that ends a reply."""
     words = line.split()
     if level != "admin" and tuple(words[:2]) in ADMIN_ONLY:
         return DENIED
     if words[:2] == ["show", "stat"]:
-        return show_stat_csv(actions.report())
+        return show_stat(actions, words[2:])
     if words[:2] == ["show", "info"]:
-        return show_info(actions.info())
+        return haproxy_stats.show_info(actions.info(), actions.report(), actions.config)
+    if words[:3] == ["show", "servers", "state"] and len(words) <= 4:
+        text = haproxy_stats.show_servers_state(actions.report(), actions.config,
+                                                words[3] if len(words) == 4 else None)
+        return "Can't find backend.\n" if text is None else text
+    if words == ["show", "backend"]:
+        return haproxy_stats.show_backend(actions.config)
+    if len(words) == 3 and words[:2] == ["get", "weight"]:
+        return get_weight(actions, words[2])
     if len(words) == 3 and words[0] in ("disable", "enable") and words[1] == "server":
         return set_admin(actions, words[2], "maint" if words[0] == "disable" else "ready")
     if len(words) == 5 and words[:2] == ["set", "server"] and words[3] == "state":
@@ -68,48 +99,72 @@ def answer_text(actions, line, level="admin"):
         return set_weight(actions, words[2], words[4])
     if len(words) == 4 and words[:2] == ["set", "weight"]:
         return set_weight(actions, words[2], words[3])
-    if words[:2] == ["show", "table"] or words[:1] == ["show"]:
+    if words[:2] == ["show", "table"]:
         return format_table(actions.report()) + "\n"
     if words[:1] == ["help"] or not words:
         return HELP
     return "Unknown command: '%s'. Type 'help' for the list.\n" % line
 
 
-def show_info(info):
-    """`show info`: `Key: value` lines, with the key names hatop and haproxyadmin read."""
-    keys = (("Name", "keepwarm"), ("Version", info["version"]), ("Pid", info["pid"]),
-            ("Uptime_sec", int(info["uptime"])), ("Nbproc", info["nbproc"]),
-            ("Parser", info["parser"]), ("node", info.get("node", "")),
-            ("description", info.get("description", "")),
-            ("DroppedLogs", info.get("dropped_logs", 0)))
-    return "".join("%s: %s\n" % kv for kv in keys)
+def show_stat(actions, args):
+    """`show stat [IID TYPE SID]` (-1: any; TYPE a mask: 1 frontends, 2 backends,
+    4 servers), as hatop and haproxyadmin send it."""
+    filters = [-1, -1, -1]
+    if args and args[0] in ("typed", "json"):
+        return "keepwarm prints 'show stat' as CSV only (no '%s' yet).\n" % args[0]
+    if args:
+        if len(args) != 3:
+            return "Usage: show stat [<iid> <type> <sid>]\n"
+        try:
+            filters = [int(a) for a in args]
+        except ValueError:
+            return "Usage: show stat [<iid> <type> <sid>]\n"
+    return haproxy_stats.show_stat_csv(actions.report(), actions.config, *filters)
+
+
+def _server(target):
+    backend, _, server = target.partition("/")
+    return backend, server
+
+
+def get_weight(actions, target):
+    """`get weight BE/SRV`: 'current (initial configured)'."""
+    backend, server = _server(target)
+    try:
+        configured = actions.configured_weight(backend, server)
+    except KeyError:
+        return NO_SERVER
+    srv = actions.report()["backends"].get(backend, {}).get("servers", {}).get(server, {})
+    return "%d (initial %d)\n" % (srv.get("weight", configured), configured)
 
 
 def set_admin(actions, target, state):
     """`disable server BE/SRV`, `enable server BE/SRV`, `set server BE/SRV state ready|drain|maint`."""
-    # The state is checked before the server, as the health checker always did.
+    # The state is checked before the server, as HAProxy does.
     if state not in ADMIN_STATES:
         return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
-    backend, _, server = target.partition("/")
+    backend, server = _server(target)
     try:
         actions.set_server_admin(backend, server, state)
     except KeyError:
-        return "No such server: '%s'.\n" % target
-    return DONE
+        return NO_SERVER
+    return ""
 
 
 def set_weight(actions, target, value):
     """`set weight BE/SRV N` or `set server BE/SRV weight N` (0..256, or N% of the configured)."""
-    backend, _, server = target.partition("/")
+    backend, server = _server(target)
     try:
         configured = actions.configured_weight(backend, server)
     except KeyError:
-        return "No such server: '%s'.\n" % target
+        return NO_SERVER
     weight = parse_weight(value, configured)
     if weight is None:
-        return "Weight must be an integer between 0 and 256, or a percentage.\n"
+        if value.endswith("%"):
+            return "Relative weight must be positive.\n"
+        return "Absolute weight can only be between 0 and %d inclusive.\n" % MAX_WEIGHT
     actions.set_server_weight(backend, server, weight)
-    return DONE
+    return ""
 
 
 def parse_weight(value, configured):

@@ -43,8 +43,8 @@ def test_sockets_levels_modes_and_tcp(tmp_path, backends, proxy_factory):
     for where in (("127.0.0.1", tcp), ro):
         assert "Pid: %d" % kw.pid in ask(where, "show info")
         assert ask(where, "show stat").startswith("# pxname,svname,")
-        assert ask(where, "disable server be/%s" % backends[0].name) == "Permission denied\n"
-        assert ask(where, "set weight be/%s 10" % backends[0].name) == "Permission denied\n"
+        assert ask(where, "disable server be/%s" % backends[0].name) == "Permission denied\n\n"
+        assert ask(where, "set weight be/%s 10" % backends[0].name) == "Permission denied\n\n"
     assert stat.S_IMODE(os.stat(ro).st_mode) == 0o600
 
 

@@ -1,0 +1,255 @@
+"""HAProxy 2.6's statistics formats, from keepwarm's report: `show stat` (CSV, with
+its `IID TYPE SID` filter), `show info`, `show servers state`, `show backend`.
+
+Sans-IO: a report (proxy/stats.py's document) and the configuration in, text out.
+The column order is HAProxy 2.6.12's and load-bearing: hatop reads the first 51
+columns by position and skips a line with fewer commas (../shared/
+RUNTIME-API-NOTES.md). A column keepwarm has no value for is empty, as HAProxy
+leaves the ones that do not apply to a row's type.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from proxy import __release_date__
+
+STAT_COLUMNS = (
+    "pxname svname qcur qmax scur smax slim stot bin bout dreq dresp ereq econ eresp wretr "
+    "wredis status weight act bck chkfail chkdown lastchg downtime qlimit pid iid sid throttle "
+    "lbtot tracked type rate rate_lim rate_max check_status check_code check_duration hrsp_1xx "
+    "hrsp_2xx hrsp_3xx hrsp_4xx hrsp_5xx hrsp_other hanafail req_rate req_rate_max req_tot "
+    "cli_abrt srv_abrt comp_in comp_out comp_byp comp_rsp lastsess last_chk last_agt qtime ctime "
+    "rtime ttime agent_status agent_code agent_duration check_desc agent_desc check_rise "
+    "check_fall check_health agent_rise agent_fall agent_health addr cookie mode algo conn_rate "
+    "conn_rate_max conn_tot intercepted dcon dses wrew connect reuse cache_lookups cache_hits "
+    "srv_icur src_ilim qtime_max ctime_max rtime_max ttime_max eint idle_conn_cur safe_conn_cur "
+    "used_conn_cur need_conn_est uweight agg_server_status agg_server_check_status "
+    "agg_check_status - ssl_sess ssl_reused_sess ssl_failed_handshake h1_open_connections "
+    "h1_open_streams h1_total_connections h1_total_streams h1_bytes_in h1_bytes_out "
+    "h1_spliced_bytes_in h1_spliced_bytes_out").split()
+
+# HAProxy's `show info` keys in 2.6's order (values keepwarm does not have read 0).
+INFO_KEYS = (
+    "Name Version Release_date Nbthread Nbproc Process_num Pid Uptime Uptime_sec Memmax_MB "
+    "PoolAlloc_MB PoolUsed_MB PoolFailed Ulimit-n Maxsock Maxconn Hard_maxconn CurrConns "
+    "CumConns CumReq MaxSslConns CurrSslConns CumSslConns Maxpipes PipesUsed PipesFree ConnRate "
+    "ConnRateLimit MaxConnRate SessRate SessRateLimit MaxSessRate SslRate SslRateLimit MaxSslRate "
+    "SslFrontendKeyRate SslFrontendMaxKeyRate SslFrontendSessionReuse_pct SslBackendKeyRate "
+    "SslBackendMaxKeyRate SslCacheLookups SslCacheMisses CompressBpsIn CompressBpsOut "
+    "CompressBpsRateLim Tasks Run_queue Idle_pct node Stopping Jobs Unstoppable_Jobs Listeners "
+    "ActivePeers ConnectedPeers DroppedLogs BusyPolling FailedResolutions TotalBytesOut "
+    "TotalSplicdedBytesOut BytesOutRate DebugCommandsIssued CumRecvLogs Build_info Memmax_bytes "
+    "PoolAlloc_bytes PoolUsed_bytes Start_time_sec Tainted").split()
+
+TYPE_FRONTEND, TYPE_BACKEND, TYPE_SERVER = 0, 1, 2
+FIRST_IID = 2            # HAProxy numbers its proxies from 2 (1 is its stats socket's own)
+
+
+class Proxy:
+    """One proxy as HAProxy numbers and lists it: a frontend, a backend, or a
+    listen section (both sides, one id), in the configuration's order."""
+
+    __slots__ = ("name", "iid", "fe", "be")
+
+    def __init__(self, name, iid, fe, be):
+        self.name = name
+        self.iid = iid
+        self.fe = fe
+        self.be = be
+
+
+def proxies(config) -> List[Proxy]:
+    """The configuration's proxies in file order with HAProxy's ids."""
+    by_name: Dict[str, list] = {}
+    for fe in config.frontends:
+        by_name.setdefault(fe.name, [fe, None, fe.line])
+    for be in config.backends:
+        entry = by_name.setdefault(be.name, [None, be, be.line])
+        entry[1] = be
+        entry[2] = min(entry[2], be.line) if entry[0] is not None else be.line
+    ordered = sorted(by_name.items(), key=lambda kv: kv[1][2])
+    return [Proxy(name, FIRST_IID + i, fe, be) for i, (name, (fe, be, _)) in enumerate(ordered)]
+
+
+def _server_rows(px: Proxy, be_doc) -> Tuple[List[dict], dict]:
+    rows = []
+    active = backup = 0
+    weight = 0
+    lastchg = None
+    for sid, srv in enumerate(px.be.servers, 1):
+        d = be_doc["servers"].get(srv.name, {})
+        status = d.get("status") or "no check"
+        up = status.startswith("UP") or status in ("no check", "DRAIN")
+        w = d.get("weight", srv.weight)
+        if up and status != "DRAIN":
+            if srv.backup:
+                backup += 1
+            else:
+                active += 1
+            weight += w if not srv.backup else 0
+        if d.get("lastchg") is not None:
+            lastchg = d["lastchg"] if lastchg is None else min(lastchg, d["lastchg"])
+        row = _counters(d)
+        row.update({
+            "pxname": px.name, "svname": srv.name, "status": status, "weight": w, "pid": 1,
+            "act": 0 if srv.backup else 1, "bck": 1 if srv.backup else 0,
+            "slim": srv.maxconn or "", "qlimit": srv.maxqueue or "",
+            "chkfail": d.get("chkfail") if srv.check else "",
+            "chkdown": d.get("chkdown") if srv.check else "",
+            "lastchg": d.get("lastchg", ""), "downtime": "" if not srv.check else 0,
+            "iid": px.iid, "sid": sid, "type": TYPE_SERVER, "lbtot": d.get("req_tot", 0),
+            "check_status": (d.get("check_status") or "") if srv.check else "",
+            "check_code": d.get("check_code") or "" if srv.check else "",
+            "check_duration": d.get("check_duration", "") if srv.check else "",
+            "check_rise": srv.rise if srv.check else "", "check_fall": srv.fall if srv.check
+            else "", "check_health": "", "lastsess": -1,
+            "addr": "%s:%d" % (srv.host, srv.port), "mode": "http",
+            "uweight": srv.weight, "rate": 0, "rate_max": 0, "hanafail": 0,
+            "ssl_sess": "" if srv.tls is None else 0,
+            "ssl_failed_handshake": d.get("ssl_handshake_errors", "") if srv.tls else "",
+        })
+        rows.append(row)
+    agg = {"act": active, "bck": backup, "weight": weight, "lastchg": lastchg}
+    return rows, agg
+
+
+def _counters(d) -> dict:
+    keys = ("qcur", "qmax", "scur", "smax", "stot", "bin", "bout", "econ", "eresp", "wretr",
+            "wredis", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+            "req_tot", "cli_abrt", "srv_abrt", "conn_tot", "reuse", "idle_conn_cur")
+    row = {k: d.get(k, 0) for k in keys}
+    row["dresp"] = 0
+    return row
+
+
+def stat_rows(doc, config) -> List[dict]:
+    """Every `show stat` row, in HAProxy's order: per proxy, its FRONTEND, its
+    servers, its BACKEND."""
+    out = []
+    for px in proxies(config):
+        if px.fe is not None:
+            d = doc["frontends"].get(px.name, {})
+            row = _counters(d)
+            for k in ("qcur", "qmax", "econ", "eresp", "wretr", "wredis", "cli_abrt",
+                      "srv_abrt", "reuse", "idle_conn_cur"):
+                row[k] = ""
+            row.update({
+                "pxname": px.name, "svname": "FRONTEND", "status": d.get("status", "OPEN"), "pid": 1,
+                "slim": px.fe.maxconn or "", "dreq": 0, "ereq": 0, "iid": px.iid, "sid": 0,
+                "type": TYPE_FRONTEND, "rate": 0, "rate_lim": 0, "rate_max": 0,
+                "req_rate": 0, "req_rate_max": 0, "mode": "http",
+                "conn_rate": 0, "conn_rate_max": 0, "conn_tot": d.get("stot", 0),
+                "intercepted": 0, "dcon": 0, "dses": 0, "wrew": 0,
+                "ssl_sess": 0, "ssl_failed_handshake": d.get("ssl_handshake_errors", 0)})
+            out.append(row)
+        if px.be is not None:
+            d = doc["backends"].get(px.name, {"servers": {}})
+            servers, agg = _server_rows(px, d)
+            out.extend(servers)
+            row = _counters(d)
+            up = agg["act"] or agg["bck"]
+            row.update({
+                "pxname": px.name, "svname": "BACKEND", "status": "UP" if up else "DOWN", "pid": 1,
+                "weight": agg["weight"], "act": agg["act"], "bck": agg["bck"],
+                "slim": "", "dreq": 0, "chkdown": 0,
+                "lastchg": agg["lastchg"] if agg["lastchg"] is not None else "",
+                "downtime": 0, "iid": px.iid, "sid": 0, "type": TYPE_BACKEND,
+                "lbtot": d.get("req_tot", 0), "rate": 0, "rate_max": 0, "lastsess": -1,
+                "mode": "http", "algo": px.be.balance,
+                "wrew": 0, "eint": 0})
+            out.append(row)
+    return out
+
+
+def _wanted(row, iid: int, types: int, sid: int) -> bool:
+    if iid != -1 and row["iid"] != iid:
+        return False
+    bit = {TYPE_FRONTEND: 1, TYPE_BACKEND: 2, TYPE_SERVER: 4}[row["type"]]
+    if types != -1 and not types & bit:
+        return False
+    return sid == -1 or row["type"] != TYPE_SERVER or row["sid"] == sid
+
+
+def show_stat_csv(doc, config, iid: int = -1, types: int = -1, sid: int = -1) -> str:
+    """`show stat [IID TYPE SID]`: the header, then one line per row; every line
+    ends with a comma, and the reply with an empty line."""
+    lines = ["# " + ",".join(STAT_COLUMNS) + ","]
+    for row in stat_rows(doc, config):
+        if _wanted(row, iid, types, sid):
+            lines.append(",".join(_cell(row.get(c, "")) for c in STAT_COLUMNS) + ",")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    return str(v).replace(",", " ")
+
+
+def uptime_text(seconds: float) -> str:
+    s = int(seconds)
+    return "%dd %dh%02dm%02ds" % (s // 86400, s // 3600 % 24, s // 60 % 60, s % 60)
+
+
+def show_info(info, doc, config) -> str:
+    """`show info`: HAProxy 2.6's keys in its order, `Key: value` a line."""
+    fes = doc.get("frontends", {}).values()
+    values = {
+        "Name": "keepwarm", "Version": info.get("version", ""), "Release_date": __release_date__,
+        "Nbthread": info.get("nbproc", 1), "Nbproc": 1, "Process_num": 1,
+        "Pid": info.get("pid", 0), "Uptime": uptime_text(info.get("uptime", 0)),
+        "Uptime_sec": int(info.get("uptime", 0)),
+        "CurrConns": sum(f.get("scur", 0) for f in fes),
+        "CumConns": sum(f.get("stot", 0) for f in fes),
+        "CumReq": sum(f.get("req_tot", 0) for f in fes),
+        "node": info.get("node", ""), "Stopping": 0, "Jobs": sum(f.get("scur", 0) for f in fes),
+        "Listeners": sum(len(fe.binds) for fe in config.frontends),
+        "DroppedLogs": info.get("dropped_logs", 0),
+        "TotalBytesOut": sum(f.get("bout", 0) for f in fes),
+        "Build_info": info.get("version", ""), "Idle_pct": 100,
+        "Start_time_sec": int(info.get("started", 0)),
+    }
+    values["Maxconn"] = values["Hard_maxconn"] = config.global_.maxconn
+    out = []
+    for key in INFO_KEYS:
+        out.append("%s: %s" % (key.replace("_Jobs", " Jobs").replace("Build_info", "Build info"),
+                               values.get(key, 0)))
+        if key == "node" and info.get("description"):
+            out.append("description: %s" % info["description"])    # (only when set)
+    return "\n".join(out) + "\n"
+
+
+def show_servers_state(doc, config, backend: Optional[str] = None) -> Optional[str]:
+    """`show servers state [BACKEND]`: version 1, the header, a line per server;
+    None when `backend` names none."""
+    lines = ["1", "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state "
+             "srv_uweight srv_iweight srv_time_since_last_change srv_check_status "
+             "srv_check_result srv_check_health srv_check_state srv_agent_state "
+             "bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+             "srv_check_port srv_check_addr srv_agent_addr srv_agent_port"]
+    found = backend is None
+    for px in proxies(config):
+        if px.be is None or (backend is not None and px.name != backend):
+            continue
+        found = True
+        d = doc["backends"].get(px.name, {"servers": {}})
+        for sid, srv in enumerate(px.be.servers, 1):
+            s = d["servers"].get(srv.name, {})
+            status = s.get("status") or "no check"
+            op = 0 if status.startswith("DOWN") else 2      # SRV_ST_STOPPED / RUNNING
+            admin = 1 if status == "MAINT" else 8 if status == "DRAIN" else 0
+            lines.append(" ".join(str(v) for v in (
+                px.iid, px.name, sid, srv.name, srv.host, op, admin, s.get("weight", srv.weight),
+                srv.weight, s.get("lastchg") or 0, 6 if srv.check else 1,
+                2 if srv.check and op else 0, srv.rise + srv.fall - 1 if srv.check and op else 0,
+                6 if srv.check else 0, 0, 0, 0, "-", srv.port, "-",
+                0 if srv.tls is None else 1, srv.check_port or 0, srv.check_addr or "-", "-", 0)))
+    if not found:
+        return None
+    return "\n".join(lines) + "\n"
+
+
+def show_backend(config) -> str:
+    """`show backend`: the backends' names."""
+    return "# name\n" + "".join("%s\n" % px.name for px in proxies(config) if px.be is not None)
