@@ -76,6 +76,8 @@ class Pool:
 
 
 class Server:
+    transport = None             # plain: the worker's transport (TLS servers have their own)
+
     def __init__(self):
         self.backend = type("Backend", (), {"t_server": 30.0})()
         self.counters = Counters()
