@@ -41,6 +41,7 @@ import ssl
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from proxy.log import events as ev
 from proxy.tls.server import client_context
 
 RESPONSE_LIMIT = 16 * 1024          # HAProxy reads a check response into one 16 KiB buffer
@@ -63,6 +64,7 @@ CHECK_DESC = {
     "HANA": "Health analyze",
 }
 ADMIN_STATES = ("ready", "drain", "maint")
+PASSED = ("L4OK", "L6OK", "L7OK")
 
 
 # --------------------------------------------------------------------------- HTTP (no I/O)
@@ -360,14 +362,21 @@ class HealthChecker:
 
     ``on_change(backend, server, state)`` is called whenever a server's
     ``usable`` flag or status word (UP, DOWN, MAINT, DRAIN, no check) changes;
-    ``log(message)`` gets HAProxy-like lines for transitions and check results.
+    ``log(message)`` gets HAProxy's lines for transitions and check results
+    (stderr). ``events``, when given, is the master's event log: its
+    ``emit(proxy, (level, message))`` sends the same lines to the backend's log
+    targets at HAProxy's levels (check results only with ``option
+    log-health-checks``, as HAProxy), and its ``load(backend, server)`` says
+    (sessions active, queued) for the transition lines.
     """
 
     def __init__(self, sel: selectors.BaseSelector, config, addrs: Dict,
-                 on_change: Callable[[str, str, Dict], None], log: Callable[[str], None]):
+                 on_change: Callable[[str, str, Dict], None], log: Callable[[str], None],
+                 events=None):
         self.sel = sel
         self.on_change = on_change
         self.log = log
+        self.events = events
         now = time.monotonic()
         self.servers: Dict[Tuple[str, str], ServerHealth] = {}
         self.by_backend: Dict[str, List[ServerHealth]] = {}
@@ -378,6 +387,9 @@ class HealthChecker:
                 hs = ServerHealth(be, srv, family, sockaddr, now)
                 self.servers[hs.key] = hs
                 lst.append(hs)
+        # backend -> whether it had a usable server at its last change: HAProxy says
+        # "has no server available!" once, when the last one goes
+        self.available: Dict[str, bool] = {}
         g = config.global_
         self.spread = g.spread_checks        # percent of random spread on each interval
         # HAProxy spreads the first checks over the shortest interval, or over
@@ -580,45 +592,59 @@ class HealthChecker:
         now = time.monotonic()
         self.close_probe(probe)
         duration = int((now - probe.started) * 1000)
-        before_kind, before_health = hs.kind(), hs.health
+        before_kind, before_health, before_status = hs.kind(), hs.health, hs.check_status
         hs.check_status, hs.check_code, hs.check_info = result, code, info
         hs.check_duration = duration
-        hs.record(result in ("L4OK", "L6OK", "L7OK"))
+        hs.record(result in PASSED)
         hs.next_at = now + spread_interval(hs.interval(), self.spread, random.random())
-        self.report(hs, before_kind, before_health, now)
+        self.report(hs, before_kind, before_health, now, before_status)
 
-    def report(self, hs, before_kind, before_health, now) -> None:
-        reason = CHECK_DESC.get(hs.check_status, hs.check_status)
-        if hs.check_code is not None:
-            reason += ", code: %d" % hs.check_code
-        if hs.check_info:
-            reason += ', info: "%s"' % hs.check_info
-        name = "%s/%s" % hs.key
+    def report(self, hs, before_kind, before_health, now, before_status=None) -> None:
+        """HAProxy's lines for one check result: a transition (UP/DOWN), or with
+        ``option log-health-checks`` the check itself when its result or the
+        server's health changed."""
+        be, srv = hs.key
+        backup = hs.server.backup
+        reason = ev.check_reason(CHECK_DESC.get(hs.check_status, hs.check_status),
+                                 hs.check_code, hs.check_info, hs.check_duration)
+        logged = hs.backend.log.log_health_checks
+        if hs.health != before_health or (logged and before_status is not None
+                                          and hs.check_status != before_status):
+            line = ev.health_check(be, srv, backup, hs.check_status in PASSED, reason,
+                                   hs.health, hs.rise, hs.fall, hs.admin == "drain")
+            self.log(line[1])
+            if logged:
+                self.event(be, line)
         if hs.kind() != before_kind:
-            active, backup = self.usable_counts(hs.backend.name)
+            active, backup_n = self.usable_counts(be)
+            why = "" if logged else reason      # the check's own line said why
             if hs.up:
-                self.log("Server %s is UP, reason: %s, check duration: %dms. %d active and "
-                         "%d backup servers online." % (name, reason, hs.check_duration,
-                                                       active, backup))
+                line = ev.server_up(be, srv, backup, why, active, backup_n)
             else:
-                self.log("Server %s is DOWN, reason: %s, check duration: %dms. %d active and "
-                         "%d backup servers left." % (name, reason, hs.check_duration,
-                                                     active, backup))
+                sessions, queued = self.load(be, srv)
+                line = ev.server_down(be, srv, backup, why, active, backup_n, sessions, 0,
+                                      queued)
+            self.log(line[1])
+            self.event(be, line)
             self.changed(hs, now)
-        elif hs.health != before_health:
-            verdict = "succeeded" if hs.health > before_health else "failed"
-            if hs.up:
-                where = "%d/%d UP" % (hs.health - hs.rise + 1, hs.fall)
-            else:
-                where = "%d/%d DOWN" % (hs.health, hs.rise)
-            self.log("Health check for server %s %s, reason: %s, check duration: %dms, "
-                     "status: %s." % (name, verdict, reason, hs.check_duration, where))
+
+    def event(self, backend: str, line) -> None:
+        if self.events is not None:
+            self.events.emit(backend, line)
+
+    def load(self, backend: str, server: str) -> Tuple[int, int]:
+        return self.events.load(backend, server) if self.events is not None else (0, 0)
 
     def changed(self, hs: ServerHealth, now: float) -> None:
         hs.last_change = now
-        if not any(s.usable for s in self.by_backend[hs.backend.name]):
-            self.log("backend %s has no server available!" % hs.backend.name)
-        self.on_change(hs.backend.name, hs.server.name, hs.state(now))
+        be = hs.backend.name
+        available = any(s.usable for s in self.by_backend[be])
+        if self.available.get(be, True) and not available:
+            line = ev.no_server(be)
+            self.log(line[1])
+            self.event(be, line)
+        self.available[be] = available
+        self.on_change(be, hs.server.name, hs.state(now))
 
     def usable_counts(self, backend: str) -> Tuple[int, int]:
         servers = self.by_backend[backend]
@@ -673,25 +699,27 @@ class HealthChecker:
             return hs.state(now)
         before = hs.kind()
         previous, hs.admin = hs.admin, admin
-        name = "%s/%s" % hs.key
+        be, srv, backup = hs.key + (hs.server.backup,)
         if admin == "maint":
             if hs.probe is not None:
                 self.close_probe(hs.probe)
                 hs.probe = None
             hs.next_at = None
-            active, backup = self.usable_counts(backend)
-            self.log("Server %s is going DOWN for maintenance. %d active and %d backup "
-                     "servers left." % (name, active, backup))
+            active, backup_n = self.usable_counts(backend)
+            line = ev.maint_down(be, srv, backup, active, backup_n, self.load(be, srv)[0])
         else:
             if previous == "maint" and hs.checked:
                 hs.health = hs.rise            # as at start: UP, checked at once
                 hs.next_at = now
             if admin == "drain":
-                self.log("Server %s enters drain state." % name)
+                active, backup_n = self.usable_counts(backend)
+                line = ev.drain_entered(be, srv, backup, active, backup_n)
+            elif previous == "maint":
+                line = ev.maint_left(be, srv, backup, hs.up)
             else:
-                self.log("Server %s is %s (leaving %s)." % (
-                    name, "UP" if hs.up else "DOWN",
-                    "forced maintenance" if previous == "maint" else "drain state"))
+                line = ev.drain_left(be, srv, backup, hs.up)
+        self.log(line[1])
+        self.event(be, line)
         if hs.kind() != before:
             self.changed(hs, now)
         return hs.state(now)

@@ -23,6 +23,7 @@ from proxy import __version__
 from proxy.config import ConfigError, load
 from proxy.control_server import ControlError as ControlOpenError, ControlServer
 from proxy.health import HealthChecker
+from proxy.log import events as ev
 from proxy.service import (Service, ServiceError, check_privileges, enter_worker,
                            fd_limit_wanted, fit_maxconn)
 from proxy.stats import StatsBook
@@ -151,6 +152,7 @@ class Master:
         self.unix_inodes = {}        # UNIX binds' paths -> inode: unlink only our own at exit
         self.addrs = {}
         self.health = None
+        self.events = None           # the event log's targets (proxy/log/events.py), if any
         self.weights = {}            # (backend, server) -> weight set at run time
         self.log_stream = log or sys.stderr
         # systemd notify, daemon, pidfile, old pids (proxy/service.py); the default does none
@@ -160,12 +162,52 @@ class Master:
 
     # ------------------------------------------------------------------ setup
 
-    def log(self, message):
+    def log(self, message, level=None):
+        """One line on stderr; with a syslog ``level`` (proxy/log/events.py), to the
+        global log targets too."""
         try:
             self.log_stream.write("keepwarm[master pid %d]: %s\n" % (os.getpid(), message))
             self.log_stream.flush()
         except (OSError, ValueError):
             pass
+        if level is not None and self.events:
+            self.events.emit(None, (level, message))
+
+    # What the health checker hands the event log (HealthChecker's ``events``).
+
+    def emit(self, proxy, line):
+        if self.events:
+            self.events.emit(proxy, line)
+
+    def load(self, backend, server):
+        """(sessions active, queued) on a server, as the workers last reported them."""
+        row = self.book.totals().get(("srv", backend, server), {})
+        return row.get("scur", 0), row.get("qcur", 0)
+
+    def open_events(self, config):
+        """The event log on `config`'s targets (the previous one closed); its warnings
+        for unreachable targets and the configuration's warnings go to it."""
+        if self.events is not None:
+            self.events.close()
+        self.events = ev.EventLog(config)
+        for warning in self.events.open():
+            self.log(warning)
+        for warning in config.warnings:
+            self.emit(None, (ev.WARNING, warning))
+
+    def proxies_stopped(self):
+        """HAProxy's 'Proxy NAME stopped (cumulated conns: ...)' for each proxy, in the
+        configuration's order, once every worker has gone (a soft stop)."""
+        if not self.events:
+            return
+        totals = self.book.totals()
+        conns = {}
+        for kind, proxies in (("fe", self.config.frontends), ("be", self.config.backends)):
+            for px in proxies:
+                entry = conns.setdefault(px.name, [px.line, 0, 0])
+                entry[1 if kind == "fe" else 2] = totals.get((kind, px.name), {}).get("stot", 0)
+        for name, (_, fe, be) in sorted(conns.items(), key=lambda kv: kv[1][0]):
+            self.emit(name, ev.proxy_stopped(name, fe, be))
 
     def resolve_servers(self, config=None):
         """{(backend, server): (family, sockaddr)} of `config` (default: the running one)."""
@@ -320,7 +362,9 @@ class Master:
             self.service.exited()
             return 1
         self.init_signals()
-        self.health = HealthChecker(self.sel, self.config, self.addrs, self.server_changed, self.log)
+        self.open_events(self.config)
+        self.health = HealthChecker(self.sel, self.config, self.addrs, self.server_changed,
+                                    self.log, self)
         binds = ", ".join(b.label for fe in self.config.frontends for b in fe.binds)
         self.log("keepwarm %s starting %d worker(s) (parser: %s), listening on %s, control socket %s"
                  % (__version__, self.nworkers, _native.IMPLEMENTATION, binds, self.socket_path))
@@ -352,7 +396,10 @@ class Master:
             self.health.close()
             self.close_sockets()
             self.service.exited()
+        if self.stopping == "graceful":
+            self.proxies_stopped()
         self.log("stopped")
+        self.events.close()
         return self.exit_status
 
     def loop_timeout(self):
@@ -415,7 +462,7 @@ class Master:
             return
         if grace:
             self.grace_until = time.monotonic() + grace
-            self.log("soft stop in %gs (grace); still accepting until then" % grace)
+            self.log("soft stop in %gs (grace); still accepting until then" % grace, ev.WARNING)
             return
         self.stop(graceful=True)
 
@@ -498,6 +545,7 @@ class Master:
                      "stays %s" % self.socket_path)
         for warning in config.warnings:
             self.log("reload: %s" % warning)
+        self.open_events(config)
         old = self.slots
         deadline = time.monotonic() + (config.global_.hard_stop_after or GRACEFUL_GRACE)
         for slot in old:
@@ -516,14 +564,15 @@ class Master:
         # control socket (weights, maintenance) and health states do not survive a reload.
         self.weights = {}
         self.health.close()
-        self.health = HealthChecker(self.sel, config, addrs, self.server_changed, self.log)
+        self.health = HealthChecker(self.sel, config, addrs, self.server_changed, self.log,
+                                    self)
         self.release_listeners(running)
         for slot in slots:
             self.spawn_worker(slot)
         self.reloads += 1
         self.announce = "reload"
         self.log("reloaded %s: %d new worker(s); %d old one(s) finish their streams"
-                 % (self.config_name(), nworkers, len(self.retiring)))
+                 % (self.config_name(), nworkers, len(self.retiring)), ev.NOTICE)
 
     def retire_old_reloads(self, limit):
         """`mworker-max-reloads N`: an old worker that has outlived more than N reloads
@@ -540,7 +589,8 @@ class Master:
         return path if isinstance(path, str) else ", ".join(path)
 
     def reload_failed(self, reason):
-        self.log("reload failed, still running the previous configuration: %s" % reason)
+        self.log("reload failed, still running the previous configuration: %s" % reason,
+                 ev.WARNING)
         self.service.reload_failed(reason)
 
     def generation_ready(self):
@@ -690,6 +740,8 @@ class Master:
             signal.signal(signum, signal.SIG_IGN)
         if self.health is not None:
             self.health.close_after_fork()
+        if self.events is not None:
+            self.events.close()
         self.service.close_after_fork()
         self.sel.close()
         self.wakeup_r.close()
@@ -759,7 +811,8 @@ class Master:
         if self.stopping:
             return
         if code == EXIT_BOOT_FAILED:
-            self.log("worker %d (pid %d) could not start; stopping" % (slot.index, pid))
+            self.log("worker %d (pid %d) could not start; stopping" % (slot.index, pid),
+                     ev.ALERT)
             self.stop(graceful=False, status=1)
             return
         how = "killed by signal %d" % -code if code < 0 else "exited with status %d" % code
@@ -771,7 +824,8 @@ class Master:
         slot.respawn_at = time.monotonic() + slot.backoff
         slot.restarts += 1
         self.log("worker %d (pid %d) %s; restarting%s" % (
-            slot.index, pid, how, " in %.1fs" % slot.backoff if slot.backoff else ""))
+            slot.index, pid, how, " in %.1fs" % slot.backoff if slot.backoff else ""),
+            ev.ALERT if code < 0 else ev.WARNING)
 
     def manage_workers(self):
         now = time.monotonic()
@@ -790,7 +844,7 @@ class Master:
         for slot in self.slots:
             if slot.pid and now - slot.last_seen > HEARTBEAT_TIMEOUT:
                 self.log("worker %d (pid %d) silent for %.0fs; killing it"
-                         % (slot.index, slot.pid, now - slot.last_seen))
+                         % (slot.index, slot.pid, now - slot.last_seen), ev.ALERT)
                 self.signal_worker(slot, signal.SIGKILL)
                 slot.last_seen = now
 

@@ -229,7 +229,8 @@ def test_down_log_line_reads_like_haproxys(backend_factory, harness):
     line = [m for m in h.logs if " is DOWN" in m][0]
     assert line.startswith('Server be/s1 is DOWN, reason: Layer7 wrong status, code: 500, '
                            'info: "Internal Server Error", check duration: ')
-    assert line.endswith("ms. 0 active and 0 backup servers left.")
+    assert line.endswith("ms. 0 active and 0 backup servers left. 0 sessions active, "
+                         "0 requeued, 0 remaining in queue.")
     assert "backend be has no server available!" in h.logs
 
 

@@ -23,9 +23,6 @@ from .model import Capture, LogTarget, ProxyLog
 # What is parsed and still not acted on (the rest is written by workers/txlog.py):
 # keyword -> the warning printed at its line.
 NOT_WRITTEN = {
-    "option log-health-checks": "is accepted but not honoured yet: keepwarm does not log "
-                                "health check results (its checks change server states, "
-                                "shown by 'keepwarm stats')",
     "option logasap": "is accepted but not honoured yet: keepwarm logs each request when it "
                       "ends, with its full timers and byte count",
     "error-log-format": "is accepted but not honoured yet: a connection whose TLS "
