@@ -21,6 +21,7 @@ import time
 import _native
 from proxy import __version__
 from proxy.config import ConfigError, load
+from proxy.config.stats_section import serves_stats
 from proxy.control_server import ControlError as ControlOpenError, ControlServer
 from proxy.health import HealthChecker
 from proxy.log import events as ev
@@ -134,6 +135,7 @@ class Master:
     def __init__(self, config, socket_path, log=None, config_path=None, service=None):
         config = fit_maxconn(config, FD_MARGIN)
         self.config = config
+        self.report_due = 0.0        # share_report(): when the workers get the next one
         self.config_path = config_path   # read again on reload: a path, or a list (-f A -f B)
         self.socket_path = socket_path
         self.nworkers = config.global_.workers or os.cpu_count() or 1
@@ -388,6 +390,7 @@ class Master:
                 else:
                     self.manage_workers()
                     self.murder_workers()
+                    self.share_report()
                 if self.control is not None:
                     self.control.expire()
         finally:
@@ -897,6 +900,15 @@ class Master:
 
     # What the control socket's commands do (proxy/control_commands.py parses them
     # and words the replies): info() and report() above, and these.
+
+    def share_report(self):
+        """Every second, while a proxy serves the statistics (the stats page,
+        use-service prometheus-exporter), the workers get the report they show."""
+        now = time.monotonic()
+        if now < self.report_due or not serves_stats(self.config):
+            return
+        self.report_due = now + 1.0
+        self.broadcast({"t": "report", "doc": self.report()})
 
     def configured_weight(self, backend, server):
         """The weight the configuration gives a server; KeyError if there is no such server."""

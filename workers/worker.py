@@ -142,7 +142,8 @@ class Worker:
         self.backends = {b.name: BackendRuntime(b, addrs, share) for b in config.backends}
         # What the rule engine's fetches read of the worker (nbsrv(BACKEND), proc vars).
         self.world = World(nbsrv=self.usable_servers, hostname=socket.gethostname().encode(),
-                           pid=os.getpid())
+                           pid=os.getpid(), stats=self.stats_view)
+        self.stats_doc = None        # the master's latest report ("report" messages)
         self.frontends = []
         for fe in config.frontends:
             default = self.backends.get(fe.default_backend)
@@ -334,8 +335,15 @@ class Worker:
         elif kind == "server":
             self.set_server_state(msg.get("backend"), msg.get("server"), msg.get("usable"),
                                   msg.get("weight"), bool(msg.get("down")))
+        elif kind == "report":
+            self.stats_doc = msg.get("doc")
         else:
             self.log("ignored unknown message from master: %r" % (msg,))
+
+    def stats_view(self):
+        """What the stats services show: the master's latest report (sent about
+        every second while a frontend serves them) and the configuration."""
+        return self.stats_doc, self.config
 
     def set_server_state(self, backend, server, usable, weight, down=False):
         be = self.backends.get(backend)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional, Tuple
 
+from proxy import prometheus
+from proxy.haproxy_stats import stat_rows
 from proxy.http1.errors import error_response
 from proxy.http1.rewrite import Verbatim, reason as reason_phrase
 from proxy.rules import RuleError, compile_condition, compile_logformat
@@ -27,7 +29,7 @@ from .http_edits import compile_edit, is_edit
 
 ALLOW = "allow"
 # The actions that answer (or stop the section), per keyword; set-path & co: http_edits.
-ACTIONS = {"http-request": ("allow", "deny", "return", "redirect", "tarpit"),
+ACTIONS = {"http-request": ("allow", "deny", "return", "redirect", "tarpit", "use-service"),
            "http-response": ("allow", "deny", "return")}
 DENY_PAGES = {}             # status -> the built-in page a deny answers (one object each)
 TARPIT = "tarpit"           # third item of a tarpit's answer, made its delay at run time
@@ -66,7 +68,29 @@ def compile_action(words: List[str], acls, ctx, keyword: str = "http-request"):
         return cond, _redirect(args, ctx, keyword)
     if kind == "auth":               # proxy/config/auth.py
         return cond, compile_auth(args, ctx, keyword)
+    if kind == "use-service" and keyword == "http-request":
+        return cond, _use_service(args, keyword)
     raise RuleError("'%s' unknown action '%s'" % (keyword, kind))
+
+
+def _use_service(args, keyword):
+    """`use-service prometheus-exporter`: the statistics for Prometheus (proxy/prometheus.py),
+    from the report the worker holds (`txn.world.stats()`: the master's, at most ~1 s old)."""
+    if args != ["prometheus-exporter"]:
+        raise RuleError("'%s use-service' knows only 'prometheus-exporter' in keepwarm "
+                        "(found '%s')" % (keyword, " ".join(args)),
+                        "e.g. 'http-request use-service prometheus-exporter if "
+                        "{ path /metrics }'")
+
+    def serve(txn):
+        doc, config = txn.world.stats()
+        if doc is None:
+            doc = {"info": {}, "frontends": {}, "backends": {}}
+        body = prometheus.render(doc, stat_rows(doc, config), txn.query)
+        return (200, b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: %s\r\n"
+                b"content-length: %d\r\n\r\n" % (prometheus.CONTENT_TYPE, len(body)) + body)
+    serve.stats_service = True       # the master sends the workers its report (master.py)
+    return serve
 
 
 def _deny(args, keyword, status):

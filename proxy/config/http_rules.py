@@ -31,7 +31,7 @@ SUPPORTED = {
     "http-request": "allow, deny, tarpit, return, redirect, auth, set/add/del-header, "
                     "replace-header, replace-value, set-path, set-pathq, set-query, set-uri, "
                     "replace-path, replace-pathq, replace-uri, set-method, set-var, "
-                    "set-var-fmt and unset-var",
+                    "set-var-fmt, unset-var and use-service prometheus-exporter",
     "http-response": "allow, deny, return, set/add/del-header, replace-header, "
                      "replace-value, set-status, set-var, set-var-fmt and unset-var"}
 

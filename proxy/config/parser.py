@@ -17,6 +17,7 @@ from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .binds import BindError, bind_options
+from .stats_section import StatsError, stats_action, stats_keyword
 from proxy.tls import TLSConfigError
 from proxy.tls.server import client_context, parse_server_tls
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
@@ -98,6 +99,7 @@ class _Proxy:
                 "idle_close_on_response": False, "mode": None, "errorfiles": {},
                 "request_actions": (), "response_actions": (), "request_engine": False,
                 "response_engine": False, "timeout_tarpit": None, "log": ProxyLog(),
+                "stats": None,
             }
             self.server_defaults = dict(_SERVER_DEFAULTS)
             self.check = checks.new_check()
@@ -401,6 +403,20 @@ class _Parser:
                                      [a for a in args[2:] if not a.startswith("-")]))
         for warning in acls.warnings[before:]:
             self.ctx.warn(lineno, warning)
+
+    def kw_stats(self, px, lineno, args, modifier):
+        """stats enable|uri|realm|auth|refresh|hide-version|show-legends|scope: the HTML
+        statistics page of this proxy (proxy/config/stats_section.py)."""
+        try:
+            px.values["stats"] = stats_keyword(
+                px.values["stats"], args, lambda text: _time(self.ctx, lineno, "stats refresh",
+                                                             text))
+        except StatsError as exc:
+            raise self.ctx.error(lineno, exc.message, exc.hint) from None
+
+    def stats_actions(self, px):
+        page = px.values["stats"]
+        return ((None, stats_action(page)),) if page is not None and page.enabled else ()
 
     def kw_use_backend(self, px, lineno, args, modifier):
         """use_backend NAME|%[...] [if|unless COND]: the first rule that matches picks the
@@ -1050,7 +1066,7 @@ class _Parser:
             request_actions=monitor_action(v["monitor_uri"], v["errorfiles"].get(200),
                                            any_of(v["monitor_fail"]) if v["monitor_fail"]
                                            else None, v["errorfiles"].get(503))
-            + (v["request_actions"] if v["request_engine"] else ()),
+            + (v["request_actions"] if v["request_engine"] else ()) + self.stats_actions(px),
             response_actions=v["response_actions"] if v["response_engine"] else (),
             timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
 
@@ -1083,7 +1099,8 @@ class _Parser:
             redispatch_interval=v["redispatch_interval"],
             http_server_close=mode == SCL, httpclose=mode == CLO, http_keep_alive=mode == KAL,
             errorfiles=tuple(sorted(v["errorfiles"].items())),
-            request_actions=v["request_actions"] if v["request_engine"] else (),
+            request_actions=(v["request_actions"] if v["request_engine"] else ())
+            + (self.stats_actions(px) if px.kind == "backend" else ()),
             response_actions=v["response_actions"] if v["response_engine"] else (),
             timeout_tarpit=v["timeout_tarpit"] or v["timeout_connect"], log=v["log"])
 
@@ -1114,6 +1131,7 @@ _PROXY_KEYWORDS: Dict[str, Callable] = {
     "errorfile": _Parser.kw_errorfile,
     "acl": _Parser.kw_acl,
     "use_backend": _Parser.kw_use_backend,
+    "stats": _Parser.kw_stats,
     "redirect": _Parser.kw_redirect,
     "monitor-uri": _Parser.kw_monitor_uri,
     "monitor": _Parser.kw_monitor,

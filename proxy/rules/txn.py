@@ -30,14 +30,17 @@ class World:
     variables, ``nbsrv(BACKEND)`` (a callable the wiring provides: the usable
     servers of a backend now), and the log's host name and pid."""
 
-    __slots__ = ("proc_vars", "nbsrv", "hostname", "pid")
+    __slots__ = ("proc_vars", "nbsrv", "hostname", "pid", "stats")
 
     def __init__(self, nbsrv: Optional[Callable[[str], int]] = None,
-                 hostname: bytes = b"", pid: int = 0):
+                 hostname: bytes = b"", pid: int = 0, stats=None):
         self.proc_vars: Dict[str, object] = {}
         self.nbsrv = nbsrv if nbsrv is not None else (lambda name: 0)
         self.hostname = hostname
         self.pid = pid
+        # stats() -> (the latest report or None, the configuration): what
+        # use-service prometheus-exporter and the stats page show.
+        self.stats = stats if stats is not None else (lambda: (None, None))
 
 
 class Txn:
