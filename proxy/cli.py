@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import sys
+import time
 
 import click
 
@@ -206,17 +207,29 @@ def check(config_paths):
 @click.option("-f", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Find the instance through this config's `stats socket`.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def stats(socket_path, config_path, as_json):
+@click.option("--watch", is_flag=True,
+              help="A live view: rates per second, refreshed each interval; q quits.")
+@click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+              help="Seconds between two frames of --watch.")
+@click.option("--count", type=click.IntRange(1), default=None,
+              help="Stop --watch after this many frames.")
+def stats(socket_path, config_path, as_json, watch, interval, count):
     """Show counters per frontend, backend and server of a running instance.
 
     Field names are HAProxy's `show stat` names; reuse_ratio is requests per
-    server connection opened.
+    server connection opened. --watch shows rates live (plain repeated frames
+    when the output is not a terminal).
     """
     if socket_path and config_path:
         raise click.UsageError("use either -s or -f, not both")
+    if watch and as_json:
+        raise click.UsageError("use either --watch or --json, not both")
     if config_path:
         socket_path = _socket_path(_load(config_path))
     socket_path = socket_path or default_socket_path()
+    if watch:
+        _watch(socket_path, interval, count)
+        return
     try:
         doc = request(socket_path, {"cmd": "stats"})
     except ControlError as exc:
@@ -278,6 +291,59 @@ def server(action, target, value, socket_path, config_path):
         _fail(str(exc))
     if answer:
         _fail(answer.splitlines()[0])
+
+
+def _fetch_stats(socket_path):
+    try:
+        doc = request(socket_path, {"cmd": "stats"})
+    except ControlError as exc:
+        _fail(str(exc))
+    if not (isinstance(doc, dict) and all(isinstance(doc.get(k), dict)
+                                          for k in ("info", "frontends", "backends"))):
+        _fail("unexpected answer from %s: not keepwarm's statistics" % socket_path)
+    return doc
+
+
+def _watch(socket_path, interval, count):
+    """`stats --watch`: a frame per interval; on a terminal the screen is redrawn
+    and `q` quits, otherwise frames follow each other separated by a blank line."""
+    import select
+    import shutil
+    import termios
+    import tty
+    from proxy.stats_watch import frame
+    tty_out = sys.stdout.isatty()
+    tty_in = tty_out and sys.stdin.isatty()
+    saved = None
+    if tty_in:
+        saved = termios.tcgetattr(sys.stdin.fileno())
+        tty.setcbreak(sys.stdin.fileno())
+    before, then, shown = None, None, 0
+    try:
+        while count is None or shown < count:
+            doc = _fetch_stats(socket_path)
+            now = time.monotonic()
+            width = shutil.get_terminal_size((80, 24)).columns if tty_out else 80
+            lines = frame(doc, before, (now - then) if then else 0.0, max(40, width))
+            if tty_out:
+                click.echo("\x1b[H\x1b[2J" + "\n".join(lines), nl=True)
+            else:
+                click.echo("\n".join(lines) + "\n")
+            shown += 1
+            before, then = doc, now
+            if count is not None and shown >= count:
+                break
+            if tty_in:
+                ready, _, _ = select.select([sys.stdin], [], [], interval)
+                if ready and sys.stdin.read(1) in ("q", "Q"):
+                    break
+            else:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if saved is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 @main.command()
