@@ -42,7 +42,15 @@ HELP = ("The following commands are valid at this level:\n"
         "  set server <bk>/<srv> state <st>        : ready, drain or maint\n"
         "  set server <bk>/<srv> weight <w>        : change a server's weight\n"
         "  disable server <bk>/<srv>               : disable a server for maintenance\n"
-        "  enable server <bk>/<srv>                : enable a disabled server\n")
+        "  enable server <bk>/<srv>                : enable a disabled server\n"
+        "  set server <bk>/<srv> addr <ip> [port <p>] : change a server's address\n"
+        "  set maxconn server <bk>/<srv> <n>       : change a server's maxconn\n"
+        "  shutdown sessions server <bk>/<srv>     : kill sessions on a server\n"
+        "  enable|disable health <bk>/<srv>        : resume or stop a server's checks\n"
+        "  enable|disable frontend <frontend>      : resume or stop accepting on a frontend\n"
+        "  set maxconn frontend <frontend> <n>     : change a frontend's maxconn\n"
+        "  clear counters [all]                    : clear max statistics counters "
+        "(or all)\n")
 END = "\n"                   # what ends every reply: an empty line (HAProxy's framing)
 
 
@@ -56,8 +64,11 @@ def answer(actions, request):
     return {"error": "unknown request %r" % (cmd,)}
 
 
-# Commands that change state: HAProxy's "admin" level only.
-ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight")}
+# Commands that change state: HAProxy's "admin" level only (`clear counters`, the
+# maxima alone, is "operator").
+ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight"),
+              ("disable", "frontend"), ("enable", "frontend"), ("set", "maxconn"),
+              ("shutdown", "sessions"), ("enable", "health"), ("disable", "health")}
 DENIED = "Permission denied\n"
 NO_SERVER = "No such server.\n"
 
@@ -77,8 +88,14 @@ def split_commands(line):
 def command(actions, line, level="admin"):
     """The output of one command, without the empty line that ends a reply."""
     words = line.split()
-    if level != "admin" and tuple(words[:2]) in ADMIN_ONLY:
+    if level != "admin" and (tuple(words[:2]) in ADMIN_ONLY or words == ["clear", "counters",
+                                                                         "all"]):
         return DENIED
+    if level == "user" and words[:2] == ["clear", "counters"]:
+        return DENIED
+    changed = runtime_command(actions, words)
+    if changed is not None:
+        return changed
     if words[:2] == ["show", "stat"]:
         return show_stat(actions, words[2:])
     if words[:2] == ["show", "info"]:
@@ -104,6 +121,85 @@ def command(actions, line, level="admin"):
     if words[:1] == ["help"] or not words:
         return HELP
     return "Unknown command: '%s'. Type 'help' for the list.\n" % line
+
+
+def runtime_command(actions, words):
+    """The commands that change frontends, servers and counters (proxy/runtime_actions.py);
+    None when `words` is none of them."""
+    if len(words) == 3 and words[0] in ("enable", "disable") and words[1] == "frontend":
+        if words[2] not in actions.frontend_names():
+            return "No such frontend.\n"
+        enable = words[0] == "enable"
+        if actions.frontend_enabled(words[2]) == enable:
+            return ("All sockets are already enabled.\n" if enable
+                    else "All sockets are already disabled.\n")
+        actions.set_frontend_enabled(words[2], enable)
+        return ""
+    if len(words) == 5 and words[:3] == ["set", "maxconn", "frontend"]:
+        if words[3] not in actions.frontend_names():
+            return "No such frontend.\n"
+        if not words[4].isdigit():
+            return "Integer value expected.\n"
+        actions.set_frontend_maxconn(words[3], int(words[4]))
+        return ""
+    if len(words) == 5 and words[:3] == ["set", "maxconn", "server"]:
+        try:
+            actions.configured_weight(*_server(words[3]))
+        except KeyError:
+            return NO_SERVER
+        if not words[4].isdigit():
+            return "maxconn string empty or preceded by garbage\n"
+        actions.set_server_maxconn(*_server(words[3]), int(words[4]))
+        return ""
+    if len(words) in (5, 7) and words[:2] == ["set", "server"] and words[3] == "addr":
+        return set_addr(actions, words[2], words[4], words[6] if len(words) == 7 else None,
+                        len(words) == 7 and words[5] != "port")
+    if len(words) == 4 and words[:3] == ["shutdown", "sessions", "server"]:
+        try:
+            actions.shutdown_server_sessions(*_server(words[3]))
+        except KeyError:
+            return NO_SERVER
+        return ""
+    if words in (["clear", "counters"], ["clear", "counters", "all"]):
+        actions.clear_counters(len(words) == 3)
+        return ""
+    if len(words) == 3 and words[0] in ("enable", "disable") and words[1] == "health":
+        try:
+            checked = actions.set_server_health(*_server(words[2]), words[0] == "enable")
+        except KeyError:
+            return NO_SERVER
+        if not checked and words[0] == "enable":
+            return "Health check was not configured on this server, cannot enable.\n"
+        return ""
+    return None
+
+
+def set_addr(actions, target, host, port, bad_syntax):
+    """`set server B/S addr IP [port P]`, answered with HAProxy's sentence."""
+    if bad_syntax:
+        return "'set server <srv> addr' expects <addr>[:<port>] and optionally '<port>'.\n"
+    backend, server = _server(target)
+    try:
+        old_host, old_port = actions.server_addr(backend, server)
+    except KeyError:
+        return NO_SERVER
+    new_port = old_port
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return "Invalid port '%s' by 'stats socket command'\n" % port
+        new_port = int(port)
+    if host == old_host and new_port == old_port:
+        return "no need to change the addr by 'stats socket command'\n"
+    try:
+        actions.set_server_addr(backend, server, host, new_port)
+    except ValueError:
+        return "Invalid addr '%s' by 'stats socket command'\n" % host
+    said = []
+    if host != old_host:
+        said.append("IP changed from '%s' to '%s'" % (old_host, host))
+    if new_port != old_port:
+        said.append("port changed from '%d' to '%d'" % (old_port, new_port))
+    return "%s by 'stats socket command'\n" % ", ".join(said)
 
 
 def show_stat(actions, args):

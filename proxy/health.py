@@ -689,6 +689,30 @@ class HealthChecker:
 
     # ------------------------------------------------------------ admin
 
+    def set_address(self, backend: str, server: str, family, sockaddr) -> None:
+        """`set server B/S addr`: checks go to the new address (unless `addr`/`port`
+        give them their own), from the next probe on."""
+        hs = self.servers[(backend, server)]
+        hs.family, hs.sockaddr = _check_target(hs.server, family, sockaddr)
+
+    def set_checking(self, backend: str, server: str, enabled: bool) -> None:
+        """`disable health B/S`: no more checks and the last result ignored (the
+        server counts as UP); `enable health B/S`: checks resume now."""
+        hs = self.servers[(backend, server)]
+        if enabled == hs.checked:
+            return
+        before = hs.kind()
+        now = time.monotonic()
+        hs.checked = enabled
+        if hs.probe is not None:
+            self.close_probe(hs.probe)
+            hs.probe = None
+        hs.next_at = now if enabled and hs.admin != "maint" else None
+        if not enabled:
+            hs.health = hs.rise + hs.fall - 1
+        if hs.kind() != before:
+            self.changed(hs, now)
+
     def set_admin(self, backend: str, server: str, admin: str) -> Dict:
         """``ready``, ``drain`` or ``maint`` (``enable/disable server``, ``set server … state``)."""
         if admin not in ADMIN_STATES:

@@ -24,6 +24,7 @@ from proxy.config import ConfigError, load
 from proxy.config.stats_section import serves_stats
 from proxy.control_server import ControlError as ControlOpenError, ControlServer
 from proxy.health import HealthChecker
+from proxy.runtime_actions import RuntimeActions
 from proxy.log import events as ev
 from proxy.service import (Service, ServiceError, check_privileges, enter_worker,
                            fd_limit_wanted, fit_maxconn)
@@ -131,7 +132,7 @@ class WorkerSlot:
         self.reloads = 0          # reloads its worker has outlived (mworker-max-reloads)
 
 
-class Master:
+class Master(RuntimeActions):
     def __init__(self, config, socket_path, log=None, config_path=None, service=None):
         config = fit_maxconn(config, FD_MARGIN)
         self.config = config
@@ -442,7 +443,7 @@ class Master:
                 for (backend, server), state in self.health.states().items() if not state["usable"]]
         msgs += [{"t": "server", "backend": backend, "server": server, "usable": None, "weight": w}
                  for (backend, server), w in self.weights.items()]
-        return msgs
+        return msgs + self.runtime_messages()
 
     def handle_signals(self):
         reload = False
@@ -896,7 +897,10 @@ class Master:
         states = self.health.states()
         for key, weight in self.weights.items():
             states[key] = dict(states.get(key, {}), weight=weight)
-        return self.book.report(self.config, self.info(), states)
+        doc = self.book.report(self.config, self.info(), states)
+        for name, fe in doc["frontends"].items():
+            fe["status"] = "OPEN" if self.frontend_enabled(name) else "STOP"
+        return doc
 
     # What the control socket's commands do (proxy/control_commands.py parses them
     # and words the replies): info() and report() above, and these.

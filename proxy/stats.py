@@ -108,6 +108,23 @@ class StatsBook:
             backends[be.name] = row
         return {"info": info, "frontends": frontends, "backends": backends}
 
+    def clear(self, everything):
+        """`clear counters [all]`: the maxima, or every counter; the workers zero
+        theirs too (their next snapshots start from there)."""
+        if everything:
+            self.retired.clear()
+            self.dropped_retired = 0
+            self.smax.clear()
+            for flat in self.live.values():
+                for values in flat.values():
+                    values[:] = [0] * len(values)
+        else:
+            self.smax.clear()
+            for acc in list(self.retired.values()) + [v for f in self.live.values()
+                                                        for v in f.values()]:
+                for i in _MAX_IDX:
+                    acc[i] = 0
+
     def worker_requests(self, pid):
         """(sessions, requests) a live worker has reported, for the per-worker view."""
         flat = self.live.get(pid, {})

@@ -192,6 +192,7 @@ class FrontendRuntime:
         self.idle_close_on_response = config.idle_close_on_response
         self.maxconn = config.maxconn    # this worker's share, set by the worker
         self.paused = False              # at its maxconn: its listeners are not watched
+        self.disabled = False            # `disable frontend` (runtime API): not accepting
         self.listeners = []              # this worker's listeners of this frontend
         self.t_keepalive = _t(config.timeout_http_keep_alive)
         self.keepalive = True            # False once the worker stops: every answer closes

@@ -13,6 +13,7 @@ from _native import BodyDecoder, Parser
 from proxy.rules.txn import World
 from proxy.tls.options import bind_for, cert_store
 from workers.balance import slowstart_weight
+from workers import runtime_cmds
 from workers.channel import Channel
 from workers.loop import Selector
 from workers.h1_back import H1Back
@@ -279,7 +280,10 @@ class Worker:
             lst.unwatch()
 
     def resume_frontend(self, fe):
-        """Accept on `fe`'s listeners again, if it is below its own maxconn."""
+        """Accept on `fe`'s listeners again, if it is below its own maxconn (and not
+        disabled through the runtime API)."""
+        if fe.disabled:
+            return
         if fe.counters.scur >= fe.maxconn:
             fe.paused = True
             return
@@ -337,6 +341,8 @@ class Worker:
                                   msg.get("weight"), bool(msg.get("down")))
         elif kind == "report":
             self.stats_doc = msg.get("doc")
+        elif kind in runtime_cmds.KINDS:
+            runtime_cmds.apply(self, msg)
         else:
             self.log("ignored unknown message from master: %r" % (msg,))
 

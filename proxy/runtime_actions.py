@@ -1,0 +1,114 @@
+"""What the runtime API's state-changing commands do in the master (the Master
+mixes this in): frontends enabled or disabled, maxconn of a frontend or a
+server, a server's address, its sessions shut down, its health checks stopped
+or resumed, counters cleared. Each takes effect in every worker at once (a
+message on its pipe, workers/runtime_cmds.py) and in every worker started later
+in this generation (`runtime_messages()`), as HAProxy's do in all its threads;
+a reload starts from the configuration again, as in HAProxy without a state
+file. The grammar and the reply texts are proxy/control_commands.py's.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Dict, List, Tuple
+
+from proxy.config.addresses import AddressError, parse_ip
+
+
+class RuntimeActions:
+    """Mixed into proxy.master.Master (it has config, health, book, broadcast, log)."""
+
+    def runtime_state(self) -> Dict:
+        state = getattr(self, "_runtime", None)
+        if state is None or state.get("config") is not self.config:
+            state = self._runtime = {"config": self.config, "frontends": {}, "fe_maxconn": {},
+                                     "srv_maxconn": {}, "addrs": {}}
+        return state
+
+    def runtime_messages(self) -> List[Dict]:
+        """What a new worker must be told of the changes made so far."""
+        st = self.runtime_state()
+        msgs = [{"t": "frontend", "name": n, "enabled": e} for n, e in st["frontends"].items()]
+        msgs += [{"t": "frontend", "name": n, "maxconn": m} for n, m in st["fe_maxconn"].items()]
+        msgs += [{"t": "srvmaxconn", "backend": b, "server": s, "maxconn": m}
+                 for (b, s), m in st["srv_maxconn"].items()]
+        msgs += [{"t": "addr", "backend": b, "server": s, "host": h, "port": p}
+                 for (b, s), (h, p) in st["addrs"].items()]
+        return msgs
+
+    def _send_all(self, msg) -> None:
+        self.broadcast(msg)
+
+    # ---------------------------------------------------------------- frontends
+
+    def frontend_names(self) -> List[str]:
+        return [fe.name for fe in self.config.frontends]
+
+    def set_frontend_enabled(self, name: str, enabled: bool) -> None:
+        """`enable|disable frontend F`; KeyError if none."""
+        self.config.frontend(name)
+        self.runtime_state()["frontends"][name] = enabled
+        self._send_all({"t": "frontend", "name": name, "enabled": enabled})
+        self.log("frontend %s %s by the control socket" % (name, "enabled" if enabled
+                                                          else "disabled"))
+
+    def frontend_enabled(self, name: str) -> bool:
+        return self.runtime_state()["frontends"].get(name, True)
+
+    def set_frontend_maxconn(self, name: str, maxconn: int) -> None:
+        self.config.frontend(name)
+        self.runtime_state()["fe_maxconn"][name] = maxconn
+        self._send_all({"t": "frontend", "name": name, "maxconn": maxconn})
+
+    # ---------------------------------------------------------------- servers
+
+    def _server(self, backend: str, server: str):
+        return self.config.backend(backend).server(server)       # KeyError if none
+
+    def set_server_maxconn(self, backend: str, server: str, maxconn: int) -> None:
+        self._server(backend, server)
+        self.runtime_state()["srv_maxconn"][(backend, server)] = maxconn
+        self._send_all({"t": "srvmaxconn", "backend": backend, "server": server,
+                        "maxconn": maxconn})
+
+    def server_addr(self, backend: str, server: str) -> Tuple[str, int]:
+        srv = self._server(backend, server)
+        return self.runtime_state()["addrs"].get((backend, server), (srv.host, srv.port))
+
+    def set_server_addr(self, backend: str, server: str, host: str, port: int) -> None:
+        """`set server B/S addr IP [port P]`: new connections go there; idle ones to
+        the old address are closed; checks follow. ValueError for a bad address."""
+        self._server(backend, server)
+        try:
+            host = parse_ip(host)
+        except AddressError as exc:
+            raise ValueError(str(exc)) from None
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sockaddr = (host, port) + ((0, 0) if family == socket.AF_INET6 else ())
+        self.runtime_state()["addrs"][(backend, server)] = (host, port)
+        self.addrs[(backend, server)] = (family, sockaddr)
+        self.health.set_address(backend, server, family, sockaddr)
+        self._send_all({"t": "addr", "backend": backend, "server": server, "host": host,
+                        "port": port})
+        self.log("server %s/%s address set to %s:%d by the control socket"
+                 % (backend, server, host, port))
+
+    def shutdown_server_sessions(self, backend: str, server: str) -> None:
+        self._server(backend, server)
+        self._send_all({"t": "shutdown", "backend": backend, "server": server})
+
+    def set_server_health(self, backend: str, server: str, enabled: bool) -> bool:
+        """`enable|disable health B/S`; False when the server has no check."""
+        srv = self._server(backend, server)
+        if not srv.check:
+            return False
+        self.health.set_checking(backend, server, enabled)
+        return True
+
+    # ---------------------------------------------------------------- counters
+
+    def clear_counters(self, everything: bool) -> None:
+        """`clear counters` (the maxima) or `clear counters all` (every counter)."""
+        self.book.clear(everything)
+        self._send_all({"t": "clear", "all": everything})

@@ -1,0 +1,64 @@
+"""The runtime API's changes as one worker applies them (messages from the master,
+proxy/runtime_actions.py): a frontend enabled or disabled or given a maxconn, a
+server given a maxconn or an address, its sessions shut down, counters cleared.
+`worker` is the Worker (workers/worker.py) that hands itself down."""
+
+import socket
+
+from workers.counters import FIELDS, GAUGES, MAXIMA
+
+KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear"))
+
+
+def apply(worker, msg):
+    kind = msg.get("t")
+    if kind == "frontend":
+        fe = next((f for f in worker.frontends if f.name == msg.get("name")), None)
+        if fe is None:
+            return
+        if "maxconn" in msg:
+            fe.maxconn = worker.share_of(int(msg["maxconn"])) or fe.maxconn
+            if not fe.disabled:
+                worker.resume_frontend(fe)
+        if "enabled" in msg:
+            fe.disabled = not msg["enabled"]
+            if fe.disabled:
+                worker.pause_frontend(fe)       # established connections go on
+            elif worker.accepting:
+                worker.resume_frontend(fe)
+        return
+    server = _server(worker, msg)
+    if kind == "clear":
+        _clear(worker, bool(msg.get("all")))
+    elif server is None:
+        return
+    elif kind == "srvmaxconn":
+        server.maxconn = worker.share_of(int(msg.get("maxconn") or 0))
+    elif kind == "addr":
+        server.family = socket.AF_INET6 if ":" in msg["host"] else socket.AF_INET
+        server.addr = (msg["host"], int(msg["port"])) + ((0, 0) if ":" in msg["host"] else ())
+        worker.close_idle_to(server)         # connections to the old address: not reused
+    elif kind == "shutdown":
+        worker.shutdown_sessions(lambda srv: srv is server)
+
+
+def _server(worker, msg):
+    be = worker.backends.get(msg.get("backend"))
+    if be is None:
+        return None
+    return next((s for s in be.servers if s.name == msg.get("server")), None)
+
+
+def _clear(worker, everything):
+    counters = [fe.counters for fe in worker.frontends]
+    for be in worker.backends.values():
+        counters.append(be.counters)
+        counters.extend(s.counters for s in be.servers)
+    for c in counters:
+        for f in FIELDS:
+            if f in GAUGES:
+                continue
+            if everything or f in MAXIMA:
+                setattr(c, f, 0)
+        if everything:
+            c.hrsp[:] = [0] * len(c.hrsp)
