@@ -377,3 +377,92 @@ def test_redirect_return_refused_and_keepalive_are_logged_as_haproxy_logs_them(t
         assert [re.sub(r"( [0-9]{3}) [0-9]+ ", r"\1 B ", line) for line in ours[name]] \
             == strip, name
         assert len(strip) == (2 if name == "keep-alive" else 1), theirs
+
+
+# ---------------------------------------------------------------------- error-log-format
+
+ERROR_FMT = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc "
+             "%ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r")
+TLS_CFG = """global
+    log %(log)s format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 2s
+    timeout server 2s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:%(port)d ssl crt %(crt)s
+    error-log-format "%(fmt)s"
+    default_backend app
+backend app
+    server s1 127.0.0.1:%(bport)d
+"""
+
+
+def _tls_error_lines(start, workdir, crt, bport):
+    """The lines for plain HTTP sent to the TLS port, then a connection closed at once."""
+    rx = _receiver(workdir / "log.sock")
+    port = free_port()
+    stop = start(TLS_CFG % {"log": workdir / "log.sock", "port": port, "crt": crt,
+                            "fmt": ERROR_FMT, "bport": bport}, port)
+    try:
+        _quiet(rx)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+        lines = _quiet(rx, 1.0)
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        lines += _quiet(rx, 1.0)
+    finally:
+        stop()
+        rx.close()
+    return [re.sub(r"^([0-9.]+):[0-9]+ ", r"\1:PORT ", _DATE.sub("[DATE]", x.decode()))
+            for x in lines]
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy 2.6 is not installed")
+@pytest.mark.timeout(120)
+def test_error_log_format_writes_failed_tls_handshakes_as_haproxy(tmp_path):
+    from tests.support.certs import CA
+    (tmp_path / "certs").mkdir()
+    CA().issue(str(tmp_path / "certs" / "site.pem"), ["site.test"])
+    backend = ScriptedBackend("app").start()
+
+    def haproxy(text, port):
+        (tmp_path / "h").mkdir()
+        cfg = tmp_path / "h" / "h.cfg"
+        cfg.write_text(text)
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)      # polling a process we started; no event to wait on
+
+        def stop():
+            proc.terminate()
+            proc.wait(10)
+        return stop
+
+    def keepwarm(text, port):
+        p = ProxyProcess(text.replace("global\n", "global\n    nbthread 1\n", 1),
+                         tmp_path / "k", bind_ports=[port], workers=1).start()
+        return p.stop
+
+    try:
+        (tmp_path / "hl").mkdir()
+        (tmp_path / "kl").mkdir()
+        theirs = _tls_error_lines(haproxy, tmp_path / "hl", tmp_path / "certs", backend.port)
+        ours = _tls_error_lines(keepwarm, tmp_path / "kl", tmp_path / "certs", backend.port)
+    finally:
+        backend.stop()
+    assert len(theirs) == 2 and theirs[0].endswith('PR-- 1/1/0/0/0 0/0 "<BADREQ>"\n'), theirs
+    assert ours == theirs

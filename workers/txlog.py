@@ -40,6 +40,7 @@ class FrontLog:
         self.world = _World(hostname, os.getpid())
         self.fmt = compile_httplog(plog.format) if plog.format else None
         self.fmt_sd = compile_httplog(plog.format_sd) if plog.format_sd else None
+        self.err_fmt = compile_httplog(plog.error_format) if plog.error_format else None
         self.dontlognull = plog.dontlognull
         self.dontlog_normal = plog.dontlog_normal
         self.separate_errors = plog.log_separate_errors
@@ -83,17 +84,32 @@ class FrontLog:
         self.output.emit(b"Connect from %s:%d to %s:%d (%s/HTTP)" % (
             peer[0].encode(), peer[1], local[0].encode(), local[1], self.name), LEVEL_INFO)
 
-    def tls_error(self, rec, xprt):
+    def tls_error(self, rec, xprt, worker):
         """HAProxy's line for a connection whose TLS handshake did not complete:
-        'ADDR:PORT [DATE] FRONTEND/BIND: REASON' (option dontlognull hides those
-        that carried nothing: closed, reset, timed out)."""
+        'ADDR:PORT [DATE] FRONTEND/BIND: REASON', or the frontend's
+        error-log-format filled as HAProxy 2.6.12 fills it for such a session
+        (no request: status 0, PR, <BADREQ>, the timers not reached -1, %Ta 0;
+        measured). option dontlognull hides those that carried nothing."""
         reason, null = xprt.handshake_error()
         if null and self.dontlognull:
             return
-        self.output.emit(b"%s:%d [%s] %s/%s: %s" % (
-            (rec.src or "-").encode(), rec.src_port or 0, date_log(rec.accept_date),
-            self.name, xprt.bind_id, reason),
-            LEVEL_ERR if self.separate_errors else LEVEL_INFO)
+        level = LEVEL_ERR if self.separate_errors else LEVEL_INFO
+        if self.err_fmt is None:
+            self.output.emit(b"%s:%d [%s] %s/%s: %s" % (
+                (rec.src or "-").encode(), rec.src_port or 0, date_log(rec.accept_date),
+                self.name, xprt.bind_id, reason), level)
+            return
+        rec.status, rec.termination, rec.t_idle, rec.t_close = 0, "PR", 0, 0
+        rec.req_captures = rec.res_captures = None
+        rec.xprt = _Embryonic(xprt)
+        rec.actconn = len(worker.sessions)
+        try:
+            line = self.err_fmt(rec)
+        except Exception as exc:     # noqa: BLE001 - a bug in a format: say so, never crash
+            worker.log_limited(("error-log-format", self.name), "log line not built: %r"
+                               % (exc,))
+            return
+        self.output.emit(line, level)
 
     def captured(self, caps, headers):
         """The values of the `capture ... header` slots (None: absent), first one kept."""
@@ -104,6 +120,17 @@ class FrontLog:
                 if want == lname and out[i] is None:
                     out[i] = capture(value, length)
         return tuple(out)
+
+
+class _Embryonic:
+    """A connection whose TLS handshake failed, as an error-log-format sees it: on
+    an ssl bind (%ft is 'fe~'), its TLS session unfinished (the ssl_fc fetches
+    find no protocol, cipher or name)."""
+
+    __slots__ = ("tls",)
+
+    def __init__(self, xprt):
+        self.tls = xprt.sock
 
 
 def _ms(worker, since):
@@ -231,7 +258,8 @@ class LoggedH1Front(H1Front):
         flog = self.flog
         if self.nreq == 0 and self.xprt.tls is None and hasattr(self.xprt, "handshake_error"):
             self.rec = None                 # a TLS connection that never got past its handshake
-            flog.tls_error(rec, self.xprt)
+            rec.feconn = self.fc.scur
+            flog.tls_error(rec, self.xprt, worker)
             return
         cause = self.cause
         st = self.stream

@@ -25,9 +25,6 @@ from .model import Capture, LogTarget, ProxyLog
 NOT_WRITTEN = {
     "option logasap": "is accepted but not honoured yet: keepwarm logs each request when it "
                       "ends, with its full timers and byte count",
-    "error-log-format": "is accepted but not honoured yet: a connection whose TLS "
-                        "handshake fails is logged in HAProxy's default form "
-                        "('ADDR:PORT [DATE] FRONTEND/BIND: REASON')",
     "declare": "is accepted but its slot stays empty ('-') in the log: keepwarm has no "
                "'http-request capture' yet",
 }
