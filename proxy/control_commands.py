@@ -99,7 +99,9 @@ def command(actions, line, level="admin"):
     if words[:2] == ["show", "stat"]:
         return show_stat(actions, words[2:])
     if words[:2] == ["show", "info"]:
-        return haproxy_stats.show_info(actions.info(), actions.report(), actions.config)
+        show = {"typed": haproxy_stats.show_info_typed, "json": haproxy_stats.show_info_json}.get(
+            words[2] if len(words) > 2 else None, haproxy_stats.show_info)
+        return show(actions.info(), actions.report(), actions.config)
     if words[:3] == ["show", "servers", "state"] and len(words) <= 4:
         text = haproxy_stats.show_servers_state(actions.report(), actions.config,
                                                 words[3] if len(words) == 4 else None)
@@ -206,8 +208,9 @@ def show_stat(actions, args):
     """`show stat [IID TYPE SID]` (-1: any; TYPE a mask: 1 frontends, 2 backends,
     4 servers), as hatop and haproxyadmin send it."""
     filters = [-1, -1, -1]
+    form = None
     if args and args[0] in ("typed", "json"):
-        return "keepwarm prints 'show stat' as CSV only (no '%s' yet).\n" % args[0]
+        form, args = args[0], args[1:]
     if args:
         if len(args) != 3:
             return "Usage: show stat [<iid> <type> <sid>]\n"
@@ -215,6 +218,10 @@ def show_stat(actions, args):
             filters = [int(a) for a in args]
         except ValueError:
             return "Usage: show stat [<iid> <type> <sid>]\n"
+    if form == "typed":
+        return haproxy_stats.show_stat_typed(actions.report(), actions.config, *filters)
+    if form == "json":
+        return haproxy_stats.show_stat_json(actions.report(), actions.config, *filters)
     return haproxy_stats.show_stat_csv(actions.report(), actions.config, *filters)
 
 

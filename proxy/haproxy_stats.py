@@ -10,6 +10,7 @@ leaves the ones that do not apply to a row's type.
 
 from __future__ import annotations
 
+import json
 from typing import Dict, List, Optional, Tuple
 
 from proxy import __release_date__
@@ -41,6 +42,66 @@ INFO_KEYS = (
     "ActivePeers ConnectedPeers DroppedLogs BusyPolling FailedResolutions TotalBytesOut "
     "TotalSplicdedBytesOut BytesOutRate DebugCommandsIssued CumRecvLogs Build_info Memmax_bytes "
     "PoolAlloc_bytes PoolUsed_bytes Start_time_sec Tainted").split()
+
+# `show stat typed|json` and `show info typed|json`: each field's tags (origin,
+# nature, scope) and value type, as HAProxy 2.6.12 prints them (read from its
+# `show stat typed` / `show info typed`): NAME:TAGS:TYPE, and per-object overrides.
+_STAT_TAGS = (
+    "pxname:KNS:str svname:KNS:str scur:MGP:u32 smax:MMP:u32 slim:CLP:u32 stot:MCP:u64 "
+    "bin:MCP:u64 bout:MCP:u64 dreq:MCP:u64 dresp:MCP:u64 ereq:MCP:u64 status:SGP:str "
+    "pid:KGP:u32 iid:KGS:u32 sid:KGS:u32 type:CGS:u32 rate:MRP:u32 rate_lim:CLP:u32 "
+    "rate_max:MMP:u32 hrsp_1xx:MCP:u64 hrsp_2xx:MCP:u64 hrsp_3xx:MCP:u64 hrsp_4xx:MCP:u64 "
+    "hrsp_5xx:MCP:u64 hrsp_other:MCP:u64 req_rate:MRP:u32 req_rate_max:MMP:u32 "
+    "req_tot:MCP:u64 comp_in:MCP:u64 comp_out:MCP:u64 comp_byp:MCP:u64 comp_rsp:MCP:u64 "
+    "mode:CGS:str conn_rate:MRP:u32 conn_rate_max:MMP:u32 conn_tot:MCP:u64 "
+    "intercepted:MCP:u64 dcon:MCP:u64 dses:MCP:u64 wrew:MCP:u64 cache_lookups:MCP:u64 "
+    "cache_hits:MCP:u64 eint:MCP:u64 ssl_sess:MCP:u64 ssl_reused_sess:MCP:u64 "
+    "ssl_failed_handshake:MCP:u64 h2_headers_rcvd:MCP:u64 h2_data_rcvd:MCP:u64 "
+    "h2_settings_rcvd:MCP:u64 h2_rst_stream_rcvd:MCP:u64 h2_goaway_rcvd:MCP:u64 "
+    "h2_detected_conn_protocol_errors:MCP:u64 h2_detected_strm_protocol_errors:MCP:u64 "
+    "h2_rst_stream_resp:MCP:u64 h2_goaway_resp:MCP:u64 h2_open_connections:MGP:u64 "
+    "h2_backend_open_streams:MGP:u64 h2_total_connections:MCP:u64 "
+    "h2_backend_total_streams:MCP:u64 h1_open_connections:MGP:u64 h1_open_streams:MGP:u64 "
+    "h1_total_connections:MCP:u64 h1_total_streams:MCP:u64 h1_bytes_in:MCP:u64 "
+    "h1_bytes_out:MCP:u64 h1_spliced_bytes_in:MCP:u64 h1_spliced_bytes_out:MCP:u64 "
+    "qcur:MGP:u32 qmax:MMP:u32 econ:MCP:u64 eresp:MCP:u64 wretr:MCP:u64 wredis:MCP:u64 "
+    "weight:MaP:u32 act:MGP:u32 bck:MGP:u32 lastchg:MAP:u32 lbtot:MCP:u64 cli_abrt:MCP:u64 "
+    "srv_abrt:MCP:u64 lastsess:MAP:s32 qtime:MaP:u32 ctime:MaP:u32 rtime:MaP:u32 "
+    "ttime:MaP:u32 addr:CGS:str connect:MCP:u64 reuse:MCP:u64 srv_icur:MGP:u32 "
+    "qtime_max:MMP:u32 ctime_max:MMP:u32 rtime_max:MMP:u32 ttime_max:MMP:u32 "
+    "idle_conn_cur:MGP:u32 safe_conn_cur:MGP:u32 used_conn_cur:MGP:u32 need_conn_est:MGP:u32 "
+    "uweight:MaP:u32 chkdown:MCP:u64 downtime:MCP:u32 algo:CGS:str agg_server_status:MGP:u32 "
+    "agg_server_check_status:MGP:u32 agg_check_status:MGP:u32 chkfail:MCP:u64 "
+    "check_status:MOP:str check_duration:MDP:u64 last_chk:MOP:str check_desc:MOP:str "
+    "check_rise:CGS:u32 check_fall:CGS:u32 check_health:CGS:u32 ")
+_STAT_TAG_OVERRIDES = 'B.rate:MGP:u32 B.rate_max:MGP:u32 S.act:SGP:u32 S.bck:SGP:u32'
+_INFO_TAGS = (
+    "Name:POS:str Version:POS:str Release_date:POS:str Nbthread:CGS:u32 Nbproc:CGS:u32 "
+    "Process_num:KGP:u32 Pid:SGP:u32 Uptime:MDP:str Uptime_sec:MDP:u32 Memmax_MB:CLP:u32 "
+    "PoolAlloc_MB:MGP:u32 PoolUsed_MB:MGP:u32 PoolFailed:MCP:u32 Ulimit-n:CLP:u32 "
+    "Maxsock:CLP:u32 Maxconn:CLP:u32 Hard_maxconn:CLP:u32 CurrConns:MGP:u32 CumConns:MCP:u32 "
+    "CumReq:MCP:u32 MaxSslConns:MMP:u32 CurrSslConns:MGP:u32 CumSslConns:MCP:u32 "
+    "Maxpipes:CLP:u32 PipesUsed:MGP:u32 PipesFree:MGP:u32 ConnRate:MRP:u32 "
+    "ConnRateLimit:CLP:u32 MaxConnRate:MMP:u32 SessRate:MRP:u32 SessRateLimit:CLP:u32 "
+    "MaxSessRate:MRP:u32 SslRate:MRP:u32 SslRateLimit:CLP:u32 MaxSslRate:MMP:u32 "
+    "SslFrontendKeyRate:MGP:u32 SslFrontendMaxKeyRate:MMP:u32 "
+    "SslFrontendSessionReuse_pct:MGP:u32 SslBackendKeyRate:MRP:u32 "
+    "SslBackendMaxKeyRate:MMP:u32 SslCacheLookups:MCP:u32 SslCacheMisses:MCP:u32 "
+    "CompressBpsIn:MRP:u32 CompressBpsOut:MRP:u32 CompressBpsRateLim:CLP:u32 Tasks:MGP:u32 "
+    "Run_queue:MGP:u32 Idle_pct:MaP:u32 node:COS:str Stopping:MGP:u32 Jobs:MGP:u32 "
+    "Unstoppable_Jobs:MGP:u32 Listeners:MGP:u32 ActivePeers:MGP:u32 ConnectedPeers:MGP:u32 "
+    "DroppedLogs:MGP:u32 BusyPolling:MGP:u32 FailedResolutions:MGP:u32 TotalBytesOut:MGP:u64 "
+    "TotalSplicdedBytesOut:MGP:u64 BytesOutRate:MRP:u64 DebugCommandsIssued:MGP:u32 "
+    "CumRecvLogs:MCP:u32 Build_info:POS:str Memmax_bytes:CLP:u32 PoolAlloc_bytes:MGP:u64 "
+    "PoolUsed_bytes:MGP:u64 Start_time_sec:MDP:u32 Tainted:SGP:str ")
+_ORIGINS = {"K": "Key", "M": "Metric", "C": "Config", "S": "Status", "P": "Product"}
+_NATURES = {"N": "Name", "G": "Gauge", "M": "Max", "L": "Limit", "C": "Counter", "R": "Rate",
+            "a": "Avg", "A": "Age", "O": "Output", "D": "Duration", "T": "Time"}
+_SCOPES = {"S": "Service", "P": "Process", "s": "System"}
+STAT_TAGS = {w.split(":")[0]: tuple(w.split(":")[1:]) for w in _STAT_TAGS.split()}
+INFO_TAGS = {w.split(":")[0]: tuple(w.split(":")[1:]) for w in _INFO_TAGS.split()}
+_TAG_OVERRIDES = {tuple(w.split(":")[0].split(".")): tuple(w.split(":")[1:])
+                  for w in _STAT_TAG_OVERRIDES.split()}
 
 TYPE_FRONTEND, TYPE_BACKEND, TYPE_SERVER = 0, 1, 2
 FIRST_IID = 2            # HAProxy numbers its proxies from 2 (1 is its stats socket's own)
@@ -135,7 +196,8 @@ def stat_rows(doc, config) -> List[dict]:
                       "srv_abrt", "reuse", "idle_conn_cur"):
                 row[k] = ""
             row.update({
-                "pxname": px.name, "svname": "FRONTEND", "status": d.get("status", "OPEN"), "pid": 1,
+                "pxname": px.name, "svname": "FRONTEND", "pid": 1,
+                "status": d.get("status", "OPEN"),
                 "slim": px.fe.maxconn or "", "dreq": 0, "ereq": 0, "iid": px.iid, "sid": 0,
                 "type": TYPE_FRONTEND, "rate": 0, "rate_lim": 0, "rate_max": 0,
                 "req_rate": 0, "req_rate_max": 0, "mode": "http",
@@ -253,3 +315,88 @@ def show_servers_state(doc, config, backend: Optional[str] = None) -> Optional[s
 def show_backend(config) -> str:
     """`show backend`: the backends' names."""
     return "# name\n" + "".join("%s\n" % px.name for px in proxies(config) if px.be is not None)
+
+
+_OBJ = {TYPE_FRONTEND: ("F", "Frontend"), TYPE_BACKEND: ("B", "Backend"),
+        TYPE_SERVER: ("S", "Server")}
+
+
+def _typed_value(typ, value):
+    if typ == "str":
+        return str(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def stat_fields(doc, config, iid=-1, types=-1, sid=-1):
+    """Per row, its fields with values: (objtype letter, name, iid, id, [(pos, field,
+    tags, type, value)...]), for `show stat typed|json`."""
+    out = []
+    for row in stat_rows(doc, config):
+        if not _wanted(row, iid, types, sid):
+            continue
+        letter, kind = _OBJ[row["type"]]
+        fields = []
+        for pos, name in enumerate(STAT_COLUMNS):
+            value = row.get(name, "")
+            tags = _TAG_OVERRIDES.get((letter, name)) or STAT_TAGS.get(name)
+            if value in ("", None) or tags is None:
+                continue
+            v = _typed_value(tags[1], value)
+            if v is not None:
+                fields.append((pos, name, tags[0], tags[1], v))
+        out.append((letter, kind, row["iid"], row["sid"], fields))
+    return out
+
+
+def show_stat_typed(doc, config, iid=-1, types=-1, sid=-1) -> str:
+    lines = []
+    for letter, _, px_id, obj_id, fields in stat_fields(doc, config, iid, types, sid):
+        for pos, name, tags, typ, v in fields:
+            lines.append("%s.%d.%d.%d.%s.1:%s:%s:%s" % (letter, px_id, obj_id, pos, name, tags,
+                                                        typ, v))
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _tags(tags):
+    return {"origin": _ORIGINS.get(tags[0], tags[0]), "nature": _NATURES.get(tags[1], tags[1]),
+            "scope": _SCOPES.get(tags[2], tags[2])}
+
+
+def show_stat_json(doc, config, iid=-1, types=-1, sid=-1) -> str:
+    rows = []
+    for _, kind, px_id, obj_id, fields in stat_fields(doc, config, iid, types, sid):
+        rows.append([{"objType": kind, "proxyId": px_id, "id": obj_id,
+                      "field": {"pos": pos, "name": name}, "processNum": 1,
+                      "tags": _tags(tags), "value": {"type": typ, "value": v}}
+                     for pos, name, tags, typ, v in fields])
+    return json.dumps(rows, separators=(",", ":")) + "\n"
+
+
+def _info_fields(info, doc, config):
+    text = show_info(info, doc, config)
+    out = []
+    for pos, line in enumerate(text.splitlines()):
+        key, _, value = line.partition(": ")
+        tags = INFO_TAGS.get(key.replace(" ", "_"))
+        if tags is None:
+            continue
+        v = _typed_value(tags[1], value)
+        if v is not None:
+            out.append((pos, key, tags[0], tags[1], v))
+    return out
+
+
+def show_info_typed(info, doc, config) -> str:
+    return "".join("%d.%s.1:%s:%s:%s\n" % (pos, key, tags, typ, v)
+                   for pos, key, tags, typ, v in _info_fields(info, doc, config))
+
+
+def show_info_json(info, doc, config) -> str:
+    return json.dumps([{"field": {"pos": pos, "name": key}, "processNum": 1, "tags": _tags(tags),
+                        "value": {"type": typ, "value": v}}
+                       for pos, key, tags, typ, v in _info_fields(info, doc, config)],
+                      separators=(",", ":")) + "\n"

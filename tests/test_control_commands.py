@@ -272,3 +272,23 @@ def test_prompt_mode_answers_line_after_line_until_quit(master, conn_pair):
     say(b"quit\n")
     assert master.closed == [conn]
     assert client.recv(100) == b""
+
+
+def test_show_stat_and_info_typed_and_json(master):
+    import json
+    typed = answer_text(master, "show stat typed").splitlines()
+    assert typed[0] == "F.2.0.0.pxname.1:KNS:str:fe"          # HAProxy 2.6.12's first line
+    assert "S.3.1.28.sid.1:KGS:u32:1" in typed and "S.3.1.19.act.1:SGP:u32:1" in typed
+    rows = json.loads(answer_text(master, "show stat json"))
+    assert [r[1]["value"]["value"] for r in rows] == ["FRONTEND", "s1", "s2", "BACKEND"]
+    assert rows[0][0] == {"objType": "Frontend", "proxyId": 2, "id": 0,
+                          "field": {"pos": 0, "name": "pxname"}, "processNum": 1,
+                          "tags": {"origin": "Key", "nature": "Name", "scope": "Service"},
+                          "value": {"type": "str", "value": "fe"}}
+    assert answer_text(master, "show stat typed 3 4 2").startswith("S.3.2.0.pxname.1:")
+    info = answer_text(master, "show info typed").splitlines()
+    assert info[0] == "0.Name.1:POS:str:keepwarm" and info[6] == "6.Pid.1:SGP:u32:4242"
+    fields = json.loads(answer_text(master, "show info json"))
+    assert fields[7] == {"field": {"pos": 7, "name": "Uptime"}, "processNum": 1,
+                         "tags": {"origin": "Metric", "nature": "Duration", "scope": "Process"},
+                         "value": {"type": "str", "value": "0d 0h00m12s"}}
