@@ -7,6 +7,7 @@ import os
 import string
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .procs import Proc, free_port, wait_listening
@@ -83,16 +84,23 @@ class Proxy:
         self.port = None
         self.defer = False
         self.rules = False        # -rules: the frontend carries rules-frontend.cfg
+        self.log = False          # -log: the frontend carries log-frontend.cfg
+        self.sink = None          # -log: the syslog receiver (bench/e2e/logsink.py)
 
     def rule_fields(self):
         """${rules} and ${rule_backends} for the config templates: empty, or (for
-        NAME-rules) issue 15's rule set with its map file written beside the config."""
+        NAME-rules) issue 15's rule set with its map file written beside the config;
+        for NAME-log, the frontend's `log` and `option httplog` lines come first."""
+        logging = ""
+        if self.log:
+            logging = string.Template((CONFIGS / "log-frontend.cfg").read_text()).substitute(
+                log_socket=self.log_socket)
         if not self.rules:
-            return {"rules": "", "rule_backends": ""}
+            return {"rules": logging, "rule_backends": ""}
         (self.dir / "hosts.map").write_text("api.example.com be_api\nadmin.example.com be_admin\n")
         fields = {"dir": self.dir, "backend_port": self.backend.port}
-        return {"rules": string.Template((CONFIGS / "rules-frontend.cfg").read_text())
-                .substitute(**fields),
+        return {"rules": logging + string.Template((CONFIGS / "rules-frontend.cfg")
+                                                   .read_text()).substitute(**fields),
                 "rule_backends": string.Template((CONFIGS / "rules-backends.cfg").read_text())
                 .substitute(**fields)}
 
@@ -106,8 +114,21 @@ class Proxy:
     def config(self):
         raise NotImplementedError
 
+    @property
+    def log_socket(self):
+        return self.dir / f"{self.name}-log.sock"
+
     def start(self):
         self.port = free_port()
+        if self.log:
+            # on the backend's and wrk's CPU: the proxy's own CPU stays its alone
+            self.sink = Proc(f"{self.name} logsink", [sys.executable, "-m", "bench.e2e.logsink",
+                                                      str(self.log_socket)],
+                             self.dir / f"{self.name}-logsink.log", cpu=1,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+            deadline = time.monotonic() + 10
+            while not self.log_socket.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)      # polling a process we started; nothing to wait on
         conf = self.config()
         self.proc = Proc(self.name, self.argv(conf), self.dir / f"{self.name}.log",
                          cpu=self.cpu, env=self.env())
@@ -133,6 +154,8 @@ class Proxy:
     def stop(self):
         if self.proc:
             self.proc.stop()
+        if self.sink:
+            self.sink.stop()
 
 
 class Direct(Proxy):
@@ -214,8 +237,14 @@ def make(name, workdir, backend, cpu=0, repo=REPO):
     """A proxy object from its harness name; NAME-defer is NAME with its bind
     deferring accept() until the request arrives (HAProxy's and keepwarm's
     `defer-accept`, nginx's `deferred`); NAME-rules (haproxy-safe, keepwarm) is
-    NAME with issue 15's rule set in its frontend (configs/rules-frontend.cfg)."""
+    NAME with issue 15's rule set in its frontend (configs/rules-frontend.cfg);
+    NAME-log (the same proxies; before -rules if both) logs every request with
+    option httplog to a UNIX datagram socket drained by bench/e2e/logsink.py
+    (configs/log-frontend.cfg)."""
     base, rules = (name[:-len("-rules")], True) if name.endswith("-rules") else (name, False)
+    base, log = (base[:-len("-log")], True) if base.endswith("-log") else (base, False)
+    if log and base not in ("haproxy", "haproxy-safe", "haproxy-always", "keepwarm"):
+        raise ValueError(f"{name!r}: -log is for haproxy-safe, haproxy-always and keepwarm")
     base, defer = (base[:-len("-defer")], True) if base.endswith("-defer") else (base, False)
     if rules and base not in ("haproxy", "haproxy-safe", "haproxy-always", "keepwarm"):
         raise ValueError(f"{name!r}: -rules is for haproxy-safe, haproxy-always and keepwarm")
@@ -235,6 +264,9 @@ def make(name, workdir, backend, cpu=0, repo=REPO):
     if defer:
         p.defer = True
         p.name += "-defer"
+    if log:
+        p.log = True
+        p.name += "-log"
     if rules:
         p.rules = True
         p.name += "-rules"
