@@ -186,3 +186,49 @@ def test_halog_reads_our_lines_as_haproxys(option):
     ours = run([compile_httplog(HTTPLOG)(record_for(n)) for n in names])
     theirs = run([CASES[n]["line"].encode() for n in names])
     assert ours == theirs and ours.count(b"\n") >= 3
+
+
+def test_httplog_fast_path_writes_what_the_generic_engine_writes():
+    """option httplog's direct writer (httplog_line) against the compiled format,
+    on 3000 varied records: every field's edge (unset, -1, TLS, BADREQ, bytes to
+    encode, captures absent/empty, redispatch, IPv6, no address)."""
+    import random
+    from proxy.log.httplog import httplog_line
+    from proxy.rules.logformat import compile_logformat
+    from proxy.log.httplog import _WIRED
+
+    class _Tls:
+        tls = object()
+
+    generic = compile_logformat(HTTPLOG, None, mode="log", wired=_WIRED)
+    assert compile_httplog(HTTPLOG) is httplog_line
+    rnd = random.Random(17)
+    pick = rnd.choice
+    for _ in range(3000):
+        r = LogRecord(1765000000.0 + rnd.random() * 1e5, fe_name=pick([b"fe", b"", b"f e"]),
+                      be_name=pick([b"be", b"", b"fe"]))
+        r.src = pick([None, "", "127.0.0.1", "::1"])
+        r.src_port = pick([None, 0, 40000])
+        r.xprt = pick([None, _Tls()])
+        r.server = pick([None, b"s1"])
+        r.t_handshake = pick([0, 3])
+        r.t_idle = pick([-1, 0, 5])
+        r.t_request = pick([-1, 0, 7, 12])
+        r.t_queue = pick([-1, r.t_request + 1])
+        r.t_connect = pick([-1, r.t_queue + 2])
+        r.t_data = pick([-1, r.t_connect + 3])
+        r.t_close = pick([0, 30, 1000])
+        r.status = pick([-1, 0, 200, 503])
+        r.bytes_out = pick([0, 123456])
+        r.termination = pick(["--", "CD", "sH--", "PR", "----"])
+        r.method = pick([None, b"GET", b"M\"X"])
+        r.target = pick([b"/", b"/a b?c=\"d\"#e", b"/\xff\x01"])
+        r.version = pick([b"1.1", b"1.0"])
+        r.retries = pick([0, 2])
+        r.redispatched = pick([False, True])
+        r.actconn, r.feconn, r.beconn, r.srv_conn = (rnd.randrange(3) for _ in range(4))
+        r.srv_queue, r.bck_queue = rnd.randrange(2), rnd.randrange(2)
+        r.req_captures = pick([None, (), (None,), (b"a|b{c}", None, b"\"q\"")])
+        r.res_captures = pick([None, (b"text/plain",), (None, None)])
+        r.cli_cookie = pick([None, b"ck"])
+        assert httplog_line(r) == generic(r), vars(r) if hasattr(r, "__dict__") else r.status
