@@ -21,6 +21,7 @@ The stats socket's commands as HAProxy's tools send them: ../shared/RUNTIME-API-
 from proxy import haproxy_stats
 from proxy.config.lexer import decimal
 from proxy.health import ADMIN_STATES
+from proxy.rules import refs as map_refs
 from proxy.stats import format_table
 
 MAX_WEIGHT = 256             # HAProxy's limit for `weight` and `set weight`
@@ -50,7 +51,12 @@ HELP = ("The following commands are valid at this level:\n"
         "  enable|disable frontend <frontend>      : resume or stop accepting on a frontend\n"
         "  set maxconn frontend <frontend> <n>     : change a frontend's maxconn\n"
         "  clear counters [all]                    : clear max statistics counters "
-        "(or all)\n")
+        "(or all)\n"
+        "  show map [<map>]                        : list maps, or one map's entries\n"
+        "  get map <map> <value>                   : look a value up\n"
+        "  add|set map <map> <key> <value>         : add an entry, or change its value\n"
+        "  del map <map> <key>                     : remove an entry\n"
+        "  clear map <map>                         : remove every entry\n")
 END = "\n"                   # what ends every reply: an empty line (HAProxy's framing)
 
 
@@ -68,7 +74,8 @@ def answer(actions, request):
 # maxima alone, is "operator").
 ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight"),
               ("disable", "frontend"), ("enable", "frontend"), ("set", "maxconn"),
-              ("shutdown", "sessions"), ("enable", "health"), ("disable", "health")}
+              ("shutdown", "sessions"), ("enable", "health"), ("disable", "health"),
+              ("add", "map"), ("set", "map"), ("del", "map"), ("clear", "map")}
 DENIED = "Permission denied\n"
 NO_SERVER = "No such server.\n"
 
@@ -165,6 +172,9 @@ def runtime_command(actions, words):
     if words in (["clear", "counters"], ["clear", "counters", "all"]):
         actions.clear_counters(len(words) == 3)
         return ""
+    if len(words) >= 2 and words[1] == "map" and words[0] in ("show", "get", "add", "set",
+                                                              "del", "clear"):
+        return map_command(actions, words)
     if len(words) == 3 and words[0] in ("enable", "disable") and words[1] == "health":
         try:
             checked = actions.set_server_health(*_server(words[2]), words[0] == "enable")
@@ -174,6 +184,45 @@ def runtime_command(actions, words):
             return "Health check was not configured on this server, cannot enable.\n"
         return ""
     return None
+
+
+UNKNOWN_MAP = "Unknown map identifier. Please use #<id> or <file>.\n"
+
+
+def map_command(actions, words):
+    """show|get|add|set|del|clear map ... (proxy/rules/refs.py), as HAProxy 2.6 answers."""
+    op = words[0]
+    if op == "show" and len(words) == 2:
+        return "# id (file) description\n" + "".join(
+            "%d (%s) pattern loaded from file '%s' used by map. curr_ver=0 next_ver=0 "
+            "entry_cnt=%d\n" % (r.uid, r.path, r.path, len(r.entries))
+            for r in map_refs.all_maps())
+    if len(words) < 3:
+        return "Missing map identifier.\n"
+    ref = map_refs.find(words[2])
+    if ref is None:
+        return UNKNOWN_MAP
+    if op == "show":
+        return "".join("0x%012x %s %s\n" % (eid, k, v) for eid, k, v in ref.entries)
+    if op == "get" and len(words) == 4:
+        hit = next((e for e in ref.entries if e[1] == words[3]), None)
+        if hit is None:
+            return 'type=str, case=sensitive, found=no, idx=tree, key="%s"\n' % words[3]
+        return ('type=str, case=sensitive, found=yes, idx=tree, key="%s", value="%s", '
+                'type="str"\n' % (hit[1], hit[2]))
+    if op == "clear" and len(words) == 3:
+        actions.map_change("clear", words[2])
+        return ""
+    if op == "del" and len(words) == 4:
+        return "" if actions.map_change("del", words[2], words[3]) else "Key not found.\n"
+    if op in ("add", "set") and len(words) >= 5:
+        value = " ".join(words[4:])
+        if actions.map_change(op, words[2], words[3], value):
+            return ""
+        return "entry not found.\n"
+    return "'%s map' expects <map> %s.\n" % (op, {
+        "get": "<value>", "add": "<key> <value>", "set": "<key> <value>", "del": "<key>",
+        "clear": "alone"}.get(op, ""))
 
 
 def set_addr(actions, target, host, port, bad_syntax):

@@ -14,6 +14,7 @@ import socket
 from typing import Dict, List, Tuple
 
 from proxy.config.addresses import AddressError, parse_ip
+from proxy.rules import refs as map_refs
 
 
 class RuntimeActions:
@@ -104,6 +105,16 @@ class RuntimeActions:
         if not srv.check:
             return False
         self.health.set_checking(backend, server, enabled)
+        return True
+
+    # ---------------------------------------------------------------- maps
+
+    def map_change(self, op: str, name: str, key=None, value=None) -> bool:
+        """`add|set|del|clear map`: applied here (what `show map` reads) and in every
+        worker; a worker started later inherits it (forked from this process)."""
+        if not map_refs.apply(op, name, key, value):
+            return False
+        self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value})
         return True
 
     # ---------------------------------------------------------------- counters

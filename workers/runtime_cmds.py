@@ -5,13 +5,17 @@ server given a maxconn or an address, its sessions shut down, counters cleared.
 
 import socket
 
+from proxy.rules import refs as map_refs
 from workers.counters import FIELDS, GAUGES, MAXIMA
 
-KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear"))
+KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map"))
 
 
 def apply(worker, msg):
     kind = msg.get("t")
+    if kind == "map":
+        map_refs.apply(msg.get("op"), msg.get("name"), msg.get("key"), msg.get("value"))
+        return
     if kind == "frontend":
         fe = next((f for f in worker.frontends if f.name == msg.get("name")), None)
         if fe is None:

@@ -24,6 +24,7 @@ from .addresses import AddressError, parse_bind_address, parse_server_address, u
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
                          compile_logformat)
 from proxy.rules.acl import any_of
+from proxy.rules import refs as map_refs
 from proxy.rules.routing import Routes
 
 from .http_actions import ACTIONS, DynamicRule, compile_action, monitor_action
@@ -127,8 +128,13 @@ def parse_text(text: str, filename: str = "<string>",
     # setenv & co change what later lines expand: a copy, so that parsing never
     # changes this process's environment (the master, a test run).
     env = dict(os.environ if env is None else env)
-    return _Parser(ctx, env).run(tokenize(text, filename, env, warn=ctx.warn,
-                                          require_final_lf=require_final_lf, strict=False))
+    before = map_refs.reset()            # the maps the runtime API sees: this file's
+    try:
+        return _Parser(ctx, env).run(tokenize(text, filename, env, warn=ctx.warn,
+                                              require_final_lf=require_final_lf, strict=False))
+    except BaseException:
+        map_refs.restore(before)         # not loaded: the running configuration's stay
+        raise
 
 
 def parse_files(files, env: Optional[Mapping[str, str]] = None) -> Config:
@@ -144,7 +150,12 @@ def parse_files(files, env: Optional[Mapping[str, str]] = None) -> Config:
                                 strict=False)
         ctx.filename = files[0][0]
 
-    return _Parser(ctx, env).run(lines())
+    before = map_refs.reset()
+    try:
+        return _Parser(ctx, env).run(lines())
+    except BaseException:
+        map_refs.restore(before)
+        raise
 
 
 class _Parser:

@@ -11,7 +11,7 @@ import binascii
 import ipaddress
 import re
 
-from . import patterns
+from . import patterns, refs
 from .errors import RuleError
 from .sample import (Arg, T_BIN, T_INT, T_IP, T_STR, as_str, compile_regex, converter,
                      CONVERTERS, Conv, var_name)
@@ -260,16 +260,33 @@ def _make_map(match, out_type):
     def make(args, ctx):
         name = "map_%s" % match
         what = "converter '%s'" % name
-        entries = parse_map(ctx.read(args[0], "map"), what)
-        items = [(k, False, _map_value(v, out_type, "%s, map file '%s'" % (what, args[0])))
-                 for k, v in entries]
-        find = patterns.build(match, items, "%s, map file '%s'" % (what, args[0]))
+        where = "%s, map file '%s'" % (what, args[0])
+        # One entry list per file, which the runtime API may change (proxy/rules/refs.py).
+        ref = refs.register(args[0], ctx.read(args[0], "map"), lambda t: parse_map(t, what))
+
+        def compile_find(strict):
+            items = []
+            for _, k, v in ref.entries:
+                try:
+                    items.append((k, False, _map_value(v, out_type, where)))
+                except RuleError:
+                    if strict:
+                        raise            # in the file: a load error; added at run time: skipped
+            return patterns.build(match, items, where)
+        state = [compile_find(True)]
+
+        def rebuild():
+            try:
+                state[0] = compile_find(False)
+            except RuleError:
+                pass                     # (a pattern this match cannot take: the old one stays)
+        ref.users.append(rebuild)
         default = _map_value(args[1], out_type, what + " default") if len(args) > 1 else None
         if default is None:
-            return lambda v, txn: find(v)
+            return lambda v, txn: state[0](v)
 
         def lookup(v, txn):
-            got = find(v)
+            got = state[0](v)
             return default if got is None else got
         return lookup
     return make

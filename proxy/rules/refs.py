@@ -1,0 +1,120 @@
+"""Map files as the runtime API sees and changes them (`show map`, `add map`,
+`set map`, `del map`, `clear map`, `get map`): each file named by a `map()`
+converter is one `MapRef`, holding its entries in order and the lookups
+compiled from them; a change rebuilds those lookups, so the next request sees
+it. One registry per process: the configuration's parser fills it (`reset()`
+first); the workers forked afterwards have their own copies, which the master
+keeps in step by sending them each change (proxy/runtime_actions.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Dict, List, Optional, Tuple
+
+_REFS: Dict[str, "MapRef"] = {}
+_ids = itertools.count()
+_entry_ids = itertools.count(0x1000)
+
+
+class MapRef:
+    """One map file: [(entry id, key, value)] in file order, and its users (each a
+    function that recompiles one converter's lookup from the entries)."""
+
+    def __init__(self, uid: int, path: str, entries, where: Tuple[str, int]):
+        self.uid = uid
+        self.path = path
+        self.where = where                      # (config file, line) of its first use
+        self.entries: List[Tuple[int, str, str]] = [(next(_entry_ids), k, v)
+                                                    for k, v in entries]
+        self.users: List[Callable[[], None]] = []
+        self.source = ""                        # the file's text when loaded
+
+    def rebuild(self) -> None:
+        for user in self.users:
+            user()
+
+    # the runtime API's operations (each True when something changed)
+
+    def add(self, key: str, value: str) -> None:
+        self.entries.append((next(_entry_ids), key, value))
+        self.rebuild()
+
+    def set(self, key: str, value: str) -> bool:
+        found = False
+        for i, (eid, k, _) in enumerate(self.entries):
+            if k == key:
+                self.entries[i] = (eid, k, value)
+                found = True
+        if found:
+            self.rebuild()
+        return found
+
+    def delete(self, key: str) -> bool:
+        kept = [e for e in self.entries if e[1] != key]
+        if len(kept) == len(self.entries):
+            return False
+        self.entries = kept
+        self.rebuild()
+        return True
+
+    def clear(self) -> None:
+        self.entries = []
+        self.rebuild()
+
+
+def reset() -> Dict[str, "MapRef"]:
+    """A configuration is about to be read: its maps start from their files.
+    Returns the registry so far, for `restore()` if the new one does not load."""
+    old = dict(_REFS)
+    _REFS.clear()
+    return old
+
+
+def restore(old: Dict[str, "MapRef"]) -> None:
+    _REFS.clear()
+    _REFS.update(old)
+
+
+def register(path: str, text: str, parse, where: Tuple[str, int] = ("", 0)) -> MapRef:
+    """The file's ref: the one already made from this text (every converter of a
+    configuration naming the file shares its entries), else a new one from
+    `parse(text)` -> [(key, value)]."""
+    ref = _REFS.get(path)
+    if ref is None or ref.source != text:
+        ref = _REFS[path] = MapRef(next(_ids), path, parse(text), where)
+        ref.source = text
+    return ref
+
+
+def all_maps() -> List[MapRef]:
+    return sorted(_REFS.values(), key=lambda r: r.uid)
+
+
+def find(name: str) -> Optional[MapRef]:
+    """A map by file path or `#ID`."""
+    if name.startswith("#"):
+        try:
+            uid = int(name[1:])
+        except ValueError:
+            return None
+        return next((r for r in _REFS.values() if r.uid == uid), None)
+    return _REFS.get(name)
+
+
+def apply(op: str, name: str, key: Optional[str] = None, value: Optional[str] = None) -> bool:
+    """One change as the master sends it to a worker; False if it found nothing."""
+    ref = find(name)
+    if ref is None:
+        return False
+    if op == "add":
+        ref.add(key, value)
+        return True
+    if op == "set":
+        return ref.set(key, value)
+    if op == "del":
+        return ref.delete(key)
+    if op == "clear":
+        ref.clear()
+        return True
+    return False
