@@ -56,7 +56,12 @@ HELP = ("The following commands are valid at this level:\n"
         "  get map <map> <value>                   : look a value up\n"
         "  add|set map <map> <key> <value>         : add an entry, or change its value\n"
         "  del map <map> <key>                     : remove an entry\n"
-        "  clear map <map>                         : remove every entry\n")
+        "  clear map <map>                         : remove every entry\n"
+        "  show acl [<acl>]                        : list ACL pattern files, or one's "
+        "patterns\n"
+        "  get acl <acl> <value>                   : does a value match\n"
+        "  add|del acl <acl> <pattern>             : add or remove a pattern\n"
+        "  clear acl <acl>                         : remove every pattern\n")
 END = "\n"                   # what ends every reply: an empty line (HAProxy's framing)
 
 
@@ -75,7 +80,8 @@ def answer(actions, request):
 ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("set", "weight"),
               ("disable", "frontend"), ("enable", "frontend"), ("set", "maxconn"),
               ("shutdown", "sessions"), ("enable", "health"), ("disable", "health"),
-              ("add", "map"), ("set", "map"), ("del", "map"), ("clear", "map")}
+              ("add", "map"), ("set", "map"), ("del", "map"), ("clear", "map"),
+              ("add", "acl"), ("del", "acl"), ("clear", "acl")}
 DENIED = "Permission denied\n"
 NO_SERVER = "No such server.\n"
 
@@ -175,6 +181,9 @@ def runtime_command(actions, words):
     if len(words) >= 2 and words[1] == "map" and words[0] in ("show", "get", "add", "set",
                                                               "del", "clear"):
         return map_command(actions, words)
+    if len(words) >= 2 and words[1] == "acl" and words[0] in ("show", "get", "add", "del",
+                                                              "clear"):
+        return acl_command(actions, words)
     if len(words) == 3 and words[0] in ("enable", "disable") and words[1] == "health":
         try:
             checked = actions.set_server_health(*_server(words[2]), words[0] == "enable")
@@ -223,6 +232,42 @@ def map_command(actions, words):
     return "'%s map' expects <map> %s.\n" % (op, {
         "get": "<value>", "add": "<key> <value>", "set": "<key> <value>", "del": "<key>",
         "clear": "alone"}.get(op, ""))
+
+
+UNKNOWN_ACL = "Unknown ACL identifier. Please use #<id> or <file>.\n"
+
+
+def acl_command(actions, words):
+    """show|get|add|del|clear acl ... for the ACLs' pattern files (-f FILE)."""
+    op = words[0]
+    if op == "show" and len(words) == 2:
+        return "# id (file) description\n" + "".join(
+            "%d (%s) pattern loaded from file '%s' used by acl. curr_ver=0 next_ver=0 "
+            "entry_cnt=%d\n" % (r.uid, r.path, r.path, len(r.entries))
+            for r in map_refs.all_maps("acl"))
+    if len(words) < 3:
+        return "Missing ACL identifier.\n"
+    ref = map_refs.find(words[2], "acl")
+    if ref is None:
+        return UNKNOWN_ACL
+    if op == "show":
+        return "".join("0x%012x %s\n" % (eid, k) for eid, k, _ in ref.entries)
+    if op == "get" and len(words) == 4 and ref.probe is not None:
+        method, icase, find = ref.probe
+        hit = find(words[3].encode("utf-8", "surrogateescape")) is not None
+        return "type=%s, case=%s, match=%s\n" % (method, "insensitive" if icase
+                                                  else "sensitive", "yes" if hit else "no")
+    if op == "clear" and len(words) == 3:
+        actions.map_change("clear", words[2], kind="acl")
+        return ""
+    if op == "del" and len(words) == 4:
+        found = actions.map_change("del", words[2], words[3], kind="acl")
+        return "" if found else "Key not found.\n"
+    if op == "add" and len(words) == 4:
+        actions.map_change("add", words[2], words[3], "", kind="acl")
+        return ""
+    return "'%s acl' expects <acl> %s.\n" % (op, {"get": "<value>", "add": "<pattern>",
+                                                  "del": "<pattern>"}.get(op, "alone"))
 
 
 def set_addr(actions, target, host, port, bad_syntax):

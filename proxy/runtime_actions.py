@@ -109,12 +109,14 @@ class RuntimeActions:
 
     # ---------------------------------------------------------------- maps
 
-    def map_change(self, op: str, name: str, key=None, value=None) -> bool:
-        """`add|set|del|clear map`: applied here (what `show map` reads) and in every
-        worker; a worker started later inherits it (forked from this process)."""
-        if not map_refs.apply(op, name, key, value):
+    def map_change(self, op: str, name: str, key=None, value=None, kind="map") -> bool:
+        """`add|set|del|clear map` (and `add|del|clear acl`, kind "acl"): applied here
+        (what `show map` reads) and in every worker; a worker started later inherits
+        it (forked from this process)."""
+        if not map_refs.apply(op, name, key, value, kind):
             return False
-        self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value})
+        self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value,
+                        "kind": kind})
         return True
 
     # ---------------------------------------------------------------- counters

@@ -55,3 +55,38 @@ def test_map_changes_reach_every_worker(backend_factory, proxy_factory, tmp_path
     assert request_text(kw.sock, "show map %s" % m) == "\n"
     assert request_text(kw.sock, "show map /nope") == \
         "Unknown map identifier. Please use #<id> or <file>.\n\n"
+
+
+def test_acl_pattern_files_change_in_every_worker(backend_factory, proxy_factory, tmp_path):
+    web = backend_factory("web", lambda be, req: Reply(body=b"web"))
+    paths = tmp_path / "blocked.acl"
+    paths.write_text("/admin\n")
+    port = free_port()
+    sock = tmp_path / "kw0" / "stats.sock"
+    text = ("global\n    nbthread 2\n    stats socket %s\n" % sock +
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n    acl blocked path_beg -f %s\n"
+            "    http-request deny if blocked\n    default_backend web\n" % (port, paths) +
+            "backend web\n    server s 127.0.0.1:%d\n" % web.port)
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=2)
+
+    def statuses(path):
+        got = set()
+        for _ in range(6):
+            with HttpClient(port) as c:
+                got.add(c.request("GET", path).status)
+        return got
+    a = str(paths)
+    assert statuses("/secret/x") == {200} and statuses("/admin/x") == {403}
+    assert request_text(kw.sock, "add acl %s /secret" % a) == "\n"
+    assert statuses("/secret/x") == {403}
+    assert request_text(kw.sock, "get acl %s /secret/x" % a) == \
+        "type=beg, case=sensitive, match=yes\n\n"
+    assert [ln.split(" ", 1)[1] for ln in request_text(kw.sock, "show acl %s" % a).split("\n")
+            if ln] == ["/admin", "/secret"]
+    assert request_text(kw.sock, "del acl %s /admin" % a) == "\n"
+    assert statuses("/admin/x") == {200}
+    assert request_text(kw.sock, "show acl").splitlines()[1].endswith("entry_cnt=1")
+    assert request_text(kw.sock, "add acl /nope /x") == \
+        "Unknown ACL identifier. Please use #<id> or <file>.\n\n"

@@ -14,7 +14,8 @@ KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map")
 def apply(worker, msg):
     kind = msg.get("t")
     if kind == "map":
-        map_refs.apply(msg.get("op"), msg.get("name"), msg.get("key"), msg.get("value"))
+        map_refs.apply(msg.get("op"), msg.get("name"), msg.get("key"), msg.get("value"),
+                       msg.get("kind", "map"))
         return
     if kind == "frontend":
         fe = next((f for f in worker.frontends if f.name == msg.get("name")), None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, List, Optional
 
-from . import patterns
+from . import patterns, refs
 from .codegen import Frag, build, build_pred, combine, frag_of, substitute
 from .errors import RuleError, did_you_mean
 from .sample import (FETCHES, T_BIN, T_BOOL, T_INT, T_IP, T_STR, Ctx, PhaseError, caster,
@@ -117,6 +117,7 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
     items: List[patterns.Item] = []
     map_mode = False             # -M: a -f file is a map, its first column the pattern
     files = 0
+    file_refs = []               # (-f file's ref, -i, -M): patterns the runtime API may change
     dashdash = False
     args = words[1:]
     i = 0
@@ -150,10 +151,9 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
                     raise RuleError("the argument of -u must be an integer")
             else:
                 files += 1
-                for line in ctx.read(value, "pattern").splitlines():
-                    line = line.lstrip(" \t").rstrip("\r")
-                    if line and not line.startswith("#"):
-                        items.append((line.split()[0] if map_mode else line, icase, True))
+                # One entry list per file, which the runtime API may change (refs.py).
+                file_refs.append((refs.register(value, ctx.read(value, "pattern"),
+                                                _pattern_lines, kind="acl"), icase, map_mode))
             i += 1
         else:
             raise RuleError("'%s' is not a valid ACL option. Please use '--' before any "
@@ -193,15 +193,19 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
         if cast is None:
             return lambda txn: any(get(txn))
         return lambda txn: any(cast(v) for v in get(txn))
-    if not items:
+    if not items and not file_refs:
         # HAProxy's warning, unless '--' or a (maybe empty) pattern file says it is meant.
         if warnings is not None and not dashdash and not files:
             warnings.append("parsing acl keyword '%s': no pattern to match against were "
                             "provided, so this ACL will never match (add '--' to say it "
                             "is meant, or use '-m found' to test for existence)" % criterion)
         return _never
-    find = patterns.build(method, items, what)
-    test = patterns.test_frag(method, items) if cast is None else None
+    if file_refs:
+        find = _rebuildable(method, items, file_refs, what)
+        test = None
+    else:
+        find = patterns.build(method, items, what)
+        test = patterns.test_frag(method, items) if cast is None else None
     if test is None:
         test = Frag("{find}({v}) is not None", {"find": find})
         if cast is not None:
@@ -214,6 +218,36 @@ def compile_acl(words: List[str], ctx: Optional[Ctx] = None,
     # Every sample (each header value...): true when one matches.
     many = Frag("any(map({match}, {values}))", {"match": build_pred(test)})
     return build(substitute(many, "values", frag_of(get)), "acl")
+
+
+def _pattern_lines(text):
+    """A pattern file's patterns: one a line, '#' comments and blank lines skipped."""
+    out = []
+    for line in text.splitlines():
+        line = line.lstrip(" \t").rstrip("\r")
+        if line and not line.startswith("#"):
+            out.append((line, ""))
+    return out
+
+
+def _rebuildable(method, inline, file_refs, what):
+    """The lookup of an ACL with -f files: rebuilt when the runtime API changes one."""
+    def items():
+        return inline + [(k.split()[0] if map_mode else k, icase, True)
+                         for ref, icase, map_mode in file_refs for _, k, _ in ref.entries]
+    state = [patterns.build(method, items(), what)]
+
+    def rebuild():
+        try:
+            state[0] = patterns.build(method, items(), what)
+        except RuleError:
+            pass                         # (a pattern this match cannot take: the old one stays)
+    find = lambda v: state[0](v)        # noqa: E731
+    for ref, icase, _ in file_refs:
+        ref.users.append(rebuild)
+        if ref.probe is None:            # what `get acl` answers with
+            ref.probe = (method, icase, find)
+    return find
 
 
 class Acls:

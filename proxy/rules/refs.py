@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Dict, List, Optional, Tuple
 
-_REFS: Dict[str, "MapRef"] = {}
+_REFS: Dict[Tuple[str, str], "MapRef"] = {}     # (kind: "map" | "acl", path) -> ref
 _ids = itertools.count()
 _entry_ids = itertools.count(0x1000)
 
@@ -21,14 +21,16 @@ class MapRef:
     """One map file: [(entry id, key, value)] in file order, and its users (each a
     function that recompiles one converter's lookup from the entries)."""
 
-    def __init__(self, uid: int, path: str, entries, where: Tuple[str, int]):
+    def __init__(self, uid: int, path: str, entries, where: Tuple[str, int], kind="map"):
         self.uid = uid
+        self.kind = kind
         self.path = path
         self.where = where                      # (config file, line) of its first use
         self.entries: List[Tuple[int, str, str]] = [(next(_entry_ids), k, v)
                                                     for k, v in entries]
         self.users: List[Callable[[], None]] = []
         self.source = ""                        # the file's text when loaded
+        self.probe = None                       # an ACL file's (method, -i, lookup): get acl
 
     def rebuild(self) -> None:
         for user in self.users:
@@ -63,7 +65,7 @@ class MapRef:
         self.rebuild()
 
 
-def reset() -> Dict[str, "MapRef"]:
+def reset() -> Dict[Tuple[str, str], "MapRef"]:
     """A configuration is about to be read: its maps start from their files.
     Returns the registry so far, for `restore()` if the new one does not load."""
     old = dict(_REFS)
@@ -71,40 +73,42 @@ def reset() -> Dict[str, "MapRef"]:
     return old
 
 
-def restore(old: Dict[str, "MapRef"]) -> None:
+def restore(old: Dict[Tuple[str, str], "MapRef"]) -> None:
     _REFS.clear()
     _REFS.update(old)
 
 
-def register(path: str, text: str, parse, where: Tuple[str, int] = ("", 0)) -> MapRef:
-    """The file's ref: the one already made from this text (every converter of a
-    configuration naming the file shares its entries), else a new one from
+def register(path: str, text: str, parse, where: Tuple[str, int] = ("", 0),
+             kind: str = "map") -> MapRef:
+    """The file's ref: the one already made from this text (every converter or ACL
+    of a configuration naming the file shares its entries), else a new one from
     `parse(text)` -> [(key, value)]."""
-    ref = _REFS.get(path)
+    ref = _REFS.get((kind, path))
     if ref is None or ref.source != text:
-        ref = _REFS[path] = MapRef(next(_ids), path, parse(text), where)
+        ref = _REFS[(kind, path)] = MapRef(next(_ids), path, parse(text), where, kind)
         ref.source = text
     return ref
 
 
-def all_maps() -> List[MapRef]:
-    return sorted(_REFS.values(), key=lambda r: r.uid)
+def all_maps(kind: str = "map") -> List[MapRef]:
+    return sorted((r for r in _REFS.values() if r.kind == kind), key=lambda r: r.uid)
 
 
-def find(name: str) -> Optional[MapRef]:
-    """A map by file path or `#ID`."""
+def find(name: str, kind: str = "map") -> Optional[MapRef]:
+    """A map (or ACL pattern file) by file path or `#ID`."""
     if name.startswith("#"):
         try:
             uid = int(name[1:])
         except ValueError:
             return None
-        return next((r for r in _REFS.values() if r.uid == uid), None)
-    return _REFS.get(name)
+        return next((r for r in _REFS.values() if r.uid == uid and r.kind == kind), None)
+    return _REFS.get((kind, name))
 
 
-def apply(op: str, name: str, key: Optional[str] = None, value: Optional[str] = None) -> bool:
+def apply(op: str, name: str, key: Optional[str] = None, value: Optional[str] = None,
+          kind: str = "map") -> bool:
     """One change as the master sends it to a worker; False if it found nothing."""
-    ref = find(name)
+    ref = find(name, kind)
     if ref is None:
         return False
     if op == "add":
