@@ -8,7 +8,9 @@
   from a per-stream ``LogRecord``, through the rule engine's log-format compiler;
 - ``termination``: HAProxy's termination state codes (``%ts``, ``%tsc``);
 - ``output``: a proxy's targets together (level filter, minlevel, sampling,
-  per-target format): what the wiring calls once per line.
+  per-target format): what the wiring calls once per line;
+- ``events``: the master's event lines (server UP/DOWN, no server available,
+  maintenance, drain, proxy stopped) in HAProxy's wording, and their targets.
 
 Sans-IO except ``sender``. The workers' wiring is workers/txlog.py.
 """
