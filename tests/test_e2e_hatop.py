@@ -87,8 +87,10 @@ def test_hatop_shows_the_rows_and_disables_a_server_in_every_worker(backend_fact
             assert word in screen, (word, screen[-2000:])
         top.keys(b"\x1b5")                       # ESC-5: hatop's command line
         assert top.wait_for("interactive")
-        top.keys(b"disable server be/s1\r")
-        assert top.wait_for("> disable server be/s1")
+        for _ in range(3):
+            top.keys(b"disable server be/s1\r")
+            if top.wait_for("> disable server be/s1", 3.0):
+                break
         kw.wait_stats(lambda st: st["backends"]["be"]["servers"]["s1"]["status"] == "MAINT",
                       what="s1 in maintenance")
         served = set()
@@ -96,7 +98,11 @@ def test_hatop_shows_the_rows_and_disables_a_server_in_every_worker(backend_fact
             with HttpClient(kw.port) as c:
                 served.add(c.request("GET", "/").body)
         assert served == {b"s2"}
-        top.keys(b"enable server be/s1\r")
+        # hatop may drop keys typed while it redraws: type again until it echoes them.
+        for _ in range(3):
+            top.keys(b"enable server be/s1\r")
+            if top.wait_for("> enable server be/s1", 3.0):
+                break
         kw.wait_stats(lambda st: st["backends"]["be"]["servers"]["s1"]["status"] != "MAINT",
                       what="s1 back in rotation")
     finally:
