@@ -780,6 +780,8 @@ class Master(RuntimeActions):
             elif kind == "observe":
                 # A worker saw error-limit consecutive errors on live traffic.
                 self.health.passive_error(str(msg.get("backend")), str(msg.get("server")))
+            elif kind == "admin":
+                self.page_admin(msg)         # the stats page's `stats admin` form
 
     def drop_channel(self, slot):
         self.sel.unregister(slot.channel.sock)

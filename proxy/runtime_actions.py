@@ -107,6 +107,26 @@ class RuntimeActions:
         self.health.set_checking(backend, server, enabled)
         return True
 
+    # ---------------------------------------------------------------- the stats page
+
+    PAGE_ACTIONS = ("ready", "drain", "maint", "dhlth", "ehlth", "shutdown")
+
+    def page_admin(self, msg) -> None:
+        """A `stats admin` form posted on the stats page of some worker: the
+        action on each server named, as the runtime API's commands do it."""
+        backend, action = str(msg.get("backend")), str(msg.get("action"))
+        for server in msg.get("servers") or ():
+            server = str(server)
+            try:
+                if action in ("ready", "drain", "maint"):
+                    self.set_server_admin(backend, server, action)
+                elif action in ("dhlth", "ehlth"):
+                    self.set_server_health(backend, server, action == "ehlth")
+                elif action == "shutdown":
+                    self.shutdown_server_sessions(backend, server)
+            except KeyError:
+                self.log("stats page: no server %s/%s" % (backend, server))
+
     # ---------------------------------------------------------------- maps
 
     def map_change(self, op: str, name: str, key=None, value=None, kind="map") -> bool:

@@ -53,9 +53,10 @@ def _duration(seconds) -> str:
     return "%dm%ds" % (s // 60, s % 60)
 
 
-def render(doc, config, page, scope: Optional[List[str]] = None) -> bytes:
+def render(doc, config, page, admin: bool = False, done: bool = False) -> bytes:
     """The whole HTML page. `page`: the proxy's StatsPage settings (refresh,
-    hide_version, show_legends, scope)."""
+    hide_version, show_legends, scope); `admin`: this client may change servers
+    (a form per backend); `done`: a change was just made."""
     info = doc.get("info", {})
     rows = haproxy_stats.stat_rows(doc, config)
     wanted = set(page.scope) if page.scope else None
@@ -71,18 +72,39 @@ def render(doc, config, page, scope: Optional[List[str]] = None) -> bytes:
         _e(haproxy_stats.uptime_text(info.get("uptime", 0))), _e(info.get("nbproc")),
         sum(r.get("scur") or 0 for r in rows if r["type"] == 0),
         _e(info.get("dropped_logs", 0))))
+    if done:
+        out.append('<p class="done">Action processed successfully.</p>')
     by_proxy: Dict[str, List[dict]] = {}
     for r in rows:
         by_proxy.setdefault(r["pxname"], []).append(r)
     for name, prows in by_proxy.items():
         if wanted is not None and name not in wanted:
             continue
+        form = admin and any(r["type"] == 2 for r in prows)
+        if form:
+            out.append('<form method="post" action="%s">' % _e(page.uri))
+            out.append('<input type="hidden" name="b" value="#%d">' % prows[0]["iid"])
         out.append('<table class="px"><tr><th class="pxname" colspan="%d">%s</th></tr>'
-                   % (len(_HEAD), _e(name)))
-        out.append("<tr>%s</tr>" % "".join("<th>%s</th>" % h for h in _HEAD))
+                   % (len(_HEAD) + (1 if form else 0), _e(name)))
+        out.append("<tr>%s%s</tr>" % ("<th></th>" if form else "",
+                                      "".join("<th>%s</th>" % h for h in _HEAD)))
         for r in prows:
-            out.append(_row(r))
+            box = ""
+            if form:
+                box = ('<td><input type="checkbox" name="s" value="%s"></td>' % _e(r["svname"])
+                       if r["type"] == 2 else "<td></td>")
+            out.append(_row(r, box))
         out.append("</table>")
+        if form:
+            out.append('Choose the action to perform on the checked servers: '
+                       '<select name="action"><option value="">---</option>'
+                       '<option value="ready">Set state to READY</option>'
+                       '<option value="drain">Set state to DRAIN</option>'
+                       '<option value="maint">Set state to MAINT</option>'
+                       '<option value="dhlth">Health: disable checks</option>'
+                       '<option value="ehlth">Health: enable checks</option>'
+                       '<option value="shutdown">Kill Sessions</option></select> '
+                       '<input type="submit" value="Apply"></form>')
     if page.show_legends:
         out.append('<p class="legend">UP: checks pass or none; DOWN: checks fail; MAINT: '
                    "disabled by an operator; DRAIN: no new sessions. Conns opened / Reused / "
@@ -93,7 +115,7 @@ def render(doc, config, page, scope: Optional[List[str]] = None) -> bytes:
     return "".join(out).encode()
 
 
-def _row(r) -> str:
+def _row(r, box="") -> str:
     typ = r["type"]
     label = {0: "Frontend", 1: "Backend"}.get(typ, r["svname"])
     status = str(r.get("status", ""))
@@ -119,4 +141,4 @@ def _row(r) -> str:
     cells.append("<td>%s</td>" % (_e(r.get("reuse", "")) if typ != 0 else ""))
     ratio = "%.1f" % (reqs / conns) if typ != 0 and conns and reqs else ""
     cells.append("<td>%s</td>" % ratio)
-    return '<tr class="%s">%s</tr>' % (cls, "".join(cells))
+    return '<tr class="%s">%s%s</tr>' % (cls, box, "".join(cells))

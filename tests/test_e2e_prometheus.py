@@ -145,3 +145,38 @@ def test_the_stats_page_asks_for_its_user_then_shows_every_proxy(running):
     assert csv.status == 200 and csv.body.startswith(b"# pxname,svname,")
     assert be.request_count >= 3          # the page itself never reached the server
     assert all(req.target == "/x" for req in be.requests)
+
+
+def test_stats_admin_changes_servers_from_the_page(backend_factory, proxy_factory, tmp_path):
+    s1 = backend_factory("s1")
+    s2 = backend_factory("s2")
+    port = free_port()
+    sock = tmp_path / "kw0" / "stats.sock"
+    text = ("global\n    nbthread 2\n    stats socket %s\n" % sock +
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n    stats uri /stats\n"
+            "    stats admin if { req.hdr(x-admin) -m str yes }\n"
+            "    default_backend app\n"
+            "backend app\n    server s1 127.0.0.1:%d\n    server s2 127.0.0.1:%d\n"
+            % (port, s1.port, s2.port))
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=2)
+    plain = fetch(port, "/stats").body.decode()
+    assert "<form" not in plain                          # COND false: read only
+    page = fetch(port, "/stats", [("X-Admin", "yes")]).body.decode()
+    assert '<form method="post" action="/stats">' in page and 'name="s" value="s1"' in page
+    form = b"s=s1&action=maint&b=%233"                    # b=#3: the backend's id
+    with HttpClient(port) as c:
+        r = c.request("POST", "/stats", [("X-Admin", "yes"),
+                                         ("Content-Type", "application/x-www-form-urlencoded")],
+                      body=form)
+    assert r.status == 303 and r.header("location") == "/stats;st=DONE"
+    kw.wait_stats(lambda st: st["backends"]["app"]["servers"]["s1"]["status"] == "MAINT",
+                  what="s1 in maintenance from the page")
+    served = {fetch(port, "/").body.split()[2] for _ in range(10)}
+    assert served == {b"s2"}
+    with HttpClient(port) as c:                          # without the condition: no change
+        r = c.request("POST", "/stats", [("Content-Type", "application/x-www-form-urlencoded")],
+                      body=b"s=s2&action=maint&b=app")
+    assert r.status == 200
+    assert kw.stats()["backends"]["app"]["servers"]["s2"]["status"] != "MAINT"

@@ -145,6 +145,7 @@ class Worker:
         self.world = World(nbsrv=self.usable_servers, hostname=socket.gethostname().encode(),
                            pid=os.getpid(), stats=self.stats_view)
         self.stats_doc = None        # the master's latest report ("report" messages)
+        self.world.admin = lambda msg: self.send_master(dict(msg, t="admin"))
         self.frontends = []
         for fe in config.frontends:
             default = self.backends.get(fe.default_backend)

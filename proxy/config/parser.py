@@ -17,7 +17,7 @@ from . import checks, errorfiles, keywords
 from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .binds import BindError, bind_options
-from .stats_section import StatsError, stats_action, stats_keyword
+from .stats_section import StatsError, StatsPage, stats_action, stats_keyword
 from proxy.tls import TLSConfigError
 from proxy.tls.server import client_context, parse_server_tls
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
@@ -418,6 +418,19 @@ class _Parser:
     def kw_stats(self, px, lineno, args, modifier):
         """stats enable|uri|realm|auth|refresh|hide-version|show-legends|scope: the HTML
         statistics page of this proxy (proxy/config/stats_section.py)."""
+        if args[:1] == ["admin"]:
+            # stats admin {if | unless} COND: who may change servers from the page.
+            if len(args) < 3 or args[1] not in ("if", "unless"):
+                raise self.ctx.error(lineno, "'stats admin' requires either 'if' or 'unless' "
+                                     "followed by a condition", "e.g. 'stats admin if "
+                                     "LOCALHOST'")
+            try:
+                cond = compile_condition(args[1:], self.proxy_acls(px), self.rule_ctx(px))
+            except RulesError as exc:
+                raise self.ctx.error(lineno, exc.message, exc.hint) from None
+            page = px.values["stats"] or StatsPage()
+            px.values["stats"] = dataclasses.replace(page, enabled=True, admin=cond)
+            return
         try:
             px.values["stats"] = stats_keyword(
                 px.values["stats"], args, lambda text: _time(self.ctx, lineno, "stats refresh",

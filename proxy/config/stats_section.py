@@ -6,20 +6,23 @@ http-request rules, as HAProxy evaluates them.
     stats enable | uri <prefix> | realm <realm> | auth <user>:<password> |
           refresh <delay> | hide-version | show-legends | scope <proxy> | admin ...
 
-`;csv` after the URI (`/stats;csv`) gives `show stat`'s CSV. `stats admin`
-(changing servers from the page) is refused with a hint until the page can
-ask the master: the runtime API does it (`disable server B/S`).
+`;csv` after the URI (`/stats;csv`) gives `show stat`'s CSV. `stats admin
+{if|unless} COND` lets the requests that meet COND change servers from the
+page: a form per backend, posted to the URI, sent to the master (which does
+what the runtime API's commands do), then a 303 back to `URI;st=DONE`.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
+from urllib.parse import parse_qs
 
+from _native.constants import R_END
 from proxy import stats_page
-from proxy.haproxy_stats import show_stat_csv
+from proxy.haproxy_stats import proxies, show_stat_csv
 
 
 class StatsError(Exception):
@@ -39,6 +42,7 @@ class StatsPage:
     hide_version: bool = False
     show_legends: bool = False
     scope: Tuple[str, ...] = ()
+    admin: Optional[object] = field(default=None, compare=False)   # cond(txn): may change
 
 
 def stats_keyword(page: Optional[StatsPage], args, time_arg) -> StatsPage:
@@ -69,10 +73,8 @@ def stats_keyword(page: Optional[StatsPage], args, time_arg) -> StatsPage:
         return dataclasses.replace(page, enabled=True, show_legends=True)
     if kw == "scope" and one:
         return dataclasses.replace(page, enabled=True, scope=page.scope + (one,))
-    if kw in ("admin", "http-request", "show-node", "show-desc", "bind-process"):
-        raise StatsError("'stats %s' is not supported by keepwarm (yet)" % kw,
-                         "change servers through the runtime API (`disable server B/S`, "
-                         "hatop, `keepwarm server`)" if kw == "admin" else None)
+    if kw in ("http-request", "show-node", "show-desc", "bind-process"):
+        raise StatsError("'stats %s' is not supported by keepwarm (yet)" % kw)
     raise StatsError("'stats %s' expects %s" % (kw, {
         "uri": "a URI prefix", "realm": "a realm", "auth": "<user>:<password>",
         "refresh": "a delay", "scope": "a proxy name"}.get(kw, "no argument"))
@@ -86,10 +88,13 @@ def stats_action(page: StatsPage):
     realm = page.realm.replace('"', "'").encode()
     creds = {base64.b64encode(("%s:%s" % u).encode()) for u in page.users}
 
+    admin = page.admin
+
     def serve(txn):
         target = txn.target
         if not target.startswith(uri):
             return None
+        may_admin = admin is not None and bool(admin(txn))
         if creds:
             got = [v for v in txn.index().get(b"authorization", ()) if v[:6].lower() == b"basic "]
             if not got or got[0][6:].strip() not in creds:
@@ -102,16 +107,41 @@ def stats_action(page: StatsPage):
         doc, config = txn.world.stats()
         if doc is None:
             doc = {"info": {}, "frontends": {}, "backends": {}}
+        if txn.method == b"POST" and may_admin:
+            return _admin_post(txn, config, uri)
         if target[len(uri):].startswith(b";csv"):
             body = show_stat_csv(doc, config).encode()
             ctype = b"text/plain"
         else:
-            body = stats_page.render(doc, config, page)
+            done = b";st=DONE" in target[len(uri):]
+            body = stats_page.render(doc, config, page, admin=may_admin, done=done)
             ctype = b"text/html"
         return (200, b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: %s\r\n"
                 b"content-length: %d\r\n\r\n" % (ctype, len(body)) + body)
     serve.stats_service = True
     return serve
+
+
+def _admin_post(txn, config, uri):
+    """A `stats admin` form: b=<backend or #id>, s=<server> (repeated), action=...;
+    sent to the master, then back to the page."""
+    r = txn.res
+    body = bytes(txn.data[r[R_END]:]) if r.__class__ is not tuple else b""
+    form = parse_qs(body.decode("latin-1"), keep_blank_values=True)
+    backend = (form.get("b") or [""])[0]
+    if backend.startswith("#"):
+        ids = {"#%d" % px.iid: px.name for px in proxies(config) if px.be is not None}
+        backend = ids.get(backend, "")
+    action = (form.get("action") or [""])[0]
+    servers = form.get("s") or []
+    if backend and servers and action in ("ready", "drain", "maint", "dhlth", "ehlth",
+                                          "shutdown"):
+        txn.world.admin({"backend": backend, "servers": servers, "action": action})
+        state = b"DONE"
+    else:
+        state = b"NONE"
+    return (303, b"HTTP/1.1 303 See Other\r\ncontent-length: 0\r\ncache-control: no-cache\r\n"
+            b"location: %s;st=%s\r\n\r\n" % (uri, state))
 
 
 def serves_stats(config) -> bool:

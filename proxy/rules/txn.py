@@ -30,7 +30,7 @@ class World:
     variables, ``nbsrv(BACKEND)`` (a callable the wiring provides: the usable
     servers of a backend now), and the log's host name and pid."""
 
-    __slots__ = ("proc_vars", "nbsrv", "hostname", "pid", "stats")
+    __slots__ = ("proc_vars", "nbsrv", "hostname", "pid", "stats", "admin")
 
     def __init__(self, nbsrv: Optional[Callable[[str], int]] = None,
                  hostname: bytes = b"", pid: int = 0, stats=None):
@@ -41,6 +41,8 @@ class World:
         # stats() -> (the latest report or None, the configuration): what
         # use-service prometheus-exporter and the stats page show.
         self.stats = stats if stats is not None else (lambda: (None, None))
+        # admin(message): a stats page form's change, sent to the master
+        self.admin = lambda message: None
 
 
 class Txn:
