@@ -18,6 +18,8 @@ without a master:
 The stats socket's commands as HAProxy's tools send them: ../shared/RUNTIME-API-NOTES.md.
 """
 
+import time
+
 from proxy import haproxy_stats
 from proxy.config.lexer import decimal
 from proxy.health import ADMIN_STATES
@@ -37,6 +39,7 @@ HELP = ("The following commands are valid at this level:\n"
         "  show servers state [<backend>]          : dump volatile server information\n"
         "  show backend                            : list backends in the current running "
         "config\n"
+        "  show errors                             : the last request each frontend refused\n"
         "  show table                              : keepwarm's counters as a human table\n"
         "  get weight <bk>/<srv>                   : report a server's current weight\n"
         "  set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight\n"
@@ -119,6 +122,8 @@ def command(actions, line, level="admin"):
         text = haproxy_stats.show_servers_state(actions.report(), actions.config,
                                                 words[3] if len(words) == 4 else None)
         return "Can't find backend.\n" if text is None else text
+    if words == ["show", "errors"]:
+        return haproxy_stats.show_errors(actions.captured_errors(), actions.config, time.time())
     if words == ["show", "backend"]:
         return haproxy_stats.show_backend(actions.config)
     if len(words) == 3 and words[:2] == ["get", "weight"]:

@@ -11,6 +11,7 @@ leaves the ones that do not apply to a row's type.
 from __future__ import annotations
 
 import json
+import time
 from typing import Dict, List, Optional, Tuple
 
 from proxy import __release_date__
@@ -400,3 +401,43 @@ def show_info_json(info, doc, config) -> str:
                         "value": {"type": typ, "value": v}}
                        for pos, key, tags, typ, v in _info_fields(info, doc, config)],
                       separators=(",", ":")) + "\n"
+
+
+def _date(when: float) -> str:
+    t = time.localtime(when)
+    return "%02d/%s/%04d:%02d:%02d:%02d.%03d" % (
+        t.tm_mday, time.strftime("%b", t), t.tm_year, t.tm_hour, t.tm_min, t.tm_sec,
+        int(when * 1000) % 1000)
+
+
+def _dump(data: bytes) -> List[str]:
+    """HAProxy's dump of a captured buffer: a line per input line, its offset first,
+    what is not printable escaped."""
+    out = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        text = "".join(chr(c) if 32 <= c < 127 and c != 92 else
+                       {9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\"}.get(c, "\\x%02X" % c)
+                       for c in data[start:end])
+        out.append("  %05d  %s" % (start, text))
+        start = end
+    return out
+
+
+def show_errors(errors: Dict, config, now: float) -> str:
+    """`show errors`: the last request each frontend refused, as HAProxy lays it
+    out (its date, frontend and id, the client, the length, the bytes)."""
+    ids = {px.name: px.iid for px in proxies(config)}
+    lines = ["Total events captured on [%s] : %d" % (_date(now), len(errors)), ""]
+    for event, (fe, (when, src, port, data)) in enumerate(sorted(errors.items(),
+                                                                 key=lambda kv: kv[1][0])):
+        lines += ["[%s] frontend %s (#%d): invalid request" % (_date(when), fe,
+                                                                ids.get(fe, -1)),
+                  "  backend <NONE> (#-1), server <NONE> (#-1), event #%d, src %s:%s"
+                  % (event, src, port),
+                  "  buffer starts at 0 (including 0 out), %d free," % max(0, 16384 - len(data)),
+                  "  len %d, wraps at 16336, error at position -1" % len(data), ""]
+        lines += _dump(data) + [""]
+    return "\n".join(lines) + "\n"

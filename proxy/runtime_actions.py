@@ -139,6 +139,11 @@ class RuntimeActions:
                         "kind": kind})
         return True
 
+    def captured_errors(self):
+        """`show errors`: the last request each frontend refused, {frontend: (time,
+        src, port, bytes)}, as the workers reported them."""
+        return self.book.errors
+
     # ---------------------------------------------------------------- counters
 
     def clear_counters(self, everything: bool) -> None:

@@ -28,6 +28,7 @@ class StatsBook:
         self.retired = {}     # key -> counters summed over workers that exited
         self.smax = {}        # key -> largest aggregate scur seen
         self.dropped_live = {}        # worker pid -> log lines it dropped (dropped_logs)
+        self.errors = {}              # frontend -> (time, src, port, bytes): show errors
         self.dropped_retired = 0
 
     @property
@@ -36,6 +37,8 @@ class StatsBook:
         return self.dropped_retired + sum(self.dropped_live.values())
 
     def update(self, pid, snap):
+        for fe, when, src, port, data in snap.get("errors", ()):
+            self.errors[fe] = (when, src, port, data)      # `show errors`: the last one
         flat = _flatten(snap)
         self.live[pid] = flat
         self.dropped_live[pid] = snap.get("dropped_logs", 0)

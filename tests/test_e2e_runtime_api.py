@@ -99,3 +99,21 @@ def test_clear_counters_all_starts_the_totals_again(backend_factory, proxy_facto
     kw.wait_stats(lambda st: st["frontends"]["fe"]["req_tot"] == 0, what="cleared")
     assert get(kw.port, "/").status == 200
     kw.wait_stats(lambda st: st["frontends"]["fe"]["req_tot"] == 1, what="counting again")
+
+
+def test_show_errors_keeps_the_last_refused_request_of_each_frontend(backend_factory,
+                                                                     proxy_factory):
+    kw = proxy_factory([backend_factory("s1")], nbproc=2)
+    assert request_text(kw.sock, "show errors").startswith("Total events captured on [")
+    with socket.create_connection(("127.0.0.1", kw.port), timeout=5) as s:
+        s.sendall(b"GET /\x01bad HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    deadline = time.monotonic() + 5
+    text = ""
+    while "invalid request" not in text and time.monotonic() < deadline:
+        text = request_text(kw.sock, "show errors")
+        time.sleep(0.1)
+    assert ": 1\n" in text.splitlines()[0] + "\n"
+    assert "] frontend fe (#2): invalid request" in text
+    assert "  00000  GET /\\x01bad HTTP/1.1\\r\\n" in text
+    assert "src 127.0.0.1:" in text

@@ -175,7 +175,7 @@ class H1Front:
                 self.inbuf = data
                 self.prev_len = len(data)
                 return
-            self.reject(ERROR_STATUS[r])
+            self.reject(ERROR_STATUS[r], bad=data)
             return
         r = parser.result()
         self.inbuf = b""
@@ -323,8 +323,7 @@ class H1Front:
         `data`: decide the client's keep-alive and the head's ending; send it all
         when whole (None), else return the head to send with the first body bytes."""
         version = self.version
-        # RFC 9112 §7.1: an HTTP/1.0 recipient does not know chunked: it gets the
-        # decoded body, delimited by the close.
+        # RFC 9112 §7.1: an HTTP/1.0 recipient gets a chunked body decoded, ended by the close.
         dechunk = kind == BODY_CHUNKED and version == 10
         # An answer before the whole request body arrived ends the connection: the
         # rest of the body must never be read as a next request.
@@ -455,10 +454,11 @@ class H1Front:
 
     # ----------------------------------------------------------- answers and timeouts
 
-    def reject(self, status, counted=False):
-        """Refuse an invalid request: error response, then close (nothing more is forwarded).
-
-        `counted`: the request was already counted in req_tot (it failed mid-body)."""
+    def reject(self, status, counted=False, bad=None):
+        """Refuse an invalid request: error response, then close. `counted`: already in
+        req_tot (it failed mid-body); `bad`: the unparsed bytes, for `show errors`."""
+        if bad is not None:
+            self.worker.capture_error(self.frontend, bad, self.peer)
         fc = self.fc
         fc.hrsp[STATUS_CLASS[status]] += 1
         if not counted:

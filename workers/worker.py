@@ -145,6 +145,7 @@ class Worker:
         self.world = World(nbsrv=self.usable_servers, hostname=socket.gethostname().encode(),
                            pid=os.getpid(), stats=self.stats_view)
         self.stats_doc = None        # the master's latest report ("report" messages)
+        self.errors = []             # refused requests not reported yet (capture_error)
         self.world.admin = lambda msg: self.send_master(dict(msg, t="admin"))
         self.frontends = []
         for fe in config.frontends:
@@ -427,9 +428,18 @@ class Worker:
                 s.counters.stot = s.counters.req_tot     # streams sent to this server
                 srv[s.name] = s.counters.snapshot()
             be_snap[be.name] = {"own": be.counters.snapshot(), "srv": srv}
-        return {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap,
+        snap = {"fe": {fe.name: fe.counters.snapshot() for fe in self.frontends}, "be": be_snap,
                 "dropped_logs": sum(fe.txlog.dropped for fe in self.frontends
                                     if fe.txlog is not None)}
+        if self.errors:              # requests refused since the last snapshot (show errors)
+            snap["errors"], self.errors = self.errors, []
+        return snap
+
+    def capture_error(self, fe, data, peer):
+        """A request that did not parse, for `show errors` (the last per frontend)."""
+        self.errors = [e for e in self.errors if e[0] != fe.name] + [
+            (fe.name, time.time(), peer[0] if peer else "", peer[1] if peer else 0,
+             bytes(data[:16384]))]
 
     # ----------------------------------------------------------- stopping
 
