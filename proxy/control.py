@@ -19,6 +19,7 @@ from workers.channel import Channel, ChannelError
 
 DEFAULT_SOCKET_ENV = "KEEPWARM_SOCKET"
 MAX_REQUEST = 65536
+PENDING = object()           # run_line(): answered later, when the workers have replied
 CLIENT_TIMEOUT = 5.0
 
 
@@ -163,6 +164,13 @@ class ControlConn:
             pass
         self.master.close_control_conn(self)
 
+    def sessions_answer(self, lines):
+        """`show sess`: what the workers answered, then the end (and the prompt)."""
+        self.reply("".join(line + "\n" for line in lines) + "\n"
+                   + ("> " if self.interactive else ""))
+        if not self.interactive:
+            self.master.close_control_conn(self)
+
     def reply(self, text):
         self.sock.settimeout(1.0)
         self.sock.sendall(text.encode())
@@ -180,9 +188,12 @@ class ControlConn:
                         self.master.close_control_conn(self)
                     return
                 line, self.buf = self.buf[:end].decode(errors="replace"), self.buf[end + 1:]
-                if not self.run_line(line):
+                done = self.run_line(line)
+                if not done:
                     self.master.close_control_conn(self)
                     return
+                if done is PENDING:
+                    return               # the answer comes later (sessions_answer)
                 if not self.interactive:
                     self.master.close_control_conn(self)
                     return
@@ -191,6 +202,9 @@ class ControlConn:
 
     def run_line(self, line):
         """Answer one line of commands; False when the connection ends here."""
+        if line.strip() == "show sess" and hasattr(self.actions, "collect_sessions"):
+            self.actions.collect_sessions(self.sessions_answer)   # answered when they come
+            return PENDING
         out = []
         for cmd in split_commands(line.strip()):
             words = cmd.split()

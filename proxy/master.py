@@ -392,6 +392,7 @@ class Master(RuntimeActions):
                     self.manage_workers()
                     self.murder_workers()
                     self.share_report()
+                self.finish_sessions()
                 if self.control is not None:
                     self.control.expire()
         finally:
@@ -782,6 +783,8 @@ class Master(RuntimeActions):
                 self.health.passive_error(str(msg.get("backend")), str(msg.get("server")))
             elif kind == "admin":
                 self.page_admin(msg)         # the stats page's `stats admin` form
+            elif kind == "sess":
+                self.sessions_reply(slot.pid, msg)      # `show sess`
 
     def drop_channel(self, slot):
         self.sel.unregister(slot.channel.sock)

@@ -10,11 +10,16 @@ file. The grammar and the reply texts are proxy/control_commands.py's.
 
 from __future__ import annotations
 
+import itertools
 import socket
+import time
 from typing import Dict, List, Tuple
 
 from proxy.config.addresses import AddressError, parse_ip
 from proxy.rules import refs as map_refs
+
+
+_asks = itertools.count(1)
 
 
 class RuntimeActions:
@@ -138,6 +143,38 @@ class RuntimeActions:
         self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value,
                         "kind": kind})
         return True
+
+    def collect_sessions(self, done) -> None:
+        """`show sess`: ask every worker for its sessions; `done(lines)` once all
+        answered, or after half a second with what came (a busy worker is skipped)."""
+        pending = getattr(self, "_sess_pending", None)
+        if pending is None:
+            pending = self._sess_pending = {}
+        ask = next(_asks)
+        slots = [s for s in self.slots if s.channel is not None and s.pid]
+        pending[ask] = {"done": done, "left": {s.pid for s in slots}, "lines": [],
+                        "until": time.monotonic() + 0.5}
+        for slot in slots:
+            self.send_worker(slot, {"t": "sess?", "id": ask})
+        self.finish_sessions(ask)
+
+    def sessions_reply(self, pid, msg) -> None:
+        entry = getattr(self, "_sess_pending", {}).get(msg.get("id"))
+        if entry is not None:
+            entry["lines"].extend(str(line) for line in msg.get("list") or ())
+            entry["left"].discard(pid)
+            self.finish_sessions(msg.get("id"))
+
+    def finish_sessions(self, ask=None) -> None:
+        """Answer the `show sess` requests complete (or `ask`) and the ones overdue."""
+        pending = getattr(self, "_sess_pending", {})
+        now = time.monotonic()
+        for key in [k for k, e in pending.items() if not e["left"] or e["until"] <= now]:
+            entry = pending.pop(key)
+            try:
+                entry["done"](entry["lines"])
+            except OSError:
+                pass                     # the client went away
 
     def captured_errors(self):
         """`show errors`: the last request each frontend refused, {frontend: (time,

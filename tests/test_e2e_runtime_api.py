@@ -117,3 +117,22 @@ def test_show_errors_keeps_the_last_refused_request_of_each_frontend(backend_fac
     assert "] frontend fe (#2): invalid request" in text
     assert "  00000  GET /\\x01bad HTTP/1.1\\r\\n" in text
     assert "src 127.0.0.1:" in text
+
+
+def test_show_sess_lists_the_connections_of_every_worker(backend_factory, proxy_factory):
+    kw = proxy_factory([backend_factory("s1")], nbproc=2)
+    clients = []
+    try:
+        for _ in range(10):                     # idle keep-alive clients, spread by the kernel
+            c = HttpClient(kw.port)
+            c.__enter__()
+            assert c.request("GET", "/").status == 200
+            clients.append(c)
+        text = request_text(kw.sock, "show sess")
+        lines = [ln for ln in text.splitlines() if ln]
+        assert len(lines) == 10 and text.endswith("\n\n"), text
+        assert all(" proto=tcpv4 src=127.0.0.1:" in ln and " fe=fe " in ln for ln in lines)
+        assert len({ln.rsplit("pid=", 1)[1].split()[0] for ln in lines}) == 2   # both workers
+    finally:
+        for c in clients:
+            c.__exit__(None, None, None)

@@ -3,16 +3,20 @@ proxy/runtime_actions.py): a frontend enabled or disabled or given a maxconn, a
 server given a maxconn or an address, its sessions shut down, counters cleared.
 `worker` is the Worker (workers/worker.py) that hands itself down."""
 
+import os
 import socket
 
 from proxy.rules import refs as map_refs
 from workers.counters import FIELDS, GAUGES, MAXIMA
 
-KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map"))
+KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map", "sess?"))
 
 
 def apply(worker, msg):
     kind = msg.get("t")
+    if kind == "sess?":
+        worker.send_master({"t": "sess", "id": msg.get("id"), "list": sessions(worker)})
+        return
     if kind == "map":
         map_refs.apply(msg.get("op"), msg.get("name"), msg.get("key"), msg.get("value"),
                        msg.get("kind", "map"))
@@ -67,3 +71,23 @@ def _clear(worker, everything):
                 setattr(c, f, 0)
         if everything:
             c.hrsp[:] = [0] * len(c.hrsp)
+
+
+def sessions(worker):
+    """`show sess`: a line per client connection of this worker, in HAProxy's
+    shape (the fields keepwarm knows)."""
+    out = []
+    for sess in list(worker.sessions)[:10000]:
+        peer = getattr(sess, "peer", None) or ("-", 0)
+        st = getattr(sess, "stream", None)
+        be = getattr(st, "backend", None) if st is not None else None
+        srv = getattr(st, "server", None) if st is not None else None
+        tls = getattr(getattr(sess, "xprt", None), "tls", None) is not None
+        out.append("0x%x: proto=%s src=%s:%s fe=%s be=%s srv=%s ts=00 epoch=0 calls=%d "
+                   "rq[f=%s] pid=%d%s" % (
+                       id(sess), "tcpv6" if ":" in str(peer[0]) else "tcpv4", peer[0],
+                       peer[1] if len(peer) > 1 else 0, sess.frontend.name,
+                       be.name if be is not None else "<NONE>",
+                       srv.name if srv is not None else "<none>", getattr(sess, "nreq", 0),
+                       getattr(sess, "state", "?"), os.getpid(), " ssl" if tls else ""))
+    return out
