@@ -40,6 +40,8 @@ HELP = ("The following commands are valid at this level:\n"
         "  show backend                            : list backends in the current running "
         "config\n"
         "  show errors                             : the last request each frontend refused\n"
+        "  show sess                               : the client connections of every worker\n"
+        "  show pools | show activity              : a short honest subset\n"
         "  show table                              : keepwarm's counters as a human table\n"
         "  get weight <bk>/<srv>                   : report a server's current weight\n"
         "  set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight\n"
@@ -122,6 +124,18 @@ def command(actions, line, level="admin"):
         text = haproxy_stats.show_servers_state(actions.report(), actions.config,
                                                 words[3] if len(words) == 4 else None)
         return "Can't find backend.\n" if text is None else text
+    if words == ["show", "pools"]:
+        # An honest subset: keepwarm's objects are the Python interpreter's, not pools.
+        return ("Dumping pools usage. keepwarm allocates through the Python interpreter: "
+                "it has no memory pools to list.\nTotal: 0 pools, 0 bytes allocated, 0 used, "
+                "0 failures, 0 users.\n")
+    if words == ["show", "activity"]:
+        info = actions.info()
+        workers = info.get("workers") or []
+        return ("thread_id: 1 (1..%d)\ndate_now: %.6f\nuptime_now: %.6f\nworkers: %s\n"
+                "requests: %s\n" % (max(1, len(workers)), time.time(), info.get("uptime", 0),
+                                    " ".join(str(w.get("pid")) for w in workers),
+                                    " ".join(str(w.get("req_tot", 0)) for w in workers)))
     if words == ["show", "errors"]:
         return haproxy_stats.show_errors(actions.captured_errors(), actions.config, time.time())
     if words == ["show", "backend"]:

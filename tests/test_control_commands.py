@@ -292,3 +292,9 @@ def test_show_stat_and_info_typed_and_json(master):
     assert fields[7] == {"field": {"pos": 7, "name": "Uptime"}, "processNum": 1,
                          "tags": {"origin": "Metric", "nature": "Duration", "scope": "Process"},
                          "value": {"type": "str", "value": "0d 0h00m12s"}}
+
+
+def test_show_pools_and_activity_answer_an_honest_subset(master):
+    assert "no memory pools" in answer_text(master, "show pools")
+    text = answer_text(master, "show activity")
+    assert text.startswith("thread_id: 1 (1..1)\ndate_now: ") and "uptime_now: 12.75" in text
