@@ -143,6 +143,9 @@ def test_the_stats_page_asks_for_its_user_then_shows_every_proxy(running):
     assert "<script" not in page
     csv = fetch(port, "/stats;csv", [("Authorization", good)])
     assert csv.status == 200 and csv.body.startswith(b"# pxname,svname,")
+    js = fetch(port, "/stats;json", [("Authorization", good)])
+    assert js.status == 200 and js.header("content-type") == "application/json"
+    assert json.loads(js.body)[0][0]["value"] == {"type": "str", "value": "fe"}
     assert be.request_count >= 3          # the page itself never reached the server
     assert all(req.target == "/x" for req in be.requests)
 

@@ -6,7 +6,7 @@ http-request rules, as HAProxy evaluates them.
     stats enable | uri <prefix> | realm <realm> | auth <user>:<password> |
           refresh <delay> | hide-version | show-legends | scope <proxy> | admin ...
 
-`;csv` after the URI (`/stats;csv`) gives `show stat`'s CSV. `stats admin
+`;csv` after the URI (`/stats;csv`) gives `show stat`'s CSV, `;json` its JSON. `stats admin
 {if|unless} COND` lets the requests that meet COND change servers from the
 page: a form per backend, posted to the URI, sent to the master (which does
 what the runtime API's commands do), then a 303 back to `URI;st=DONE`.
@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 
 from _native.constants import R_END
 from proxy import stats_page
-from proxy.haproxy_stats import proxies, show_stat_csv
+from proxy.haproxy_stats import proxies, show_stat_csv, show_stat_json
 
 
 class StatsError(Exception):
@@ -112,6 +112,9 @@ def stats_action(page: StatsPage):
         if target[len(uri):].startswith(b";csv"):
             body = show_stat_csv(doc, config).encode()
             ctype = b"text/plain"
+        elif target[len(uri):].startswith(b";json"):
+            body = show_stat_json(doc, config).encode()
+            ctype = b"application/json"
         else:
             done = b";st=DONE" in target[len(uri):]
             body = stats_page.render(doc, config, page, admin=may_admin, done=done)
