@@ -167,7 +167,8 @@ def _server_rows(px: Proxy, be_doc) -> Tuple[List[dict], dict]:
             "check_rise": srv.rise if srv.check else "", "check_fall": srv.fall if srv.check
             else "", "check_health": "", "lastsess": -1,
             "addr": "%s:%d" % (srv.host, srv.port), "mode": "http",
-            "uweight": srv.weight, "rate": 0, "rate_max": 0, "hanafail": 0,
+            "uweight": srv.weight, "rate": d.get("rate", 0), "rate_max": d.get("rate_max", 0),
+            "hanafail": 0,
             "ssl_sess": "" if srv.tls is None else 0,
             "ssl_failed_handshake": d.get("ssl_handshake_errors", "") if srv.tls else "",
         })
@@ -200,8 +201,9 @@ def stat_rows(doc, config) -> List[dict]:
                 "pxname": px.name, "svname": "FRONTEND", "pid": 1,
                 "status": d.get("status", "OPEN"),
                 "slim": px.fe.maxconn or "", "dreq": 0, "ereq": 0, "iid": px.iid, "sid": 0,
-                "type": TYPE_FRONTEND, "rate": 0, "rate_lim": 0, "rate_max": 0,
-                "req_rate": 0, "req_rate_max": 0, "mode": "http",
+                "type": TYPE_FRONTEND, "rate": d.get("rate", 0), "rate_lim": 0,
+                "rate_max": d.get("rate_max", 0), "req_rate": d.get("req_rate", 0),
+                "req_rate_max": d.get("req_rate_max", 0), "mode": "http",
                 "conn_rate": 0, "conn_rate_max": 0, "conn_tot": d.get("stot", 0),
                 "intercepted": 0, "dcon": 0, "dses": 0, "wrew": 0,
                 "ssl_sess": 0, "ssl_failed_handshake": d.get("ssl_handshake_errors", 0)})
@@ -218,7 +220,8 @@ def stat_rows(doc, config) -> List[dict]:
                 "slim": "", "dreq": 0, "chkdown": 0,
                 "lastchg": agg["lastchg"] if agg["lastchg"] is not None else "",
                 "downtime": 0, "iid": px.iid, "sid": 0, "type": TYPE_BACKEND,
-                "lbtot": d.get("req_tot", 0), "rate": 0, "rate_max": 0, "lastsess": -1,
+                "lbtot": d.get("req_tot", 0), "rate": d.get("rate", 0),
+                "rate_max": d.get("rate_max", 0), "lastsess": -1,
                 "mode": "http", "algo": px.be.balance,
                 "wrew": 0, "eint": 0})
             out.append(row)

@@ -1,5 +1,8 @@
 """The master's book of counters: worker snapshots in, totals that survive worker restarts out."""
 
+import time
+from collections import deque
+
 from workers.counters import FIELDS, GAUGES, MAXIMA
 
 _GAUGE_IDX = [i for i, f in enumerate(FIELDS) if f in GAUGES]
@@ -29,6 +32,10 @@ class StatsBook:
         self.smax = {}        # key -> largest aggregate scur seen
         self.dropped_live = {}        # worker pid -> log lines it dropped (dropped_logs)
         self.errors = {}              # frontend -> (time, src, port, bytes): show errors
+        # Rates: (time, {key: (stot, req_tot)}) samples over the last seconds, and
+        # the highest rates seen (rate_max, req_rate_max).
+        self.samples = deque()
+        self.max_rates = {}
         self.dropped_retired = 0
 
     @property
@@ -79,13 +86,43 @@ class StatsBook:
             out[key] = dict(zip(FIELDS, values))
         return out
 
+    def rates(self, totals, now=None):
+        """{key: (sessions/s, requests/s)} over about the last second (HAProxy's rate
+        and req_rate), sampling `totals` at most every 0.25 s; the maxima are kept."""
+        now = time.monotonic() if now is None else now
+        samples = self.samples
+        if not samples or now - samples[-1][0] >= 0.25:
+            samples.append((now, {k: (v["stot"], v["req_tot"]) for k, v in totals.items()}))
+        while len(samples) > 2 and now - samples[1][0] >= 1.0:
+            samples.popleft()
+        out = {}
+        t0, old = samples[0]
+        span = now - t0
+        for key, v in totals.items():
+            if span >= 0.2 and key in old:
+                s0, r0 = old[key]
+                rate = (max(0, v["stot"] - s0) / span, max(0, v["req_tot"] - r0) / span)
+            else:
+                rate = (0.0, 0.0)
+            m = self.max_rates.get(key, (0, 0))
+            self.max_rates[key] = (max(m[0], round(rate[0])), max(m[1], round(rate[1])))
+            out[key] = (round(rate[0]), round(rate[1]))
+        return out
+
     def report(self, config, info, server_states):
         """The document `keepwarm stats --json` prints (see README, "Stats")."""
         totals = self.totals()
+        rates = self.rates(totals)
+
+        def with_rates(row, key):
+            r, m = rates.get(key, (0, 0)), self.max_rates.get(key, (0, 0))
+            row.update(rate=r[0], rate_max=m[0], req_rate=r[1], req_rate_max=m[1])
+            return row
         zero = dict.fromkeys(FIELDS, 0)
         frontends = {}
         for fe in config.frontends:
-            frontends[fe.name] = _public(totals.get(("fe", fe.name), zero))
+            frontends[fe.name] = with_rates(_public(totals.get(("fe", fe.name), zero)),
+                                            ("fe", fe.name))
         backends = {}
         for be in config.backends:
             own = totals.get(("be", be.name), zero)
@@ -96,7 +133,7 @@ class StatsBook:
                 for f in FIELDS:
                     if f not in MAXIMA:
                         agg[f] += c[f]
-                row = _public(c)
+                row = with_rates(_public(c), ("srv", be.name, srv.name))
                 state = server_states.get((be.name, srv.name), {})
                 row["status"] = state.get("status", "MAINT" if srv.disabled else "no check")
                 row["weight"] = state.get("weight", srv.weight)
@@ -106,7 +143,9 @@ class StatsBook:
                 servers[srv.name] = row
             agg["smax"] = max(own["smax"], self.smax.get(("be", be.name), 0),
                               max([servers[s]["smax"] for s in servers] or [0]))
-            row = _public(agg)
+            row = with_rates(_public(agg), ("be", be.name))
+            for f in ("rate", "req_rate"):   # the backend's: its own and its servers'
+                row[f] += sum(s[f] for s in servers.values())
             row["servers"] = servers
             backends[be.name] = row
         return {"info": info, "frontends": frontends, "backends": backends}

@@ -10,7 +10,7 @@ Sans-IO: a report, the configuration and the page's settings in, the body out.
 from __future__ import annotations
 
 import html
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from proxy import haproxy_stats
 
@@ -29,12 +29,14 @@ tr.nocheck td { background: #e0e0e0; } tr.total td { background: #d0d0d0; font-w
 .legend { margin-top: 1em; }
 """
 
-_HEAD = ("Name", "Queue cur", "Queue max", "Queue limit", "Sessions cur", "Sessions max",
+_HEAD = ("Name", "Queue cur", "Queue max", "Queue limit", "Rate cur", "Rate max",
+         "Sessions cur", "Sessions max",
          "Sessions limit", "Sessions total", "LbTot", "Bytes in", "Bytes out", "Denied req",
          "Errors req", "Errors conn", "Errors resp", "Warnings retr", "Warnings redis",
          "Status", "LastChk", "Wght", "Act", "Bck", "Chk", "Dwn", "Conns opened",
          "Reused", "Req/conn")
-_COLS = ("qcur", "qmax", "qlimit", "scur", "smax", "slim", "stot", "lbtot", "bin", "bout",
+_COLS = ("qcur", "qmax", "qlimit", "rate", "rate_max", "scur", "smax", "slim", "stot",
+         "lbtot", "bin", "bout",
          "dreq", "ereq", "econ", "eresp", "wretr", "wredis")
 
 

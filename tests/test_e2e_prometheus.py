@@ -183,3 +183,14 @@ def test_stats_admin_changes_servers_from_the_page(backend_factory, proxy_factor
                       body=b"s=s2&action=maint&b=app")
     assert r.status == 200
     assert kw.stats()["backends"]["app"]["servers"]["s2"]["status"] != "MAINT"
+
+
+def test_rates_reach_show_stat_the_page_and_metrics(running):
+    port, _ = running
+    with HttpClient(port) as c:
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:        # keep-alive load for ~2.5 s
+            c.request("GET", "/x")
+    text = fetch(port, "/metrics").body.decode()
+    assert metric(text, "haproxy_frontend_http_requests_rate_max", proxy="fe") > 0
+    assert metric(text, "haproxy_frontend_max_session_rate", proxy="fe") >= 0
