@@ -283,3 +283,24 @@ def test_tls_connections_are_logged_as_haproxy_logs_them(pki, proxy_factory, bac
                           "ADDR [DATE] fe/2: Timeout during SSL handshake"], lines
     assert re.match(r'ADDR \[DATE\] fe~ app/s \S+ 200 \d+ - - ---- .* "GET / HTTP/1.1"$',
                     masked[3]), lines
+
+
+@needs_openssl
+def test_a_tls11_client_is_refused_under_ssl_min_ver_tls12(pki, proxy_factory, backend_factory,
+                                                           tmp_path):
+    """The issue's own case: openssl s_client -tls1_1 (its security level lowered so
+    that it offers TLS 1.1 at all) against a bind with ssl-min-ver TLSv1.2."""
+    kw, be, plain, tls = start(proxy_factory, backend_factory, pki, tmp_path,
+                               tls_opts="ssl-min-ver TLSv1.2")
+
+    def s_client(*args):
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls,
+                            "-servername", "site.test", "-CAfile", pki["ca"], *args],
+                           input=b"", capture_output=True, timeout=10)
+        return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+    rc, out = s_client("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    # Refused with a protocol_version alert: no certificate, no cipher.
+    assert "alert protocol version" in out and "Cipher is (NONE)" in out, out
+    rc, out = s_client("-tls1_2")
+    assert rc == 0 and "Protocol  : TLSv1.2" in out, out
+    assert be.request_count == 0
