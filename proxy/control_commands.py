@@ -214,22 +214,29 @@ def runtime_command(actions, words):
     return None
 
 
-UNKNOWN_MAP = "Unknown map identifier. Please use #<id> or <file>.\n"
+def _ref(words, kind):
+    """The listing of `show map|acl`, or the ref `words[2]` names: (text, None) or
+    (None, ref)."""
+    if words[0] == "show" and len(words) == 2:
+        return "# id (file) description\n" + "".join(
+            "%d (%s) pattern loaded from file '%s' used by %s. curr_ver=0 next_ver=0 "
+            "entry_cnt=%d\n" % (r.uid, r.path, r.path, kind, len(r.entries))
+            for r in map_refs.all_maps(kind)), None
+    label = "map" if kind == "map" else "ACL"
+    if len(words) < 3:
+        return "Missing %s identifier.\n" % label, None
+    ref = map_refs.find(words[2], kind)
+    if ref is None:
+        return "Unknown %s identifier. Please use #<id> or <file>.\n" % label, None
+    return None, ref
 
 
 def map_command(actions, words):
     """show|get|add|set|del|clear map ... (proxy/rules/refs.py), as HAProxy 2.6 answers."""
     op = words[0]
-    if op == "show" and len(words) == 2:
-        return "# id (file) description\n" + "".join(
-            "%d (%s) pattern loaded from file '%s' used by map. curr_ver=0 next_ver=0 "
-            "entry_cnt=%d\n" % (r.uid, r.path, r.path, len(r.entries))
-            for r in map_refs.all_maps())
-    if len(words) < 3:
-        return "Missing map identifier.\n"
-    ref = map_refs.find(words[2])
+    text, ref = _ref(words, "map")
     if ref is None:
-        return UNKNOWN_MAP
+        return text
     if op == "show":
         return "".join("0x%012x %s %s\n" % (eid, k, v) for eid, k, v in ref.entries)
     if op == "get" and len(words) == 4:
@@ -238,55 +245,44 @@ def map_command(actions, words):
             return 'type=str, case=sensitive, found=no, idx=tree, key="%s"\n' % words[3]
         return ('type=str, case=sensitive, found=yes, idx=tree, key="%s", value="%s", '
                 'type="str"\n' % (hit[1], hit[2]))
-    if op == "clear" and len(words) == 3:
-        actions.map_change("clear", words[2])
-        return ""
-    if op == "del" and len(words) == 4:
-        return "" if actions.map_change("del", words[2], words[3]) else "Key not found.\n"
     if op in ("add", "set") and len(words) >= 5:
-        value = " ".join(words[4:])
-        if actions.map_change(op, words[2], words[3], value):
+        if actions.map_change(op, words[2], words[3], " ".join(words[4:])):
             return ""
         return "entry not found.\n"
-    return "'%s map' expects <map> %s.\n" % (op, {
-        "get": "<value>", "add": "<key> <value>", "set": "<key> <value>", "del": "<key>",
+    return _change(actions, words, "map")
+
+
+def _change(actions, words, kind):
+    """`del` and `clear` (and an ACL's `add`), common to maps and ACL files."""
+    op = words[0]
+    if op == "clear" and len(words) == 3:
+        actions.map_change("clear", words[2], kind=kind)
+        return ""
+    if op == "del" and len(words) == 4:
+        found = actions.map_change("del", words[2], words[3], kind=kind)
+        return "" if found else "Key not found.\n"
+    if op == "add" and len(words) == 4 and kind == "acl":
+        actions.map_change("add", words[2], words[3], "", kind=kind)
+        return ""
+    return "'%s %s' expects <%s> %s.\n" % (op, kind, kind, {
+        "get": "<value>", "add": "<key> <value>" if kind == "map" else "<pattern>",
+        "set": "<key> <value>", "del": "<key>" if kind == "map" else "<pattern>",
         "clear": "alone"}.get(op, ""))
-
-
-UNKNOWN_ACL = "Unknown ACL identifier. Please use #<id> or <file>.\n"
 
 
 def acl_command(actions, words):
     """show|get|add|del|clear acl ... for the ACLs' pattern files (-f FILE)."""
-    op = words[0]
-    if op == "show" and len(words) == 2:
-        return "# id (file) description\n" + "".join(
-            "%d (%s) pattern loaded from file '%s' used by acl. curr_ver=0 next_ver=0 "
-            "entry_cnt=%d\n" % (r.uid, r.path, r.path, len(r.entries))
-            for r in map_refs.all_maps("acl"))
-    if len(words) < 3:
-        return "Missing ACL identifier.\n"
-    ref = map_refs.find(words[2], "acl")
+    text, ref = _ref(words, "acl")
     if ref is None:
-        return UNKNOWN_ACL
-    if op == "show":
+        return text
+    if words[0] == "show":
         return "".join("0x%012x %s\n" % (eid, k) for eid, k, _ in ref.entries)
-    if op == "get" and len(words) == 4 and ref.probe is not None:
+    if words[0] == "get" and len(words) == 4 and ref.probe is not None:
         method, icase, find = ref.probe
         hit = find(words[3].encode("utf-8", "surrogateescape")) is not None
         return "type=%s, case=%s, match=%s\n" % (method, "insensitive" if icase
                                                   else "sensitive", "yes" if hit else "no")
-    if op == "clear" and len(words) == 3:
-        actions.map_change("clear", words[2], kind="acl")
-        return ""
-    if op == "del" and len(words) == 4:
-        found = actions.map_change("del", words[2], words[3], kind="acl")
-        return "" if found else "Key not found.\n"
-    if op == "add" and len(words) == 4:
-        actions.map_change("add", words[2], words[3], "", kind="acl")
-        return ""
-    return "'%s acl' expects <acl> %s.\n" % (op, {"get": "<value>", "add": "<pattern>",
-                                                  "del": "<pattern>"}.get(op, "alone"))
+    return _change(actions, words, "acl")
 
 
 def set_addr(actions, target, host, port, bad_syntax):

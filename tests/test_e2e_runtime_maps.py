@@ -8,6 +8,13 @@ from support.client import HttpClient
 from support.proxy import free_port
 
 
+def prelude(tmp_path):
+    """global (2 workers, the test's stats socket) and defaults."""
+    return ("global\n    nbthread 2\n    stats socket %s\n" % (tmp_path / "kw0" / "stats.sock")
+            + "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n")
+
+
 def routed(port, host, n=6):
     """Which backends answered `n` requests for `host`, each on a new connection
     (both workers take some)."""
@@ -24,11 +31,7 @@ def test_map_changes_reach_every_worker(backend_factory, proxy_factory, tmp_path
     hosts = tmp_path / "hosts.map"
     hosts.write_text("# host -> backend\napi.example.com api\n")
     port = free_port()
-    sock = tmp_path / "kw0" / "stats.sock"
-    text = ("global\n    nbthread 2\n    stats socket %s\n" % sock +
-            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
-            "    timeout server 5s\n"
-            "frontend fe\n    bind 127.0.0.1:%d\n"
+    text = (prelude(tmp_path) + "frontend fe\n    bind 127.0.0.1:%d\n"
             "    use_backend %%[req.hdr(host),lower,map(%s,web)]\n" % (port, hosts) +
             "backend web\n    server s 127.0.0.1:%d\n" % web.port +
             "backend api\n    server s 127.0.0.1:%d\n" % api.port)
@@ -62,11 +65,8 @@ def test_acl_pattern_files_change_in_every_worker(backend_factory, proxy_factory
     paths = tmp_path / "blocked.acl"
     paths.write_text("/admin\n")
     port = free_port()
-    sock = tmp_path / "kw0" / "stats.sock"
-    text = ("global\n    nbthread 2\n    stats socket %s\n" % sock +
-            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
-            "    timeout server 5s\n"
-            "frontend fe\n    bind 127.0.0.1:%d\n    acl blocked path_beg -f %s\n"
+    text = (prelude(tmp_path) + "frontend fe\n    bind 127.0.0.1:%d\n"
+            "    acl blocked path_beg -f %s\n"
             "    http-request deny if blocked\n    default_backend web\n" % (port, paths) +
             "backend web\n    server s 127.0.0.1:%d\n" % web.port)
     kw = proxy_factory(config=text, bind_ports=[port], nbproc=2)
