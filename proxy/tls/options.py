@@ -85,30 +85,40 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
                    warnings=tuple(v["warnings"]))
 
 
-def _path(base, name):
+def path_in(base, name):
+    """`name` relative to `base` (crt-base, ca-base) unless absolute."""
     return name if os.path.isabs(name) or not base else os.path.join(base, name)
 
 
-def _apply(v, words, crt_base, ca_base, where):
+def options(words, takes_arg, where, hint=None):
+    """(option, argument or None) in order; an option not in `takes_arg` (name ->
+    takes an argument) is refused."""
     i = 0
     while i < len(words):
         opt = words[i]
-        if opt in TAKES_ARG:
+        if opt not in takes_arg:
+            raise TLSConfigError("'%s' option '%s' is not supported by keepwarm (yet)"
+                                 % (where, opt), hint)
+        arg = None
+        if takes_arg[opt]:
             if i + 1 >= len(words):
                 raise TLSConfigError("'%s' expects an argument" % opt)
             arg = words[i + 1]
-            i += 2
-        elif opt in FLAGS:
-            arg = None
             i += 1
-        else:
-            raise TLSConfigError("'%s' option '%s' is not supported by keepwarm (yet)"
-                                 % (where, opt), "keepwarm's TLS options: %s"
-                                 % ", ".join(TAKES_ARG + FLAGS))
+        i += 1
+        yield opt, arg
+
+
+_BIND_WORDS = dict([(w, True) for w in TAKES_ARG] + [(w, False) for w in FLAGS])
+
+
+def _apply(v, words, crt_base, ca_base, where):
+    for opt, arg in options(words, _BIND_WORDS, where,
+                            "keepwarm's TLS options: %s" % ", ".join(TAKES_ARG + FLAGS)):
         if opt == "crt":
-            v["crts"].append(("crt", _path(crt_base, arg)))
+            v["crts"].append(("crt", path_in(crt_base, arg)))
         elif opt == "crt-list":
-            v["crts"].append(("crt-list", _path(crt_base, arg)))
+            v["crts"].append(("crt-list", path_in(crt_base, arg)))
         elif opt == "alpn":
             protos = arg.split(",")
             served = [p for p in protos if p == "http/1.1"]
@@ -145,9 +155,9 @@ def _apply(v, words, crt_base, ca_base, where):
                                      % arg)
             v["verify"] = arg
         elif opt == "ca-file":
-            v["ca_file"] = _path(ca_base, arg)
+            v["ca_file"] = path_in(ca_base, arg)
         elif opt == "crl-file":
-            v["crl_file"] = _path(ca_base, arg)
+            v["crl_file"] = path_in(ca_base, arg)
 
 
 def _default_suites():

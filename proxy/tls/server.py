@@ -11,13 +11,12 @@ otherwise, as in HAProxy); `sni` names the server (keepwarm takes a constant,
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .certs import TLSConfigError
-from .options import VERSIONS, _check_suites, _load_verify
+from .options import VERSIONS, _check_suites, _load_verify, options, path_in
 
 # Words of a server line that belong to TLS (and whether they take an argument).
 SERVER_TLS_WORDS = {
@@ -88,24 +87,8 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
                      check=v.get("check", True), check_sni=v.get("check_sni"))
 
 
-def _path(base, name):
-    return name if os.path.isabs(name) or not base else os.path.join(base, name)
-
-
 def _apply(v, words, ca_base, crt_base, where):
-    i = 0
-    while i < len(words):
-        kw = words[i]
-        if kw not in SERVER_TLS_WORDS:
-            raise TLSConfigError("'%s' option '%s' is not supported by keepwarm (yet)"
-                                 % (where, kw))
-        arg = None
-        if SERVER_TLS_WORDS[kw]:
-            if i + 1 >= len(words):
-                raise TLSConfigError("'%s' expects an argument" % kw)
-            arg = words[i + 1]
-            i += 1
-        i += 1
+    for kw, arg in options(words, SERVER_TLS_WORDS, where):
         if kw in ("ssl", "no-ssl"):
             v["ssl"] = kw == "ssl"
         elif kw == "verify":
@@ -113,9 +96,9 @@ def _apply(v, words, ca_base, crt_base, where):
                 raise TLSConfigError("'verify' expects 'none' or 'required', found '%s'" % arg)
             v["verify"] = arg == "required"
         elif kw in ("ca-file", "crl-file"):
-            v[kw.replace("-", "_")] = _path(ca_base, arg)
+            v[kw.replace("-", "_")] = path_in(ca_base, arg)
         elif kw == "crt":
-            v["crt"] = _path(crt_base, arg)
+            v["crt"] = path_in(crt_base, arg)
         elif kw in ("sni", "check-sni"):
             v["sni" if kw == "sni" else "check_sni"] = _constant_sni(arg, kw)
         elif kw == "verifyhost":
