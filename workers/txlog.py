@@ -206,7 +206,7 @@ class LoggedH1Front(H1Front):
                 "local_reply" if status < 400 else "denied")
         H1Front.rule_answer(self, answer, r, data, end)
 
-    def reject(self, status, counted=False):
+    def reject(self, status, counted=False, bad=None):
         rec = self.rec
         if rec is not None:
             rec.status = status
@@ -218,7 +218,7 @@ class LoggedH1Front(H1Front):
             if self.state == RQ_HEAD:
                 rec.method = None           # <BADREQ>: HAProxy logs no part of it
                 rec.t_request = -1
-        H1Front.reject(self, status, counted)
+        H1Front.reject(self, status, counted, bad)
 
     def send(self, data):
         rec = self.rec
