@@ -31,10 +31,11 @@ class ServerRuntime:
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
                  "pool", "kept", "counters", "max_reuse", "maxconn", "observe", "errors",
-                 "up_since", "transport", "tls_session")
+                 "up_since", "transport", "tls_session", "name_bytes")
 
     def __init__(self, backend, config, family, addr, share):
         self.name = config.name
+        self.name_bytes = config.name.encode()      # %s in a log line
         self.config = config
         self.backend = backend
         self.family = family

@@ -147,7 +147,6 @@ class LoggedH1Front(H1Front):
         self.cause = None
         self.rec = None
         self.new_record(worker, peer, time.time(), worker.now)
-        self.rec.t_handshake = 0
         H1Front.__init__(self, worker, frontend, sock, peer, transport)
         if flog.fmt is None:
             self.rec = None                 # no format: one line now, none per request
@@ -160,12 +159,16 @@ class LoggedH1Front(H1Front):
 
     def new_record(self, worker, peer, date, mono):
         flog = self.flog
-        rec = LogRecord(date, src=peer[0] if peer else None,
-                        src_port=peer[1] if peer else None, fe_name=flog.name,
-                        be_name=flog.name, status=-1, world=flog.world)
-        rec.t_handshake = 0
-        rec.req_captures = None if flog.req_caps is None else (None,) * len(flog.req_caps)
-        rec.res_captures = None if flog.res_caps is None else (None,) * len(flog.res_caps)
+        rec = LogRecord(date)
+        if peer:
+            rec.src, rec.src_port = peer[0], peer[1]
+        rec.fe_name = rec.be_name = flog.name
+        rec.status = -1
+        rec.world = flog.world
+        if flog.req_caps is not None:
+            rec.req_captures = (None,) * len(flog.req_caps)
+        if flog.res_caps is not None:
+            rec.res_captures = (None,) * len(flog.res_caps)
         self.rec = rec
         self.t0 = mono
         self.cause = None
@@ -331,8 +334,6 @@ class LoggedStream(Stream):
         if rec is not None:
             be = self.backend
             rec.be_name = be.name_bytes if be is not None else front.flog.name
-            rec.retries = 0
-            rec.redispatched = False
             uid = front.flog.uid_header
             if uid is not None and rec.unique_id is not None:
                 head = _add_header(head, uid, rec.unique_id)
@@ -350,7 +351,7 @@ class LoggedStream(Stream):
         if rec is not None:
             now = _ms(self.worker, self.front.t0)
             rec.t_queue = now
-            rec.server = server.name.encode()
+            rec.server = server.name_bytes
             rec.retries = self.backend.retries - self.retries
         Stream.send(self, conn, server, out)
         if rec is not None and rec.t_connect < 0 and self.conn is conn \
