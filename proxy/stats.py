@@ -153,6 +153,7 @@ class StatsBook:
     def clear(self, everything):
         """`clear counters [all]`: the maxima, or every counter; the workers zero
         theirs too (their next snapshots start from there)."""
+        self.max_rates.clear()
         if everything:
             self.retired.clear()
             self.dropped_retired = 0

@@ -7,7 +7,9 @@ failed handshake counted and never sent to a server, a stalled handshake
 closed by `timeout client`."""
 
 import shutil
+import os
 import signal
+import struct
 import socket
 import ssl
 import subprocess
@@ -304,3 +306,35 @@ def test_a_tls11_client_is_refused_under_ssl_min_ver_tls12(pki, proxy_factory, b
     rc, out = s_client("-tls1_2")
     assert rc == 0 and "Protocol  : TLSv1.2" in out, out
     assert be.request_count == 0
+
+
+def test_a_client_reset_before_its_tls_wrap_costs_no_worker(pki, proxy_factory, tmp_path):
+    """A connection the client resets before the worker accepts it (with a few bytes,
+    or none) makes wrap_socket fail; the worker counts it and goes on (it died of it
+    once: found in review)."""
+    port = free_port()
+    cfg = ("global\n    nbthread 1\n    stats socket %s\n" % (tmp_path / "kw0" / "stats.sock") +
+           "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+           "    timeout server 5s\n"
+           "frontend fe\n    bind 127.0.0.1:%d ssl crt %s\n"
+           "    http-request return status 200\n    default_backend b\n"
+           "backend b\n    server s 127.0.0.1:1\n" % (port, pki["dir"]))
+    kw = proxy_factory(config=cfg, bind_ports=[port], nbproc=1)
+    (pid,) = kw.worker_pids()
+    os.kill(pid, signal.SIGSTOP)                  # the connections wait in the backlog
+    try:
+        for data in (b"\x16\x03\x01\x00\x05hello", b""):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if data:
+                s.sendall(data)
+            time.sleep(0.05)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with tls_connect(port, ca=pki["ca"]) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+    assert kw.worker_pids() == [pid]
+    kw.wait_stats(lambda st: st["frontends"]["fe"]["ssl_handshake_errors"] >= 1,
+                  what="the reset connections counted")

@@ -6,6 +6,7 @@ request), SNI and the name check, idle pools keeping TLS connections warm
 connection is needed, and `no-ssl-reuse`."""
 
 import ssl
+import time
 
 import pytest
 
@@ -121,3 +122,31 @@ def test_health_checks_speak_tls_to_a_tls_server(pki, proxy_factory, backend_fac
         assert c.request("GET", "/").status == (200 if want_up else 503)
     if httpchk and want_up:
         assert any(r.target == "/health" for r in be.requests)
+
+
+def test_warm_tls_connections_finish_their_handshake_then_serve(pki, proxy_factory,
+                                                                backend_factory, tmp_path):
+    """pool-warm-conn with ssl: the warm connections are parked while their handshake
+    goes on, and serve requests afterwards (they once spun the worker: review)."""
+    be = tls_backend(backend_factory, pki)
+    port = free_port()
+    kw = proxy_factory(config=config(tmp_path, port, be, "verify none pool-warm-conn 2"),
+                       bind_ports=[port], nbproc=1)
+    deadline = time.monotonic() + 5
+    while len(be.connections) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(be.connections) == 2 and not be.tls_failures
+    time.sleep(1.2)                       # older than the pool's liveness check age
+    (pid,) = kw.worker_pids()
+    ticks = _cpu_ticks(pid)
+    for i in range(3):
+        with HttpClient(port) as c:
+            assert c.request("GET", "/w%d" % i).status == 200
+    assert len(be.connections) == 2       # served on the warm ones
+    time.sleep(1.0)
+    assert _cpu_ticks(pid) - ticks < 50   # no busy loop (100 ticks = one CPU second)
+
+
+def _cpu_ticks(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])

@@ -15,7 +15,8 @@ WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 # Bottom first. A module may import only modules listed before it.
 ORDER = ["counters", "xprt", "tls", "loop", "channel", "balance", "pool", "runtime",
-         "h1_back", "stream", "tunnel", "h1_front", "txlog", "runtime_cmds", "worker"]
+         "h1_back", "stream", "tunnel", "h1_front", "txlog", "listener", "runtime_cmds",
+         "worker"]
 MAX_LINES = 620
 
 

@@ -107,7 +107,10 @@ class H1Back:
             self.on_body(data, None, st)
 
     def on_idle(self, mask):
-        """Readable while parked: the server closed it, or sent bytes nobody asked for."""
+        """Readable while parked: the server closed it, or sent bytes nobody asked for
+        (over TLS, records that carry no data, a TLS 1.3 session ticket, are not that)."""
+        if self.xprt.tls is not None and self.xprt.quiet():
+            return
         keeper = self.keeper
         if keeper is not None:
             keeper.idle_lost(self, True)     # private, between two requests of its stream

@@ -75,14 +75,14 @@ class IdlePool:
                 conn = conns.popitem()[0]
                 xprt = conn.xprt
                 if xprt.sock is not None:           # else: closed while idle, not yet removed
-                    xprt.data = conn.busy_io        # its events go to the exchange again
+                    xprt.retarget(conn.busy_io)     # its events go to the exchange again
                     return conn
             return None
         for conn in reversed(conns):
             xprt = conn.xprt
             if xprt.sock is not None and conn.proven:
                 del conns[conn]
-                xprt.data = conn.busy_io
+                xprt.retarget(conn.busy_io)
                 return conn
         return None
 
@@ -153,12 +153,14 @@ class IdlePool:
         conn.expire = now + (self.idle_limit if hint is None
                              else idle_limit_from_hint(self.idle_limit, hint))
         xprt = conn.xprt
-        xprt.data = conn.idle_io      # a parked connection's own callback (H1Back.on_idle)
+        # A parked connection's own callback (H1Back.on_idle); retarget: a TLS one may
+        # still be in its handshake (pool-warm-conn), which goes on first.
+        xprt.retarget(conn.idle_io)
         xprt.set_events(EVENT_READ)
 
     def unpark(self, conn):
         """A private connection its stream kept goes back to work."""
-        conn.xprt.data = conn.busy_io
+        conn.xprt.retarget(conn.busy_io)
 
     def release(self, conn, now, in_use, keep=True):
         """A stream is done with `conn` (`in_use` connections to this server busy,

@@ -27,7 +27,7 @@ def apply(worker, msg):
             return
         if "maxconn" in msg:
             fe.maxconn = worker.share_of(int(msg["maxconn"])) or fe.maxconn
-            if not fe.disabled:
+            if not fe.disabled and worker.accepting:
                 worker.resume_frontend(fe)
         if "enabled" in msg:
             fe.disabled = not msg["enabled"]

@@ -109,7 +109,9 @@ class _TLS(Transport):
         """close_notify, then our FIN (half-close)."""
         self._close_notify()
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            # The socket's own shutdown: SSLSocket.shutdown() would drop the TLS
+            # object, and later reads would hand the peer's records up as they are.
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
         except OSError:
             return False
         return True
@@ -246,11 +248,20 @@ class TLSClientTransport(_TLS):
         return data
 
     def _hand_over(self):
-        """TLS is up (or failed): the owner connects (and flushes its request)."""
-        self.data = self.owner
-        if self.sock is not None:
-            self.set_events(EVENT_READ | EVENT_WRITE)
-            self.owner(EVENT_WRITE)
+        """TLS is up (or failed): the owner connects (and flushes its request). A
+        connection parked in its pool meanwhile (pool-warm-conn) stays parked: its
+        idle callback is told nothing (it takes any event for the server closing),
+        unless the handshake failed."""
+        owner = self.data = self.owner
+        if self.sock is None:
+            return
+        holder = getattr(owner, "__self__", None)
+        if self.failed is None and holder is not None and owner == getattr(holder, "idle_io",
+                                                                            None):
+            self.set_events(EVENT_READ)
+            return
+        self.set_events(EVENT_READ | EVENT_WRITE)
+        owner(EVENT_WRITE)
 
     def connect_error(self):
         if self.failed is not None:
@@ -264,14 +275,28 @@ class TLSClientTransport(_TLS):
         return self.connecting or self.failed is not None or Transport.failed_connecting(self)
 
     def still_open(self):
-        """An idle connection's liveness, from the socket below TLS: any byte
-        (a close_notify, an alert) or the end means it is no clean idle one."""
+        """An idle connection's liveness: nothing below TLS, or only records that
+        carry no data (session tickets, read now); an end, an alert or data means
+        it is no clean idle one."""
         if self.tls is None:
-            return False
+            return self.handshaking      # (a warm one still in its handshake: usable)
         try:
             socket.socket.recv(self.sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             return True
         except OSError:
             return False
-        return False
+        return self.quiet()
+
+    def quiet(self):
+        """Read what the server sent while idle: True when it was only TLS's own
+        records (a TLS 1.3 server sends its session tickets after the handshake)."""
+        try:
+            self.sock.recv(1)
+        except ssl.SSLWantReadError:
+            if self.reuse:
+                self.server.tls_session = self.sock.session   # the ticket just read
+            return True
+        except (ssl.SSLError, OSError, ValueError):
+            return False
+        return False                     # data or the end: not idle any more
