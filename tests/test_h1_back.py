@@ -20,6 +20,8 @@ from workers.h1_back import RS_BODY, RS_HEAD, H1Back
 class ScriptedTransport:
     """What H1Back uses of a transport; recv() plays `chunks`, then EOF."""
 
+    tls = None                       # a plain connection (workers/tls.py's have a session)
+
     def __init__(self, sel, sock, on_io, connecting=False):
         self.chunks = []
         self.sent = []
@@ -47,6 +49,9 @@ class ScriptedTransport:
 
     def set_events(self, events):
         self.events = events
+
+    def retarget(self, on_io):
+        self.data = on_io
 
     def failed_connecting(self):
         return False

@@ -24,6 +24,9 @@ class Xprt:
     def set_events(self, events):
         self.events = events
 
+    def retarget(self, on_io):        # who gets the events from now on
+        self.data = on_io
+
     def still_open(self):
         self.peeks += 1
         return self.alive
