@@ -123,7 +123,7 @@ class ControlConn:
     proxy/control_commands.py ask, within the socket's `level`."""
 
     __slots__ = ("sock", "buf", "channel", "master", "deadline", "level", "actions",
-                 "interactive", "timeout")
+                 "interactive", "timeout", "pending", "eof")
 
     def __init__(self, owner, sock, now, timeout=CLIENT_TIMEOUT, level="admin", actions=None):
         self.master = owner
@@ -136,6 +136,8 @@ class ControlConn:
         self.timeout = timeout
         self.deadline = now + timeout
         self.interactive = False     # after `prompt`: one line after another, until `quit`
+        self.pending = False         # a reply comes later (show sess): later lines wait
+        self.eof = False             # the client has sent all it will (socat's EOF)
 
     def on_event(self, mask):
         try:
@@ -144,6 +146,13 @@ class ControlConn:
             return
         except OSError:
             data = b""
+        if self.pending:
+            if data:
+                self.buf += data         # answered after the pending reply
+            else:
+                self.eof = True          # closed once the pending reply is sent
+                self.master.sel.unregister(self.sock)
+            return
         self.buf += data
         if self.channel is None and self.buf and not is_msgpack_map(self.buf[0]):
             self.text_lines(data)
@@ -165,11 +174,15 @@ class ControlConn:
         self.master.close_control_conn(self)
 
     def sessions_answer(self, lines):
-        """`show sess`: what the workers answered, then the end (and the prompt)."""
+        """`show sess`: what the workers answered, then the end (and the prompt);
+        then the lines that came meanwhile."""
+        self.pending = False
         self.reply("".join(line + "\n" for line in lines) + "\n"
                    + ("> " if self.interactive else ""))
-        if not self.interactive:
+        if self.eof and not self.buf.strip() or not self.interactive:
             self.master.close_control_conn(self)
+        else:
+            self.text_lines(b"" if self.eof else b"(more may come)")
 
     def reply(self, text):
         self.sock.settimeout(1.0)
@@ -184,7 +197,10 @@ class ControlConn:
                 if end < 0:
                     if not data or len(self.buf) > MAX_REQUEST:
                         if self.buf.strip() and not self.interactive:
-                            self.run_line(self.buf.decode(errors="replace"))
+                            line, self.buf = self.buf.decode(errors="replace"), b""
+                            if self.run_line(line) is PENDING:
+                                self.pending = self.eof = True
+                                return           # closed once answered
                         self.master.close_control_conn(self)
                     return
                 line, self.buf = self.buf[:end].decode(errors="replace"), self.buf[end + 1:]
@@ -193,6 +209,7 @@ class ControlConn:
                     self.master.close_control_conn(self)
                     return
                 if done is PENDING:
+                    self.pending = True
                     return               # the answer comes later (sessions_answer)
                 if not self.interactive:
                     self.master.close_control_conn(self)

@@ -124,6 +124,9 @@ def command(actions, line, level="admin"):
         text = haproxy_stats.show_servers_state(actions.report(), actions.config,
                                                 words[3] if len(words) == 4 else None)
         return "Can't find backend.\n" if text is None else text
+    if words == ["show", "sess"]:
+        # (alone on its line it is answered when the workers reply: proxy/control.py)
+        return "'show sess' must be alone on its line in keepwarm.\n"
     if words == ["show", "pools"]:
         # An honest subset: keepwarm's objects are the Python interpreter's, not pools.
         return ("Dumping pools usage. keepwarm allocates through the Python interpreter: "
@@ -246,8 +249,12 @@ def map_command(actions, words):
         return ('type=str, case=sensitive, found=yes, idx=tree, key="%s", value="%s", '
                 'type="str"\n' % (hit[1], hit[2]))
     if op in ("add", "set") and len(words) >= 5:
-        if actions.map_change(op, words[2], words[3], " ".join(words[4:])):
-            return ""
+        try:
+            if actions.map_change(op, words[2], words[3], " ".join(words[4:])):
+                return ""
+        except ValueError:
+            return "'%s map' failed: '%s' is not a valid key/value for this map.\n" % (
+                op, " ".join(words[3:]))
         return "entry not found.\n"
     return _change(actions, words, "map")
 
@@ -262,7 +269,10 @@ def _change(actions, words, kind):
         found = actions.map_change("del", words[2], words[3], kind=kind)
         return "" if found else "Key not found.\n"
     if op == "add" and len(words) == 4 and kind == "acl":
-        actions.map_change("add", words[2], words[3], "", kind=kind)
+        try:
+            actions.map_change("add", words[2], words[3], "", kind=kind)
+        except ValueError:
+            return "'add acl' failed: '%s' is not a valid pattern for this ACL.\n" % words[3]
         return ""
     return "'%s %s' expects <%s> %s.\n" % (op, kind, kind, {
         "get": "<value>", "add": "<key> <value>" if kind == "map" else "<pattern>",

@@ -237,12 +237,14 @@ def _wanted(row, iid: int, types: int, sid: int) -> bool:
     return sid == -1 or row["type"] != TYPE_SERVER or row["sid"] == sid
 
 
-def show_stat_csv(doc, config, iid: int = -1, types: int = -1, sid: int = -1) -> str:
+def show_stat_csv(doc, config, iid: int = -1, types: int = -1, sid: int = -1,
+                  scope=None) -> str:
     """`show stat [IID TYPE SID]`: the header, then one line per row; every line
-    ends with a comma, and the reply with an empty line."""
+    ends with a comma, and the reply with an empty line. `scope`: only these
+    proxies (the stats page's `stats scope`)."""
     lines = ["# " + ",".join(STAT_COLUMNS) + ","]
     for row in stat_rows(doc, config):
-        if _wanted(row, iid, types, sid):
+        if _wanted(row, iid, types, sid) and (not scope or row["pxname"] in scope):
             lines.append(",".join(_cell(row.get(c, "")) for c in STAT_COLUMNS) + ",")
     return "\n".join(lines) + "\n"
 
@@ -334,12 +336,12 @@ def _typed_value(typ, value):
         return None
 
 
-def stat_fields(doc, config, iid=-1, types=-1, sid=-1):
+def stat_fields(doc, config, iid=-1, types=-1, sid=-1, scope=None):
     """Per row, its fields with values: (objtype letter, name, iid, id, [(pos, field,
     tags, type, value)...]), for `show stat typed|json`."""
     out = []
     for row in stat_rows(doc, config):
-        if not _wanted(row, iid, types, sid):
+        if not _wanted(row, iid, types, sid) or scope and row["pxname"] not in scope:
             continue
         letter, kind = _OBJ[row["type"]]
         fields = []
@@ -370,9 +372,9 @@ def _tags(tags):
             "scope": _SCOPES.get(tags[2], tags[2])}
 
 
-def show_stat_json(doc, config, iid=-1, types=-1, sid=-1) -> str:
+def show_stat_json(doc, config, iid=-1, types=-1, sid=-1, scope=None) -> str:
     rows = []
-    for _, kind, px_id, obj_id, fields in stat_fields(doc, config, iid, types, sid):
+    for _, kind, px_id, obj_id, fields in stat_fields(doc, config, iid, types, sid, scope):
         rows.append([{"objType": kind, "proxyId": px_id, "id": obj_id,
                       "field": {"pos": pos, "name": name}, "processNum": 1,
                       "tags": _tags(tags), "value": {"type": typ, "value": v}}

@@ -138,7 +138,7 @@ class RuntimeActions:
         """`add|set|del|clear map` (and `add|del|clear acl`, kind "acl"): applied here
         (what `show map` reads) and in every worker; a worker started later inherits
         it (forked from this process)."""
-        if not map_refs.apply(op, name, key, value, kind):
+        if not map_refs.apply(op, name, key, value, kind):   # ValueError: refused
             return False
         self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value,
                         "kind": kind})

@@ -475,3 +475,10 @@ def test_ssl_default_bind_lines_are_checked_at_their_line():
     err = error("global\n    ssl-default-bind-sigalgs RSA+SHA256\n"
                 "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
     assert err.line == 2 and "signature algorithms" in err.hint
+
+
+def test_server_sni_and_verifyhost_must_name_one_host():
+    err = error("defaults\n    mode http\nfrontend fe\n    bind :80\n    default_backend be\n"
+                "backend be\n    server s 127.0.0.1:443 ssl verify none sni str(a.test) "
+                "verifyhost b.test\n")
+    assert err.line == 7 and "name different hosts" in err.message and err.hint

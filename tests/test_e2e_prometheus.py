@@ -194,3 +194,27 @@ def test_rates_reach_show_stat_the_page_and_metrics(running):
     text = fetch(port, "/metrics").body.decode()
     assert metric(text, "haproxy_frontend_http_requests_rate_max", proxy="fe") > 0
     assert metric(text, "haproxy_frontend_max_session_rate", proxy="fe") >= 0
+
+
+def test_stats_scope_limits_the_exports_and_the_admin_form_too(backend_factory, proxy_factory,
+                                                               tmp_path):
+    s1 = backend_factory("s1")
+    port = free_port()
+    sock = tmp_path / "kw0" / "stats.sock"
+    text = ("global\n    nbthread 1\n    stats socket %s\n" % sock +
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n    stats uri /stats\n    stats scope fe\n"
+            "    stats admin if TRUE\n    default_backend app\n"
+            "backend app\n    server s1 127.0.0.1:%d\n" % (port, s1.port))
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=1)
+    csv = fetch(port, "/stats;csv").body.decode().splitlines()
+    assert [ln.split(",")[0] for ln in csv[1:] if ln] == ["fe"]      # not app
+    rows = json.loads(fetch(port, "/stats;json").body)
+    assert {r[0]["value"]["value"] for r in rows} == {"fe"}
+    with HttpClient(port) as c:
+        r = c.request("POST", "/stats", [("Content-Type", "application/x-www-form-urlencoded")],
+                      body=b"s=s1&action=maint&b=app")
+    assert r.header("location") == "/stats;st=NONE"
+    time.sleep(0.5)
+    assert kw.stats()["backends"]["app"]["servers"]["s1"]["status"] != "MAINT"

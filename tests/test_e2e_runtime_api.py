@@ -136,3 +136,38 @@ def test_show_sess_lists_the_connections_of_every_worker(backend_factory, proxy_
     finally:
         for c in clients:
             c.__exit__(None, None, None)
+
+
+def test_show_sess_survives_the_clients_eof_as_socat_sends_it(backend_factory, proxy_factory):
+    """`echo "show sess" | socat - UNIX:SOCK`: the client half-closes at once; the
+    reply, which comes when the workers answered, still reaches it (found in review)."""
+    kw = proxy_factory([backend_factory("s1")], nbproc=2)
+    with HttpClient(kw.port) as c:
+        assert c.request("GET", "/").status == 200
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(kw.sock)
+            s.sendall(b"show sess\n")
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            for _ in range(100):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+    lines = [ln for ln in got.decode().splitlines() if ln]
+    assert len(lines) == 1 and " fe=fe " in lines[0], got
+
+
+def test_show_sess_in_prompt_mode_then_the_next_line(backend_factory, proxy_factory):
+    kw = proxy_factory([backend_factory("s1")], nbproc=2)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(kw.sock)
+        s.sendall(b"prompt\nshow sess\nget weight be/s1\n")   # three lines in one write
+        got = b""
+        deadline = time.monotonic() + 5
+        while got.count(b"> ") < 3 and time.monotonic() < deadline:
+            got += s.recv(65536)
+        assert got.endswith(b"1 (initial 1)\n\n> "), got
+        s.sendall(b"quit\n")

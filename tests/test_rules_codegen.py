@@ -88,3 +88,24 @@ def test_only_adds_are_appended_to_the_head_as_it_is():
     t.edit_headers((ADD, b"x-q", b"X-Q", b"1"), edit_pairs)
     head = b"GET / HTTP/1.1\r\nHost: h\r\n"
     assert replay_request(head, t) == head + b"X-P: bench\r\nX-Q: 1\r\n"
+
+
+def test_a_runtime_pattern_an_acl_cannot_take_is_refused_and_changes_nothing(tmp_path):
+    """`add acl FILE not-an-ip` on a `src -f FILE` ACL: refused (HAProxy refuses it);
+    the file's other patterns and later changes go on working (review finding)."""
+    from proxy.rules import refs
+    pats = tmp_path / "block.lst"
+    pats.write_text("10.0.0.1\n")
+    refs.reset()
+    cond = compile_condition("if blocked".split(), acls("blocked src -f %s" % pats))
+    ref = refs.find(str(pats), "acl")
+
+    def blocked(ip):
+        t = txn(src=(ip, 1000))
+        return bool(cond(t))
+    assert blocked("10.0.0.1") and not blocked("10.0.0.5")
+    with pytest.raises(ValueError):
+        ref.add("not-an-ip", "")
+    assert [k for _, k, _ in ref.entries] == ["10.0.0.1"]
+    assert ref.add("10.0.0.5", "") and blocked("10.0.0.5")
+    assert ref.delete("10.0.0.1") and not blocked("10.0.0.1")

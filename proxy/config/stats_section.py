@@ -108,12 +108,12 @@ def stats_action(page: StatsPage):
         if doc is None:
             doc = {"info": {}, "frontends": {}, "backends": {}}
         if txn.method == b"POST" and may_admin:
-            return _admin_post(txn, config, uri)
+            return _admin_post(txn, config, uri, page.scope)
         if target[len(uri):].startswith(b";csv"):
-            body = show_stat_csv(doc, config).encode()
+            body = show_stat_csv(doc, config, scope=page.scope).encode()
             ctype = b"text/plain"
         elif target[len(uri):].startswith(b";json"):
-            body = show_stat_json(doc, config).encode()
+            body = show_stat_json(doc, config, scope=page.scope).encode()
             ctype = b"application/json"
         else:
             done = b";st=DONE" in target[len(uri):]
@@ -125,7 +125,7 @@ def stats_action(page: StatsPage):
     return serve
 
 
-def _admin_post(txn, config, uri):
+def _admin_post(txn, config, uri, scope=()):
     """A `stats admin` form: b=<backend or #id>, s=<server> (repeated), action=...;
     sent to the master, then back to the page."""
     r = txn.res
@@ -137,6 +137,8 @@ def _admin_post(txn, config, uri):
         backend = ids.get(backend, "")
     action = (form.get("action") or [""])[0]
     servers = form.get("s") or []
+    if scope and backend not in scope:
+        backend = ""                     # (a backend the page does not show)
     if backend and servers and action in ("ready", "drain", "maint", "dhlth", "ehlth",
                                           "shutdown"):
         txn.world.admin({"backend": backend, "servers": servers, "action": action})

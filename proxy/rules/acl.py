@@ -241,7 +241,8 @@ def _rebuildable(method, inline, file_refs, what):
         try:
             state[0] = patterns.build(method, items(), what)
         except RuleError:
-            pass                         # (a pattern this match cannot take: the old one stays)
+            return False                 # (a pattern this match cannot take: refused)
+        return True
     find = lambda v: state[0](v)        # noqa: E731
     for ref, icase, _ in file_refs:
         ref.users.append(rebuild)

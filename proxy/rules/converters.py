@@ -277,9 +277,10 @@ def _make_map(match, out_type):
 
         def rebuild():
             try:
-                state[0] = compile_find(False)
+                state[0] = compile_find(True)
             except RuleError:
-                pass                     # (a pattern this match cannot take: the old one stays)
+                return False             # (a pattern or value this map cannot take: refused)
+            return True
         ref.users.append(rebuild)
         default = _map_value(args[1], out_type, what + " default") if len(args) > 1 else None
         if default is None:

@@ -32,25 +32,30 @@ class MapRef:
         self.source = ""                        # the file's text when loaded
         self.probe = None                       # an ACL file's (method, -i, lookup): get acl
 
-    def rebuild(self) -> None:
-        for user in self.users:
-            user()
+    def rebuild(self) -> bool:
+        """Recompile every user's lookup; False (and nothing changed) if one of them
+        cannot take the entries (a pattern its match method refuses)."""
+        return all([user() is not False for user in self.users])
 
-    # the runtime API's operations (each True when something changed)
-
-    def add(self, key: str, value: str) -> None:
-        self.entries.append((next(_entry_ids), key, value))
+    def _change(self, entries) -> bool:
+        old = self.entries
+        self.entries = entries
+        if self.rebuild():
+            return True
+        self.entries = old               # refused: the lookups go back to the old entries
         self.rebuild()
+        raise ValueError("invalid pattern")
+
+    # the runtime API's operations (True when something changed; ValueError when an
+    # entry is refused by a user of the file, as HAProxy refuses it)
+
+    def add(self, key: str, value: str) -> bool:
+        return self._change(self.entries + [(next(_entry_ids), key, value)])
 
     def set(self, key: str, value: str) -> bool:
-        found = False
-        for i, (eid, k, _) in enumerate(self.entries):
-            if k == key:
-                self.entries[i] = (eid, k, value)
-                found = True
-        if found:
-            self.rebuild()
-        return found
+        if not any(k == key for _, k, _ in self.entries):
+            return False
+        return self._change([(eid, k, value if k == key else v) for eid, k, v in self.entries])
 
     def delete(self, key: str) -> bool:
         kept = [e for e in self.entries if e[1] != key]
@@ -112,8 +117,7 @@ def apply(op: str, name: str, key: Optional[str] = None, value: Optional[str] = 
     if ref is None:
         return False
     if op == "add":
-        ref.add(key, value)
-        return True
+        return ref.add(key, value)
     if op == "set":
         return ref.set(key, value)
     if op == "del":

@@ -75,6 +75,11 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
     _apply(v, words, ca_base, crt_base, "server")
     if not v.get("ssl"):
         return None
+    if v.get("verifyhost") and v.get("sni") and v["verifyhost"] != v["sni"]:
+        raise TLSConfigError("'verifyhost %s' and 'sni str(%s)' name different hosts"
+                             % (v["verifyhost"], v["sni"]),
+                             "keepwarm checks the certificate against the name it sends as "
+                             "SNI (Python's ssl does both with one name): name one host")
     if v["verify"] and not v.get("ca_file"):
         raise TLSConfigError("verify is enabled by default but no CA file specified",
                              "add 'ca-file FILE' (the CA that signed the server's "
