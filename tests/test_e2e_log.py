@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.record_httplog import CASES, config, reply
+from fixtures.record_httplog import CASES, behind_a_holder, config, reply
 from support.backend import Reply, ScriptedBackend
 from support.proxy import ProxyProcess, free_port, run_cli
 from test_log_httplog import _DATE, CASES as RECORDED, _timer, mask as _mask_clf
@@ -81,6 +81,8 @@ def _runtime_api(path, line):
 
 def _ask(port, raw, how):
     """One request on a fresh connection: (status or None, bytes the client read)."""
+    if how == "queue":
+        return behind_a_holder(port, lambda: _ask(port, raw, "read"))
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(raw)
         if how == "eof":
@@ -126,6 +128,8 @@ def logged(tmp_path_factory):
         for name, (fe, raw, how) in CASES.items():
             status, nbytes = _ask(port if fe == "fe" else port_clf, raw, how)
             out[name] = (status, nbytes, rx.recv(65536).decode())
+            if how == "queue":
+                rx.recv(65536)                  # the holder's line
         out["_extra"] = _quiet(rx)
     finally:
         p.stop()

@@ -340,11 +340,11 @@ class LoggedStream(Stream):
         Stream.start(self, head, r, data, done)
 
     def enqueue(self, out):
+        Stream.enqueue(self, out)
         rec = self.front.rec
         if rec is not None:
-            rec.bck_queue = len(self.backend.queue)
+            rec.bck_queue = len(self.backend.queue)     # itself included, as HAProxy's %bq
             rec.srv_queue = 0
-        Stream.enqueue(self, out)
 
     def send(self, conn, server, out):
         rec = self.front.rec
@@ -402,6 +402,8 @@ class LoggedStream(Stream):
                     "connect_timeout"
             elif why == "queue":
                 front.cause = "queue_timeout"
+                if rec.t_queue < 0:             # %Tw: the time it waited, as HAProxy logs it
+                    rec.t_queue = _ms(self.worker, front.t0)
             else:
                 front.cause = "no_server"
             be = self.backend
