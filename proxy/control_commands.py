@@ -25,6 +25,7 @@ from proxy.config.lexer import decimal
 from proxy.health import ADMIN_STATES
 from proxy.rules import refs as map_refs
 from proxy.stats import format_table
+from proxy.tls import tickets
 
 MAX_WEIGHT = 256             # HAProxy's limit for `weight` and `set weight`
 
@@ -66,7 +67,10 @@ HELP = ("The following commands are valid at this level:\n"
         "patterns\n"
         "  get acl <acl> <value>                   : does a value match\n"
         "  add|del acl <acl> <pattern>             : add or remove a pattern\n"
-        "  clear acl <acl>                         : remove every pattern\n")
+        "  clear acl <acl>                         : remove every pattern\n"
+        "  show tls-keys [id|*]                    : list TLS ticket key files, or their "
+        "keys\n"
+        "  set ssl tls-key <id> <tlskey>           : push a new TLS ticket key (base64)\n")
 END = "\n"                   # what ends every reply: an empty line (HAProxy's framing)
 
 
@@ -86,7 +90,8 @@ ADMIN_ONLY = {("disable", "server"), ("enable", "server"), ("set", "server"), ("
               ("disable", "frontend"), ("enable", "frontend"), ("set", "maxconn"),
               ("shutdown", "sessions"), ("enable", "health"), ("disable", "health"),
               ("add", "map"), ("set", "map"), ("del", "map"), ("clear", "map"),
-              ("add", "acl"), ("del", "acl"), ("clear", "acl")}
+              ("add", "acl"), ("del", "acl"), ("clear", "acl"), ("show", "tls-keys"),
+              ("set", "ssl")}
 DENIED = "Permission denied\n"
 NO_SERVER = "No such server.\n"
 
@@ -206,6 +211,10 @@ def runtime_command(actions, words):
     if len(words) >= 2 and words[1] == "acl" and words[0] in ("show", "get", "add", "del",
                                                               "clear"):
         return acl_command(actions, words)
+    if words[:2] == ["show", "tls-keys"] and len(words) <= 3:
+        return tickets.show(actions.config, words[2] if len(words) == 3 else None)
+    if words[:3] == ["set", "ssl", "tls-key"]:
+        return set_tls_key(actions, words[3:])
     if len(words) == 3 and words[0] in ("enable", "disable") and words[1] == "health":
         try:
             checked = actions.set_server_health(*_server(words[2]), words[0] == "enable")
@@ -215,6 +224,23 @@ def runtime_command(actions, words):
             return "Health check was not configured on this server, cannot enable.\n"
         return ""
     return None
+
+
+def set_tls_key(actions, args):
+    """`set ssl tls-key <id|file> <base64 key>`, as HAProxy 2.6 answers it."""
+    if len(args) < 2:
+        return ("'set ssl tls-key' expects a filename and the new TLS key in base64 "
+                "encoding.\n")
+    ring = tickets.find(actions.config, args[0])
+    if ring is None:
+        return "'set ssl tls-key' unable to locate referenced filename\n"
+    raw = tickets.decode_key(args[1])
+    if raw is None:
+        return "'set ssl tls-key' received invalid base64 encoded TLS key.\n"
+    if len(raw) != ring.size:
+        return "'set ssl tls-key' received a key of wrong size.\n"
+    actions.push_ticket_key(ring, raw)
+    return "TLS ticket key updated!\n"
 
 
 def _ref(words, kind):

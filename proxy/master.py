@@ -392,6 +392,7 @@ class Master(RuntimeActions):
                     self.manage_workers()
                     self.murder_workers()
                     self.share_report()
+                    self.rotate_ticket_keys()
                 self.finish_sessions()
                 if self.control is not None:
                     self.control.expire()

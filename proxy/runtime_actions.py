@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 
 from proxy.config.addresses import AddressError, parse_ip
 from proxy.rules import refs as map_refs
+from proxy.tls import tickets
 
 
 _asks = itertools.count(1)
@@ -143,6 +144,27 @@ class RuntimeActions:
         self._send_all({"t": "map", "op": op, "name": name, "key": key, "value": value,
                         "kind": kind})
         return True
+
+    # ---------------------------------------------------------------- ticket keys
+
+    def push_ticket_key(self, ring, raw: bytes) -> None:
+        """A new next key for `ring` (None: the process's own), here and in every
+        worker; a worker forked later inherits the ring from this process."""
+        (ring or tickets.own_ring()).push(raw)
+        self._send_all({"t": "tlskey", "path": ring.path if ring else None, "key": raw})
+
+    def rotate_ticket_keys(self) -> None:
+        """Every `tune.ssl.ticket-key-rotation`, the process's own ring turns."""
+        period = self.config.global_.ticket_key_rotation
+        if not period or not tickets.own_ring(create=False):
+            return
+        now = time.monotonic()
+        due = getattr(self, "_ticket_due", None)
+        if due is None or due - now > period:
+            self._ticket_due = now + period
+        elif now >= due:
+            self._ticket_due = now + period
+            self.push_ticket_key(None, tickets.new_key())
 
     def collect_sessions(self, done) -> None:
         """`show sess`: ask every worker for its sessions; `done(lines)` once all

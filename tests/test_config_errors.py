@@ -469,12 +469,12 @@ def test_ssl_default_bind_lines_are_checked_at_their_line():
     err = error("global\n    ssl-default-bind-options ssl-min-ver TLSv9\n"
                 "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
     assert err.line == 2 and "unknown version" in err.message
-    err = error("global\n    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\n"
+    err = error("global\n    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA999\n"
                 "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
-    assert err.line == 2 and "default TLS 1.3 suites" in err.message
-    err = error("global\n    ssl-default-bind-sigalgs RSA+SHA256\n"
+    assert err.line == 2 and "OpenSSL takes none" in err.message
+    err = error("global\n    ssl-default-server-sigalgs RSA+SHA999\n"
                 "frontend fe\n    bind :80\n    default_backend be\nbackend be\n")
-    assert err.line == 2 and "signature algorithms" in err.hint
+    assert err.line == 2 and "ECDSA+SHA256" in err.hint
 
 
 def test_server_sni_and_verifyhost_must_name_one_host():

@@ -141,12 +141,12 @@ def test_debian_defaults_load_and_negotiate(pki):
     assert got[1] == "TLSv1.3"
 
 
-def test_what_ssl_cannot_do_is_refused_with_a_hint():
-    with pytest.raises(TLSConfigError, match="default") as exc:
-        parse_bind_tls(["ssl", "crt", "x.pem", "ciphersuites", "TLS_AES_128_GCM_SHA256"])
-    assert exc.value.hint
-    with pytest.raises(TLSConfigError, match="one curve"):
-        parse_bind_tls(["ssl", "crt", "x.pem", "curves", "X25519:P-256"])
+def test_lists_openssl_does_not_take_are_refused_with_a_hint():
+    for opt, bad in (("ciphersuites", "TLS_AES_999_GCM"), ("curves", "X25519:NOPE"),
+                     ("sigalgs", "RSA+MD99"), ("client-sigalgs", "nothing")):
+        with pytest.raises(TLSConfigError, match="OpenSSL takes none") as exc:
+            parse_bind_tls(["ssl", "crt", "x.pem", opt, bad])
+        assert exc.value.hint
     with pytest.raises(TLSConfigError, match="not supported"):
         parse_bind_tls(["ssl", "crt", "x.pem", "ocsp-update", "on"])
     with pytest.raises(TLSConfigError, match="unknown version"):

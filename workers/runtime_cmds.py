@@ -7,9 +7,11 @@ import os
 import socket
 
 from proxy.rules import refs as map_refs
+from proxy.tls import tickets
 from workers.counters import FIELDS, GAUGES, MAXIMA
 
-KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map", "sess?"))
+KINDS = frozenset(("frontend", "srvmaxconn", "addr", "shutdown", "clear", "map", "sess?",
+                   "tlskey"))
 
 
 def apply(worker, msg):
@@ -20,6 +22,9 @@ def apply(worker, msg):
     if kind == "map":
         map_refs.apply(msg.get("op"), msg.get("name"), msg.get("key"), msg.get("value"),
                        msg.get("kind", "map"))
+        return
+    if kind == "tlskey":
+        tickets.push(worker.config, msg.get("path"), msg.get("key"))
         return
     if kind == "frontend":
         fe = next((f for f in worker.frontends if f.name == msg.get("name")), None)

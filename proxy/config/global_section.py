@@ -384,6 +384,7 @@ class GlobalSection:
             localpeer=v.get("localpeer"), ca_base=v.get("ca_base"), crt_base=v.get("crt_base"),
             ssl_defaults=tuple(self.ssl), ssl_dh_param_file=v.get("ssl_dh_param_file"),
             ssl_default_dh_param=v.get("ssl_default_dh_param"),
+            ticket_key_rotation=v.get("tune.ssl.ticket_key_rotation", 3600.0),
             bufsize=bufsize, maxrewrite=maxrewrite, max_headers=v.get("max_headers", 101),
             log_targets=tuple(self.log_targets), log_tag=v.get("log_tag"),
             log_send_hostname=v.get("log_send_hostname"))
@@ -405,6 +406,7 @@ _HANDLERS = {
     "cpu-map": GlobalSection.kw_cpu_map,
     "hard-stop-after": GlobalSection.kw_time, "grace": GlobalSection.kw_time,
     "max-spread-checks": GlobalSection.kw_time,
+    "tune.ssl.ticket-key-rotation": GlobalSection.kw_time,
     "stats": GlobalSection.kw_stats,
     "description": GlobalSection.kw_text, "node": GlobalSection.kw_text,
     "hostname": GlobalSection.kw_text, "localpeer": GlobalSection.kw_text,

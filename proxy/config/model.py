@@ -375,7 +375,8 @@ class Global:
     log_targets: Tuple[LogTarget, ...] = ()
     log_tag: Optional[str] = None            # None: "haproxy", HAProxy's program name
     log_send_hostname: Optional[str] = None  # the host in rfc3164/rfc5424 headers
-    # TLS, stored for the TLS issue
+    # TLS
+    ticket_key_rotation: float = 3600.0   # keepwarm's tune.ssl.ticket-key-rotation (0: never)
     ca_base: Optional[str] = None
     crt_base: Optional[str] = None
     ssl_defaults: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()   # ssl-default-* keyword, words

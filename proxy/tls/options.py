@@ -2,10 +2,10 @@
 once into a `BindTLS`, and the server SSLContext they describe.
 
 HAProxy 2.6's names and meanings (configuration manual 5.1). What the standard
-library's `ssl` module cannot do is refused with a hint, never accepted and
-ignored: TLS 1.3 cipher suites other than OpenSSL's defaults (Python has no
-call for them), several `curves` (it sets one), `npn` (obsolete: warned, not
-offered).
+library's `ssl` module has no call for (TLS 1.3 suites, the groups and
+signature algorithm lists, session-ticket keys) is set through
+proxy/tls/openssl.py; where that cannot work, it is refused with why, never
+accepted and ignored. `npn` is obsolete: warned about, not offered.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import ssl
 from dataclasses import dataclass, field, replace
 from typing import Callable, List, Optional, Tuple
 
+from . import openssl, tickets
 from .certs import CertStore, Entry, TLSConfigError, load_crt
 
 VERSIONS = {"SSLv3": ssl.TLSVersion.SSLv3, "TLSv1.0": ssl.TLSVersion.TLSv1,
@@ -26,7 +27,8 @@ _ORDER = list(VERSIONS)
 # Options that take one argument, and the flags; both on bind lines and in
 # ssl-default-bind-options (which takes the flags and ssl-min-ver/ssl-max-ver).
 TAKES_ARG = ("crt", "crt-list", "alpn", "npn", "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites",
-             "curves", "ecdhe", "verify", "ca-file", "crl-file")
+             "curves", "ecdhe", "sigalgs", "client-sigalgs", "verify", "ca-file", "crl-file",
+             "tls-ticket-keys")
 FLAGS = ("ssl", "no-tls-tickets", "prefer-client-ciphers", "strict-sni") + tuple(_NO_VERSION)
 
 
@@ -40,8 +42,12 @@ class BindTLS:
     max_ver: Optional[str] = None
     disabled: Tuple[str, ...] = ()        # no-tlsv10 ...
     ciphers: Optional[str] = None
-    curve: Optional[str] = None
+    suites: Optional[str] = None          # TLS 1.3 (ciphersuites)
+    curves: Optional[str] = None          # groups, in order (curves, ecdhe)
+    sigalgs: Optional[str] = None
+    client_sigalgs: Optional[str] = None
     tickets: bool = True
+    ticket_ring: Optional[tickets.KeyRing] = field(default=None, compare=False)
     prefer_client_ciphers: bool = False
     strict_sni: bool = False
     verify: str = "none"                  # client certificates: none, optional, required
@@ -62,14 +68,8 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
             _apply(v, list(args), crt_base, ca_base, "ssl-default-bind-options")
         elif kw == "ssl-default-bind-ciphers":
             v["ciphers"] = args[0] if args else None
-        elif kw == "ssl-default-bind-ciphersuites":
-            _check_suites(args[0] if args else "")
-        elif kw == "ssl-default-bind-curves":
-            v["curve"] = _one_curve(args[0] if args else "")
-        elif kw in ("ssl-default-bind-sigalgs", "ssl-default-bind-client-sigalgs"):
-            raise TLSConfigError("'%s' is not supported by keepwarm" % kw,
-                                 "Python's ssl module cannot set signature algorithms; "
-                                 "OpenSSL's defaults apply without the line")
+        elif kw.startswith("ssl-default-bind-") and kw[17:] in LISTS:
+            v[LISTS[kw[17:]]] = check_list(kw[17:], args[0] if args else "")
     _apply(v, words, crt_base, ca_base, "bind")
     if not v["crts"]:
         raise TLSConfigError("'ssl' on a 'bind' line needs a certificate: 'crt FILE|DIR' or "
@@ -77,8 +77,9 @@ def parse_bind_tls(words: List[str], defaults: Tuple[Tuple[str, Tuple[str, ...]]
                              "e.g. 'bind :443 ssl crt /etc/haproxy/certs/site.pem'")
     return BindTLS(crts=tuple(v["crts"]), alpn=tuple(v["alpn"]), min_ver=v.get("min_ver"),
                    max_ver=v.get("max_ver"), disabled=tuple(v["disabled"]),
-                   ciphers=v.get("ciphers"), curve=v.get("curve"),
-                   tickets=v.get("tickets", True),
+                   ciphers=v.get("ciphers"), suites=v.get("suites"), curves=v.get("curves"),
+                   sigalgs=v.get("sigalgs"), client_sigalgs=v.get("client_sigalgs"),
+                   tickets=v.get("tickets", True), ticket_ring=v.get("ticket_ring"),
                    prefer_client_ciphers=v.get("prefer_client_ciphers", False),
                    strict_sni=v.get("strict_sni", False), verify=v.get("verify", "none"),
                    ca_file=v.get("ca_file"), crl_file=v.get("crl_file"), dh_file=dh_file,
@@ -139,10 +140,10 @@ def _apply(v, words, crt_base, ca_base, where):
             v["disabled"].append(_NO_VERSION[opt])
         elif opt == "ciphers":
             v["ciphers"] = arg
-        elif opt == "ciphersuites":
-            _check_suites(arg)
-        elif opt in ("curves", "ecdhe"):
-            v["curve"] = _one_curve(arg)
+        elif opt in LISTS:
+            v[LISTS[opt]] = check_list(opt, arg)
+        elif opt == "tls-ticket-keys":
+            v["ticket_ring"] = tickets.load_file(path_in(crt_base, arg))
         elif opt == "no-tls-tickets":
             v["tickets"] = False
         elif opt == "prefer-client-ciphers":
@@ -160,31 +161,43 @@ def _apply(v, words, crt_base, ca_base, where):
             v["crl_file"] = path_in(ca_base, arg)
 
 
-def _default_suites():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    return {c["name"] for c in ctx.get_ciphers() if c.get("protocol") == "TLSv1.3"}
+# The list settings Python's ssl has no call for, set on the SSL_CTX itself
+# (proxy/tls/openssl.py): keyword -> BindTLS/ServerTLS field, and the setter.
+LISTS = {"ciphersuites": "suites", "curves": "curves", "ecdhe": "curves",
+         "sigalgs": "sigalgs", "client-sigalgs": "client_sigalgs"}
+_SETTERS = {"suites": openssl.set_ciphersuites, "curves": openssl.set_groups,
+            "sigalgs": openssl.set_sigalgs,
+            "client_sigalgs": lambda ctx, text: openssl.set_sigalgs(ctx, text, client=True)}
 
 
-def _check_suites(text):
-    wanted = {s for s in text.split(":") if s}
-    if wanted != _default_suites():
-        raise TLSConfigError("'ciphersuites %s': keepwarm can only use OpenSSL's default "
-                             "TLS 1.3 suites (%s)" % (text, ":".join(sorted(_default_suites()))),
-                             "Python's ssl module has no call to choose TLS 1.3 suites; "
-                             "remove the line or list exactly these")
+def check_list(kw: str, text: str) -> str:
+    """`text` if OpenSSL takes it for `kw`; TLSConfigError with why if not."""
+    why = openssl.unavailable()
+    if why:
+        raise TLSConfigError("'%s' cannot be set here: %s" % (kw, why),
+                             "remove the line: OpenSSL's defaults then apply")
+    if not text or not _SETTERS[LISTS[kw]](ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), text):
+        raise TLSConfigError("'%s %s': OpenSSL takes none of these" % (kw, text),
+                             _LIST_HINTS[kw])
+    return text
 
 
-def _one_curve(text):
-    curves = [c for c in text.split(":") if c]
-    if len(curves) != 1:
-        raise TLSConfigError("'curves %s': keepwarm can set one curve only" % text,
-                             "Python's ssl module sets a single ECDH curve, e.g. "
-                             "'curves prime256v1'")
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ecdh_curve(curves[0])
-    except (ValueError, ssl.SSLError):
-        raise TLSConfigError("'curves': unknown curve '%s'" % curves[0]) from None
-    return curves[0]
+_LIST_HINTS = {
+    "ciphersuites": "TLS 1.3 suites separated by ':', e.g. "
+                    "'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256'",
+    "curves": "groups separated by ':', e.g. 'X25519:P-256'",
+    "ecdhe": "a group, e.g. 'prime256v1'",
+    "sigalgs": "algorithms separated by ':', e.g. 'ECDSA+SHA256:RSA-PSS+SHA256'",
+    "client-sigalgs": "algorithms separated by ':', e.g. 'ECDSA+SHA256:RSA+SHA256'",
+}
+
+
+def apply_lists(ctx: ssl.SSLContext, settings) -> None:
+    """Set the lists `settings` (a BindTLS or ServerTLS) names on `ctx`."""
+    for name, setter in _SETTERS.items():
+        text = getattr(settings, name, None)
+        if text and not setter(ctx, text):
+            raise TLSConfigError("OpenSSL refused %s '%s'" % (name, text))
 
 
 def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
@@ -211,8 +224,7 @@ def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
             except ssl.SSLError:
                 raise TLSConfigError("'ciphers %s': no cipher can be selected"
                                      % tls.ciphers) from None
-        if tls.curve:
-            ctx.set_ecdh_curve(tls.curve)
+        apply_lists(ctx, tls)
         if tls.dh_file:
             try:
                 ctx.load_dh_params(tls.dh_file)
@@ -222,6 +234,10 @@ def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
                     or exc)) from None
         if not tls.tickets:
             ctx.options |= ssl.OP_NO_TICKET
+        else:
+            ring = tls.ticket_ring or tickets.own_ring()
+            if ring is not None:
+                openssl.use_ticket_keys(ctx, lambda: ring.keys)
         if tls.prefer_client_ciphers:
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         else:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .certs import TLSConfigError
-from .options import VERSIONS, _check_suites, _load_verify, options, path_in
+from .options import LISTS, VERSIONS, _load_verify, apply_lists, check_list, options, path_in
 
 # Words of a server line that belong to TLS (and whether they take an argument).
 SERVER_TLS_WORDS = {
     "ssl": False, "no-ssl": False, "verify": True, "ca-file": True, "crl-file": True,
     "crt": True, "sni": True, "alpn": True, "no-ssl-reuse": False, "ssl-reuse": False,
     "ssl-min-ver": True, "ssl-max-ver": True, "ciphers": True, "ciphersuites": True,
+    "curves": True, "sigalgs": True, "client-sigalgs": True,
     "verifyhost": True, "check-ssl": False, "no-check-ssl": False, "check-sni": True,
     "no-tls-tickets": False, "tls-tickets": False,
 }
@@ -43,6 +44,10 @@ class ServerTLS:
     min_ver: Optional[str] = None
     max_ver: Optional[str] = None
     ciphers: Optional[str] = None
+    suites: Optional[str] = None          # TLS 1.3 (ciphersuites)
+    curves: Optional[str] = None
+    sigalgs: Optional[str] = None
+    client_sigalgs: Optional[str] = None
     tickets: bool = True
     check: bool = True                    # health checks over TLS too
     check_sni: Optional[str] = None
@@ -66,12 +71,8 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
             _apply(v, list(args), ca_base, crt_base, "ssl-default-server-options")
         elif kw == "ssl-default-server-ciphers":
             v["ciphers"] = args[0] if args else None
-        elif kw == "ssl-default-server-ciphersuites":
-            _check_suites(args[0] if args else "")
-        elif kw.startswith("ssl-default-server-"):       # curves, sigalgs...
-            raise TLSConfigError("'%s' is not supported by keepwarm" % kw,
-                                 "Python's ssl module cannot set it for client connections; "
-                                 "OpenSSL's defaults apply without the line")
+        elif kw.startswith("ssl-default-server-") and kw[19:] in LISTS:
+            v[LISTS[kw[19:]]] = check_list(kw[19:], args[0] if args else "")
     _apply(v, words, ca_base, crt_base, "server")
     if not v.get("ssl"):
         return None
@@ -88,7 +89,9 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
                      crt=v.get("crt"), sni=v.get("sni"), verifyhost=v.get("verifyhost"),
                      alpn=tuple(v["alpn"]), reuse=v.get("reuse", True),
                      min_ver=v.get("min_ver"), max_ver=v.get("max_ver"),
-                     ciphers=v.get("ciphers"), tickets=v.get("tickets", True),
+                     ciphers=v.get("ciphers"), suites=v.get("suites"),
+                     curves=v.get("curves"), sigalgs=v.get("sigalgs"),
+                     client_sigalgs=v.get("client_sigalgs"), tickets=v.get("tickets", True),
                      check=v.get("check", True), check_sni=v.get("check_sni"))
 
 
@@ -123,8 +126,8 @@ def _apply(v, words, ca_base, crt_base, where):
             v["min_ver" if kw == "ssl-min-ver" else "max_ver"] = arg
         elif kw == "ciphers":
             v["ciphers"] = arg
-        elif kw == "ciphersuites":
-            _check_suites(arg)
+        elif kw in LISTS:
+            v[LISTS[kw]] = check_list(kw, arg)
         elif kw in ("check-ssl", "no-check-ssl"):
             v["check"] = kw == "check-ssl"
         elif kw in ("no-tls-tickets", "tls-tickets"):
@@ -165,6 +168,7 @@ def client_context(tls: ServerTLS) -> ssl.SSLContext:
         except ssl.SSLError:
             raise TLSConfigError("'ciphers %s': no cipher can be selected" % tls.ciphers) \
                 from None
+    apply_lists(ctx, tls)
     if not tls.tickets:
         ctx.options |= ssl.OP_NO_TICKET
     if tls.alpn:
