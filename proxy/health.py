@@ -496,10 +496,10 @@ class HealthChecker:
         """TLS over the check's connection (proxy/tls/server.py's context)."""
         probe = hs.probe
         tls = probe.tls
+        name = tls.check_sni or tls.hostname
         try:
-            probe.sock = client_context(tls).wrap_socket(
-                probe.sock, server_hostname=tls.check_sni or tls.hostname,
-                do_handshake_on_connect=False)
+            probe.sock = client_context(tls, named=bool(name)).wrap_socket(
+                probe.sock, server_hostname=name, do_handshake_on_connect=False)
         except (ssl.SSLError, OSError, ValueError) as exc:
             self.finish(hs, "L6RSP", None, str(exc))
             return

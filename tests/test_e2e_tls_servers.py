@@ -150,3 +150,54 @@ def test_warm_tls_connections_finish_their_handshake_then_serve(pki, proxy_facto
 def _cpu_ticks(pid):
     fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def test_sni_read_from_each_request_picks_and_pools_connections_by_name(
+        proxy_factory, backend_factory, tmp_path):
+    """`sni req.hdr(host),field(1,:)` (HAProxy's recommended form): each host gets
+    its own TLS connection, checked against that name and reused only by the
+    requests naming it; a host the certificate does not carry is a 503."""
+    ca = CA()
+    ca_file = ca.write_ca(str(tmp_path / "ca.pem"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(ca.issue(str(tmp_path / "srv.pem"), ["a.internal", "b.internal"]))
+    names = []
+    ctx.sni_callback = lambda sock, sni, c: names.append(sni)
+    conn_of = {}
+
+    def answer(be, req):
+        host = dict((k.lower(), v) for k, v in req.headers).get("host")
+        conn_of.setdefault(host, set()).add(req.conn_id)
+        return Reply(body=b"ok")
+    be = backend_factory("app", answer, ssl_context=ctx)
+    port = free_port()
+    proxy_factory(config=config(tmp_path, port, be, "verify required ca-file %s "
+                                "sni req.hdr(host),field(1,:)" % ca_file),
+                  bind_ports=[port], nbproc=1)
+    for host in ["a.internal", "b.internal", "a.internal", "b.internal", "a.internal:8443",
+                 "a.internal"]:
+        with HttpClient(port) as c:
+            assert c.request("GET", "/", host=host).status == 200, host
+    # a.internal's connection served its 4 requests. The pool keeps what the traffic
+    # needs (one connection at a time here, HAProxy's rule), so b.internal's were
+    # closed after use, never given to a request naming a.internal.
+    assert names.count("a.internal") == 1 and set(names) == {"a.internal", "b.internal"}
+    assert len(conn_of["a.internal"] | conn_of["a.internal:8443"]) == 1
+    assert not conn_of["a.internal"] & conn_of["b.internal"]
+    with HttpClient(port) as c:                   # not a name of the certificate
+        assert c.request("GET", "/", host="c.internal").status == 503
+    assert "c.internal" not in conn_of and names[-1] == "c.internal"
+
+
+def test_an_sni_expression_is_checked_at_load(tmp_path):
+    from proxy.config import ConfigError, parse
+    base = ("defaults\n    mode http\nfrontend fe\n    bind 127.0.0.1:1\n"
+            "    default_backend be\nbackend be\n    server s 127.0.0.1:2 ssl verify none %s\n")
+    for opts, message in (("sni req.hdr(host),nosuchconv", "nosuchconv"),
+                          ("sni res.hdr(x)", "res.hdr"),
+                          ("sni req.hdr(host) verifyhost a.test", "verifyhost"),
+                          ("sni req.hdr(host) pool-warm-conn 2", "pool-warm-conn")):
+        with pytest.raises(ConfigError) as exc:
+            parse(base % opts)
+        assert exc.value.line == 7 and message in exc.value.message, exc.value
+    parse(base % "sni req.hdr(host),field(1,:),lower check-sni health.internal")

@@ -36,19 +36,22 @@ class H1Back:
     __slots__ = ("worker", "server", "xprt", "stream", "keeper", "t_server", "busy_io", "idle_io",
                  # the connection's life (the pool reads these)
                  "uses", "proven", "private", "warm", "idle_since", "expire", "uses_left",
-                 "hint_timeout",
+                 "hint_timeout", "sni",
                  # the exchange in flight
                  "head_req", "rstate", "rbuf", "rprev", "kind", "dec", "server_ka")
 
-    def __init__(self, worker, server, sock, connecting):
+    def __init__(self, worker, server, sock, connecting, sni=None):
         self.worker = worker
+        self.sni = sni           # the SNI name of `sni <expression>` (None: the server's)
         self.server = server
         # Two event callbacks, bound once: carrying a stream, or parked (the pool
         # swaps them: Transport.data, no system call).
         self.busy_io = self.on_event
         self.idle_io = self.on_idle
-        self.xprt = (server.transport or worker.transport)(worker.sel, sock, self.busy_io,
-                                                            connecting)
+        make = server.transport or worker.transport
+        if sni is not None:
+            make = server.transport_for(sni)
+        self.xprt = make(worker.sel, sock, self.busy_io, connecting)
         self.stream = None       # the stream this connection carries now (None: idle)
         self.keeper = None       # while idle and private: the stream that keeps it
         self.t_server = server.backend.t_server

@@ -62,14 +62,17 @@ class IdlePool:
             if current > self.est_need:
                 self.est_need = current
 
-    def take(self, proven_only=False):
-        """Pop the most recently used live connection (a proven one if asked), or None.
+    def take(self, proven_only=False, sni=None):
+        """Pop the most recently used live connection (a proven one if asked; one
+        that sends `sni`, for `sni <expression>`), or None.
 
         LIFO keeps the hottest connections busy and lets the cold ones age out
         (pool-purge-delay), so the pool shrinks to what the load needs; the
         newest is also the least likely to have been closed by the server.
         """
         conns = self.conns
+        if sni is not None:
+            return self._take_named(proven_only, sni)
         if not proven_only:
             while conns:
                 conn = conns.popitem()[0]
@@ -81,6 +84,16 @@ class IdlePool:
         for conn in reversed(conns):
             xprt = conn.xprt
             if xprt.sock is not None and conn.proven:
+                del conns[conn]
+                xprt.retarget(conn.busy_io)
+                return conn
+        return None
+
+    def _take_named(self, proven_only, sni):
+        conns = self.conns
+        for conn in reversed(conns):
+            xprt = conn.xprt
+            if conn.sni == sni and xprt.sock is not None and (conn.proven or not proven_only):
                 del conns[conn]
                 xprt.retarget(conn.busy_io)
                 return conn
@@ -190,11 +203,12 @@ class IdlePool:
             return conn.xprt.still_open()
         return True
 
-    def checkout(self, now, proven_only=False, peek=False):
+    def checkout(self, now, proven_only=False, peek=False, sni=None):
         """The most recently used idle connection that is still good (a proven one if
-        asked), or None; the dead ones met on the way are closed."""
+        asked, one that sends `sni` if given), or None; the dead ones met on the way
+        are closed."""
         while True:
-            conn = self.take(proven_only)
+            conn = self.take(proven_only, sni)
             if conn is None:
                 return None
             if self.fresh(conn, now, peek):

@@ -13,6 +13,7 @@ from dataclasses import replace
 from proxy.config.http_actions import DynamicRule, run_actions, with_errorfile
 from proxy.config.http_edits import header_step
 from proxy.config.model import ForwardFor
+from proxy.rules.sample import as_str
 from proxy.tls.server import client_context
 from workers.balance import make_balancer
 from workers.counters import Counters
@@ -31,7 +32,8 @@ class ServerRuntime:
 
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
                  "pool", "kept", "counters", "max_reuse", "maxconn", "observe", "errors",
-                 "up_since", "transport", "tls_session", "name_bytes")
+                 "up_since", "transport", "tls_sessions", "name_bytes", "sni_fetch",
+                 "tls_unnamed")
 
     def __init__(self, backend, config, family, addr, share):
         self.name = config.name
@@ -56,14 +58,34 @@ class ServerRuntime:
         self.errors = 0                     # consecutive errors seen on live traffic
         self.up_since = None                # while slowstart ramps the weight up
         # `server ... ssl`: connections made through TLS (None: the worker's plain
-        # transport); the last TLS session, resumed by the next new connection.
+        # transport); the last TLS session of each SNI name, resumed by the next new
+        # connection. With `sni <expression>`, each connection has its request's name
+        # (sni_of): the pool gives it only to requests naming the same host.
         self.transport = None
-        self.tls_session = None
+        self.tls_sessions = {}
+        self.sni_fetch = self.tls_unnamed = None
         tls = config.tls
         if tls is not None:
             self.transport = functools.partial(
                 TLSClientTransport, context=client_context(tls), hostname=tls.hostname,
                 server=self, reuse=tls.reuse)
+            if tls.sni_fetch is not None:
+                self.sni_fetch = tls.sni_fetch.value
+                self.tls_unnamed = client_context(tls, named=False)
+
+    def sni_of(self, txn):
+        """The SNI name `sni <expression>` gives for this request ("" for none;
+        None: the server has no such expression)."""
+        if self.sni_fetch is None:
+            return None
+        value = self.sni_fetch(txn) if txn is not None else None
+        return as_str(value).decode("latin-1") if value is not None else ""
+
+    def transport_for(self, sni):
+        """The transport factory of a connection that sends `sni` (sni_of)."""
+        if sni:
+            return functools.partial(self.transport, hostname=sni)
+        return functools.partial(self.transport, hostname=None, context=self.tls_unnamed)
 
 
 class BackendRuntime:
@@ -75,6 +97,7 @@ class BackendRuntime:
         self.config = config
         self.servers = [ServerRuntime(self, s, *addrs[(config.name, s.name)], share)
                         for s in config.servers]
+        self.dyn_sni = any(s.sni_fetch is not None for s in self.servers)
         self.lb = make_balancer(config, self.servers)
         # A backend of one server without maxconn needs no balancer on the hot path.
         only = self.servers[0] if len(self.servers) == 1 else None

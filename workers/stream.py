@@ -45,7 +45,6 @@ from workers.h1_back import RS_HEAD
 from workers.pool import worn_out
 from workers.runtime import NEVER
 
-# Stream phases.
 PH_NONE = 0      # no exchange, or its response is under way
 PH_QUEUED = 1    # every server is at its maxconn: waiting in the backend's queue
 
@@ -53,14 +52,12 @@ PH_QUEUED = 1    # every server is at its maxconn: waiting in the backend's queu
 class Stream:
     """The exchange a client connection carries now (one at a time in HTTP/1)."""
 
-    __slots__ = (
-        "worker", "front", "frontend", "fc", "backend", "router", "peer", "local", "sink",
-        "interim", "txn", "sess",
-        "keep_server", "conn", "server", "idle", "nreq", "phase", "deadline",
-        # the current request
-        "replay", "retries", "replayed", "lb_key", "queued_out", "head_req", "req_done",
-        "resp_started", "status", "held",
-    )
+    __slots__ = ("worker", "front", "frontend", "fc", "backend", "router", "peer", "local",
+                 "sink", "interim", "txn", "sess", "keep_server", "conn", "server", "idle",
+                 "nreq", "phase", "deadline",
+                 # the current request
+                 "replay", "retries", "replayed", "lb_key", "queued_out", "head_req",
+                 "req_done", "resp_started", "status", "held")
 
     def __init__(self, worker, front, frontend, peer, local=None):
         self.worker = worker
@@ -130,6 +127,8 @@ class Stream:
         self.status = 0
         if be.lb.needs_key:
             self.lb_key = request_key(be.lb, self.peer, self.worker.parser, data)
+        if be.dyn_sni:               # `sni <expression>` reads the request (dispatch)
+            self.request_txn(data)
         self.dispatch(head, None)
 
     def body(self, data, done):
@@ -191,11 +190,12 @@ class Stream:
                         self.enqueue(out)
                         return
         lost_private = False
+        sni = None if server is None or server.sni_fetch is None else server.sni_of(self.txn)
         if conn is not None:
             # The stream's own (private) connection serves it again if the
             # balancer chose the same server (HAProxy does the same).
             self.take_own_idle()
-            if conn.server is not server:
+            if conn.server is not server or conn.sni != sni:
                 lost_private = conn.private
                 conn.close()             # private: nobody else may use it
                 conn = None
@@ -217,7 +217,7 @@ class Stream:
                 # A request that cannot be replayed is sent only on a connection
                 # just seen open (peeked), whatever its idle time.
                 conn = server.pool.checkout(worker.now, scope == REUSE_PROVEN,
-                                            self.replay is None)
+                                            self.replay is None, sni)
                 if conn is None:
                     if lost_private:
                         sc.nreuse_private += 1
@@ -228,7 +228,7 @@ class Stream:
                 else:
                     sc.warm_used += 1       # a pool-warm-conn connection's first request
         if conn is None:
-            conn = worker.connect(server)
+            conn = worker.connect(server, sni)
             if conn is None:
                 self.server = server
                 self.connect_failed(server, out)
@@ -510,7 +510,7 @@ class Stream:
 
     def dispatch_to(self, server, out):
         """Send `out` again on a new connection to `server` (retry or replay)."""
-        conn = self.worker.connect(server)
+        conn = self.worker.connect(server, server.sni_of(self.txn))
         if conn is None:
             self.connect_failed(server, out)
             return

@@ -191,8 +191,8 @@ class TLSClientTransport(_TLS):
     connect is in progress, as a plain one: the owner writes the request at
     once (kept until the handshake is done) and hears of the connection when
     TLS is up (`connecting` is true until then) or has failed
-    (`connect_error()` says so). `server` keeps the last TLS session to resume
-    (`tls_session`; None: no resumption, `no-ssl-reuse`)."""
+    (`connect_error()` says so). `server` keeps the last TLS session of each
+    name to resume (`tls_sessions`; not kept with `no-ssl-reuse`)."""
 
     __slots__ = ("context", "hostname", "server", "reuse", "unread")
 
@@ -218,7 +218,7 @@ class TLSClientTransport(_TLS):
         self._start_tls()
 
     def _start_tls(self):
-        session = self.server.tls_session if self.reuse else None
+        session = self.server.tls_sessions.get(self.hostname) if self.reuse else None
         try:
             self.sock = self.fileobj = self.context.wrap_socket(
                 self.sock, server_hostname=self.hostname, do_handshake_on_connect=False,
@@ -244,8 +244,14 @@ class TLSClientTransport(_TLS):
             # 1.3 server's ticket has been read too.
             self.unread = False
             if self.reuse:
-                self.server.tls_session = self.tls.session
+                self._keep_session(self.tls.session)
         return data
+
+    def _keep_session(self, session):
+        sessions = self.server.tls_sessions
+        if len(sessions) >= 64 and self.hostname not in sessions:
+            sessions.clear()             # (an `sni` expression naming many hosts)
+        sessions[self.hostname] = session
 
     def _hand_over(self):
         """TLS is up (or failed): the owner connects (and flushes its request). A
@@ -295,7 +301,7 @@ class TLSClientTransport(_TLS):
             self.sock.recv(1)
         except ssl.SSLWantReadError:
             if self.reuse:
-                self.server.tls_session = self.sock.session   # the ticket just read
+                self._keep_session(self.sock.session)       # the ticket just read
             return True
         except (ssl.SSLError, OSError, ValueError):
             return False

@@ -120,8 +120,9 @@ class Worker:
     def new_body_decoder(self):
         return BodyDecoder()
 
-    def connect(self, server):
-        """Open a non-blocking connection to `server`; None if it failed at once."""
+    def connect(self, server, sni=None):
+        """Open a non-blocking connection to `server` (sending `sni` as its TLS
+        name, for `sni <expression>`); None if it failed at once."""
         try:
             sock = socket.socket(server.family, socket.SOCK_STREAM)
         except OSError as exc:
@@ -135,7 +136,7 @@ class Worker:
             sock.close()
             return None
         server.counters.conn_tot += 1
-        conn = H1Back(self, server, sock, err == errno.EINPROGRESS)
+        conn = H1Back(self, server, sock, err == errno.EINPROGRESS, sni)
         conn.xprt.set_events(EVENT_READ)
         return conn
 

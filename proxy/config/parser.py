@@ -22,7 +22,7 @@ from proxy.tls import TLSConfigError
 from proxy.tls.server import client_context, parse_server_tls
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
-                         compile_logformat)
+                         compile_logformat, compile_sample)
 from proxy.rules.acl import any_of
 from proxy.rules import refs as map_refs
 from proxy.rules.routing import Routes
@@ -703,11 +703,16 @@ class _Parser:
                                  "write ADDR:PORT, e.g. 127.0.0.1:8080") from None
         fields = dict(px.server_defaults)
         server_options(self.ctx, lineno, name, args[2:], fields)
-        fields["tls"] = self.server_tls(lineno, name, fields.pop("tls_words", ()))
+        fields["tls"] = self.server_tls(lineno, name, fields.pop("tls_words", ()), px)
+        if fields["tls"] is not None and fields["tls"].sni_expr and fields.get("pool_warm_conn"):
+            raise self.ctx.error(lineno, "server '%s': 'pool-warm-conn' with 'sni %s'"
+                                 % (name, fields["tls"].sni_expr),
+                                 "a warm connection would not know which name to send; "
+                                 "use 'sni str(NAME)' or leave pool-warm-conn out")
         px.servers.append(Server(name=name, host=host, port=port, line=lineno, **fields))
         px.server_lines[name] = lineno
 
-    def server_tls(self, lineno, name, words):
+    def server_tls(self, lineno, name, words, px):
         """A server's TLS words (default-server's first) as a ServerTLS, its
         context made now: a CA or client certificate that does not load is an
         error at the server's line."""
@@ -716,8 +721,14 @@ class _Parser:
                       "required")
         try:
             tls = parse_server_tls(list(words), g.ssl_defaults, g.ca_base, g.crt_base, verify)
+            if tls is not None and tls.sni_expr:
+                tls = dataclasses.replace(tls, sni_fetch=compile_sample(tls.sni_expr,
+                                                                        self.rule_ctx(px)))
             if tls is not None:
                 client_context(tls)
+        except RulesError as exc:
+            raise self.ctx.error(lineno, "server '%s': 'sni %s': %s" % (
+                name, tls.sni_expr, exc.message), exc.hint) from None
         except TLSConfigError as exc:
             raise self.ctx.error(lineno, "server '%s': %s" % (name, exc.message),
                                  exc.hint) from None

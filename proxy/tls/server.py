@@ -4,15 +4,17 @@ parsed once into a `ServerTLS`, and the client SSLContext it describes.
 HAProxy 2.6's rules: `ssl` turns TLS on for the connections and, unless
 `no-check-ssl`, for the health checks; `verify` defaults to `required`
 (global `ssl-server-verify`), which needs a `ca-file` (a load error
-otherwise, as in HAProxy); `sni` names the server (keepwarm takes a constant,
-`str(NAME)`), and with `verify required` the certificate must match it, or
-`verifyhost` when given.
+otherwise, as in HAProxy); `sni` names the server: a constant, `str(NAME)`, or
+an expression read from each request (`req.hdr(host),field(1,:)`: the config
+parser compiles it, and a connection then serves only requests that name the
+same host); with `verify required` the certificate must match that name, or
+`verifyhost` when given. `check-sni` is a plain name, as in HAProxy.
 """
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from .certs import TLSConfigError
@@ -51,6 +53,8 @@ class ServerTLS:
     tickets: bool = True
     check: bool = True                    # health checks over TLS too
     check_sni: Optional[str] = None
+    sni_expr: Optional[str] = None        # `sni <expression>`, read per request
+    sni_fetch: object = field(default=None, compare=False)   # its compiled Expr
 
     @property
     def hostname(self) -> Optional[str]:
@@ -76,6 +80,11 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
     _apply(v, words, ca_base, crt_base, "server")
     if not v.get("ssl"):
         return None
+    if v.get("verifyhost") and v.get("sni_expr"):
+        raise TLSConfigError("'verifyhost %s' with 'sni %s': keepwarm checks the certificate "
+                             "against the name it sends" % (v["verifyhost"], v["sni_expr"]),
+                             "leave 'verifyhost' out: with 'verify required' each "
+                             "connection's SNI name is checked")
     if v.get("verifyhost") and v.get("sni") and v["verifyhost"] != v["sni"]:
         raise TLSConfigError("'verifyhost %s' and 'sni str(%s)' name different hosts"
                              % (v["verifyhost"], v["sni"]),
@@ -92,7 +101,8 @@ def parse_server_tls(words: List[str], defaults=(), ca_base: Optional[str] = Non
                      ciphers=v.get("ciphers"), suites=v.get("suites"),
                      curves=v.get("curves"), sigalgs=v.get("sigalgs"),
                      client_sigalgs=v.get("client_sigalgs"), tickets=v.get("tickets", True),
-                     check=v.get("check", True), check_sni=v.get("check_sni"))
+                     check=v.get("check", True), check_sni=v.get("check_sni"),
+                     sni_expr=v.get("sni_expr"))
 
 
 def _apply(v, words, ca_base, crt_base, where):
@@ -107,8 +117,11 @@ def _apply(v, words, ca_base, crt_base, where):
             v[kw.replace("-", "_")] = path_in(ca_base, arg)
         elif kw == "crt":
             v["crt"] = path_in(crt_base, arg)
-        elif kw in ("sni", "check-sni"):
-            v["sni" if kw == "sni" else "check_sni"] = _constant_sni(arg, kw)
+        elif kw == "sni":
+            name = _constant_sni(arg)
+            v["sni"], v["sni_expr"] = (name, None) if name is not None else (None, arg)
+        elif kw == "check-sni":
+            v["check_sni"] = arg
         elif kw == "verifyhost":
             v["verifyhost"] = arg
         elif kw == "alpn":
@@ -134,26 +147,27 @@ def _apply(v, words, ca_base, crt_base, where):
             v["tickets"] = kw == "tls-tickets"
 
 
-def _constant_sni(arg, kw):
-    """HAProxy takes a sample expression; keepwarm a constant one."""
+def _constant_sni(arg):
+    """The name of `sni str(NAME)`; None for another expression."""
     if arg.startswith("str(") and arg.endswith(")") and "," not in arg:
         return arg[4:-1]
-    raise TLSConfigError("'%s %s': keepwarm takes a constant name here, 'str(NAME)'"
-                         % (kw, arg),
-                         "a name read from the request (req.hdr(host)...) would make "
-                         "each connection fit one client's host only: not supported yet")
+    return None
 
 
-_CONTEXTS: List[Tuple[ServerTLS, ssl.SSLContext]] = []   # by identity, as certs' stores
+_CONTEXTS: List[Tuple[ServerTLS, bool, ssl.SSLContext]] = []   # by identity, as certs'
 
 
-def client_context(tls: ServerTLS) -> ssl.SSLContext:
-    """The client SSLContext for `tls` (made once per parsed server line)."""
-    for known, ctx in _CONTEXTS:
-        if known is tls:
+def client_context(tls: ServerTLS, named: bool = True) -> ssl.SSLContext:
+    """The client SSLContext for `tls` (made once per parsed server line); with
+    `named` false, the one for connections that send no name (an `sni`
+    expression that found nothing, a health check without one): the chain
+    alone is verified, as in HAProxy."""
+    named = named and bool(tls.hostname or tls.sni_expr)
+    for known, kind, ctx in _CONTEXTS:
+        if known is tls and kind == named:
             return ctx
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = bool(tls.verify and tls.hostname)
+    ctx.check_hostname = bool(tls.verify and named)
     ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify else ssl.CERT_NONE
     try:
         if tls.min_ver:
@@ -186,6 +200,6 @@ def client_context(tls: ServerTLS) -> ssl.SSLContext:
                                                    or getattr(exc, "reason", None) or exc),
                                  "the file holds the client certificate and its key, PEM") \
                 from None
-    _CONTEXTS.append((tls, ctx))
+    _CONTEXTS.append((tls, named, ctx))
     del _CONTEXTS[:-256]
     return ctx
