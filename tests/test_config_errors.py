@@ -288,9 +288,15 @@ def test_frontend_without_bind():
     assert err.line == 1 and "has no 'bind' directive" in err.message
 
 
-def test_frontend_without_default_backend():
-    err = error("frontend fe\n    mode http\n    bind :80\n")
-    assert err.line == 1 and "no default_backend" in err.message
+def test_frontend_without_default_backend_loads_as_in_haproxy():
+    # HAProxy 2.6 accepts it and answers 503 (tests/test_e2e_routing.py); a frontend
+    # that only redirects or answers is common (port 80 to https), so no warning then.
+    bare = parse("frontend fe\n    mode http\n    bind :80\n", "ok.cfg", env={})
+    assert any("every request gets a 503" in w for w in bare.warnings)
+    redirector = parse("frontend fe\n    mode http\n    bind :80\n"
+                       "    http-request redirect scheme https\n", "ok.cfg", env={})
+    assert not any("503" in w for w in redirector.warnings)
+    assert redirector.frontends[0].default_backend is None
 
 
 def test_default_backend_naming_a_missing_backend_suggests_the_closest():

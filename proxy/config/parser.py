@@ -1037,10 +1037,12 @@ class _Parser:
                                             "did you mean '%s'?" % close[0] if close else
                                             "declare 'backend %s'" % name))
             if fe.default_backend is None:
-                if fe.routes is None:
-                    errors.append(ctx.error(px.line, "frontend '%s' has no default_backend"
-                                            % fe.name, "add 'default_backend NAME', or "
-                                            "'use_backend NAME [if COND]' rules"))
+                # HAProxy 2.6 accepts it (a request nothing answers gets a 503); a
+                # port-80 frontend that only redirects is common, so warn only when
+                # no rule at all could answer.
+                if fe.routes is None and not fe.request_actions and not fe.request_rules:
+                    ctx.warn(px.line, "frontend '%s' has no default_backend and no rules: "
+                             "every request gets a 503" % fe.name)
             elif fe.default_backend not in names:
                 close = difflib.get_close_matches(fe.default_backend, sorted(names), n=1)
                 errors.append(ctx.error(line, "proxy '%s': unable to find required "
