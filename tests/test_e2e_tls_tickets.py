@@ -148,6 +148,42 @@ def test_a_reload_keeps_the_workers_keys(pki, proxy_factory, backend_factory, tm
     assert all(fetch(ctx, port, before)[0] for _ in range(4))
 
 
+def test_a_reload_finishes_the_exchanges_of_established_tls_connections(
+        pki, proxy_factory, backend_factory, tmp_path):
+    """Certificates are read again at a reload; a TLS connection opened before it
+    gets the response it is waiting for, then a clean close."""
+    be = backend_factory("app", lambda be, req: Reply(body=b"late", delay=1.0)
+                         if req.target == "/slow" else Reply(body=b"ok"))
+    port = free_port()
+    text = ("global\n    nbthread 2\n    stats socket %s level admin\n"
+            "defaults\n    mode http\n    timeout connect 2s\n"
+            "    timeout client 5s\n    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d ssl crt %s\n    default_backend app\n"
+            "backend app\n    server s 127.0.0.1:%d\n"
+            % (tmp_path / "kw0" / "stats.sock", port, pki["site"], be.port))
+    kw = proxy_factory(config=text, bind_ports=[port], nbproc=2)
+    ctx = client(pki)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with ctx.wrap_socket(raw, server_hostname="site.test") as s:
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        time.sleep(0.2)                                  # in flight at the server
+        old = set(kw.worker_pids(kw.stats()))
+        kw.send_signal(signal.SIGHUP)
+        got = b""
+        while not got.endswith(b"late"):
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200")
+        # The old worker is stopping: it says so (Connection: close) and closes
+        # after the response, cleanly (close_notify), as HAProxy's old process does.
+        assert b"\r\nconnection: close\r\n" in got.lower(), got
+        assert s.recv(65536) == b""
+    kw.wait_stats(lambda st: {w["pid"] for w in st["info"]["workers"]}.isdisjoint(old),
+                  timeout=10, what="new workers after reload")
+    assert fetch(ctx, port)[0] is False                  # the new workers serve TLS
+
+
 def test_a_bad_key_file_is_a_load_error_at_its_line(tmp_path):
     from proxy.config import ConfigError, parse
     CA().issue(str(tmp_path / "s.pem"), ["s.test"])
