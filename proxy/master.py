@@ -198,17 +198,22 @@ class Master(RuntimeActions):
         for warning in config.warnings:
             self.emit(None, (ev.WARNING, warning))
 
-    def proxies_stopped(self):
+    def proxies_stopped(self, pids=None):
         """HAProxy's 'Proxy NAME stopped (cumulated conns: ...)' for each proxy, in the
-        configuration's order, once every worker has gone (a soft stop)."""
+        configuration's order: once every worker has gone (a soft stop), or for the
+        old workers `pids` when a reload tells them to stop (as HAProxy's old worker
+        logs it, with the sessions it served)."""
         if not self.events:
             return
-        totals = self.book.totals()
+        if pids is None:
+            stot = {key: row.get("stot", 0) for key, row in self.book.totals().items()}
+        else:
+            stot = self.book.sessions_of(pids)
         conns = {}
         for kind, proxies in (("fe", self.config.frontends), ("be", self.config.backends)):
             for px in proxies:
                 entry = conns.setdefault(px.name, [px.line, 0, 0])
-                entry[1 if kind == "fe" else 2] = totals.get((kind, px.name), {}).get("stot", 0)
+                entry[1 if kind == "fe" else 2] = stot.get((kind, px.name), 0)
         for name, (_, fe, be) in sorted(conns.items(), key=lambda kv: kv[1][0]):
             self.emit(name, ev.proxy_stopped(name, fe, be))
 
@@ -551,8 +556,9 @@ class Master(RuntimeActions):
                      "stays %s" % self.socket_path)
         for warning in config.warnings:
             self.log("reload: %s" % warning)
-        self.open_events(config)
         old = self.slots
+        self.proxies_stopped([slot.pid for slot in old if slot.pid])   # (the old targets)
+        self.open_events(config)
         deadline = time.monotonic() + (config.global_.hard_stop_after or GRACEFUL_GRACE)
         for slot in old:
             slot.kill_at = deadline

@@ -67,6 +67,15 @@ class StatsBook:
                     continue
                 acc[i] = max(acc[i], v) if i in _MAX_IDX else acc[i] + v
 
+    def sessions_of(self, pids):
+        """{key: stot}: the sessions the live workers `pids` reported so far."""
+        at = FIELDS.index("stot")
+        out = {}
+        for pid in pids:
+            for key, values in self.live.get(pid, {}).items():
+                out[key] = out.get(key, 0) + values[at]
+        return out
+
     def totals(self):
         """{key: {field: value}} over live and retired workers."""
         sums = {}

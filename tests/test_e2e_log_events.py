@@ -148,6 +148,7 @@ PROCESS_CFG = """global
     log %(log)s format priority local0 notice
 defaults
     mode http
+    log global
     timeout client 5s
     timeout server 2s
     timeout connect 1s
@@ -196,6 +197,14 @@ def test_worker_crash_and_reload_go_to_the_global_targets(tmp_path):
         os.kill(p.pid, signal.SIGHUP)
         got = _until(rx, lambda lvl, m: m.startswith("reloaded "))
         assert got[-1][0] == ev.NOTICE, got
+        # The old worker's proxies stop, as HAProxy 2.6's old worker logs it at a reload
+        # (checked with haproxy -W and SIGUSR2): the sessions the old workers served.
+        stopped = [(lvl, m) for lvl, m in got if m.startswith("Proxy ")]
+        assert [m.split(" (")[0] for _, m in stopped] == ["Proxy fe stopped",
+                                                         "Proxy app stopped"], got
+        assert all(lvl == ev.WARNING for lvl, _ in stopped), stopped
+        assert re.match(r"Proxy fe stopped \(cumulated conns: FE: [0-9]+, BE: 0\)\.$",
+                        stopped[0][1]), stopped
         p.cfg.write_text("global\n    log %s local0\nfrontend\n" % (tmp_path / "log.sock"))
         os.kill(p.pid, signal.SIGHUP)
         got = _until(rx, lambda lvl, m: m.startswith("reload failed"))
