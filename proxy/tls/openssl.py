@@ -142,20 +142,22 @@ def _call_ok(result) -> bool:
 
 def set_ciphersuites(ctx: ssl.SSLContext, text: str) -> bool:
     """TLS 1.3 suites (`ciphersuites`); False when OpenSSL takes none of them."""
-    return _call_ok(_state["ssl"].SSL_CTX_set_ciphersuites(ctx_pointer(ctx), text.encode()))
+    ptr = ctx_pointer(ctx)
+    return _call_ok(_state["ssl"].SSL_CTX_set_ciphersuites(ptr, text.encode()))
 
 
 def set_groups(ctx: ssl.SSLContext, text: str) -> bool:
     """The key-exchange groups (`curves`), in order of preference."""
-    return _call_ok(_state["ssl"].SSL_CTX_ctrl(ctx_pointer(ctx), SSL_CTRL_SET_GROUPS_LIST, 0,
+    ptr = ctx_pointer(ctx)
+    return _call_ok(_state["ssl"].SSL_CTX_ctrl(ptr, SSL_CTRL_SET_GROUPS_LIST, 0,
                                                ffi.new("char[]", text.encode())))
 
 
 def set_sigalgs(ctx: ssl.SSLContext, text: str, client: bool = False) -> bool:
     """`sigalgs` (what this side accepts from the peer), or `client-sigalgs`."""
     cmd = SSL_CTRL_SET_CLIENT_SIGALGS_LIST if client else SSL_CTRL_SET_SIGALGS_LIST
-    return _call_ok(_state["ssl"].SSL_CTX_ctrl(ctx_pointer(ctx), cmd, 0,
-                                               ffi.new("char[]", text.encode())))
+    ptr = ctx_pointer(ctx)
+    return _call_ok(_state["ssl"].SSL_CTX_ctrl(ptr, cmd, 0, ffi.new("char[]", text.encode())))
 
 
 class TicketKey:
@@ -194,9 +196,14 @@ def use_ticket_keys(ctx: ssl.SSLContext, ring: Callable[[], tuple]) -> None:
     """Session tickets of `ctx` sealed with keys of our own: `ring()` gives the keys
     in HAProxy's order (oldest, the one that encrypts, the next), all of which
     decrypt. A ticket sealed with another than the encrypting key is renewed."""
-    callback = ffi.callback(TICKET_CB, _ticket_callback(ring), error=-1)
+    # Whatever fails inside (none is expected) answers 0: no ticket is issued, or
+    # the ticket is not opened (a full handshake); the handshake itself goes on,
+    # and no traceback is printed (onerror).
+    callback = ffi.callback(TICKET_CB, _ticket_callback(ring), error=0,
+                            onerror=lambda *exc: None)
     ctx.keepwarm_ticket_callback = callback          # lives exactly as long as ctx
-    if _state["ssl"].SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_pointer(ctx), callback) != 1:
+    ptr = ctx_pointer(ctx)
+    if _state["ssl"].SSL_CTX_set_tlsext_ticket_key_evp_cb(ptr, callback) != 1:
         raise ValueError("OpenSSL refused the ticket key callback")
 
 
@@ -209,13 +216,13 @@ def _ticket_callback(ring):
             key = keys[1] if len(keys) > 1 else keys[0]
             ffi.memmove(name, key.name, 16)
             if _state["crypto"].RAND_bytes(iv, 16) != 1:
-                return -1
-            return 1 if key.start(cipher_ctx, mac_ctx, iv, True) else -1
+                return 0
+            return 1 if key.start(cipher_ctx, mac_ctx, iv, True) else 0
         wanted = bytes(ffi.buffer(name, 16))
         for i, key in enumerate(keys):
             if key.name == wanted:
                 if not key.start(cipher_ctx, mac_ctx, iv, False):
-                    return -1
+                    return 0
                 return 1 if i == min(1, len(keys) - 1) else 2
         return 0
     return seal_or_open
