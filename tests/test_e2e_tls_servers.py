@@ -201,3 +201,36 @@ def test_an_sni_expression_is_checked_at_load(tmp_path):
             parse(base % opts)
         assert exc.value.line == 7 and message in exc.value.message, exc.value
     parse(base % "sni req.hdr(host),field(1,:),lower check-sni health.internal")
+
+
+@pytest.mark.parametrize("where, rules", [
+    ("frontend", "    http-request set-header Host b.internal\n"),
+    ("backend", "    http-request set-header Host b.internal\n"),
+    ("backend", "    http-request set-var(txn.x) str(1)\n"
+                "    http-request set-header Host b.internal\n")],
+    ids=["frontend header rule", "backend header rule", "backend rules"])
+def test_the_sni_expression_reads_the_request_after_its_rules(proxy_factory, backend_factory,
+                                                               tmp_path, where, rules):
+    """HAProxy evaluates `sni` when it connects, after the request rules: a Host
+    rewritten by a rule is the name sent, however the rules are compiled."""
+    ca = CA()
+    ca_file = ca.write_ca(str(tmp_path / "ca.pem"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(ca.issue(str(tmp_path / "srv.pem"), ["b.internal"]))
+    names = []
+    ctx.sni_callback = lambda sock, sni, c: names.append(sni)
+    be = backend_factory("app", lambda be, req: Reply(body=b"ok"), ssl_context=ctx)
+    port = free_port()
+    text = ("global\n    nbthread 1\n    stats socket %s\n" % (tmp_path / "kw0" / "stats.sock") +
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n"
+            "    timeout server 5s\n    retries 0\n"
+            "frontend fe\n    bind 127.0.0.1:%d\n%s    default_backend app\n"
+            "backend app\n%s    server s 127.0.0.1:%d ssl verify required ca-file %s "
+            "sni req.hdr(host),field(1,:)\n"
+            % (port, rules if where == "frontend" else "", rules if where == "backend" else "",
+               be.port, ca_file))
+    proxy_factory(config=text, bind_ports=[port], nbproc=1)
+    for _ in range(2):                          # a second request on the same connection
+        with HttpClient(port) as c:
+            assert c.request("GET", "/", host="a.internal").status == 200
+    assert names == ["b.internal"]

@@ -222,3 +222,56 @@ def test_tls13_suites_and_groups_are_what_the_bind_names(pki, proxy_factory,
     assert rc == 0 and "secp384r1" in text, text[-600:]
     rc, _ = s_client("-tls1_3", "-groups", "P-256")
     assert rc != 0                                    # a group the bind does not list
+
+
+def test_a_ticket_opens_only_on_binds_with_the_same_tls_settings(pki, proxy_factory,
+                                                                  backend_factory, tmp_path):
+    """Every bind shares the keys, so the session-id context keeps a session to
+    the binds it may serve: a client without a certificate, resumed from a public
+    bind, must not skip `verify required` on another one."""
+    clients = CA("client CA")
+    client_ca = clients.write_ca(str(tmp_path / "clients.pem"))
+    be = backend_factory("app", lambda be, req: Reply(body=b"secret"))
+    public, twin, admin = free_port(), free_port(), free_port()
+    text = ("global\n    nbthread 2\n    stats socket %s level admin\n"
+            "defaults\n    mode http\n    timeout connect 2s\n"
+            "    timeout client 2s\n    timeout server 5s\n"
+            "frontend public\n    bind 127.0.0.1:%d ssl crt %s\n"
+            "    bind 127.0.0.1:%d ssl crt %s\n    default_backend app\n"
+            "frontend admin\n    bind 127.0.0.1:%d ssl crt %s verify required ca-file %s\n"
+            "    default_backend app\n"
+            "backend app\n    server s 127.0.0.1:%d\n"
+            % (tmp_path / "kw0" / "stats.sock", public, pki["site"], twin, pki["site"], admin,
+               pki["site"], client_ca, be.port))
+    proxy_factory(config=text, bind_ports=[public, twin, admin], nbproc=2)
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = client(pki, version)
+        _, session = fetch(ctx, public)
+        assert fetch(ctx, twin, session)[0]               # same settings: resumed
+        with pytest.raises((ssl.SSLError, OSError, AssertionError)):
+            fetch(ctx, admin, session)                    # no certificate: refused
+    assert be.request_count == 4
+
+
+def test_binds_naming_one_key_file_share_its_keys(pki, proxy_factory, backend_factory,
+                                                  tmp_path):
+    keys = tmp_path / "tickets.key"
+    write_keys(keys, 3)
+    be = backend_factory("app", lambda be, req: Reply(body=b"ok"))
+    a, b = free_port(), free_port()
+    text = ("global\n    nbthread 2\n    stats socket %s level admin\n"
+            "defaults\n    mode http\n    timeout connect 2s\n"
+            "    timeout client 2s\n    timeout server 5s\n"
+            "frontend fe\n    bind 127.0.0.1:%d ssl crt %s tls-ticket-keys %s\n"
+            "    bind 127.0.0.1:%d ssl crt %s tls-ticket-keys %s\n    default_backend app\n"
+            "backend app\n    server s 127.0.0.1:%d\n"
+            % (tmp_path / "kw0" / "stats.sock", a, pki["site"], keys, b, pki["site"], keys,
+               be.port))
+    kw = proxy_factory(config=text, bind_ports=[a, b], nbproc=2)
+    assert request_text(kw.sock, "show tls-keys") == "# id (file)\n0 (%s)\n\n" % keys
+    ctx = client(pki)
+    _, session = fetch(ctx, a)
+    for _ in range(2):
+        assert request_text(kw.sock, "set ssl tls-key %s %s" % (
+            keys, base64.b64encode(os.urandom(80)).decode())) == "TLS ticket key updated!\n\n"
+    assert not any(fetch(ctx, port, session)[0] for port in (a, b, a, b))

@@ -33,7 +33,7 @@ class ServerRuntime:
     __slots__ = ("name", "config", "backend", "addr", "family", "weight", "usable",
                  "pool", "kept", "counters", "max_reuse", "maxconn", "observe", "errors",
                  "up_since", "transport", "tls_sessions", "name_bytes", "sni_fetch",
-                 "tls_unnamed")
+                 "tls_named", "tls_unnamed")
 
     def __init__(self, backend, config, family, addr, share):
         self.name = config.name
@@ -63,15 +63,17 @@ class ServerRuntime:
         # (sni_of): the pool gives it only to requests naming the same host.
         self.transport = None
         self.tls_sessions = {}
-        self.sni_fetch = self.tls_unnamed = None
+        self.sni_fetch = self.tls_named = self.tls_unnamed = None
         tls = config.tls
         if tls is not None:
             self.transport = functools.partial(
-                TLSClientTransport, context=client_context(tls), hostname=tls.hostname,
+                TLSClientTransport, context=client_context(tls, bool(tls.hostname)),
+                hostname=tls.hostname,
                 server=self, reuse=tls.reuse)
             if tls.sni_fetch is not None:
                 self.sni_fetch = tls.sni_fetch.value
-                self.tls_unnamed = client_context(tls, named=False)
+                self.tls_named = client_context(tls, True)
+                self.tls_unnamed = client_context(tls, False)
 
     def sni_of(self, txn):
         """The SNI name `sni <expression>` gives for this request ("" for none;
@@ -84,7 +86,7 @@ class ServerRuntime:
     def transport_for(self, sni):
         """The transport factory of a connection that sends `sni` (sni_of)."""
         if sni:
-            return functools.partial(self.transport, hostname=sni)
+            return functools.partial(self.transport, hostname=sni, context=self.tls_named)
         return functools.partial(self.transport, hostname=None, context=self.tls_unnamed)
 
 
@@ -126,6 +128,23 @@ class BackendRuntime:
         self.keepalive = config.http_keep_alive and not (config.http_server_close or config.httpclose)
 
 
+def request_view(stream, data):
+    """The request as it is forwarded, for `sni <expression>`: the routing call's
+    Txn when it made one for this request (`data`), else a new one, with the
+    header rules that edit the head alone (request_rules) applied to it too."""
+    txn = stream.txn
+    if txn is None or txn.data is not data:
+        txn = stream.new_txn(data)
+    pair = stream.frontend.pair_for(stream.backend)
+    steps = pair._head_steps
+    if steps is None:
+        steps = pair._head_steps = tuple(header_step(r) for r in pair.request_rules)
+    for cond, action in steps:
+        if cond is None or cond(txn):
+            action(txn)
+    return txn
+
+
 class Pairing:
     """What a frontend and the backend a request goes to decide together (HAProxy
     combines both proxies' settings): one per (frontend, backend) pair, made once."""
@@ -133,7 +152,7 @@ class Pairing:
     __slots__ = ("backend", "client_ka", "forwardfor", "originalto", "request_rules",
                  "response_rules", "request_steps", "respond",
                  "rewrite_requests", "server_keepalive", "edit_requests", "dynamic_requests",
-                 "dynamic_responses")
+                 "dynamic_responses", "_head_steps")
 
     def __init__(self, config, backend, stepped=False):
         self.backend = backend
@@ -163,6 +182,7 @@ class Pairing:
                                      or self.request_steps)
         # Rules with a condition or a log-format value: resolved per message (a Txn).
         self.dynamic_requests = any(r.__class__ is DynamicRule for r in self.request_rules)
+        self._head_steps = None
         # http-response actions on either side: all response rules run as actions,
         # the backend's then the frontend's (`respond(txn)`: an answer or None).
         self.respond = None

@@ -43,7 +43,7 @@ from proxy.rules.txn import Txn
 from workers.balance import request_key
 from workers.h1_back import RS_HEAD
 from workers.pool import worn_out
-from workers.runtime import NEVER
+from workers.runtime import NEVER, request_view
 
 PH_NONE = 0      # no exchange, or its response is under way
 PH_QUEUED = 1    # every server is at its maxconn: waiting in the backend's queue
@@ -127,8 +127,8 @@ class Stream:
         self.status = 0
         if be.lb.needs_key:
             self.lb_key = request_key(be.lb, self.peer, self.worker.parser, data)
-        if be.dyn_sni:               # `sni <expression>` reads the request (dispatch)
-            self.request_txn(data)
+        if be.dyn_sni:               # `sni <expression>` reads it as forwarded (dispatch)
+            self.txn = request_view(self, data)
         self.dispatch(head, None)
 
     def body(self, data, done):

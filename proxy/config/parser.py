@@ -18,7 +18,7 @@ from .http_rules import RuleError, parse_forwardfor, parse_header_rule
 from .lb import LbError, parse_balance, parse_hash_type, parse_retry_on
 from .binds import BindError, bind_options
 from .stats_section import StatsError, StatsPage, stats_action, stats_keyword
-from proxy.tls import TLSConfigError
+from proxy.tls import TLSConfigError, tickets
 from proxy.tls.server import client_context, parse_server_tls
 from .addresses import AddressError, parse_bind_address, parse_server_address, unix_bind_path
 from proxy.rules import (Acls, Ctx as RuleCtx, RuleError as RulesError, compile_condition,
@@ -161,6 +161,7 @@ def parse_files(files, env: Optional[Mapping[str, str]] = None) -> Config:
 class _Parser:
     def __init__(self, ctx: _Ctx, env: Optional[Dict[str, str]] = None):
         self.ctx = ctx
+        tickets.new_configuration()      # tls-ticket-keys files: read again, once each
         self.section: Optional[str] = None
         self.proxy: Optional[_Proxy] = None
         self.defaults = _Proxy("defaults", "", 0, None)
@@ -725,7 +726,7 @@ class _Parser:
                 tls = dataclasses.replace(tls, sni_fetch=compile_sample(tls.sni_expr,
                                                                         self.rule_ctx(px)))
             if tls is not None:
-                client_context(tls)
+                client_context(tls, bool(tls.hostname))
         except RulesError as exc:
             raise self.ctx.error(lineno, "server '%s': 'sni %s': %s" % (
                 name, tls.sni_expr, exc.message), exc.hint) from None

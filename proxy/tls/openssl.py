@@ -36,6 +36,8 @@ typedef struct {
 
 uint64_t SSL_CTX_get_options(const SSL_CTX *ctx);
 int SSL_CTX_set_ciphersuites(SSL_CTX *ctx, const char *str);
+int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx,
+                                   unsigned int sid_ctx_len);
 long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg);
 int SSL_CTX_set_tlsext_ticket_key_evp_cb(SSL_CTX *ctx,
     int (*fp)(SSL *, unsigned char *, unsigned char *, EVP_CIPHER_CTX *, EVP_MAC_CTX *, int));
@@ -89,6 +91,9 @@ def unavailable() -> Optional[str]:
 def _open() -> Optional[str]:
     if not sys.platform.startswith("linux"):
         return "only on Linux"
+    if sys.implementation.name != "cpython" or hasattr(sys, "gettotalrefcount") or \
+            getattr(sys, "_is_gil_enabled", lambda: True)() is False:
+        return "only on a standard CPython build"
     if ssl.OPENSSL_VERSION_INFO < (3, 0):
         return "Python's ssl module uses %s; this needs OpenSSL 3" % ssl.OPENSSL_VERSION
     paths = _loaded_paths()
@@ -99,7 +104,10 @@ def _open() -> Optional[str]:
         _state["crypto"] = ffi.dlopen(paths["libcrypto"])
         probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         _ctx_pointer(probe)
-    except (OSError, AttributeError, ValueError) as exc:
+        # Callbacks need writable and executable memory, which some hosts refuse
+        # (SELinux deny_execmem, PaX): then OpenSSL keeps its own ticket keys.
+        ffi.callback(TICKET_CB, lambda *args: 0)
+    except (OSError, AttributeError, ValueError, MemoryError) as exc:
         _state.pop("ssl", None)
         return "cannot reach Python's OpenSSL (%s)" % exc
     return None
@@ -107,9 +115,7 @@ def _open() -> Optional[str]:
 
 def _ctx_pointer(ctx: ssl.SSLContext):
     lib = _state["ssl"]
-    header = ffi.sizeof("void *") * 2 if not hasattr(sys, "gettotalrefcount") else None
-    if header is None:
-        raise ValueError("a debug build of Python")
+    header = object.__basicsize__            # the object header: the SSL_CTX * follows
     ptr = ffi.cast("SSL_CTX **", id(ctx) + header)[0]
     if ptr == ffi.NULL:
         raise ValueError("no SSL_CTX")
@@ -144,6 +150,15 @@ def set_ciphersuites(ctx: ssl.SSLContext, text: str) -> bool:
     """TLS 1.3 suites (`ciphersuites`); False when OpenSSL takes none of them."""
     ptr = ctx_pointer(ctx)
     return _call_ok(_state["ssl"].SSL_CTX_set_ciphersuites(ptr, text.encode()))
+
+
+def set_session_context(ctx: ssl.SSLContext, context: bytes) -> bool:
+    """The session-id context (at most 32 bytes): OpenSSL resumes a session or a
+    ticket only where it was made with the same one (Python gives every context
+    the same, "Python")."""
+    ptr = ctx_pointer(ctx)
+    return _call_ok(_state["ssl"].SSL_CTX_set_session_id_context(ptr, context[:32],
+                                                                 len(context[:32])))
 
 
 def set_groups(ctx: ssl.SSLContext, text: str) -> bool:

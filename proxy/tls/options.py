@@ -10,6 +10,7 @@ accepted and ignored. `npn` is obsolete: warned about, not offered.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import ssl
 from dataclasses import dataclass, field, replace
@@ -143,7 +144,7 @@ def _apply(v, words, crt_base, ca_base, where):
         elif opt in LISTS:
             v[LISTS[opt]] = check_list(opt, arg)
         elif opt == "tls-ticket-keys":
-            v["ticket_ring"] = tickets.load_file(path_in(crt_base, arg))
+            v["ticket_ring"] = tickets.load_file(arg)      # (no crt-base: HAProxy's)
         elif opt == "no-tls-tickets":
             v["tickets"] = False
         elif opt == "prefer-client-ciphers":
@@ -232,12 +233,20 @@ def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
                 raise TLSConfigError("ssl-dh-param-file '%s': %s" % (
                     tls.dh_file, getattr(exc, "strerror", None) or getattr(exc, "reason", None)
                     or exc)) from None
+        ring = None if not tls.tickets else tls.ticket_ring or tickets.own_ring()
         if not tls.tickets:
             ctx.options |= ssl.OP_NO_TICKET
-        else:
-            ring = tls.ticket_ring or tickets.own_ring()
-            if ring is not None:
+        elif ring is not None:
+            try:
                 openssl.use_ticket_keys(ctx, lambda: ring.keys)
+            except (ValueError, MemoryError) as exc:
+                raise TLSConfigError("cannot install the session-ticket keys: %s" % exc,
+                                     "add 'no-tls-tickets' to the bind line") from None
+        if openssl.unavailable() is None:
+            # Binds share the ticket keys: a session resumes only on a bind with the
+            # same TLS settings (a ticket of a bind without client certificates
+            # never opens one that requires them), also after a reload.
+            openssl.set_session_context(ctx, session_context(tls))
         if tls.prefer_client_ciphers:
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         else:
@@ -258,6 +267,23 @@ def context_factory(tls: BindTLS) -> Callable[[], ssl.SSLContext]:
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         return ctx
     return make
+
+
+def session_context(tls: BindTLS) -> bytes:
+    """What a session of this bind may be resumed with: a digest of its TLS
+    settings and of the CA and CRL files' contents."""
+    h = hashlib.sha256(repr((tls.crts, tls.min_ver, tls.max_ver, tls.disabled, tls.ciphers,
+                             tls.suites, tls.curves, tls.sigalgs, tls.client_sigalgs,
+                             tls.verify, tls.ca_file, tls.crl_file, tls.strict_sni,
+                             tls.alpn)).encode())
+    for path in (tls.ca_file, tls.crl_file):
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    h.update(f.read())
+            except OSError:
+                h.update(b"?")           # (load_verify_locations says why)
+    return b"kw" + h.digest()[:30]
 
 
 def _load_verify(ctx, path, what):

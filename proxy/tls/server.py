@@ -157,12 +157,12 @@ def _constant_sni(arg):
 _CONTEXTS: List[Tuple[ServerTLS, bool, ssl.SSLContext]] = []   # by identity, as certs'
 
 
-def client_context(tls: ServerTLS, named: bool = True) -> ssl.SSLContext:
-    """The client SSLContext for `tls` (made once per parsed server line); with
-    `named` false, the one for connections that send no name (an `sni`
-    expression that found nothing, a health check without one): the chain
-    alone is verified, as in HAProxy."""
-    named = named and bool(tls.hostname or tls.sni_expr)
+def client_context(tls: ServerTLS, named: bool) -> ssl.SSLContext:
+    """The client SSLContext for `tls` (made once per parsed server line) for
+    connections that send a name (`named`: the certificate must carry it, with
+    `verify required`), or none (an `sni` expression that found nothing, a
+    health check without `check-sni`): then the chain alone is verified, as in
+    HAProxy."""
     for known, kind, ctx in _CONTEXTS:
         if known is tls and kind == named:
             return ctx

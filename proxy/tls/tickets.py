@@ -65,8 +65,24 @@ def new_key(size: int = 80) -> bytes:
     return os.urandom(size)
 
 
+_LOADED: dict = {}      # path -> KeyRing, for the configuration being parsed
+
+
+def new_configuration() -> None:
+    """A configuration is about to be parsed: its files are read again."""
+    _LOADED.clear()
+
+
 def load_file(path: str) -> KeyRing:
-    """`tls-ticket-keys FILE`, read as HAProxy 2.6 reads it; TLSConfigError if not."""
+    """`tls-ticket-keys FILE`, read as HAProxy 2.6 reads it (binds naming one file
+    share its ring, as HAProxy's share one reference); TLSConfigError if not."""
+    if path in _LOADED:
+        return _LOADED[path]
+    ring = _LOADED[path] = _read_file(path)
+    return ring
+
+
+def _read_file(path: str) -> KeyRing:
     why = openssl.unavailable()
     if why:
         raise TLSConfigError("'tls-ticket-keys' cannot be used here: %s" % why,
