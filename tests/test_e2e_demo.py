@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 import select
 import signal
 import subprocess
@@ -109,6 +110,15 @@ def test_quickstart_with_demo_backends_serves_through_the_proxy(tmp_path, proxy_
         assert m, body
         seen.add(int(m.group(1)))
     assert seen == {ports["9001"], ports["9002"]}
+    # One httplog line per request on standard output (the quickstart's `log stdout`).
+    deadline = time.monotonic() + 5
+    lines = []
+    while len(lines) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        lines = [l for l in kw.out_path.read_text(errors="replace").splitlines()
+                 if re.match(r'127\.0\.0\.1:\d+ \[[^]]+\] web app/app[12] '
+                             r'\d+/\d+/\d+/\d+/\d+ 200 \d+ - - ---- .* "GET / HTTP/1\.1"$', l)]
+    assert len(lines) == 6, kw.out_path.read_text(errors="replace")[-2000:]
     res = kw.stop()
     assert res.returncode == 0 and res.survivors == []
     assert not [p for p in demos if alive(p)], "demo backends outlived keepwarm"
