@@ -1,0 +1,133 @@
+"""What logging every request costs a worker, in process: CPU µs per round trip.
+
+    python3 -m bench.logcost [--rounds N] [--repeat K] [--profile FILE]
+
+Two rigs of bench/test_bench_roundtrip.py (a real Worker driven step by step,
+a raw backend, all on 127.0.0.1), one plain and one whose frontend logs every
+request with `option httplog` to a UNIX datagram socket that a child process
+(bench/e2e/logsink.py) binds and drains. They are measured alternately (A/B, `--repeat` times, keep-alive
+and close); the figure is the median of the per-pair differences, CPU time of
+the whole process (client and backend included, the same in both). The
+machine is shared: compare figures of one run only.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import test_bench_roundtrip as rt  # noqa: E402
+from proxy.log.output import flush_lines  # noqa: E402
+
+LOG_LINES = "    log {sock} local0\n    option httplog\n"
+
+
+class Sink:
+    """The syslog socket, drained by bench/e2e/logsink.py in a child process (its CPU
+    is not the worker's), stopped by PID at the end."""
+
+    def __init__(self, path):
+        self.path = path
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.e2e.logsink", path],
+                                     cwd=ROOT, stdout=subprocess.PIPE)
+        for _ in range(500):
+            if os.path.exists(path):
+                return
+            time.sleep(0.01)
+        self.close()
+        raise RuntimeError("the log sink did not bind %s" % path)
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate(timeout=10)
+        return out
+
+
+def make_rig(log_sock):
+    plain = rt.CONFIG
+    if log_sock is not None:
+        rt.CONFIG = plain.replace("    default_backend be\n",
+                                  "    default_backend be\n" + LOG_LINES.format(sock=log_sock))
+    try:
+        rig = rt.Rig("native")
+    finally:
+        rt.CONFIG = plain
+    # As Worker.run() does: the lines of a loop turn are sent at its end. Both rigs
+    # take the same path (the plain one's list stays empty).
+    dispatch, lines = rig.dispatch, rig.worker.log_lines
+
+    def turn(timeout, woke):
+        dispatch(timeout, woke)
+        if lines:
+            flush_lines(lines)
+    rig.dispatch = turn
+    return rig
+
+
+def measure(fn, n):
+    cpu0 = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - cpu0) / n * 1e6
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--modes", default="keep-alive,close")
+    ap.add_argument("--profile", help="cProfile the logging rig's keep-alive rounds to FILE")
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="kw-logcost-")
+    sink = Sink(os.path.join(tmp, "log.sock"))
+    rigs, clients = [], []
+    try:
+        plain, logged = make_rig(None), make_rig(sink.path)
+        rigs += [plain, logged]
+        for mode in args.modes.split(","):
+            fns = []
+            for rig in (plain, logged):
+                fn = rt.one_round_trip_function(rig, mode, clients)
+                for _ in range(100):
+                    fn()                   # warm up
+                fns.append(fn)
+            if args.profile and mode == "keep-alive":
+                import cProfile
+                prof = cProfile.Profile()
+                prof.enable()
+                measure(fns[1], args.rounds)
+                prof.disable()
+                prof.dump_stats(args.profile)
+            a, b = [], []
+            for _ in range(args.repeat):
+                a.append(measure(fns[0], args.rounds))
+                b.append(measure(fns[1], args.rounds))
+            diff = statistics.median([y - x for x, y in zip(a, b)])
+            print("%-10s plain %.1f µs  logged %.1f µs  logging +%.1f µs per request "
+                  "(medians of %d A/B pairs of %d)" % (mode, statistics.median(a),
+                                                      statistics.median(b), diff,
+                                                      args.repeat, args.rounds))
+    finally:
+        for c in clients:
+            c.close()
+        for rig in rigs:
+            rig.close()
+        out = sink.close()
+        print("the sink:", out.decode(errors="replace").strip())
+        if os.path.exists(sink.path):
+            os.unlink(sink.path)
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
