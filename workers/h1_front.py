@@ -53,7 +53,7 @@ class H1Front:
         "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # the current request
         "method", "version", "client_ka", "req_dec", "upgrading", "dechunk", "pair",
-        "held",
+        "held", "t_first",
     )
     stream_class = Stream        # workers/txlog.py's logging one for a frontend that logs
 
@@ -147,9 +147,8 @@ class H1Front:
         state = self.state
         self.client_eof = True
         if state == RQ_DONE:
-            # The client half-closed after its request; answer it (and the requests
-            # it pipelined before, held in inbuf: on_head_data marks the last one),
-            # then close.
+            # The client half-closed after its request; answer it (and the requests it
+            # pipelined before, held in inbuf: on_head_data marks the last one), then close.
             if not self.inbuf:
                 self.client_ka = False
             self.pause()
@@ -171,7 +170,8 @@ class H1Front:
             if r == 0:
                 if not self.prev_len:
                     # First bytes of a head: from now on `timeout http-request` runs.
-                    self.deadline = worker.now + self.frontend.t_http_request
+                    self.t_first = now = worker.now     # (the access log's Ti)
+                    self.deadline = now + self.frontend.t_http_request
                 self.inbuf = data
                 self.prev_len = len(data)
                 return

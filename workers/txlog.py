@@ -33,10 +33,10 @@ LEVEL_INFO, LEVEL_ERR = 6, 3
 class FrontLog:
     """A frontend's logging in one worker, made once at start."""
 
-    def __init__(self, config, plog, g, hostname):
+    def __init__(self, config, plog, g, hostname, deferred=None):
         self.name = config.name.encode()
         self.output = LogOutput(plog.targets, plog.tag or g.log_tag, g.log_send_hostname,
-                                os.getpid())
+                                os.getpid(), deferred)
         self.world = _World(hostname, os.getpid())
         self.fmt = compile_httplog(plog.format) if plog.format else None
         self.fmt_sd = compile_httplog(plog.format_sd) if plog.format_sd else None
@@ -48,6 +48,13 @@ class FrontLog:
                               for c in plog.req_captures) or None
         self.res_caps = tuple((c.name.lower().encode() if c.name else None, c.length)
                               for c in plog.res_captures) or None
+        self.no_req_caps = (None,) * len(self.req_caps or ())
+        self.no_res_caps = (None,) * len(self.res_caps or ())
+        # This frontend's records: what every one of them starts with is the class's.
+        self.Record = type("Record", (LogRecord,), {
+            "fe_name": self.name, "be_name": self.name, "status": -1, "world": self.world,
+            "req_captures": self.no_req_caps if self.req_caps else None,
+            "res_captures": self.no_res_caps if self.res_caps else None})
         self.uid = compile_httplog(plog.unique_id_format) if plog.unique_id_format else None
         self.uid_header = plog.unique_id_header.encode() if (
             self.uid and plog.unique_id_header) else None
@@ -133,14 +140,15 @@ class _Embryonic:
         self.tls = xprt.sock
 
 
-def _ms(worker, since):
-    return int((worker.now - since) * 1000)
+_new = object.__new__
 
 
 class LoggedH1Front(H1Front):
     """An H1Front whose requests are logged (workers/h1_front.py does the work)."""
 
     __slots__ = ("flog", "rec", "t0", "cause")
+    # (t_first, the clock at a request's first byte when its head came in parts, is
+    # H1Front's own: set on that rare path only, -1.0 here after each request.)
 
     def __init__(self, worker, frontend, sock, peer, transport=None):
         flog = self.flog = frontend.txlog
@@ -158,36 +166,33 @@ class LoggedH1Front(H1Front):
     stream_class = None                     # set below: LoggedStream
 
     def new_record(self, worker, peer, date, mono):
-        flog = self.flog
-        rec = LogRecord(date)
+        self.rec = rec = _new(self.flog.Record)     # (no __init__: its class has the rest)
+        rec.accept_date = date
         if peer:
-            rec.src, rec.src_port = peer[0], peer[1]
-        rec.fe_name = rec.be_name = flog.name
-        rec.status = -1
-        rec.world = flog.world
-        if flog.req_caps is not None:
-            rec.req_captures = (None,) * len(flog.req_caps)
-        if flog.res_caps is not None:
-            rec.res_captures = (None,) * len(flog.res_caps)
-        self.rec = rec
+            rec.src, rec.src_port = peer
         self.t0 = mono
+        self.t_first = -1.0
         self.cause = None
 
     # ---------------------------------------------------------------- the request
 
-    def on_head_data(self, data):
-        rec = self.rec
-        if rec is not None and rec.t_idle < 0:
-            rec.t_idle = _ms(self.worker, self.t0)      # the first byte of this request
-        H1Front.on_head_data(self, data)
+    def first_byte(self, now):
+        """Ti: the ms to this request's first byte (the head's, if it came in parts)."""
+        tf = self.t_first
+        self.rec.t_idle = int(((tf if tf >= 0.0 else now) - self.t0) * 1000)
 
     def took_head(self, r, data):
         """A whole request head was parsed (before the rules run)."""
         rec = self.rec
         if rec is None:
             return
-        rec.t_request = _ms(self.worker, self.t0)
-        parser = self.worker.parser
+        worker = self.worker
+        now = worker.now
+        t0 = self.t0
+        tf = self.t_first
+        rec.t_idle = int(((tf if tf >= 0.0 else now) - t0) * 1000)
+        rec.t_request = int((now - t0) * 1000)
+        parser = worker.parser
         r = parser.result_all()             # the offsets (`r` is the hot prefix only)
         off = r[R_METHOD_OFF]
         rec.method = data[off:off + r[R_METHOD_LEN]]
@@ -212,6 +217,8 @@ class LoggedH1Front(H1Front):
     def reject(self, status, counted=False, bad=None):
         rec = self.rec
         if rec is not None:
+            if rec.t_idle < 0 and (status != 408 or self.t_first >= 0.0):
+                self.first_byte(self.worker.now)    # (a 408 with no byte read: Ti -1)
             rec.status = status
             if status == 408:
                 self.cause = "client_timeout_data" if self.state == RQ_BODY else \
@@ -266,6 +273,8 @@ class LoggedH1Front(H1Front):
             return
         cause = self.cause
         st = self.stream
+        if rec.t_idle < 0 and self.t_first >= 0.0:
+            self.first_byte(worker.now)     # a head begun, never finished
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
             # Nothing of a request: between two requests, nothing to log; before the
             # first, HAProxy logs the aborted or timed out connection (<BADREQ>),
@@ -290,18 +299,21 @@ class LoggedH1Front(H1Front):
                 self.rec = None             # nothing more to log on this connection
                 return
         rec.termination = _STATE(cause)
-        rec.t_close = _ms(worker, self.t0)
+        now = worker.now
+        rec.t_close = int((now - self.t0) * 1000)
         be = st.backend
         mine = 1 if st.conn is not None else 0      # HAProxy counts after releasing it
         if rec.server is not None:
             rec.srv_conn = st.server.counters.scur - mine
         if be is not None and rec.be_name is not flog.name:
-            rec.beconn = sum(s.counters.scur for s in be.servers) - mine
+            lone = be.lone
+            rec.beconn = (lone.counters.scur if lone is not None
+                          else sum([s.counters.scur for s in be.servers])) - mine
         rec.feconn = self.fc.scur
         rec.xprt = self.xprt
         flog.emit(rec, worker)
         # The next request on this connection counts from now (HAProxy: no handshake).
-        self.new_record(worker, self.peer, time.time(), worker.now)
+        self.new_record(worker, self.peer, time.time(), now)
 
 
 def _phase(rec, st, state):
@@ -349,7 +361,7 @@ class LoggedStream(Stream):
     def send(self, conn, server, out):
         rec = self.front.rec
         if rec is not None:
-            now = _ms(self.worker, self.front.t0)
+            now = int((self.worker.now - self.front.t0) * 1000)
             rec.t_queue = now
             rec.server = server.name_bytes
             rec.retries = self.backend.retries - self.retries
@@ -361,14 +373,14 @@ class LoggedStream(Stream):
     def connected(self):
         rec = self.front.rec
         if rec is not None:
-            rec.t_connect = _ms(self.worker, self.front.t0)
+            rec.t_connect = int((self.worker.now - self.front.t0) * 1000)
         Stream.connected(self)
 
     def on_head(self, data, r, end, kind, whole):
         front = self.front
         rec = front.rec
         if rec is not None:
-            rec.t_data = _ms(self.worker, front.t0)
+            rec.t_data = int((self.worker.now - front.t0) * 1000)
             flog = front.flog
             if flog.res_caps is not None:
                 rec.res_captures = flog.captured(flog.res_caps,
@@ -403,7 +415,7 @@ class LoggedStream(Stream):
             elif why == "queue":
                 front.cause = "queue_timeout"
                 if rec.t_queue < 0:             # %Tw: the time it waited, as HAProxy logs it
-                    rec.t_queue = _ms(self.worker, front.t0)
+                    rec.t_queue = int((self.worker.now - front.t0) * 1000)
             else:
                 front.cause = "no_server"
             be = self.backend
@@ -462,7 +474,7 @@ def front_logs(worker, config):
     out = {}
     for fe in config.frontends:
         if fe.log.targets:
-            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname)
+            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname, worker.log_lines)
             for warning in flog.open():
                 worker.log("frontend '%s': %s" % (fe.name, warning))
     return out

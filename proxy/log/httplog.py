@@ -203,6 +203,10 @@ def _caps(caps) -> bytes:
                              for v in caps]) + b"} "
 
 
+# termination state (str, 2 or 4 letters) -> what %tsc writes
+_TSC = {}
+
+
 def httplog_line(r: LogRecord) -> bytes:
     """``option httplog``'s line for ``r``: byte for byte what the compiled HTTPLOG
     format writes (tests/test_log_httplog.py compares them on varied records),
@@ -225,21 +229,26 @@ def httplog_line(r: LogRecord) -> bytes:
     src = r.src
     port = r.src_port
     ts = r.termination
+    tsc = _TSC.get(ts)
+    if tsc is None:
+        tsc = _TSC[ts] = (ts if len(ts) == 4 else ts[:2] + "--").encode()
     method = r.method
     if method is None:
         req = b"<BADREQ>"
     else:
         req = _encode(b"%s %s HTTP/%s" % (method, r.target, r.version), _URL_ENCODE, b"#")
     cc, cs = r.cli_cookie, r.srv_cookie
+    hcap, scap = r.req_captures, r.res_captures
     return b'%s:%s [%s] %s %s/%s %d/%d/%d/%d/%d %d %d %s %s %s %d/%d/%d/%d/%s %d/%d %s%s"%s"' % (
         src.encode() if src else b"-", b"%d" % port if port is not None else b"-", date,
         fe or b"-", r.be_name or b"-", r.server if r.server is not None else b"<NOSRV>",
         tq - ti - r.t_handshake if tq >= 0 else -1, tw_at - tq if tw_at >= 0 else -1,
         tc_at - tw_at if tc_at >= 0 else -1, td_at - tc_at if td_at >= 0 else -1,
-        r.t_close - before, r.status, r.bytes_out, cc or b"-", cs or b"-",
-        (ts if len(ts) == 4 else ts[:2] + "--").encode(), r.actconn, r.feconn, r.beconn,
-        r.srv_conn, b"+%d" % r.retries if r.redispatched else b"%d" % r.retries,
-        r.srv_queue, r.bck_queue, _caps(r.req_captures), _caps(r.res_captures), req)
+        r.t_close - before, r.status, r.bytes_out, cc or b"-", cs or b"-", tsc, r.actconn,
+        r.feconn, r.beconn, r.srv_conn,
+        b"+%d" % r.retries if r.redispatched else b"%d" % r.retries, r.srv_queue,
+        r.bck_queue, b"" if hcap is None else _caps(hcap),
+        b"" if scap is None else _caps(scap), req)
 
 
 def capture(value: Optional[bytes], length: int) -> Optional[bytes]:
