@@ -51,8 +51,10 @@ class FrontLog:
         self.no_req_caps = (None,) * len(self.req_caps or ())
         self.no_res_caps = (None,) * len(self.res_caps or ())
         # This frontend's records: what every one of them starts with is the class's.
+        self.logasap = plog.logasap
         self.Record = type("Record", (LogRecord,), {
             "fe_name": self.name, "be_name": self.name, "status": -1, "world": self.world,
+            "logasap": plog.logasap,
             "req_captures": self.no_req_caps if self.req_caps else None,
             "res_captures": self.no_res_caps if self.res_caps else None})
         self.uid = compile_httplog(plog.unique_id_format) if plog.unique_id_format else None
@@ -117,6 +119,23 @@ class FrontLog:
                                % (exc,))
             return
         self.output.emit(line, level)
+
+    def rule_captures(self, rec, caps):
+        """The values `http-request|http-response capture` rules put in the slots (each
+        cut at its slot's length), over what the header captures found."""
+        for side, slots in ((0, self.req_caps), (1, self.res_caps)):
+            if slots is None:
+                continue
+            got = list((rec.res_captures if side else rec.req_captures) or
+                       (None,) * len(slots))
+            for i, (_, length) in enumerate(slots):
+                value = caps.get((side, i))
+                if value is not None:
+                    got[i] = value[:length]
+            if side:
+                rec.res_captures = tuple(got)
+            else:
+                rec.req_captures = tuple(got)
 
     def captured(self, caps, headers):
         """The values of the `capture ... header` slots (None: absent), first one kept."""
@@ -259,12 +278,49 @@ class LoggedH1Front(H1Front):
         self.end()                          # logged at the 101 (HAProxy: at the tunnel's end)
         return True
 
+    def log_asap(self, pending):
+        """option logasap: the line as the response head is forwarded (HAProxy: its
+        end is then the response's first byte, %B what is forwarded so far; the
+        exchange still holds its server connection, counted). `pending`: the head
+        bytes the stream sends with the first body bytes."""
+        rec = self.rec
+        rec.termination = _STATE("normal")
+        rec.t_close = rec.t_data
+        if pending:
+            rec.bytes_out += len(pending)
+        self.emit(rec, 0)
+        rec.logged = True
+
+    def emit(self, rec, mine):
+        """The connection counts (`mine`: 1 while this exchange holds a server
+        connection HAProxy has released by now), the captures, then the line."""
+        st = self.stream
+        flog = self.flog
+        be = st.backend
+        if rec.server is not None:
+            rec.srv_conn = st.server.counters.scur - mine
+        if be is not None and rec.be_name is not flog.name:
+            lone = be.lone
+            rec.beconn = (lone.counters.scur if lone is not None
+                          else sum([s.counters.scur for s in be.servers])) - mine
+        rec.feconn = self.fc.scur
+        rec.xprt = self.xprt
+        txn = st.txn
+        if txn is not None and txn.captures is not None:
+            if rec.method is not None:
+                flog.rule_captures(rec, txn.captures)
+            txn.captures = None             # (this request's: not a next one's)
+        flog.emit(rec, self.worker)
+
     def end(self):
         """The exchange in hand is over: its line, then a fresh record for the next."""
         rec = self.rec
         if rec is None:
             return
         worker = self.worker
+        if rec.logged:                      # option logasap: written already
+            self.new_record(worker, self.peer, time.time(), worker.now)
+            return
         flog = self.flog
         if self.nreq == 0 and self.xprt.tls is None and hasattr(self.xprt, "handshake_error"):
             self.rec = None                 # a TLS connection that never got past its handshake
@@ -301,17 +357,8 @@ class LoggedH1Front(H1Front):
         rec.termination = _STATE(cause)
         now = worker.now
         rec.t_close = int((now - self.t0) * 1000)
-        be = st.backend
-        mine = 1 if st.conn is not None else 0      # HAProxy counts after releasing it
-        if rec.server is not None:
-            rec.srv_conn = st.server.counters.scur - mine
-        if be is not None and rec.be_name is not flog.name:
-            lone = be.lone
-            rec.beconn = (lone.counters.scur if lone is not None
-                          else sum([s.counters.scur for s in be.servers])) - mine
-        rec.feconn = self.fc.scur
-        rec.xprt = self.xprt
-        flog.emit(rec, worker)
+        # HAProxy counts after releasing the server connection
+        self.emit(rec, 1 if st.conn is not None else 0)
         # The next request on this connection counts from now (HAProxy: no handshake).
         self.new_record(worker, self.peer, time.time(), now)
 
@@ -388,6 +435,9 @@ class LoggedStream(Stream):
         out = Stream.on_head(self, data, r, end, kind, whole)
         if rec is not None and self.status:
             rec.status = self.status
+            if front.flog.logasap and self.resp_started and front.rec is rec \
+                    and not rec.logged:
+                front.log_asap(out)
         return out
 
     def retry(self, out):
