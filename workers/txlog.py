@@ -2,10 +2,15 @@
 
 A frontend with `log` targets gets a `FrontLog` (its compiled format, its
 `LogOutput`, its switches) and its connections are `LoggedH1Front`s, whose
-stream is a `LoggedStream`: subclasses that take note at HAProxy's points
-(accept, first byte, head complete, server chosen, connected, response head,
-each way to end) and call the plain method. A frontend without targets keeps
-the plain classes, so a request path with no `log` pays nothing.
+stream is a `LoggedStream`: subclasses that take note where the plain classes
+keep nothing (the head complete, the ways to end) and call the plain method.
+The rest the plain classes keep themselves, a store each: the clock at the
+head's first bytes when it comes in parts (H1Front.t_first), when the request
+went to a server, its connection was up, the response head came (Stream.t_sent,
+t_conn, t_resp), the bytes written to the client (H1Front.nout); `stamps()`
+reads them into the record at the end. The response head is read only where a
+`capture response header` or `option logasap` needs it (LoggedStreamHeads). A
+frontend without targets keeps the plain classes and pays those few stores.
 
 One line per request, built once when the exchange ends (`LoggedH1Front.end`,
 from stream_done, close_gracefully or close, whichever comes first), as HAProxy
@@ -61,6 +66,8 @@ class FrontLog:
         self.uid_header = plog.unique_id_header.encode() if (
             self.uid and plog.unique_id_header) else None
         self.count = 0                  # %lc, %rt: lines this frontend logged in this worker
+        # (LoggedStreamHeads: defined below)
+        self.stream_class = LoggedStreamHeads if self.res_caps or self.logasap else LoggedStream
 
     def open(self):
         """Open the targets: the warnings for those not reachable now."""
@@ -182,13 +189,16 @@ class LoggedH1Front(H1Front):
             except (OSError, TypeError, IndexError):
                 pass
 
-    stream_class = None                     # set below: LoggedStream
+    @property
+    def stream_class(self):                 # (read once, by H1Front.__init__)
+        return self.flog.stream_class
 
     def new_record(self, worker, peer, date, mono):
         self.rec = rec = _new(self.flog.Record)     # (no __init__: its class has the rest)
         rec.accept_date = date
         if peer:
             rec.src, rec.src_port = peer
+        self.nout = 0
         self.t0 = mono
         self.t_first = -1.0
         self.cause = None
@@ -249,12 +259,6 @@ class LoggedH1Front(H1Front):
                 rec.t_request = -1
         H1Front.reject(self, status, counted, bad)
 
-    def send(self, data):
-        rec = self.rec
-        if rec is not None:
-            rec.bytes_out += len(data)
-        H1Front.send(self, data)
-
     # ---------------------------------------------------------------- the ends
 
     def stream_done(self):
@@ -284,12 +288,34 @@ class LoggedH1Front(H1Front):
         exchange still holds its server connection, counted). `pending`: the head
         bytes the stream sends with the first body bytes."""
         rec = self.rec
+        self.stamps(rec, self.stream)
         rec.termination = _STATE("normal")
         rec.t_close = rec.t_data
         if pending:
             rec.bytes_out += len(pending)
         self.emit(rec, 0)
         rec.logged = True
+
+    def stamps(self, rec, st):
+        """What the stream's own clocks and counters say of the request in hand: the
+        server side's timers (the ms from the start to each), its server, retries
+        and status, and the bytes written to the client; then they start again."""
+        t0 = self.t0
+        ts = st.t_sent
+        if ts >= 0.0:
+            rec.t_queue = int((ts - t0) * 1000)
+            rec.server = st.server.name_bytes
+            rec.retries = st.backend.retries - st.retries
+            tc = st.t_conn
+            if tc >= 0.0:
+                rec.t_connect = int((tc - t0) * 1000)
+            tr = st.t_resp
+            if tr >= 0.0:
+                rec.t_data = int((tr - t0) * 1000)
+                if rec.status < 0:
+                    rec.status = st.status
+            st.t_sent = st.t_conn = st.t_resp = -1.0
+        rec.bytes_out = self.nout
 
     def emit(self, rec, mine):
         """The connection counts (`mine`: 1 while this exchange holds a server
@@ -329,6 +355,7 @@ class LoggedH1Front(H1Front):
             return
         cause = self.cause
         st = self.stream
+        self.stamps(rec, st)
         if rec.t_idle < 0 and self.t_first >= 0.0:
             self.first_byte(worker.now)     # a head begun, never finished
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
@@ -405,41 +432,6 @@ class LoggedStream(Stream):
             rec.bck_queue = len(self.backend.queue)     # itself included, as HAProxy's %bq
             rec.srv_queue = 0
 
-    def send(self, conn, server, out):
-        rec = self.front.rec
-        if rec is not None:
-            now = int((self.worker.now - self.front.t0) * 1000)
-            rec.t_queue = now
-            rec.server = server.name_bytes
-            rec.retries = self.backend.retries - self.retries
-        Stream.send(self, conn, server, out)
-        if rec is not None and rec.t_connect < 0 and self.conn is conn \
-                and not conn.xprt.connecting:
-            rec.t_connect = now             # pooled, or connected by the first write
-
-    def connected(self):
-        rec = self.front.rec
-        if rec is not None:
-            rec.t_connect = int((self.worker.now - self.front.t0) * 1000)
-        Stream.connected(self)
-
-    def on_head(self, data, r, end, kind, whole):
-        front = self.front
-        rec = front.rec
-        if rec is not None:
-            rec.t_data = int((self.worker.now - front.t0) * 1000)
-            flog = front.flog
-            if flog.res_caps is not None:
-                rec.res_captures = flog.captured(flog.res_caps,
-                                                 self.worker.parser.headers(data))
-        out = Stream.on_head(self, data, r, end, kind, whole)
-        if rec is not None and self.status:
-            rec.status = self.status
-            if front.flog.logasap and self.resp_started and front.rec is rec \
-                    and not rec.logged:
-                front.log_asap(out)
-        return out
-
     def retry(self, out):
         rec = self.front.rec
         server = self.server
@@ -505,7 +497,23 @@ class LoggedStream(Stream):
         Stream.bad_body(self, head_pending)
 
 
-LoggedH1Front.stream_class = LoggedStream
+class LoggedStreamHeads(LoggedStream):
+    """A LoggedStream that also reads the response head (`capture response header`,
+    `option logasap`): for the frontends that have either."""
+
+    __slots__ = ()
+
+    def on_head(self, data, r, end, kind, whole):
+        front = self.front
+        rec = front.rec
+        flog = front.flog
+        if rec is not None and flog.res_caps is not None:
+            rec.res_captures = flog.captured(flog.res_caps, self.worker.parser.headers(data))
+        out = Stream.on_head(self, data, r, end, kind, whole)
+        if rec is not None and flog.logasap and self.status and self.resp_started \
+                and front.rec is rec and not rec.logged:
+            front.log_asap(out)
+        return out
 
 
 def _add_header(head, name, value):
