@@ -25,7 +25,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench import test_bench_roundtrip as rt  # noqa: E402
-from proxy.log.output import flush_lines  # noqa: E402
 
 LOG_LINES = "    log {sock} local0\n    option httplog\n"
 
@@ -97,19 +96,9 @@ def make_rig(log_sock):
         rt.CONFIG = plain.replace("    default_backend be\n",
                                   "    default_backend be\n" + LOG_LINES.format(sock=log_sock))
     try:
-        rig = rt.Rig("native")
+        return rt.Rig("native")
     finally:
         rt.CONFIG = plain
-    # As Worker.run() does: the lines of a loop turn are sent at its end. Both rigs
-    # take the same path (the plain one's list stays empty).
-    dispatch, lines = rig.dispatch, rig.worker.log_lines
-
-    def turn(timeout, woke):
-        dispatch(timeout, woke)
-        if lines:
-            flush_lines(lines)
-    rig.dispatch = turn
-    return rig
 
 
 def measure(fn, n, sink=None):

@@ -38,10 +38,10 @@ LEVEL_INFO, LEVEL_ERR = 6, 3
 class FrontLog:
     """A frontend's logging in one worker, made once at start."""
 
-    def __init__(self, config, plog, g, hostname, deferred=None):
+    def __init__(self, config, plog, g, hostname):
         self.name = config.name.encode()
         self.output = LogOutput(plog.targets, plog.tag or g.log_tag, g.log_send_hostname,
-                                os.getpid(), deferred)
+                                os.getpid())
         self.world = _World(hostname, os.getpid())
         self.fmt = compile_httplog(plog.format) if plog.format else None
         self.fmt_sd = compile_httplog(plog.format_sd) if plog.format_sd else None
@@ -532,7 +532,7 @@ def front_logs(worker, config):
     out = {}
     for fe in config.frontends:
         if fe.log.targets:
-            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname, worker.log_lines)
+            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname)
             for warning in flog.open():
                 worker.log("frontend '%s': %s" % (fe.name, warning))
     return out

@@ -18,7 +18,6 @@ from workers.h1_back import H1Back
 from workers.runtime import BackendRuntime, FrontendRuntime, make_decider, needs_decider
 from workers.stream import serve_queue
 from workers.listener import ACCEPT_BATCH, Listener
-from proxy.log.output import flush_lines
 from workers.txlog import front_logs
 from workers.xprt import Transport
 
@@ -69,8 +68,6 @@ class Worker:
             if stepped:
                 rt.router = make_decider(fe, default, route, self.backends)
             self.frontends.append(rt)
-        # The access-log lines of a loop turn, sent at its end (flush_lines).
-        self.log_lines = []
         logs = front_logs(self, config)     # the frontends that log: targets opened
         for fe in self.frontends:
             fe.txlog = logs.get(fe.name)
@@ -490,19 +487,15 @@ class Worker:
         dispatch = self.sel.dispatch
         monotonic = time.monotonic
         woke = self.woke
-        log_lines = self.log_lines
         while self.running:
             timeout = self.next_tick - monotonic()
             dispatch(timeout if timeout > 0 else 0, woke)
-            if log_lines:
-                flush_lines(log_lines)
             if self.queued:
                 self.run_queues()
             now = self.now
             if now >= self.next_tick:
                 self.tick(now)
         self.shutdown()
-        flush_lines(log_lines)
         return EXIT_OK
 
     def woke(self):

@@ -52,7 +52,7 @@ class LogOutput:
     """The targets of one proxy (or of the global section) in one process."""
 
     def __init__(self, targets, tag: Optional[str] = None, host: Optional[str] = None,
-                 pid: Optional[int] = None, deferred: Optional[list] = None, **sender_kw):
+                 pid: Optional[int] = None, **sender_kw):
         self.targets = tuple(targets)
         self.tag = (tag or "haproxy").encode()
         self.host = host.encode() if host else None
@@ -71,9 +71,6 @@ class LogOutput:
                                                 self.headers, self.formats)]
         self.levels = [[level_for(lv, t.level, t.minlevel) for t in self.targets]
                        for lv in range(8)]
-        # deferred: a worker's lines wait in its list until the end of its loop's
-        # turn (flush_lines), so a burst of lines wakes the syslog reader once.
-        self.deferred = deferred
 
     def open(self) -> List[str]:
         """Open every target; the warnings for those not reachable now."""
@@ -89,14 +86,15 @@ class LogOutput:
 
     def emit(self, message: bytes, level: int = 6, now: Optional[float] = None,
              sd: bytes = b"") -> int:
-        """Send ``message`` to every target that takes it (or queue it, when
-        deferred); the number handed over."""
+        """Send ``message`` to every target that takes it; the number handed over.
+        One datagram per line at once, as HAProxy: lines held to the end of a
+        loop's turn went out in bursts that overflowed a UNIX socket's queue of 10
+        datagrams (net.unix.max_dgram_qlen) and were dropped (measured)."""
         sent = 0
         if now is None:
             now = time.time()
         if message[-1:] in _TRAILING:
             message = message.rstrip(b"\n\0")     # HAProxy drops trailing LFs and NULs
-        deferred = self.deferred
         ats = self.levels[level]
         i = -1
         for target, sender, sampler, cache, fmt, limit in self.plans:
@@ -116,16 +114,5 @@ class LogOutput:
                                                       self.tag, self.pid, self.host)
             line = head + message
             line = (line if len(line) <= limit else line[:limit]) + b"\n"
-            if deferred is not None:
-                deferred.append((sender, line))
-                sent += 1
-            else:
-                sent += sender.send(line)
+            sent += sender.send(line)
         return sent
-
-
-def flush_lines(deferred: list) -> None:
-    """Send the lines a worker's outputs deferred, in order, then forget them."""
-    for sender, line in deferred:
-        sender.send(line)
-    deferred.clear()
