@@ -216,7 +216,11 @@ class Keepwarm(Proxy):
                       bind_opts=self.bind_opts, **self.rule_fields())
 
     def argv(self, conf):
-        return [sys.executable, "-m", "proxy", "run", "-f", str(conf)]
+        # -P: the harness's current directory is not put first on sys.path, so the
+        # code run is --repo's (PYTHONPATH below), not that of the checkout the
+        # harness was started from (it was, before: `--repo` changed nothing)
+        safe = ["-P"] if sys.version_info >= (3, 11) else []
+        return [sys.executable] + safe + ["-m", "proxy", "run", "-f", str(conf)]
 
     def env(self):
         env = dict(os.environ)
