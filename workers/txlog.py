@@ -182,6 +182,7 @@ class LoggedH1Front(H1Front):
         self.rec = None
         self.new_record(worker, peer, time.time(), worker.now)
         H1Front.__init__(self, worker, frontend, sock, peer, transport)
+        self.client_ka = False              # (next_record reads it: set per request)
         if flog.fmt is None:
             self.rec = None                 # no format: one line now, none per request
             try:
@@ -345,7 +346,7 @@ class LoggedH1Front(H1Front):
             return
         worker = self.worker
         if rec.logged:                      # option logasap: written already
-            self.new_record(worker, self.peer, time.time(), worker.now)
+            self.next_record(worker.now)
             return
         flog = self.flog
         if self.nreq == 0 and self.xprt.tls is None and hasattr(self.xprt, "handshake_error"):
@@ -355,7 +356,6 @@ class LoggedH1Front(H1Front):
             return
         cause = self.cause
         st = self.stream
-        self.stamps(rec, st)
         if rec.t_idle < 0 and self.t_first >= 0.0:
             self.first_byte(worker.now)     # a head begun, never finished
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
@@ -365,7 +365,8 @@ class LoggedH1Front(H1Front):
             if self.nreq or self.state == LINGER or self.frontend.ignore_probes:
                 return
             cause = cause or "client_abort_request"
-        elif cause is None:
+        self.stamps(rec, st)
+        if cause is None:
             if rec.status < 0 or st.conn is not None \
                     or self.state == RQ_BODY and not st.resp_started:
                 cause = "client_abort_" + _phase(rec, st, self.state)
@@ -386,8 +387,16 @@ class LoggedH1Front(H1Front):
         rec.t_close = int((now - self.t0) * 1000)
         # HAProxy counts after releasing the server connection
         self.emit(rec, 1 if st.conn is not None else 0)
-        # The next request on this connection counts from now (HAProxy: no handshake).
-        self.new_record(worker, self.peer, time.time(), now)
+        self.next_record(now)
+
+    def next_record(self, now):
+        """The next request on this connection counts from now (HAProxy: no handshake);
+        a connection that carries no other request keeps no record (its later ends:
+        nothing to do)."""
+        if self.client_ka and self.state < LINGER:
+            self.new_record(self.worker, self.peer, time.time(), now)
+        else:
+            self.rec = None
 
 
 def _phase(rec, st, state):
