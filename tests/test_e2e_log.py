@@ -117,16 +117,17 @@ def logged(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e_log")
     backend = ScriptedBackend("app", reply).start()
     rx = _receiver(work / "log.sock")
-    port, port_clf = free_port(), free_port()
-    text = config(port, port_clf, backend.port, work / "log.sock")
+    port, port_clf, port_asap = free_port(), free_port(), free_port()
+    ports = {"fe": port, "fe_clf": port_clf, "fe_asap": port_asap}
+    text = config(port, port_clf, backend.port, work / "log.sock", port_asap)
     p = ProxyProcess(text.replace("global\n", "global\n    nbthread 1\n", 1), work,
-                     bind_ports=[port, port_clf], workers=1)
+                     bind_ports=[port, port_clf, port_asap], workers=1)
     out = {}
     try:
         p.start()
         _quiet(rx)                      # the start-up probes' <BADREQ> lines
         for name, (fe, raw, how) in CASES.items():
-            status, nbytes = _ask(port if fe == "fe" else port_clf, raw, how)
+            status, nbytes = _ask(ports[fe], raw, how)
             out[name] = (status, nbytes, rx.recv(65536).decode())
             if how == "queue":
                 rx.recv(65536)                  # the holder's line
@@ -141,7 +142,8 @@ def logged(tmp_path_factory):
 def _masked(name, line):
     clf = CASES[name][0] == "fe_clf"
     f = mask(line, clf).split(" ")
-    f[8 if clf else 6] = "B"           # %B: see the module's docstring
+    b = f[8 if clf else 6]
+    f[8 if clf else 6] = "+B" if b[:1] == "+" else "B"     # %B: see the module's docstring
     masked = " ".join(f)
     if name == "post":
         # HAProxy still held the aborted connection of the case before (2/2/...).

@@ -72,6 +72,22 @@ RECORDS = {
                           target=b"/hold/2", status=503, bytes_out=217,
                           termination=termination.state_of("queue_timeout"),
                           req_captures=(b"app.test", None), res_captures=(None,)),
+    # option logasap: logged as the head goes out, the server connection still held
+    "logasap": dict(_DONE, actconn=1, feconn=1, beconn=1, srv_conn=1, fe_name=b"fe_asap",
+                    be_name=b"app", server=b"s1", method=b"GET", target=b"/ok?x=1",
+                    status=200, bytes_out=98, termination="----", logasap=True,
+                    req_captures=(b"app.test", b"abcdefgh", b"rec/"),
+                    res_captures=(b"text/p",)),
+    "logasap_large": dict(_DONE, actconn=1, feconn=1, beconn=1, srv_conn=1,
+                          fe_name=b"fe_asap", be_name=b"app", server=b"s1", method=b"GET",
+                          # %B: what HAProxy had forwarded then (varies with timing)
+                          target=b"/large", status=200, bytes_out=15264, termination="----",
+                          logasap=True, req_captures=(b"app.test", b"42", b"back"),
+                          res_captures=(b"applic",)),
+    "logasap_no_server": dict(_NOT_SERVED, **_CONNS, fe_name=b"fe_asap", be_name=b"empty",
+                              method=b"GET", target=b"/nosrv/x", status=503, bytes_out=217,
+                              termination=termination.state_of("no_server"), logasap=True,
+                              req_captures=(b"app.test", None, None), res_captures=(None,)),
     "clf_ok": dict(_DONE, **_CONNS, t_connect=1, t_data=1, t_close=1, fe_name=b"fe_clf",
                    be_name=b"app",
                    server=b"s1", method=b"GET", target=b"/ok", version=b"1.0", status=200,
@@ -79,11 +95,12 @@ RECORDS = {
 }
 
 _DATE = re.compile(r"\[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:.]+( [+-][0-9]{4})?\]")
-_TIMERS = re.compile(r" (-?[0-9]+)/(-?[0-9]+)/(-?[0-9]+)/(-?[0-9]+)/(-?[0-9]+) ")
+_TIMERS = re.compile(r" (-?[0-9]+)/(-?[0-9]+)/(-?[0-9]+)/(-?[0-9]+)/(\+?-?[0-9]+) ")
 
 
 def _timer(value):
-    return value if value == "-1" else "N"
+    """-1 kept, any other value masked, a logasap '+' kept."""
+    return value if value == "-1" else "+N" if value[:1] == "+" else "N"
 
 
 def mask(line, clf):

@@ -53,7 +53,7 @@ class H1Front:
         "inbuf", "prev_len", "nreq", "deadline", "client_eof", "reading", "draining",
         # the current request
         "method", "version", "client_ka", "req_dec", "upgrading", "dechunk", "pair",
-        "held",
+        "held", "t_first", "nout",
     )
     stream_class = Stream        # workers/txlog.py's logging one for a frontend that logs
 
@@ -67,12 +67,10 @@ class H1Front:
         self.recv = xprt.recv
         self.state = RQ_HEAD
         self.inbuf = b""
-        self.prev_len = 0
-        self.nreq = 0            # request heads received
-        self.client_eof = False
+        self.prev_len = self.nreq = self.nout = 0   # nreq: heads received; nout: bytes sent
+        self.client_eof = self.upgrading = False
         self.reading = True
         self.draining = False    # stream_done() is taking pipelined requests from inbuf
-        self.upgrading = False
         self.dechunk = None      # a decoder, while relaying a chunked body to an HTTP/1.0 client
         self.req_dec = self.held = None     # held: a tarpit's (answer, keep) until its time
         self.deadline = worker.now + frontend.t_http_request
@@ -147,9 +145,8 @@ class H1Front:
         state = self.state
         self.client_eof = True
         if state == RQ_DONE:
-            # The client half-closed after its request; answer it (and the requests
-            # it pipelined before, held in inbuf: on_head_data marks the last one),
-            # then close.
+            # The client half-closed after its request; answer it (and the requests it
+            # pipelined before, held in inbuf: on_head_data marks the last one), then close.
             if not self.inbuf:
                 self.client_ka = False
             self.pause()
@@ -171,7 +168,8 @@ class H1Front:
             if r == 0:
                 if not self.prev_len:
                     # First bytes of a head: from now on `timeout http-request` runs.
-                    self.deadline = worker.now + self.frontend.t_http_request
+                    self.t_first = now = worker.now     # (the access log's Ti)
+                    self.deadline = now + self.frontend.t_http_request
                 self.inbuf = data
                 self.prev_len = len(data)
                 return
@@ -544,6 +542,7 @@ class H1Front:
             self.abort()
             return
         self.fc.bout += n
+        self.nout += len(data)           # handed over (what waits in `out` included)
         if not xprt.out:
             return
         # The client is slower than the server: stop reading the server until it drains.

@@ -57,7 +57,7 @@ class Stream:
                  "nreq", "phase", "deadline",
                  # the current request
                  "replay", "retries", "replayed", "lb_key", "queued_out", "head_req",
-                 "req_done", "resp_started", "status", "held")
+                 "req_done", "resp_started", "status", "held", "t_sent", "t_conn", "t_resp")
 
     def __init__(self, worker, front, frontend, peer, local=None):
         self.worker = worker
@@ -72,19 +72,16 @@ class Stream:
         # The two front methods called per response, bound once.
         self.sink, self.interim = front.send, front.interim
         self.keep_server = frontend.pair.server_keepalive
-        self.conn = None         # the server connection of the exchange in flight
-        self.server = None
+        self.conn = self.server = None   # the exchange's server connection, and its server
         self.idle = None         # a private server connection kept between requests
         self.nreq = 0            # requests sent to servers on this client connection
         self.phase = PH_NONE
         self.deadline = NEVER    # timeout queue, connect or server: whichever runs
-        self.replay = None
-        self.queued_out = None
-        self.lb_key = None
-        self.req_done = True
-        self.resp_started = False
+        self.replay = self.queued_out = self.lb_key = None
+        self.req_done, self.resp_started = True, False
         self.status = 0          # the last response's status (0: none yet)
         self.held = False        # the client is slow: the server is not read meanwhile
+        self.t_sent = self.t_conn = self.t_resp = -1.0    # clocks for the log: see send()
 
     # ----------------------------------------------------------- from the front
 
@@ -236,7 +233,8 @@ class Stream:
         self.send(conn, server, out)
 
     def send(self, conn, server, out):
-        """Attach `conn` (to `server`) to this stream and write `out` on it."""
+        """Attach `conn` (to `server`) to this stream and write `out` on it (t_sent, t_conn,
+        t_resp: clocks for the access log, which resets them to -1.0 per request)."""
         conn.stream = self
         conn.uses += 1
         conn.head_req = self.head_req
@@ -255,15 +253,15 @@ class Stream:
         self.nreq += 1
         self.resp_started = False
         xprt = conn.xprt
+        self.t_sent = now = self.worker.now
         if xprt.write(out) < 0:
             self.server_failed(conn, xprt.failed_connecting())
             return
         if xprt.connecting:
-            self.deadline = self.worker.now + self.backend.t_connect
-        elif self.req_done:
-            self.deadline = self.worker.now + self.backend.t_server
+            self.deadline = now + self.backend.t_connect
         else:
-            self.deadline = NEVER        # the rest of the body is awaited: the client's timeout runs
+            self.t_conn = now    # pooled, or connected by the 1st write; NEVER: body to come
+            self.deadline = now + self.backend.t_server if self.req_done else NEVER
         if not self.req_done:
             if xprt.out:
                 self.front.pause()
@@ -317,7 +315,8 @@ class Stream:
     # ----------------------------------------------------------- from the server connection
 
     def connected(self):                 # the connect() in progress succeeded
-        self.deadline = self.worker.now + self.backend.t_server if self.req_done else NEVER
+        self.t_conn = now = self.worker.now
+        self.deadline = now + self.backend.t_server if self.req_done else NEVER
 
     def request_flushed(self, conn):
         """What waited for the server went: read it (unless held), take more body."""
@@ -336,6 +335,7 @@ class Stream:
             self.retry(self.replay)
             return None
         self.status = status
+        self.t_resp = self.worker.now
         server = self.server
         if server.observe is not None:
             # layer7 counts 5xx (but 501 and 505, the client's doing) as errors.

@@ -2,10 +2,15 @@
 
 A frontend with `log` targets gets a `FrontLog` (its compiled format, its
 `LogOutput`, its switches) and its connections are `LoggedH1Front`s, whose
-stream is a `LoggedStream`: subclasses that take note at HAProxy's points
-(accept, first byte, head complete, server chosen, connected, response head,
-each way to end) and call the plain method. A frontend without targets keeps
-the plain classes, so a request path with no `log` pays nothing.
+stream is a `LoggedStream`: subclasses that take note where the plain classes
+keep nothing (the head complete, the ways to end) and call the plain method.
+The rest the plain classes keep themselves, a store each: the clock at the
+head's first bytes when it comes in parts (H1Front.t_first), when the request
+went to a server, its connection was up, the response head came (Stream.t_sent,
+t_conn, t_resp), the bytes written to the client (H1Front.nout); `stamps()`
+reads them into the record at the end. The response head is read only where a
+`capture response header` or `option logasap` needs it (LoggedStreamHeads). A
+frontend without targets keeps the plain classes and pays those few stores.
 
 One line per request, built once when the exchange ends (`LoggedH1Front.end`,
 from stream_done, close_gracefully or close, whichever comes first), as HAProxy
@@ -48,10 +53,21 @@ class FrontLog:
                               for c in plog.req_captures) or None
         self.res_caps = tuple((c.name.lower().encode() if c.name else None, c.length)
                               for c in plog.res_captures) or None
+        self.no_req_caps = (None,) * len(self.req_caps or ())
+        self.no_res_caps = (None,) * len(self.res_caps or ())
+        # This frontend's records: what every one of them starts with is the class's.
+        self.logasap = plog.logasap
+        self.Record = type("Record", (LogRecord,), {
+            "fe_name": self.name, "be_name": self.name, "status": -1, "world": self.world,
+            "logasap": plog.logasap,
+            "req_captures": self.no_req_caps if self.req_caps else None,
+            "res_captures": self.no_res_caps if self.res_caps else None})
         self.uid = compile_httplog(plog.unique_id_format) if plog.unique_id_format else None
         self.uid_header = plog.unique_id_header.encode() if (
             self.uid and plog.unique_id_header) else None
         self.count = 0                  # %lc, %rt: lines this frontend logged in this worker
+        # (LoggedStreamHeads: defined below)
+        self.stream_class = LoggedStreamHeads if self.res_caps or self.logasap else LoggedStream
 
     def open(self):
         """Open the targets: the warnings for those not reachable now."""
@@ -111,6 +127,23 @@ class FrontLog:
             return
         self.output.emit(line, level)
 
+    def rule_captures(self, rec, caps):
+        """The values `http-request|http-response capture` rules put in the slots (each
+        cut at its slot's length), over what the header captures found."""
+        for side, slots in ((0, self.req_caps), (1, self.res_caps)):
+            if slots is None:
+                continue
+            got = list((rec.res_captures if side else rec.req_captures) or
+                       (None,) * len(slots))
+            for i, (_, length) in enumerate(slots):
+                value = caps.get((side, i))
+                if value is not None:
+                    got[i] = value[:length]
+            if side:
+                rec.res_captures = tuple(got)
+            else:
+                rec.req_captures = tuple(got)
+
     def captured(self, caps, headers):
         """The values of the `capture ... header` slots (None: absent), first one kept."""
         out = [None] * len(caps)
@@ -133,14 +166,15 @@ class _Embryonic:
         self.tls = xprt.sock
 
 
-def _ms(worker, since):
-    return int((worker.now - since) * 1000)
+_new = object.__new__
 
 
 class LoggedH1Front(H1Front):
     """An H1Front whose requests are logged (workers/h1_front.py does the work)."""
 
     __slots__ = ("flog", "rec", "t0", "cause")
+    # (t_first, the clock at a request's first byte when its head came in parts, is
+    # H1Front's own: set on that rare path only, -1.0 here after each request.)
 
     def __init__(self, worker, frontend, sock, peer, transport=None):
         flog = self.flog = frontend.txlog
@@ -148,6 +182,7 @@ class LoggedH1Front(H1Front):
         self.rec = None
         self.new_record(worker, peer, time.time(), worker.now)
         H1Front.__init__(self, worker, frontend, sock, peer, transport)
+        self.client_ka = False              # (next_record reads it: set per request)
         if flog.fmt is None:
             self.rec = None                 # no format: one line now, none per request
             try:
@@ -155,39 +190,39 @@ class LoggedH1Front(H1Front):
             except (OSError, TypeError, IndexError):
                 pass
 
-    stream_class = None                     # set below: LoggedStream
+    @property
+    def stream_class(self):                 # (read once, by H1Front.__init__)
+        return self.flog.stream_class
 
     def new_record(self, worker, peer, date, mono):
-        flog = self.flog
-        rec = LogRecord(date)
+        self.rec = rec = _new(self.flog.Record)     # (no __init__: its class has the rest)
+        rec.accept_date = date
         if peer:
-            rec.src, rec.src_port = peer[0], peer[1]
-        rec.fe_name = rec.be_name = flog.name
-        rec.status = -1
-        rec.world = flog.world
-        if flog.req_caps is not None:
-            rec.req_captures = (None,) * len(flog.req_caps)
-        if flog.res_caps is not None:
-            rec.res_captures = (None,) * len(flog.res_caps)
-        self.rec = rec
+            rec.src, rec.src_port = peer
+        self.nout = 0
         self.t0 = mono
+        self.t_first = -1.0
         self.cause = None
 
     # ---------------------------------------------------------------- the request
 
-    def on_head_data(self, data):
-        rec = self.rec
-        if rec is not None and rec.t_idle < 0:
-            rec.t_idle = _ms(self.worker, self.t0)      # the first byte of this request
-        H1Front.on_head_data(self, data)
+    def first_byte(self, now):
+        """Ti: the ms to this request's first byte (the head's, if it came in parts)."""
+        tf = self.t_first
+        self.rec.t_idle = int(((tf if tf >= 0.0 else now) - self.t0) * 1000)
 
     def took_head(self, r, data):
         """A whole request head was parsed (before the rules run)."""
         rec = self.rec
         if rec is None:
             return
-        rec.t_request = _ms(self.worker, self.t0)
-        parser = self.worker.parser
+        worker = self.worker
+        now = worker.now
+        t0 = self.t0
+        tf = self.t_first
+        rec.t_idle = int(((tf if tf >= 0.0 else now) - t0) * 1000)
+        rec.t_request = int((now - t0) * 1000)
+        parser = worker.parser
         r = parser.result_all()             # the offsets (`r` is the hot prefix only)
         off = r[R_METHOD_OFF]
         rec.method = data[off:off + r[R_METHOD_LEN]]
@@ -212,6 +247,8 @@ class LoggedH1Front(H1Front):
     def reject(self, status, counted=False, bad=None):
         rec = self.rec
         if rec is not None:
+            if rec.t_idle < 0 and (status != 408 or self.t_first >= 0.0):
+                self.first_byte(self.worker.now)    # (a 408 with no byte read: Ti -1)
             rec.status = status
             if status == 408:
                 self.cause = "client_timeout_data" if self.state == RQ_BODY else \
@@ -222,12 +259,6 @@ class LoggedH1Front(H1Front):
                 rec.method = None           # <BADREQ>: HAProxy logs no part of it
                 rec.t_request = -1
         H1Front.reject(self, status, counted, bad)
-
-    def send(self, data):
-        rec = self.rec
-        if rec is not None:
-            rec.bytes_out += len(data)
-        H1Front.send(self, data)
 
     # ---------------------------------------------------------------- the ends
 
@@ -252,12 +283,71 @@ class LoggedH1Front(H1Front):
         self.end()                          # logged at the 101 (HAProxy: at the tunnel's end)
         return True
 
+    def log_asap(self, pending):
+        """option logasap: the line as the response head is forwarded (HAProxy: its
+        end is then the response's first byte, %B what is forwarded so far; the
+        exchange still holds its server connection, counted). `pending`: the head
+        bytes the stream sends with the first body bytes."""
+        rec = self.rec
+        self.stamps(rec, self.stream)
+        rec.termination = _STATE("normal")
+        rec.t_close = rec.t_data
+        if pending:
+            rec.bytes_out += len(pending)
+        self.emit(rec, 0)
+        rec.logged = True
+
+    def stamps(self, rec, st):
+        """What the stream's own clocks and counters say of the request in hand: the
+        server side's timers (the ms from the start to each), its server, retries
+        and status, and the bytes written to the client; then they start again."""
+        t0 = self.t0
+        ts = st.t_sent
+        if ts >= 0.0:
+            rec.t_queue = int((ts - t0) * 1000)
+            rec.server = st.server.name_bytes
+            rec.retries = st.backend.retries - st.retries
+            tc = st.t_conn
+            if tc >= 0.0:
+                rec.t_connect = int((tc - t0) * 1000)
+            tr = st.t_resp
+            if tr >= 0.0:
+                rec.t_data = int((tr - t0) * 1000)
+                if rec.status < 0:
+                    rec.status = st.status
+            st.t_sent = st.t_conn = st.t_resp = -1.0
+        rec.bytes_out = self.nout
+
+    def emit(self, rec, mine):
+        """The connection counts (`mine`: 1 while this exchange holds a server
+        connection HAProxy has released by now), the captures, then the line."""
+        st = self.stream
+        flog = self.flog
+        be = st.backend
+        if rec.server is not None:
+            rec.srv_conn = st.server.counters.scur - mine
+        if be is not None and rec.be_name is not flog.name:
+            lone = be.lone
+            rec.beconn = (lone.counters.scur if lone is not None
+                          else sum([s.counters.scur for s in be.servers])) - mine
+        rec.feconn = self.fc.scur
+        rec.xprt = self.xprt
+        txn = st.txn
+        if txn is not None and txn.captures is not None:
+            if rec.method is not None:
+                flog.rule_captures(rec, txn.captures)
+            txn.captures = None             # (this request's: not a next one's)
+        flog.emit(rec, self.worker)
+
     def end(self):
         """The exchange in hand is over: its line, then a fresh record for the next."""
         rec = self.rec
         if rec is None:
             return
         worker = self.worker
+        if rec.logged:                      # option logasap: written already
+            self.next_record(worker.now)
+            return
         flog = self.flog
         if self.nreq == 0 and self.xprt.tls is None and hasattr(self.xprt, "handshake_error"):
             self.rec = None                 # a TLS connection that never got past its handshake
@@ -266,6 +356,8 @@ class LoggedH1Front(H1Front):
             return
         cause = self.cause
         st = self.stream
+        if rec.t_idle < 0 and self.t_first >= 0.0:
+            self.first_byte(worker.now)     # a head begun, never finished
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
             # Nothing of a request: between two requests, nothing to log; before the
             # first, HAProxy logs the aborted or timed out connection (<BADREQ>),
@@ -273,7 +365,8 @@ class LoggedH1Front(H1Front):
             if self.nreq or self.state == LINGER or self.frontend.ignore_probes:
                 return
             cause = cause or "client_abort_request"
-        elif cause is None:
+        self.stamps(rec, st)
+        if cause is None:
             if rec.status < 0 or st.conn is not None \
                     or self.state == RQ_BODY and not st.resp_started:
                 cause = "client_abort_" + _phase(rec, st, self.state)
@@ -290,18 +383,20 @@ class LoggedH1Front(H1Front):
                 self.rec = None             # nothing more to log on this connection
                 return
         rec.termination = _STATE(cause)
-        rec.t_close = _ms(worker, self.t0)
-        be = st.backend
-        mine = 1 if st.conn is not None else 0      # HAProxy counts after releasing it
-        if rec.server is not None:
-            rec.srv_conn = st.server.counters.scur - mine
-        if be is not None and rec.be_name is not flog.name:
-            rec.beconn = sum(s.counters.scur for s in be.servers) - mine
-        rec.feconn = self.fc.scur
-        rec.xprt = self.xprt
-        flog.emit(rec, worker)
-        # The next request on this connection counts from now (HAProxy: no handshake).
-        self.new_record(worker, self.peer, time.time(), worker.now)
+        now = worker.now
+        rec.t_close = int((now - self.t0) * 1000)
+        # HAProxy counts after releasing the server connection
+        self.emit(rec, 1 if st.conn is not None else 0)
+        self.next_record(now)
+
+    def next_record(self, now):
+        """The next request on this connection counts from now (HAProxy: no handshake);
+        a connection that carries no other request keeps no record (its later ends:
+        nothing to do)."""
+        if self.client_ka and self.state < LINGER:
+            self.new_record(self.worker, self.peer, time.time(), now)
+        else:
+            self.rec = None
 
 
 def _phase(rec, st, state):
@@ -346,38 +441,6 @@ class LoggedStream(Stream):
             rec.bck_queue = len(self.backend.queue)     # itself included, as HAProxy's %bq
             rec.srv_queue = 0
 
-    def send(self, conn, server, out):
-        rec = self.front.rec
-        if rec is not None:
-            now = _ms(self.worker, self.front.t0)
-            rec.t_queue = now
-            rec.server = server.name_bytes
-            rec.retries = self.backend.retries - self.retries
-        Stream.send(self, conn, server, out)
-        if rec is not None and rec.t_connect < 0 and self.conn is conn \
-                and not conn.xprt.connecting:
-            rec.t_connect = now             # pooled, or connected by the first write
-
-    def connected(self):
-        rec = self.front.rec
-        if rec is not None:
-            rec.t_connect = _ms(self.worker, self.front.t0)
-        Stream.connected(self)
-
-    def on_head(self, data, r, end, kind, whole):
-        front = self.front
-        rec = front.rec
-        if rec is not None:
-            rec.t_data = _ms(self.worker, front.t0)
-            flog = front.flog
-            if flog.res_caps is not None:
-                rec.res_captures = flog.captured(flog.res_caps,
-                                                 self.worker.parser.headers(data))
-        out = Stream.on_head(self, data, r, end, kind, whole)
-        if rec is not None and self.status:
-            rec.status = self.status
-        return out
-
     def retry(self, out):
         rec = self.front.rec
         server = self.server
@@ -403,7 +466,7 @@ class LoggedStream(Stream):
             elif why == "queue":
                 front.cause = "queue_timeout"
                 if rec.t_queue < 0:             # %Tw: the time it waited, as HAProxy logs it
-                    rec.t_queue = _ms(self.worker, front.t0)
+                    rec.t_queue = int((self.worker.now - front.t0) * 1000)
             else:
                 front.cause = "no_server"
             be = self.backend
@@ -443,7 +506,23 @@ class LoggedStream(Stream):
         Stream.bad_body(self, head_pending)
 
 
-LoggedH1Front.stream_class = LoggedStream
+class LoggedStreamHeads(LoggedStream):
+    """A LoggedStream that also reads the response head (`capture response header`,
+    `option logasap`): for the frontends that have either."""
+
+    __slots__ = ()
+
+    def on_head(self, data, r, end, kind, whole):
+        front = self.front
+        rec = front.rec
+        flog = front.flog
+        if rec is not None and flog.res_caps is not None:
+            rec.res_captures = flog.captured(flog.res_caps, self.worker.parser.headers(data))
+        out = Stream.on_head(self, data, r, end, kind, whole)
+        if rec is not None and flog.logasap and self.status and self.resp_started \
+                and front.rec is rec and not rec.logged:
+            front.log_asap(out)
+        return out
 
 
 def _add_header(head, name, value):

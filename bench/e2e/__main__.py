@@ -60,6 +60,13 @@ def side_by_side(args, workdir, backend, failures):
                     logs[p.name + " stats"] = p.stats_json()
                 except Exception as exc:  # a finding for the report, not a crash
                     failures[p.name + " stats"] = str(exc)
+        for p in proxies:  # -log: the lines each syslog receiver got (the rest: dropped)
+            if p.sink is not None:
+                p.sink.stop()
+                logs[p.name + " logsink"] = p.sink.log_tail(3)
+                print(f"{p.name}: {logs[p.name + ' logsink']}, "
+                      f"{sum(r.get('requests') or 0 for r in runs if r['proxy'] == p.name):,} "
+                      f"requests measured (+ warm-up)", file=sys.stderr, flush=True)
         return runs, logs
     finally:
         for p in proxies:

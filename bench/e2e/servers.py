@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import logsink
 from .procs import Proc, free_port, wait_listening
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -122,8 +123,7 @@ class Proxy:
         self.port = free_port()
         if self.log:
             # on the backend's and wrk's CPU: the proxy's own CPU stays its alone
-            self.sink = Proc(f"{self.name} logsink", [sys.executable, "-m", "bench.e2e.logsink",
-                                                      str(self.log_socket)],
+            self.sink = Proc(f"{self.name} logsink", logsink.command(self.log_socket, self.dir),
                              self.dir / f"{self.name}-logsink.log", cpu=1,
                              env=dict(os.environ, PYTHONPATH=str(REPO)))
             deadline = time.monotonic() + 10
@@ -216,7 +216,11 @@ class Keepwarm(Proxy):
                       bind_opts=self.bind_opts, **self.rule_fields())
 
     def argv(self, conf):
-        return [sys.executable, "-m", "proxy", "run", "-f", str(conf)]
+        # -P: the harness's current directory is not put first on sys.path, so the
+        # code run is --repo's (PYTHONPATH below), not that of the checkout the
+        # harness was started from (it was, before: `--repo` changed nothing)
+        safe = ["-P"] if sys.version_info >= (3, 11) else []
+        return [sys.executable] + safe + ["-m", "proxy", "run", "-f", str(conf)]
 
     def env(self):
         env = dict(os.environ)

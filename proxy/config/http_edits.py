@@ -1,7 +1,7 @@
 """http-request/http-response rules that change the message or the variables:
 set-path, set-pathq, set-query, set-uri, replace-path, replace-pathq, replace-uri,
 set-method, replace-header, replace-value, set-var, set-var-fmt, unset-var,
-set-status, and header rules (set/add/del-header) run among them in order.
+set-status, capture, and header rules (set/add/del-header) run among them in order.
 
 Each compiles at load into an action `action(txn) -> None` (go on with the next
 rule) for `http_actions.run_actions`; an action that changes the head carries
@@ -19,12 +19,12 @@ import re
 
 from proxy.http1.rewrite import ADD, DEL, REPLACE_HDR, REPLACE_VAL, SET, edit_pairs, expand
 from proxy.rules import RuleError, compile_logformat, compile_sample
-from proxy.rules.sample import var_name
+from proxy.rules.sample import as_str, var_name
 
 URI_ACTIONS = ("set-path", "set-pathq", "set-query", "set-uri", "replace-path",
                "replace-pathq", "replace-uri", "set-method")
-REQUEST_EDITS = URI_ACTIONS + ("replace-header", "replace-value")
-RESPONSE_EDITS = ("replace-header", "replace-value", "set-status")
+REQUEST_EDITS = URI_ACTIONS + ("replace-header", "replace-value", "capture")
+RESPONSE_EDITS = ("replace-header", "replace-value", "set-status", "capture")
 VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
 
 
@@ -42,6 +42,8 @@ def compile_edit(kind, args, ctx, keyword):
     if base in VAR_ACTIONS:
         return _var_action(kind, base, args, ctx, keyword)
     label = "'%s %s'" % (keyword, kind)
+    if kind == "capture":
+        return _capture(args, ctx, keyword, label)
     if kind in ("replace-header", "replace-value"):
         _count(label, args, 3, "NAME REGEX FORMAT")
         return _replace_header(kind, args, ctx, label, keyword == "http-response")
@@ -52,6 +54,38 @@ def compile_edit(kind, args, ctx, keyword):
         return _uri_action(kind, _regex(args[0], label), _fmt(args[1], ctx, True), label)
     _count(label, args, 1, "FORMAT")
     return _uri_action(kind, None, _fmt(args[0], ctx, True), label)
+
+
+def _capture(args, ctx, keyword, label):
+    """`capture SAMPLE id N` (a slot of `declare capture`, or of the proxy's captures
+    in the order written), or for a request `capture SAMPLE len N` (a new slot):
+    the sample as text into the slot, cut at its length when the line is written
+    (proxy/config/parser.py numbers and checks the slots; workers/txlog.py reads
+    them). A missing sample leaves the slot as it was (HAProxy)."""
+    if len(args) != 3 or args[1] not in ("id", "len"):
+        raise RuleError("%s expects <expression> [ 'len' <length> | 'id' <idx> ]" % label,
+                        "e.g. '%s req.hdr(X-Request-Id) len 32'" % label.strip("'"))
+    if args[1] == "len" and keyword == "http-response":
+        raise RuleError("%s : expects 'id', found 'len'" % label.strip("'"),
+                        "declare the slot: 'declare capture response len N', then "
+                        "'http-response capture SAMPLE id N'")
+    if not args[2].isdigit() or args[1] == "len" and int(args[2]) == 0:
+        raise RuleError("%s: '%s' expects a %s number, found '%s'"
+                        % (label, args[1], "positive" if args[1] == "len" else "slot",
+                           args[2]))
+    value = compile_sample(args[0], ctx).value
+    side = 0 if keyword == "http-request" else 1
+    slot = [int(args[2]) if args[1] == "id" else None]   # a len's: set by the parser
+
+    def capture(txn):
+        v = value(txn)
+        if v is not None:
+            caps = txn.captures
+            if caps is None:
+                caps = txn.captures = {}
+            caps[side, slot[0]] = as_str(v)
+    capture.capture = (side, args[1], int(args[2]), slot)
+    return capture
 
 
 def _count(label, args, n, what):

@@ -13,7 +13,7 @@ HEADER_ACTIONS = ("set-header", "add-header", "del-header")
 
 # HAProxy 2.6's actions keepwarm lacks: known, refused as "not supported yet".
 REQUEST_ACTIONS = frozenset("""
-add-acl cache-use capture del-acl del-map disable-l7-retry do-resolve early-hint
+add-acl cache-use del-acl del-map disable-l7-retry do-resolve early-hint
 normalize-uri reject sc-add-gpc sc-inc-gpc sc-inc-gpc0 sc-inc-gpc1 sc-set-gpt0
 send-spoe-group set-bandwidth-limit set-dst set-dst-port set-log-level set-map set-mark
 set-nice set-priority-class set-priority-offset set-src set-src-port set-timeout set-tos
@@ -21,7 +21,7 @@ silent-drop strict-mode track-sc0 track-sc1 track-sc2 use-service wait-for-body
 wait-for-handshake
 """.split())
 RESPONSE_ACTIONS = frozenset("""
-add-acl cache-store capture del-acl del-map redirect sc-add-gpc sc-inc-gpc sc-inc-gpc0
+add-acl cache-store del-acl del-map redirect sc-add-gpc sc-inc-gpc sc-inc-gpc0
 sc-inc-gpc1 sc-set-gpt0 send-spoe-group set-bandwidth-limit set-log-level set-map
 set-mark set-nice set-timeout set-tos silent-drop strict-mode track-sc0 track-sc1
 track-sc2 wait-for-body
@@ -31,9 +31,10 @@ SUPPORTED = {
     "http-request": "allow, deny, tarpit, return, redirect, auth, set/add/del-header, "
                     "replace-header, replace-value, set-path, set-pathq, set-query, set-uri, "
                     "replace-path, replace-pathq, replace-uri, set-method, set-var, "
-                    "set-var-fmt, unset-var and use-service prometheus-exporter",
+                    "set-var-fmt, unset-var, capture and use-service prometheus-exporter",
     "http-response": "allow, deny, return, set/add/del-header, replace-header, "
-                     "replace-value, set-status, set-var, set-var-fmt and unset-var"}
+                     "replace-value, set-status, set-var, set-var-fmt, unset-var and "
+                     "capture"}
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 

@@ -5,7 +5,7 @@ Checked as HAProxy 2.6.12 checks them (messages measured with ``haproxy -c``);
 each function raises ``LogConfigError(message, hint)`` that the parser reports
 with file:line. A log-format string is compiled here, so a bad ``%`` variable
 is refused at load. The workers write the lines (workers/txlog.py); what is
-accepted and not acted on yet warns at its line (``NOT_WRITTEN``).
+accepted and not acted on yet would warn at its line (``NOT_WRITTEN``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ from proxy.rules import Ctx, RuleError, compile_logformat
 from .model import Capture, LogTarget, ProxyLog
 
 # What is parsed and still not acted on (the rest is written by workers/txlog.py):
-# keyword -> the warning printed at its line.
-NOT_WRITTEN = {
-    "option logasap": "is accepted but not honoured yet: keepwarm logs each request when it "
-                      "ends, with its full timers and byte count",
-    "declare": "is accepted but its slot stays empty ('-') in the log: keepwarm has no "
-               "'http-request capture' yet",
-}
+# keyword -> the warning printed at its line. Nothing, today.
+NOT_WRITTEN: Dict[str, str] = {}
 
 
 def not_written(kw: str, modifier=None) -> Optional[str]:

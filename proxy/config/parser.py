@@ -34,8 +34,8 @@ from .errors import ConfigError, ConfigErrors
 from .global_section import GlobalSection
 from . import logs
 from .lexer import Line, decimal, tokenize
-from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Config, Frontend, Global,
-                    HttpCheck, ProxyLog, Server)
+from .model import (DEFAULT_RETRY_ON, BalanceArgs, Backend, Bind, Capture, Config, Frontend,
+                    Global, HttpCheck, ProxyLog, Server)
 from .servers import server_options
 from .userlist import UserlistError, Userlists, UserlistSection
 from .values import Ctx as _Ctx, int_arg as _int, time_arg as _time
@@ -175,6 +175,7 @@ class _Parser:
         self.http_errors: Dict[str, Tuple[str, int, Dict[int, bytes]]] = {}   # http-errors
         self.list_section = None            # the userlist / http-errors being read
         self.error_seq = 0                  # orders errorfile/errorfiles/http-error lines
+        self.capture_ids = []               # (proxy, line, keyword, side, id): checked at the end
         self.auth_groups: List[Tuple[str, int, str, List[str]]] = []   # checked at the end
 
     # ------------------------------------------------------------ driving
@@ -629,6 +630,27 @@ class _Parser:
             raise self.ctx.error(lineno, exc.message, exc.hint) from None
         px.values[side + "_actions"] = px.values[side + "_actions"] + (rule,)
         px.values[side + "_engine"] = True
+        cap = getattr(rule[1], "capture", None)
+        if cap is not None:
+            self.capture_slot(px, lineno, keyword, cap)
+
+    def capture_slot(self, px, lineno, keyword, cap):
+        """http-request|http-response capture: `len N` adds a slot to the proxy's request
+        captures (a frontend's: HAProxy refuses it elsewhere); `id N` names one, which
+        a frontend must have by the end of the file (a backend's rule fills the slot
+        of whichever frontend the request came through)."""
+        side, how, n, slot = cap
+        if how == "len":
+            if not px.cap & FE or px.kind == "defaults":
+                raise self.ctx.error(lineno, "error detected in %s '%s' while parsing '%s "
+                                     "capture' rule : proxy '%s' has no frontend capability."
+                                     % (px.kind, px.name, keyword, px.name))
+            plog = px.values["log"]
+            slot[0] = len(plog.req_captures)
+            px.values["log"] = dataclasses.replace(
+                plog, req_captures=plog.req_captures + (Capture(None, n),))
+        elif px.cap & FE and px.kind != "defaults":
+            self.capture_ids.append((px, lineno, keyword, side, n))
 
     def kw_redirect(self, px, lineno, args, modifier):
         """The older `redirect location|prefix|scheme ...` keyword: an http-request redirect."""
@@ -1026,6 +1048,14 @@ class _Parser:
             except ConfigError as exc:
                 errors.append(exc)
         frontends = [fe for _, fe in built]
+        for px, line, keyword, side, n in self.capture_ids:
+            plog = px.values["log"]
+            if n >= len(plog.res_captures if side else plog.req_captures):
+                ctx.filename = px.file
+                errors.append(ctx.error(line, "Proxy '%s': unable to find capture id '%d' "
+                                        "referenced by %s capture rule." % (px.name, n, keyword),
+                                        "declare it: 'declare capture %s len N'"
+                                        % ("response" if side else "request")))
         names = {be.name for be in backends}
         for px, fe in built:
             ctx.filename = px.file

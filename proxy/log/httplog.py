@@ -101,6 +101,11 @@ class LogRecord:
     cli_cookie = srv_cookie = None
     unique_id: Optional[bytes] = None
     request_counter = log_counter = 0
+    # option logasap: the line is written when the response head is forwarded, and
+    # %Tt, %Ta and %B are prefixed with '+' (partial values), on every line of the
+    # frontend, as HAProxy 2.6 does (its to_log lacks LW_BYTES)
+    logasap = False
+    logged = False                           # (its line is written: logasap)
     be_src: Optional[str] = None             # %bi/%bp: our end of the server connection
     be_src_port: Optional[int] = None
     srv_addr: Optional[str] = None           # %si/%sp: the server's address
@@ -142,6 +147,10 @@ def _request_start(r: LogRecord) -> float:
     return r.accept_date + _before(r) / 1000.0
 
 
+def _plus(r: LogRecord, value: int):
+    return "+%d" % value if r.logasap else value
+
+
 def _tsc(r: LogRecord) -> str:
     ts = r.termination
     return ts if len(ts) == 4 else ts[:2] + "--"
@@ -156,9 +165,9 @@ _WIRED = {
     "Tc": lambda r: r.t_connect - r.t_queue if r.t_connect >= 0 else -1,
     "Tr": lambda r: r.t_data - r.t_connect if r.t_data >= 0 else -1,
     "Td": lambda r: r.t_close - r.t_data if r.t_data >= 0 else -1,
-    "Ta": lambda r: r.t_close - _before(r), "Tt": lambda r: r.t_close,
+    "Ta": lambda r: _plus(r, r.t_close - _before(r)), "Tt": lambda r: _plus(r, r.t_close),
     "Tu": lambda r: r.t_close - (r.t_idle if r.t_idle >= 0 else 0),
-    "B": lambda r: r.bytes_out, "U": lambda r: r.bytes_in,
+    "B": lambda r: _plus(r, r.bytes_out), "U": lambda r: r.bytes_in,
     "ts": lambda r: r.termination[:2], "tsc": _tsc,
     "ac": lambda r: r.actconn, "fc": lambda r: r.feconn, "bc": lambda r: r.beconn,
     "sc": lambda r: r.srv_conn,
@@ -203,6 +212,10 @@ def _caps(caps) -> bytes:
                              for v in caps]) + b"} "
 
 
+# termination state (str, 2 or 4 letters) -> what %tsc writes
+_TSC = {}
+
+
 def httplog_line(r: LogRecord) -> bytes:
     """``option httplog``'s line for ``r``: byte for byte what the compiled HTTPLOG
     format writes (tests/test_log_httplog.py compares them on varied records),
@@ -225,21 +238,28 @@ def httplog_line(r: LogRecord) -> bytes:
     src = r.src
     port = r.src_port
     ts = r.termination
+    tsc = _TSC.get(ts)
+    if tsc is None:
+        tsc = _TSC[ts] = (ts if len(ts) == 4 else ts[:2] + "--").encode()
     method = r.method
     if method is None:
         req = b"<BADREQ>"
     else:
         req = _encode(b"%s %s HTTP/%s" % (method, r.target, r.version), _URL_ENCODE, b"#")
     cc, cs = r.cli_cookie, r.srv_cookie
-    return b'%s:%s [%s] %s %s/%s %d/%d/%d/%d/%d %d %d %s %s %s %d/%d/%d/%d/%s %d/%d %s%s"%s"' % (
+    hcap, scap = r.req_captures, r.res_captures
+    plus = b"+" if r.logasap else b""
+    return b'%s:%s [%s] %s %s/%s %d/%d/%d/%d/%s%d %d %s%d %s %s %s %d/%d/%d/%d/%s %d/%d %s%s"%s"' % (
         src.encode() if src else b"-", b"%d" % port if port is not None else b"-", date,
         fe or b"-", r.be_name or b"-", r.server if r.server is not None else b"<NOSRV>",
         tq - ti - r.t_handshake if tq >= 0 else -1, tw_at - tq if tw_at >= 0 else -1,
         tc_at - tw_at if tc_at >= 0 else -1, td_at - tc_at if td_at >= 0 else -1,
-        r.t_close - before, r.status, r.bytes_out, cc or b"-", cs or b"-",
-        (ts if len(ts) == 4 else ts[:2] + "--").encode(), r.actconn, r.feconn, r.beconn,
-        r.srv_conn, b"+%d" % r.retries if r.redispatched else b"%d" % r.retries,
-        r.srv_queue, r.bck_queue, _caps(r.req_captures), _caps(r.res_captures), req)
+        plus, r.t_close - before, r.status, plus, r.bytes_out, cc or b"-", cs or b"-", tsc,
+        r.actconn,
+        r.feconn, r.beconn, r.srv_conn,
+        b"+%d" % r.retries if r.redispatched else b"%d" % r.retries, r.srv_queue,
+        r.bck_queue, b"" if hcap is None else _caps(hcap),
+        b"" if scap is None else _caps(scap), req)
 
 
 def capture(value: Optional[bytes], length: int) -> Optional[bytes]:

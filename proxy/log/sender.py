@@ -76,16 +76,6 @@ class Sender:
             self._failed(exc)
             return "log target '%s' cannot be reached now (%s); lines are dropped and " \
                    "counted until it can" % (self.label, exc.strerror or exc)
-        if self.kind == "unix":
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                probe.connect(self.path)        # is anybody bound there?
-            except OSError as exc:
-                self._failed(exc)
-                return "log target '%s' cannot be reached now (%s); lines are dropped " \
-                       "and counted until it can" % (self.label, exc.strerror or exc)
-            finally:
-                probe.close()
         return None
 
     def _make(self) -> None:
@@ -99,9 +89,9 @@ class Sender:
         s = socket.socket(family, socket.SOCK_DGRAM)
         s.setblocking(False)
         try:
-            if self.kind == "udp":
-                # connected: an ICMP port unreachable comes back as ECONNREFUSED
-                s.connect((self.host, self.port))
+            # Connected: a UDP port unreachable comes back as ECONNREFUSED; a UNIX
+            # path is looked up once, not at each line (sendto: 1.2 us more per line).
+            s.connect(self.path if self.kind == "unix" else (self.host, self.port))
         except OSError:
             s.close()
             raise
@@ -125,10 +115,17 @@ class Sender:
             else:
                 if self.sock is None:
                     self._make()
-                if self.kind == "unix":
-                    # unconnected: a syslog daemon that re-creates its socket is found again
-                    self.sock.sendto(line, self.path)
-                else:
+                try:
+                    self.sock.send(line)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    if self.kind != "unix":
+                        raise
+                    # The receiver went away, or a syslog daemon re-created its
+                    # socket: connect to the path anew, try once more.
+                    self.close()
+                    self._make()
                     self.sock.send(line)
         except BlockingIOError:
             self.dropped += 1             # full: the line is lost, the target is fine

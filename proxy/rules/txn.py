@@ -66,7 +66,8 @@ class Txn:
                  "sess_vars", "txn_vars", "req_vars", "res_vars", "log",
                  "_hdrs", "_index", "_method", "_target", "_path", "_query", "_src", "_dst",
                  "status", "res_data", "res_parser", "_res_hdrs", "_res_index",
-                 "edits", "new_method", "new_target", "res_edits", "reason", "_apply", "xprt")
+                 "edits", "new_method", "new_target", "res_edits", "reason", "_apply", "xprt",
+                 "captures")
 
     def __init__(self, world: World, data: bytes, parser, src=None, dst=None,
                  fe_name: bytes = b"", be_name: bytes = b"",
@@ -87,6 +88,7 @@ class Txn:
         self.req_vars: Dict[str, object] = {}
         self.res_vars: Dict[str, object] = {}
         self.log: Dict[str, object] = {}
+        self.captures = None         # (0 request | 1 response, slot) -> text: `capture` rules
         self._hdrs = self._index = self._method = self._target = self._path = None
         self._query = None
         self._src = self._dst = None
