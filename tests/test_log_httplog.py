@@ -72,6 +72,11 @@ RECORDS = {
                           target=b"/hold/2", status=503, bytes_out=217,
                           termination=termination.state_of("queue_timeout"),
                           req_captures=(b"app.test", None), res_captures=(None,)),
+    "connect_timeout": dict(_DONE, **_CONNS, t_connect=-1, t_data=-1, t_close=301,
+                            be_name=b"stuck", server=b"s2", method=b"GET",
+                            target=b"/stuck/x", status=503, bytes_out=217,
+                            termination=termination.state_of("connect_timeout"),
+                            req_captures=(b"app.test", None), res_captures=(None,)),
     # option logasap: logged as the head goes out, the server connection still held
     "logasap": dict(_DONE, actconn=1, feconn=1, beconn=1, srv_conn=1, fe_name=b"fe_asap",
                     be_name=b"app", server=b"s1", method=b"GET", target=b"/ok?x=1",
