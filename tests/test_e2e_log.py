@@ -472,3 +472,72 @@ def test_error_log_format_writes_failed_tls_handshakes_as_haproxy(tmp_path):
         backend.stop()
     assert len(theirs) == 2 and theirs[0].endswith('PR-- 1/1/0/0/0 0/0 "<BADREQ>"\n'), theirs
     assert ours == theirs
+
+
+# ---------------------------------------------------------------------- %Th over TLS
+
+TH_CFG = """global
+    nbthread 1
+    log %(log)s format raw local0
+defaults
+    mode http
+    log global
+    log-format "%%Th %%Ti %%TR %%ST"
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:%(port)d ssl crt %(crt)s
+    default_backend app
+backend app
+    server s1 127.0.0.1:%(bport)d
+"""
+
+
+def _tls_get(tls):
+    tls.sendall(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+    got = b""
+    for _ in range(100):
+        got += tls.recv(65536)
+        head, sep, body = got.partition(b"\r\n\r\n")
+        if sep:
+            length = int(re.search(rb"(?i)content-length: *([0-9]+)", head).group(1))
+            if len(body) >= length:
+                return head.split(b" ")[1]
+    raise AssertionError("no whole response: %r" % got)
+
+
+@pytest.mark.timeout(60)
+def test_th_is_the_tls_handshakes_time_and_ti_the_wait_after_it(tmp_path):
+    """%Th: from the accept to the end of the TLS handshake, on a connection's first
+    request only; %Ti: the idle time after it (HAProxy's split of the two)."""
+    import ssl
+    from tests.support.certs import CA
+    (tmp_path / "certs").mkdir()
+    ca = CA()
+    ca.issue(str(tmp_path / "certs" / "site.pem"), ["site.test"])
+    backend = ScriptedBackend("app").start()
+    rx = _receiver(tmp_path / "log.sock")
+    port = free_port()
+    p = ProxyProcess(TH_CFG % {"log": tmp_path / "log.sock", "port": port,
+                               "crt": tmp_path / "certs", "bport": backend.port},
+                     tmp_path / "k", bind_ports=[port], workers=1).start()
+    try:
+        _quiet(rx)
+        ctx = ssl.create_default_context(cadata=ca.pem().decode())
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            time.sleep(0.4)                 # accepted, no ClientHello yet: Th grows
+            with ctx.wrap_socket(raw, server_hostname="site.test") as tls:
+                time.sleep(0.3)             # handshake done, no request yet: Ti grows
+                assert _tls_get(tls) == b"200"
+                assert _tls_get(tls) == b"200"
+        lines = [x.decode().split() for x in _quiet(rx, 1.0)]
+    finally:
+        p.stop()
+        rx.close()
+        backend.stop()
+    assert len(lines) == 2, lines
+    (th, ti, tr, st), second = lines
+    assert 350 <= int(th) < 2000 and 250 <= int(ti) < 2000, lines   # (ms, each rounded)
+    assert 0 <= int(tr) < 300 and st == "200"
+    assert second[0] == "0" and second[3] == "200", lines   # no handshake for the next one

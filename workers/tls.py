@@ -25,6 +25,7 @@ Renegotiation is refused by the contexts (proxy/tls).
 import errno
 import socket
 import ssl
+import time
 from selectors import EVENT_READ, EVENT_WRITE
 
 from workers.xprt import Transport
@@ -135,7 +136,7 @@ class TLSTransport(_TLS):
     SSLContext (its SNI callback switches to the certificate asked for);
     `failures`, when given, is called with the exception of a failed handshake."""
 
-    __slots__ = ("failures", "bind_id")
+    __slots__ = ("failures", "bind_id", "t_done")
 
     def __init__(self, sel, sock, on_io, context, failures=None, bind_id=b"1"):
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
@@ -143,6 +144,7 @@ class TLSTransport(_TLS):
         self._setup(on_io)
         self.failures = failures
         self.bind_id = bind_id       # the listener's number in its frontend (logs)
+        self.t_done = -1.0           # the clock when the handshake was over (%Th)
 
     def handshake_error(self):
         """Why the handshake did not complete, in HAProxy's words (its connection
@@ -164,6 +166,7 @@ class TLSTransport(_TLS):
     def _step(self):
         if not self._handshake():
             return False
+        self.t_done = time.monotonic()
         if self.failed is not None and self.failures is not None:
             self.failures(self.failed)
         if self.sock is not None:

@@ -38,10 +38,10 @@ LEVEL_INFO, LEVEL_ERR = 6, 3
 class FrontLog:
     """A frontend's logging in one worker, made once at start."""
 
-    def __init__(self, config, plog, g, hostname):
+    def __init__(self, config, plog, g, hostname, on_hold=None):
         self.name = config.name.encode()
         self.output = LogOutput(plog.targets, plog.tag or g.log_tag, g.log_send_hostname,
-                                os.getpid())
+                                os.getpid(), on_hold=on_hold)
         self.world = _World(hostname, os.getpid())
         self.fmt = compile_httplog(plog.format) if plog.format else None
         self.fmt_sd = compile_httplog(plog.format_sd) if plog.format_sd else None
@@ -172,7 +172,7 @@ _new = object.__new__
 class LoggedH1Front(H1Front):
     """An H1Front whose requests are logged (workers/h1_front.py does the work)."""
 
-    __slots__ = ("flog", "rec", "t0", "cause")
+    __slots__ = ("flog", "rec", "t0", "cause", "th_wait")
     # (t_first, the clock at a request's first byte when its head came in parts, is
     # H1Front's own: set on that rare path only, -1.0 here after each request.)
 
@@ -183,6 +183,8 @@ class LoggedH1Front(H1Front):
         self.new_record(worker, peer, time.time(), worker.now)
         H1Front.__init__(self, worker, frontend, sock, peer, transport)
         self.client_ka = False              # (next_record reads it: set per request)
+        # a TLS client's first record takes its handshake's time (%Th) once it is over
+        self.th_wait = getattr(self.xprt, "t_done", None) is not None
         if flog.fmt is None:
             self.rec = None                 # no format: one line now, none per request
             try:
@@ -207,9 +209,22 @@ class LoggedH1Front(H1Front):
     # ---------------------------------------------------------------- the request
 
     def first_byte(self, now):
-        """Ti: the ms to this request's first byte (the head's, if it came in parts)."""
+        """Ti: the ms to this request's first byte (the head's, if it came in parts),
+        after the handshake (Th)."""
         tf = self.t_first
-        self.rec.t_idle = int(((tf if tf >= 0.0 else now) - self.t0) * 1000)
+        if self.th_wait:
+            self.handshake()
+        rec = self.rec
+        ti = int(((tf if tf >= 0.0 else now) - self.t0) * 1000) - rec.t_handshake
+        rec.t_idle = ti if ti >= 0 else 0   # (the handshake's end is read after the wakeup)
+
+    def handshake(self):
+        """Th, in the connection's first record: the ms from the accept to the end of
+        its TLS handshake (HAProxy's; 0 in the later requests' records)."""
+        self.th_wait = False
+        done = self.xprt.t_done
+        if done >= 0.0 and self.rec is not None:
+            self.rec.t_handshake = max(0, int((done - self.t0) * 1000))
 
     def took_head(self, r, data):
         """A whole request head was parsed (before the rules run)."""
@@ -220,7 +235,10 @@ class LoggedH1Front(H1Front):
         now = worker.now
         t0 = self.t0
         tf = self.t_first
-        rec.t_idle = int(((tf if tf >= 0.0 else now) - t0) * 1000)
+        if self.th_wait:
+            self.handshake()
+        ti = int(((tf if tf >= 0.0 else now) - t0) * 1000) - rec.t_handshake
+        rec.t_idle = ti if ti >= 0 else 0   # (the handshake's end is read after the wakeup)
         rec.t_request = int((now - t0) * 1000)
         parser = worker.parser
         r = parser.result_all()             # the offsets (`r` is the hot prefix only)
@@ -356,6 +374,8 @@ class LoggedH1Front(H1Front):
             return
         cause = self.cause
         st = self.stream
+        if self.th_wait:
+            self.handshake()
         if rec.t_idle < 0 and self.t_first >= 0.0:
             self.first_byte(worker.now)     # a head begun, never finished
         if rec.t_idle < 0 and rec.method is None and rec.status < 0:
@@ -534,14 +554,17 @@ def _add_header(head, name, value):
 
 
 def front_logs(worker, config):
-    """frontend name -> FrontLog, for the frontends that log (the others: absent)."""
+    """frontend name -> FrontLog, for the frontends that log (the others: absent).
+    Their socket targets hold the lines of a loop's turn in the worker's
+    `log_held` (the senders holding some), sent when the turn ends."""
     g = config.global_
     hostname = (g.log_send_hostname or g.hostname or "").encode() or \
         worker.world.hostname
     out = {}
     for fe in config.frontends:
         if fe.log.targets:
-            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname)
+            flog = out[fe.name] = FrontLog(fe, fe.log, g, hostname,
+                                           on_hold=worker.log_held.append)
             for warning in flog.open():
                 worker.log("frontend '%s': %s" % (fe.name, warning))
     return out
