@@ -39,7 +39,7 @@ setup(
     # Found, not listed: a listed set missed proxy.rules and proxy.log, so a plain
     # `pip install .` (the README's first command) could not start a worker.
     packages=find_packages(include=["proxy", "proxy.*", "workers", "_native"]),
-    package_data={"_native": ["khttp.c", "khttp.h"]},
+    package_data={"_native": ["khttp.c", "khttp.h", "ksend.c", "ksend.h"]},
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "msgpack>=1.0", "click>=8.0", "cryptography>=41"],

@@ -13,20 +13,26 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+HEADERS = ("khttp.h", "ksend.h")
+
+
 def _cdef():
-    """The declarations between the CDEF markers of khttp.h, as cffi reads them."""
-    with open(os.path.join(HERE, "khttp.h")) as f:
-        text = f.read()
-    body = text.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
-    return re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    """The declarations between the CDEF markers of each header, as cffi reads them."""
+    out = []
+    for name in HEADERS:
+        with open(os.path.join(HERE, name)) as f:
+            text = f.read()
+        body = text.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
+        out.append(re.sub(r"/\*.*?\*/", "", body, flags=re.S))
+    return "\n".join(out)
 
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "_native._khttp",
-    '#include "khttp.h"',
-    sources=["_native/khttp.c"],
+    '#include "khttp.h"\n#include "ksend.h"',
+    sources=["_native/khttp.c", "_native/ksend.c"],
     include_dirs=["_native"],
     extra_compile_args=["-O2"],
 )

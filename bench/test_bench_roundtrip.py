@@ -145,10 +145,20 @@ class Rig:
                     max_headers=101, max_head=16384, max_line=8192)
             self.worker.resume_accepting()
             self.dispatch = self.worker.sel.dispatch
+            if any(fe.txlog is not None for fe in self.worker.frontends):
+                self.dispatch = self.turn_with_logs
             self.backend_accepts = 0
         except BaseException:
             self.close()
             raise
+
+    def turn_with_logs(self, timeout, woke):
+        """One turn of Worker.run() for a worker that logs: the events, then the
+        turn's log lines (sent when the turn ends, workers/worker.py)."""
+        worker = self.worker
+        worker.sel.dispatch(timeout, woke)
+        if worker.log_held:
+            worker.flush_logs()
 
     def own(self, sock):
         self.socks.append(sock)

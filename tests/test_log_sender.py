@@ -160,3 +160,132 @@ def test_closed_pipe_drops_and_rests():
         assert s.send(b"x") is False and s.dropped == 1 and s.backoff > 0
     finally:
         os.close(w)
+
+
+# ---------------------------------------------------------------- held lines (a worker's)
+
+def _drain(rx, limit=1000):
+    got = []
+    rx.setblocking(False)
+    for _ in range(limit):
+        try:
+            got.append(rx.recv(4096))
+        except BlockingIOError:
+            break
+    rx.settimeout(2)
+    return got
+
+
+def test_held_lines_go_in_order_at_flush_and_the_first_one_reports_the_sender(unix_receiver):
+    path, rx = unix_receiver
+    held = []
+    s = Sender("unix", path=path, batch=8, on_hold=held.append)
+    assert s.open() is None
+    for i in range(3):
+        assert s.send(b"line %d\n" % i) is True
+    assert held == [s]                      # reported once, with its first line
+    assert _drain(rx) == []                 # nothing sent before the flush
+    assert s.flush() == 3
+    assert _drain(rx) == [b"line 0\n", b"line 1\n", b"line 2\n"]
+    assert (s.sent, s.dropped, s.held) == (3, 0, [])
+    assert s.flush() == 0                   # nothing held: no system call, nothing counted
+    s.send(b"again\n")
+    assert held == [s, s]                   # a new turn's first line reports it again
+    s.close()                               # closing sends what is held
+    assert _drain(rx) == [b"again\n"]
+
+
+def test_a_full_batch_goes_without_waiting_for_the_flush(unix_receiver):
+    path, rx = unix_receiver
+    s = Sender("unix", path=path, batch=4, on_hold=lambda _: None)
+    for i in range(5):
+        s.send(b"%d" % i)
+    assert _drain(rx) == [b"0", b"1", b"2", b"3"]
+    assert s.held == [b"4"]
+    s.flush()
+    assert _drain(rx) == [b"4"]
+
+
+def test_a_held_batch_the_receiver_has_no_room_for_is_dropped_and_counted(unix_receiver):
+    path, rx = unix_receiver
+    s = Sender("unix", path=path, batch=64, on_hold=lambda _: None)
+    start = time.monotonic()
+    for _ in range(MAX_LINES // 64):
+        for _ in range(64):
+            s.send(b"x" * 200)
+        s.flush()
+        if s.dropped:
+            break
+    assert s.dropped >= 1 and s.sent >= 1
+    assert s.backoff == 0                   # a full queue is no failure of the target
+    assert time.monotonic() - start < 5
+    got = _drain(rx, MAX_LINES)
+    assert len(got) == s.sent and set(got) == {b"x" * 200}
+
+
+def test_held_lines_for_a_receiver_gone_are_dropped_then_the_target_rests(tmp_path):
+    path = str(tmp_path / "log.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    clock = Clock()
+    s = Sender("unix", path=path, clock=clock, retry_min=1.0, batch=8,
+               on_hold=lambda _: None)
+    assert s.open() is None
+    rx.close()
+    os.unlink(path)
+    s.send(b"a")
+    s.send(b"b")
+    assert s.flush() == 0 and s.dropped == 2 and s.backoff == 1.0
+    s.send(b"c")                            # resting: dropped at the flush, no system call
+    assert s.flush() == 0 and s.dropped == 3
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    rx.settimeout(2)
+    clock.now += 1.5
+    s.send(b"d")
+    assert s.flush() == 1 and s.backoff == 0
+    assert rx.recv(100) == b"d"
+    rx.close()
+    s.close()
+
+
+def test_udp_lines_held_arrive_as_one_datagram_each():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(2)
+    try:
+        s = Sender("udp", host="127.0.0.1", port=rx.getsockname()[1], batch=64,
+                   on_hold=lambda _: None)
+        assert s.open() is None
+        lines = [b"<134>line %d" % i for i in range(10)]
+        for line in lines:
+            s.send(line)
+        assert s.flush() == 10
+        assert [rx.recv(100) for _ in lines] == lines
+        s.close()
+    finally:
+        rx.close()
+
+
+def test_fd_targets_and_senders_without_a_flusher_hold_nothing(unix_receiver):
+    path, rx = unix_receiver
+    r, w = os.pipe()
+    try:
+        assert Sender("fd", fd=w, batch=64, on_hold=lambda _: None).batch == 1
+        s = Sender("unix", path=path, batch=64)     # (the master's: nobody flushes)
+        assert s.batch == 1
+        s.send(b"now")
+        assert rx.recv(100) == b"now"
+        s.close()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_batch_size_follows_the_kernels_queue_of_datagrams():
+    from proxy.log import sender
+    with open(sender._QLEN) as f:
+        qlen = int(f.read())
+    assert sender.batch_for("unix") == max(1, min(64, qlen // 8))
+    assert sender.batch_for("udp") == 64
+    assert sender.batch_for("fd") == 1

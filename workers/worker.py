@@ -68,6 +68,7 @@ class Worker:
             if stepped:
                 rt.router = make_decider(fe, default, route, self.backends)
             self.frontends.append(rt)
+        self.log_held = []           # the log senders that hold lines (flush_logs)
         logs = front_logs(self, config)     # the frontends that log: targets opened
         for fe in self.frontends:
             fe.txlog = logs.get(fe.name)
@@ -496,8 +497,17 @@ class Worker:
             now = self.now
             if now >= self.next_tick:
                 self.tick(now)
+            if self.log_held:
+                self.flush_logs()
         self.shutdown()
         return EXIT_OK
+
+    def flush_logs(self):
+        """The access-log lines of this turn, one system call per target."""
+        held = self.log_held        # (the senders' on_hold appends to this very list)
+        for sender in held:
+            sender.flush()
+        held.clear()
 
     def woke(self):
         """The loop woke up: the time every deadline set by this batch counts from
@@ -511,6 +521,7 @@ class Worker:
             for s in be.servers:
                 s.pool.close_all()
         self.pause_accepting()
+        self.flush_logs()
         try:
             # What send_master() queued goes first: it may end a frame begun.
             self.channel.send_blocking({"t": "bye", "c": self.snapshot()}, 1.0)

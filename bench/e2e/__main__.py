@@ -98,6 +98,10 @@ def parse_args(argv):
     ap.add_argument("--only-workers-check", action="store_true",
                     help="run only the workers check")
     ap.add_argument("--repo", type=Path, default=REPO, help="keepwarm checkout to run")
+    ap.add_argument("--dgram-qlen", type=int, default=None, metavar="N",
+                    help="set net.unix.max_dgram_qlen to N for the run (restored after; "
+                         "systemd hosts run with 512, a bare kernel with 10): the -log "
+                         "variants' receivers then drop no line")
     args = ap.parse_args(argv)
     args.modes = args.modes.split(",")
     args.sizes = args.sizes.split(",")
@@ -142,6 +146,8 @@ def main(argv=None):
     result = {"machine": machine, "args": {k: (str(v) if isinstance(v, Path) else v)
                                            for k, v in vars(args).items()},
               "notes": notes, "failures": {}}
+    qlen_was = tools.set_dgram_qlen(args.dgram_qlen) if args.dgram_qlen else None
+    machine["max_dgram_qlen"] = tools.dgram_qlen()
     with tempfile.TemporaryDirectory(prefix="keepwarm-e2e-") as workdir:
         backend = servers.Backend(workdir, cpu=1)
         try:
@@ -156,6 +162,8 @@ def main(argv=None):
                                                             result["failures"])
         finally:
             backend.stop()
+            if qlen_was is not None:
+                tools.set_dgram_qlen(qlen_was)
 
     out = args.json or (REPO / "bench" / "results" /
                         time.strftime("e2e-%Y%m%d-%H%M%S.json", time.gmtime()))

@@ -57,3 +57,27 @@ def machine(repo):
             "nproc": os.cpu_count(), "cpu_model": cpu_model(), "kernel": platform.release(),
             "python": platform.python_version(), "loadavg_at_start": os.getloadavg(),
             "keepwarm_commit": git_rev(repo), **versions()}
+
+
+_QLEN = "/proc/sys/net/unix/max_dgram_qlen"
+
+
+def dgram_qlen():
+    """How many datagrams a UNIX datagram socket queues (None: unknown)."""
+    try:
+        with open(_QLEN) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def set_dgram_qlen(n):
+    """Set net.unix.max_dgram_qlen; the value it had (None when it cannot be set)."""
+    was = dgram_qlen()
+    try:
+        with open(_QLEN, "w") as f:
+            f.write("%d\n" % n)
+    except OSError as exc:
+        print(f"note: net.unix.max_dgram_qlen not set ({exc}); it stays {was}")
+        return None
+    return was

@@ -19,7 +19,7 @@ import time
 from typing import List, Optional, Sequence, Tuple
 
 from . import syslog
-from .sender import Sender
+from .sender import Sender, batch_for
 
 
 # the formats whose header holds no time or the time to the second only
@@ -52,12 +52,17 @@ class LogOutput:
     """The targets of one proxy (or of the global section) in one process."""
 
     def __init__(self, targets, tag: Optional[str] = None, host: Optional[str] = None,
-                 pid: Optional[int] = None, **sender_kw):
+                 pid: Optional[int] = None, on_hold=None, **sender_kw):
+        """``on_hold``: a worker's, to hold its socket targets' lines until it calls
+        each sender's ``flush()`` at the end of its loop's turn (proxy/log/sender.py);
+        None: each line goes at once."""
         self.targets = tuple(targets)
         self.tag = (tag or "haproxy").encode()
         self.host = host.encode() if host else None
         self.pid = os.getpid() if pid is None else pid
-        self.senders: List[Sender] = [Sender.for_target(t, **sender_kw) for t in self.targets]
+        self.senders: List[Sender] = [
+            Sender.for_target(t, on_hold=on_hold, batch=batch_for(t.kind) if on_hold else 1,
+                              **sender_kw) for t in self.targets]
         self.samplers = [Sampler(*t.sample) if t.sample else None for t in self.targets]
         self.default_format = "rfc3164" if self.host else "local"
         self.formats = [t.format or self.default_format for t in self.targets]
@@ -86,10 +91,8 @@ class LogOutput:
 
     def emit(self, message: bytes, level: int = 6, now: Optional[float] = None,
              sd: bytes = b"") -> int:
-        """Send ``message`` to every target that takes it; the number handed over.
-        One datagram per line at once, as HAProxy: lines held to the end of a
-        loop's turn went out in bursts that overflowed a UNIX socket's queue of 10
-        datagrams (net.unix.max_dgram_qlen) and were dropped (measured)."""
+        """Send ``message`` to every target that takes it (or hold it, see
+        ``on_hold``); the number handed over or held. One datagram per line."""
         sent = 0
         if now is None:
             now = time.time()
