@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.record_httplog import CASES, behind_a_holder, config, reply
+from fixtures.record_httplog import CASES, behind_a_holder, config, reply, stall
 from support.backend import Reply, ScriptedBackend
 from support.proxy import ProxyProcess, free_port, run_cli
 from test_log_httplog import _DATE, CASES as RECORDED, _timer, mask as _mask_clf
@@ -83,6 +83,8 @@ def _ask(port, raw, how):
     """One request on a fresh connection: (status or None, bytes the client read)."""
     if how == "queue":
         return behind_a_holder(port, lambda: _ask(port, raw, "read"))
+    if how == "stall":
+        return stall(port, raw)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(raw)
         if how == "eof":
@@ -117,11 +119,11 @@ def logged(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e_log")
     backend = ScriptedBackend("app", reply).start()
     rx = _receiver(work / "log.sock")
-    port, port_clf, port_asap = free_port(), free_port(), free_port()
-    ports = {"fe": port, "fe_clf": port_clf, "fe_asap": port_asap}
-    text = config(port, port_clf, backend.port, work / "log.sock", port_asap)
+    port, port_clf, port_asap, port_stall = free_port(), free_port(), free_port(), free_port()
+    ports = {"fe": port, "fe_clf": port_clf, "fe_asap": port_asap, "fe_stall": port_stall}
+    text = config(port, port_clf, backend.port, work / "log.sock", port_asap, port_stall)
     p = ProxyProcess(text.replace("global\n", "global\n    nbthread 1\n", 1), work,
-                     bind_ports=[port, port_clf, port_asap], workers=1)
+                     bind_ports=[port, port_clf, port_asap, port_stall], workers=1)
     out = {}
     try:
         p.start()

@@ -11,16 +11,14 @@ client side's: `timeout http-request`, `http-keep-alive`, `client`, linger.
 Everything about the server side is its `Stream`'s (workers/stream.py), made
 once with the connection and reset per request; the stream talks back through
 the methods its docstring lists (the waist). After a 101 the connection
-becomes a `Tunnel` (workers/tunnel.py) and this object is done.
-It is the hot path: locals, no logging, no per-header objects.
-"""
+becomes a `Tunnel` (workers/tunnel.py) and this object is done. It is the hot
+path: locals, no logging, no per-header objects."""
 
 from selectors import EVENT_READ, EVENT_WRITE
 
-from _native import (
-    BODY_DONE, ERROR_STATUS, F_CONN_UPGRADE, F_HOP, F_UPGRADE, R_BODY, R_BODY_LEN, R_END,
-    M_HEAD, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS, R_VERDICT, R_VERSION,
-)
+from _native import (BODY_DONE, ERROR_STATUS, F_CONN_UPGRADE, F_HOP, F_UPGRADE, M_HEAD, R_BODY,
+                     R_BODY_LEN, R_END, R_FLAGS, R_METHOD, R_METHOD_OFF, R_PERSIST, R_STATUS,
+                     R_VERDICT, R_VERSION)
 from proxy.http1.errors import error_response
 from proxy.http1.rewrite import (
     DROP_TE, END, END_CLOSE, END_KEEPALIVE_10, END_UPGRADE, apply_rules, edit_response,
@@ -500,7 +498,10 @@ class H1Front:
             self.deadline = NEVER
             self.send_rule_page(page, keep)      # a tarpit's time is up
         else:
-            self.abort()                   # timeout client: our output is not taken
+            self.write_timed_out()
+
+    def write_timed_out(self):         # timeout client: our output is not taken
+        self.abort()
 
     # ----------------------------------------------------------- what the worker asks
 

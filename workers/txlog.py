@@ -280,6 +280,11 @@ class LoggedH1Front(H1Front):
 
     # ---------------------------------------------------------------- the ends
 
+    def write_timed_out(self):
+        if self.rec is not None:
+            self.cause = "client_timeout_data"      # cD
+        H1Front.write_timed_out(self)
+
     def stream_done(self):
         self.end()
         H1Front.stream_done(self)
