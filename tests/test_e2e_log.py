@@ -540,6 +540,7 @@ def test_th_is_the_tls_handshakes_time_and_ti_the_wait_after_it(tmp_path):
         backend.stop()
     assert len(lines) == 2, lines
     (th, ti, tr, st), second = lines
-    assert 350 <= int(th) < 2000 and 250 <= int(ti) < 2000, lines   # (ms, each rounded)
+    # (0.4 s and 0.3 s of client waits; bounds loose for a loaded machine's late accept)
+    assert 250 <= int(th) < 2000 and 200 <= int(ti) < 600, lines
     assert 0 <= int(tr) < 300 and st == "200"
     assert second[0] == "0" and second[3] == "200", lines   # no handshake for the next one
